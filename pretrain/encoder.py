@@ -1,0 +1,94 @@
+"""The compact image encoder shared by pretraining, finetuning and retrieval.
+
+Why this shape: white balance lives in global colour statistics, so the encoder sees the whole frame
+at a modest resolution and its embedding concatenates globally pooled features from *every* stage —
+the shallow stages are nearly linear in the input colours and keep the colour cast that deep,
+semantic features would wash out. About 0.7 M parameters (< 3 MB in float32).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Block(nn.Module):
+    """Residual 3x3 block with a strided 1x1 shortcut (ResNet 'basic' block)."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.b1 = nn.BatchNorm2d(cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.b2 = nn.BatchNorm2d(cout)
+        self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.b1(self.c1(x)))
+        return F.relu(self.b2(self.c2(y)) + self.skip(x))
+
+
+class Encoder(nn.Module):
+    """sRGB images (B,3,H,W) in [0,1] -> embedding (B, dim), dim = sum of stage widths."""
+
+    def __init__(self, width: int = 24, image_size: int = 112):
+        super().__init__()
+        w = [width, 2 * width, 4 * width, 8 * width]
+        self.image_size = image_size
+        self.width = width
+        self.stem = nn.Sequential(nn.Conv2d(3, w[0], 3, 2, 1, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU())
+        self.stages = nn.ModuleList([Block(w[0], w[1], 2), Block(w[1], w[2], 2), Block(w[2], w[3], 2)])
+        self.dim = sum(w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x - 0.5)
+        pooled = [h.mean((2, 3))]
+        for stage in self.stages:
+            h = stage(h)
+            pooled.append(h.mean((2, 3)))
+        return torch.cat(pooled, 1)
+
+    def config(self) -> dict[str, int]:
+        return {"width": self.width, "image_size": self.image_size}
+
+
+def to_tensor(images: np.ndarray | torch.Tensor, size: int | None = None) -> torch.Tensor:
+    """uint8 NHWC (numpy or torch) -> float NCHW in [0,1], resized (antialiased) to `size` if given."""
+    t = torch.as_tensor(images)
+    t = t.permute(0, 3, 1, 2).float().div_(255.0)
+    if size is not None and t.shape[-1] != size:
+        t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return t
+
+
+@torch.no_grad()
+def embed(encoder: Encoder, images: np.ndarray, batch_size: int = 256,
+          device: torch.device | str = "cpu") -> np.ndarray:
+    """Embed uint8 NHWC images in eval mode; returns float32 (N, dim)."""
+    encoder.eval().to(device)
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = to_tensor(images[i:i + batch_size], encoder.image_size).to(device)
+        out.append(encoder(x).float().cpu())
+    if not out:
+        return np.zeros((0, encoder.dim), np.float32)
+    return torch.cat(out).numpy().astype(np.float32)
+
+
+def save_encoder(path: str | Path, encoder: Encoder, extra: dict[str, Any] | None = None) -> None:
+    """Checkpoint = weights + architecture config + whatever provenance the caller adds."""
+    blob = {"state_dict": encoder.state_dict(), "arch": encoder.config(), **(extra or {})}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(blob, path)
+
+
+def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Encoder, dict[str, Any]]:
+    """Inverse of save_encoder: (encoder in eval mode, the full checkpoint dict)."""
+    blob = torch.load(path, map_location=map_location, weights_only=False)
+    enc = Encoder(**blob["arch"])
+    enc.load_state_dict(blob["state_dict"])
+    return enc.eval(), blob
