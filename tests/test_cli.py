@@ -1,0 +1,94 @@
+"""Smoke tests of the real command line on tiny budgets: every stage through click, as a user runs it."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+import cli
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+def _ok(result):
+    assert result.exit_code == 0, f"exit {result.exit_code}\n{result.output}\n{result.exception!r}"
+    return result
+
+
+def test_help_lists_every_command():
+    out = _ok(CliRunner().invoke(cli.main, ["--help"])).output
+    for cmd in ("validate", "pretrain", "finetune", "predict", "audit", "evaluate", "demo"):
+        assert cmd in out
+
+
+def test_options_come_from_the_dataclass():
+    out = _ok(CliRunner().invoke(cli.main, ["pretrain", "--help"])).output
+    # a documented field of PretrainConfig appears as an option with its help text
+    assert "--batch-size" in out and "--resume / --no-resume" in out
+    missing = CliRunner().invoke(cli.main, ["pretrain"])
+    assert missing.exit_code != 0 and "--data" in missing.output
+
+
+def test_validate_exit_codes(make_catalog, tmp_path):
+    root = make_catalog(tmp_path, n_train=6, n_val=2, layout="B")
+    res = _ok(CliRunner().invoke(cli.main, ["validate", str(root)]))
+    assert "Train" in res.output
+    # break the catalog: a missing image must give a non-zero exit and name the id
+    img = next((root / "Train" / "images").iterdir())
+    img.unlink()
+    res = CliRunner().invoke(cli.main, ["validate", str(root)])
+    assert res.exit_code != 0
+    assert img.stem in res.output
+
+
+def test_every_stage_through_the_cli(make_catalog, tmp_path):
+    root = make_catalog(tmp_path, n_train=24, n_val=6, layout="A", size=32)
+    model = tmp_path / "run1"
+    r = CliRunner()
+    _ok(r.invoke(cli.main, ["pretrain", "--data", str(root), "--out", str(model), "--epochs", "2",
+                            "--batch-size", "8", "--image-size", "32", "--load-size", "32", "--width", "8",
+                            "--no-progress", "--device", "cpu", "--eval-every", "0"]))
+    assert (model / "encoder.pt").exists()
+    _ok(r.invoke(cli.main, ["finetune", "--data", str(root), "--encoder", str(model), "--out", str(model),
+                            "--epochs", "3", "--ensemble", "1", "--rerender-aug", "1", "--no-progress",
+                            "--device", "cpu", "--threads", "1"]))
+    assert (model / "head.pt").exists()
+    pred = tmp_path / "pred.csv"
+    _ok(r.invoke(cli.main, ["predict", "--data", str(root), "--model", str(model), "--out", str(pred),
+                            "--blend-neighbors", "--k", "4", "--no-progress", "--device", "cpu"]))
+    df = pd.read_csv(pred)
+    inputs = pd.read_csv(root / "Validation" / "sliders_inputs.csv")
+    assert list(df.columns) == ["id_global", "Temperature", "Tint"]
+    assert df["id_global"].tolist() == inputs["id_global"].tolist()
+    assert df["Temperature"].between(2000, 50000).all() and df["Tint"].between(-150, 150).all()
+    audit = tmp_path / "audit"
+    _ok(r.invoke(cli.main, ["audit", "--data", str(root), "--model", str(model), "--out", str(audit),
+                            "--worst", "2", "--k", "3", "--tile", "64", "--no-progress", "--device", "cpu"]))
+    assert (audit / "index.html").exists() and list(audit.glob("*.png"))
+    ev = tmp_path / "eval"
+    _ok(r.invoke(cli.main, ["evaluate", "--data", str(root), "--model", str(model), "--split", "Train",
+                            "--out", str(ev), "--max-photos", "8", "--n-variants", "2", "--n-brackets", "3",
+                            "--no-progress", "--device", "cpu"]))
+    result = json.loads((ev / "evaluation.json").read_text())
+    assert result  # parsed JSON with content
+    assert list(ev.glob("*.png"))
+
+
+def test_demo_runs_every_stage(tmp_path):
+    out = tmp_path / "demo"
+    res = _ok(CliRunner().invoke(cli.main, [
+        "demo", "--out", str(out), "--n-train", "24", "--n-val", "6", "--size", "48", "--pretrain-epochs", "1",
+        "--finetune-epochs", "2", "--ensemble", "1", "--image-size", "32", "--width", "8", "--device", "cpu",
+        "--no-progress"]))
+    pred = pd.read_csv(out / "model" / "predictions.csv")
+    answers = pd.read_csv(out / "catalog" / "answers.csv")
+    assert sorted(pred["id_global"]) == sorted(answers["id_global"])
+    assert (out / "model" / "audit" / "index.html").exists()
+    assert (out / "model" / "eval" / "evaluation.json").exists()
+    assert "predictions" in res.output
