@@ -41,11 +41,13 @@ def versions() -> dict[str, str]:
     """Versions of the packages that shape results, stored inside every artifact."""
     out = {"python": sys.version.split()[0], "platform": platform.platform(), "torch": torch.__version__,
            "numpy": np.__version__}
-    for mod in ("torchvision", "lightly", "kornia", "faiss", "pandas", "tifffile", "sklearn"):
+    # importlib.metadata reads the installed version without importing the package (sklearn and
+    # torchvision take seconds to import, and provenance is written by every stage)
+    from importlib import metadata
+    for dist in ("torchvision", "lightly", "kornia", "faiss-cpu", "pandas", "tifffile", "scikit-learn"):
         try:
-            m = __import__(mod)
-            out[mod] = getattr(m, "__version__", "unknown")
-        except Exception:  # an optional package missing must not break saving
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:  # an optional package missing must not break saving
             pass
     return out
 
