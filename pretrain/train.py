@@ -1,0 +1,464 @@
+"""Stage 1: SimCLR pretraining of the compact encoder on the user's own photos.
+
+Reads top to bottom: options -> images -> held-out slice -> model, loss, optimiser -> training loop
+(two white-balance-preserving views per photo, NT-Xent loss) -> measured embedding quality ->
+checkpoint, report, curve.
+
+Why self-supervised first: a catalog has a few thousand labelled photos at most, too few to train
+an image encoder from scratch against two numbers. Contrastive learning on *all* the photos
+(Validation images too — labels are never used here) gives an embedding in which two views of one
+scene are close. Because every augmentation keeps pixel colours (see pretrain/augment.py), the colour
+cast is the one thing the views always share, so the embedding keeps it instead of discarding it.
+
+Quality is measured, not assumed (`evaluate_embeddings`): on held-out photos, is a photo's own
+second view its nearest neighbour, compared with a mean-colour embedding and with the untrained
+encoder; and where labels exist, do nearest neighbours share white-balance edits more than random
+pairs do.
+
+Multi-GPU: launched with `torchrun --nproc_per_node=K`, each process takes 1/K of every batch,
+gradients are averaged by DistributedDataParallel and NT-Xent gathers negatives from all processes.
+Only rank 0 prints and writes. A plain `python` run never touches torch.distributed.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+from lightly.loss import NTXentLoss
+from lightly.models.modules import SimCLRProjectionHead
+from torch import nn
+
+from catalog.errors import CatalogError
+from catalog.runtime import pick_device, provenance, seed_everything, set_threads, write_json
+from catalog.wb import kelvin_to_mired
+from pretrain.augment import WBViewAugment
+from pretrain.encoder import Encoder, embed, load_encoder, save_encoder, to_tensor
+
+
+# ---------------------------------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class PretrainConfig:
+    data: Path = field(metadata={"help": "Catalog root (ROOT/Train[+Validation]) or a single catalog folder.",
+                                 "required": True})
+    out: Path = field(default=Path("artifacts/run1"),
+                      metadata={"help": "Model folder: encoder.pt, pretrain_report.json, pretrain_curve.png."})
+    epochs: int = field(default=25, metadata={
+        "help": "Passes over the (non-held-out) photos; 25 x 2.5k photos at 96 px: about 4 min on 2 idle "
+                "CPU cores with bf16, about twice that in fp32."})
+    batch_size: int = field(default=256, metadata={
+        "help": "Photos per step (2 views each); NT-Xent uses the other 2*batch-2 views as negatives."})
+    image_size: int = field(default=96, metadata={"help": "Side of the views the encoder sees (pixels)."})
+    load_size: int = field(default=128, metadata={
+        "help": "Photos are decoded once at this square size; views are cropped from it."})
+    width: int = field(default=24, metadata={"help": "Encoder width (channels of the first stage)."})
+    proj_dim: int = field(default=64, metadata={"help": "Output size of the SimCLR projection head."})
+    lr: float = field(default=2e-3, metadata={"help": "Peak AdamW learning rate (after warmup)."})
+    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay."})
+    warmup_epochs: float = field(default=1.0, metadata={"help": "Linear warmup length before the cosine decay."})
+    temperature: float = field(default=0.2, metadata={"help": "NT-Xent temperature."})
+    crop_min: float = field(default=0.25, metadata={
+        "help": "Smallest area fraction of a random resized crop (zoom in)."})
+    zoom_out_min: float = field(default=0.7, metadata={
+        "help": "Smallest scale of the frame when zooming out (border filled by reflection)."})
+    p_zoom_out: float = field(default=0.2, metadata={"help": "Probability that a view zooms out."})
+    p_paste: float = field(default=0.5, metadata={
+        "help": "Probability that a view gets a pasted patch (5-20 percent of its area) of another photo."})
+    holdout_fraction: float = field(default=0.1, metadata={
+        "help": "Fraction of photos (whole shoots when capture dates exist) kept out of training to "
+                "measure view retrieval."})
+    eval_every: int = field(default=5, metadata={"help": "Measure embedding quality every N epochs (0: end only)."})
+    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | cuda:1 | mps."})
+    precision: str = field(default="auto", metadata={
+        "help": "auto | bf16 | fp32. auto: bfloat16 autocast where the hardware runs it natively (CUDA, "
+                "CPUs with AVX512-BF16/AMX: about 2x faster), else float32."})
+    seed: int = field(default=0, metadata={"help": "Seed for initialisation, batches and views."})
+    threads: int = field(default=0, metadata={"help": "CPU threads for torch (0: torch default)."})
+    workers: int = field(default=2, metadata={"help": "Threads decoding images."})
+    resume: bool = field(default=False, metadata={
+        "help": "Continue from OUT/encoder.pt (weights, optimizer, schedule, epoch) up to --epochs."})
+    progress: bool = field(default=True, metadata={"help": "Show progress bars and the final table."})
+
+
+# ---------------------------------------------------------------------------------------------------
+# Images: every photo of every split, labels read only for measuring
+# ---------------------------------------------------------------------------------------------------
+def load_pretrain_images(cfg: PretrainConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    """All photos of the catalog as one uint8 (N,S,S,3) array, plus per-photo info for evaluation.
+
+    Train is required; Validation is used when present (its labels, if any, are ignored). A single
+    catalog folder (layout C) is read as it is.
+    """
+    from catalog.reader import list_splits, load_catalog  # imported here: the reader pulls pandas & co.
+
+    root = Path(cfg.data)
+    catalogs = [load_catalog(root, "Train", image_size=cfg.load_size, labels="ignore", workers=cfg.workers,
+                             progress=cfg.progress, on_error="collect")]
+    if "Validation" in list_splits(root):  # optional; when present, its problems are reported, not skipped
+        catalogs.append(load_catalog(root, "Validation", image_size=cfg.load_size, labels="ignore",
+                                     workers=cfg.workers, progress=cfg.progress, on_error="collect"))
+    images, mired, tint, shoot, split, failed = [], [], [], [], [], 0
+    for cat in catalogs:
+        keep = np.ones(len(cat.table), bool)
+        keep[list(cat.image_failures)] = False  # a broken photo costs one sample, not the run (reader warns)
+        failed += int((~keep).sum())
+        t = cat.table[keep]
+        images.append(cat.images[keep])
+        n = int(keep.sum())
+        if "Temperature" in t and "Tint" in t and cat.split != "Validation":
+            kelvin = pd.to_numeric(t["Temperature"], errors="coerce").to_numpy(np.float64)
+            mired.append(np.where(kelvin > 0, kelvin_to_mired(np.where(kelvin > 0, kelvin, 1.0)), np.nan))
+            tint.append(pd.to_numeric(t["Tint"], errors="coerce").to_numpy(np.float64))
+        else:
+            mired.append(np.full(n, np.nan))
+            tint.append(np.full(n, np.nan))
+        shoot += list(t["shoot"]) if "shoot" in t else [None] * n
+        split += [cat.split] * n
+    images = np.concatenate(images)
+    if len(images) < 2:
+        raise CatalogError(f"{root}: pretraining needs at least 2 readable photos, found {len(images)}")
+    info = {"mired": np.concatenate(mired), "tint": np.concatenate(tint), "shoot": shoot,
+            "split": np.array(split), "failed": failed}
+    return images, info
+
+
+def holdout_split(shoots: list, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of held-out photos. Whole shoots go out together (near-duplicate bursts on both
+    sides would make retrieval look easy); photos without a shoot are their own group."""
+    n = len(shoots)
+    if fraction <= 0:
+        return np.zeros(n, bool)
+    groups: dict[Any, list[int]] = {}
+    for i, s in enumerate(shoots):
+        groups.setdefault(s if s is not None and s == s else ("_photo", i), []).append(i)
+    keys = list(groups)
+    order = np.random.default_rng(seed).permutation(len(keys))
+    mask, target = np.zeros(n, bool), fraction * n
+    for k in order:
+        if mask.sum() >= target:
+            break
+        if mask.sum() + len(groups[keys[k]]) > 1.5 * target + 1:
+            continue  # one huge shoot must not take most of the training photos with it
+        mask[groups[keys[k]]] = True
+    if mask.sum() < 2 or (~mask).sum() < 2:  # too small to split: measure on the training photos
+        return np.zeros(n, bool)
+    return mask
+
+
+# ---------------------------------------------------------------------------------------------------
+# Measuring the embedding
+# ---------------------------------------------------------------------------------------------------
+def _nearest(query: np.ndarray, base: np.ndarray, exclude_self: bool = False) -> np.ndarray:
+    """Index of each query's nearest base row by cosine after standardising with the base's
+    mean/std (as retrieval/index.py does), so every dimension counts, not just the largest."""
+    mu, sd = base.mean(0), base.std(0) + 1e-8
+    q = (query - mu) / sd
+    b = (base - mu) / sd
+    q /= np.linalg.norm(q, axis=1, keepdims=True) + 1e-12
+    b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-12
+    sim = q @ b.T
+    if exclude_self:
+        np.fill_diagonal(sim, -np.inf)
+    return sim.argmax(1)
+
+
+def _mean_colour(x: torch.Tensor) -> np.ndarray:
+    return x.mean((2, 3)).double().cpu().numpy()
+
+
+@torch.no_grad()
+def evaluate_embeddings(encoder: Encoder, images_uint8: np.ndarray, labels_mired_tint: np.ndarray | None = None,
+                        seed: int = 0, augment: WBViewAugment | None = None, batch_size: int = 256,
+                        device: torch.device | str = "cpu") -> dict[str, float]:
+    """Embedding quality on `images_uint8` (N,S,S,3), for the encoder and a mean-colour baseline.
+
+    view_top1: fraction of photos whose own second augmented view is the nearest (cosine) of all second
+    views to their first view (chance = 1/N). With labels (N,2) in (mired, tint), NaN rows skipped:
+    mean |delta mired| / |delta tint| between each photo and its nearest other photo (clean images),
+    and the same for random pairs — lower than random means neighbours share edits.
+    """
+    was_training = encoder.training
+    encoder.eval().to(device)
+    aug = augment or WBViewAugment(encoder.image_size)
+    g = torch.Generator().manual_seed(seed)
+    e1, e2, c1, c2 = [], [], [], []
+    for i in range(0, len(images_uint8), batch_size):
+        x = to_tensor(images_uint8[i:i + batch_size]).to(device)
+        v1, v2 = aug(x, g), aug(x, g)
+        e1.append(encoder(v1).double().cpu().numpy())
+        e2.append(encoder(v2).double().cpu().numpy())
+        c1.append(_mean_colour(v1))
+        c2.append(_mean_colour(v2))
+    n = len(images_uint8)
+    target = np.arange(n)
+    out: dict[str, float] = {
+        "n": n, "chance_top1": 1.0 / n,
+        "view_top1": float((_nearest(np.concatenate(e1), np.concatenate(e2)) == target).mean()),
+        "view_top1_mean_colour": float((_nearest(np.concatenate(c1), np.concatenate(c2)) == target).mean()),
+    }
+    if labels_mired_tint is not None:
+        lab = np.asarray(labels_mired_tint, np.float64)
+        ok = np.isfinite(lab).all(1)
+        if ok.sum() >= 3:
+            lab, imgs = lab[ok], images_uint8[ok]
+            emb = embed(encoder, imgs, batch_size, device).astype(np.float64)
+            col = _mean_colour(to_tensor(imgs))
+            rng = np.random.default_rng(seed)
+            m = len(lab)
+            rand = (np.arange(m)[:, None] + rng.integers(1, m, size=(m, 20))) % m  # 20 random others each
+            d_rand = np.abs(lab[:, None, :] - lab[rand]).mean((0, 1))
+            d_enc = np.abs(lab - lab[_nearest(emb, emb, exclude_self=True)]).mean(0)
+            d_col = np.abs(lab - lab[_nearest(col, col, exclude_self=True)]).mean(0)
+            out.update({"n_labelled": int(m),
+                        "nn_dmired": float(d_enc[0]), "nn_dtint": float(d_enc[1]),
+                        "nn_dmired_mean_colour": float(d_col[0]), "nn_dtint_mean_colour": float(d_col[1]),
+                        "random_dmired": float(d_rand[0]), "random_dtint": float(d_rand[1])})
+    encoder.train(was_training)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Model pieces
+# ---------------------------------------------------------------------------------------------------
+class SimCLR(nn.Module):
+    """Encoder + projection head; the loss sees the projection, later stages the encoder output."""
+
+    def __init__(self, encoder: Encoder, proj_dim: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = SimCLRProjectionHead(input_dim=encoder.dim, hidden_dim=encoder.dim, output_dim=proj_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """bfloat16 autocast only where it is native: emulated bf16 on an older CPU is slower than fp32."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int):
+    """LR multiplier: linear warmup to 1, cosine decay to 0 at `total_steps`."""
+    def f(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+    return f
+
+
+def _plot_curve(history: list[dict], initial: dict | None, baseline: float | None, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ep = [h["epoch"] for h in history]
+    ax.plot(ep, [h["loss"] for h in history], "o-", color="tab:blue", label="NT-Xent loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss", color="tab:blue")
+    ev = ([{"epoch": 0, **initial}] if initial else []) + [h for h in history if "view_top1" in h]
+    if ev:
+        ax2 = ax.twinx()
+        ax2.plot([h["epoch"] for h in ev], [h["view_top1"] for h in ev], "s-", color="tab:orange",
+                 label="held-out view top-1")
+        if baseline is not None:
+            ax2.axhline(baseline, color="tab:orange", ls="--", lw=1, label="mean-colour baseline")
+        ax2.set_ylabel("view retrieval top-1", color="tab:orange")
+        ax2.set_ylim(0, 1)
+        ax2.legend(loc="center right", fontsize=8)
+    ax.set_title("SimCLR pretraining")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _print_table(initial: dict, final: dict, where: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    tab = Table(title=f"Embedding quality on {final['n']} {where} photos")
+    for col in ("metric", "trained", "untrained", "mean colour", "chance/random"):
+        tab.add_column(col, justify="right" if col != "metric" else "left")
+    tab.add_row("view top-1", f"{final['view_top1']:.3f}", f"{initial['view_top1']:.3f}",
+                f"{final['view_top1_mean_colour']:.3f}", f"{final['chance_top1']:.3f}")
+    if "nn_dmired" in final:
+        for k, name in (("dmired", "NN |Δmired|"), ("dtint", "NN |Δtint|")):
+            tab.add_row(name, f"{final['nn_' + k]:.1f}", f"{initial['nn_' + k]:.1f}",
+                        f"{final['nn_' + k + '_mean_colour']:.1f}", f"{final['random_' + k]:.1f}")
+    Console().print(tab)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The stage
+# ---------------------------------------------------------------------------------------------------
+def run_pretrain(cfg: PretrainConfig) -> Path:
+    """Train the encoder on every photo of `cfg.data`; returns the path of OUT/encoder.pt."""
+    t_start = time.time()
+    set_threads(cfg.threads)
+    # --- processes: one, or one per GPU under torchrun -----------------------------------------------
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device = pick_device(cfg.device)
+    if world > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    main = rank == 0
+    progress = cfg.progress and main
+    bf16 = use_bf16(cfg.precision, device)
+    out = Path(cfg.out)
+    ckpt_path = out / "encoder.pt"
+    if cfg.resume and not ckpt_path.exists():
+        raise FileNotFoundError(f"{ckpt_path}: --resume given but there is no checkpoint to continue from")
+
+    # --- data ---------------------------------------------------------------------------------------
+    images_np, info = load_pretrain_images(cfg if main else _quiet(cfg))
+    hold = holdout_split(info["shoot"], cfg.holdout_fraction, cfg.seed)
+    train_idx = np.flatnonzero(~hold)
+    eval_idx = np.flatnonzero(hold) if hold.any() else train_idx
+    eval_images = images_np[eval_idx]
+    eval_labels = np.stack([info["mired"], info["tint"]], 1)[eval_idx]
+    # one compact uint8 NCHW tensor on the device; a step only indexes it
+    images = torch.from_numpy(images_np[train_idx]).permute(0, 3, 1, 2).contiguous().to(device)
+    n_train = len(images)
+    batch = min(cfg.batch_size, n_train)
+    steps_per_epoch = max(1, n_train // batch)  # drop the ragged tail: a tiny last batch has few negatives
+    local_batch = batch // world
+    if local_batch < 2:
+        raise ValueError(f"batch_size {cfg.batch_size} gives {local_batch} photos per process; need >= 2")
+
+    # --- model, loss, optimiser ---------------------------------------------------------------------
+    seed_everything(cfg.seed)
+    encoder = Encoder(width=cfg.width, image_size=cfg.image_size)
+    model = SimCLR(encoder, cfg.proj_dim).to(device)
+    criterion = NTXentLoss(temperature=cfg.temperature, gather_distributed=world > 1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total_steps = cfg.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(total_steps, max(1, round(cfg.warmup_epochs * steps_per_epoch))))
+    history: list[dict[str, Any]] = []
+    start_epoch, initial_eval = 0, None
+    if cfg.resume:
+        _, blob = load_encoder(ckpt_path, map_location=device)
+        if blob["arch"] != encoder.config():
+            raise ValueError(f"{ckpt_path}: checkpoint architecture {blob['arch']} differs from the options "
+                             f"{encoder.config()}; resume with the same width/image_size")
+        encoder.load_state_dict(blob["state_dict"])
+        model.head.load_state_dict(blob["projection_head"])
+        optimizer.load_state_dict(blob["optimizer"])
+        scheduler.load_state_dict(blob["scheduler"])
+        history, start_epoch, initial_eval = blob["history"], blob["epoch"], blob.get("initial_eval")
+    net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if world > 1 else model
+    aug_params = dict(crop_scale=(cfg.crop_min, 1.0), zoom_out=(cfg.zoom_out_min, 1.0),
+                      p_zoom_out=cfg.p_zoom_out, p_paste=cfg.p_paste)
+    augment = WBViewAugment(cfg.image_size, **aug_params)
+
+    def measure() -> dict[str, float]:
+        return evaluate_embeddings(encoder, eval_images, eval_labels, seed=cfg.seed + 1,
+                                   augment=WBViewAugment(cfg.image_size, **aug_params),
+                                   batch_size=cfg.batch_size, device=device)
+
+    final: dict[str, float] | None = None
+    if initial_eval is None and main:
+        initial_eval = measure()  # the untrained encoder: what training has to beat
+
+    counts = {"total": len(images_np), "train": int(n_train), "holdout": int(hold.sum()),
+              "validation_split": int((info["split"] == "Validation").sum()), "failed": info["failed"],
+              "evaluated_on": "holdout" if hold.any() else "train"}
+    hardware = {"device": str(device), "bf16_autocast": bf16, "threads": torch.get_num_threads(), "processes": world}
+
+    def save(epoch: int, final: dict | None = None) -> None:
+        extra = {**provenance(cfg), "history": history, "epoch": epoch, "n_images": counts,
+                 "initial_eval": initial_eval, "final_eval": final, "hardware": hardware,
+                 "optimizer": optimizer.state_dict(), "projection_head": model.head.state_dict(),
+                 "scheduler": scheduler.state_dict()}
+        save_encoder(ckpt_path, encoder, extra=extra)
+
+    # --- training loop --------------------------------------------------------------------------------
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("pretrain"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   TextColumn("{task.fields[info]}"), disable=not progress)
+    with bar:
+        task = bar.add_task("pretrain", total=total_steps, completed=start_epoch * steps_per_epoch, info="")
+        for epoch in range(start_epoch, cfg.epochs):
+            # one generator per (seed, epoch, rank): the batches and views of an epoch do not depend on
+            # whether the run was resumed, so a resumed run repeats an uninterrupted one exactly
+            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+            perm = torch.randperm(n_train, generator=g)
+            g_aug = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch + 7919 * (rank + 1))
+            net.train()
+            t0, loss_sum = time.time(), 0.0
+            for s in range(steps_per_epoch):
+                idx = perm[s * batch:(s + 1) * batch][rank::world][:local_batch].to(device)
+                x = images[idx].float().div_(255.0)
+                views = torch.cat([augment(x, g_aug), augment(x, g_aug)])
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    z0, z1 = net(views).float().chunk(2)
+                loss = criterion(z0, z1)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                loss_sum += loss.item()
+                ips = (s + 1) * batch / (time.time() - t0)
+                bar.update(task, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs}  loss {loss.item():.3f}  "
+                                                 f"{ips:.0f} img/s")
+            seconds = time.time() - t0
+            row: dict[str, Any] = {"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch, "seconds": seconds,
+                                   "images_per_s": steps_per_epoch * batch / seconds,
+                                   "lr": optimizer.param_groups[0]["lr"]}
+            if main and (epoch + 1 == cfg.epochs or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)):
+                final = measure()
+                row.update(final)
+            history.append(row)
+            if main:
+                save(epoch + 1)  # every epoch: an interrupted run can --resume
+
+    # --- results ----------------------------------------------------------------------------------------
+    if main:
+        if final is None:  # nothing left to train (resumed a finished run): measure what there is
+            final = measure()
+        save(max(start_epoch, cfg.epochs), final)
+        report = {**provenance(cfg), "n_images": counts, "hardware": hardware, "epochs_trained": len(history),
+                  "seconds_total": time.time() - t_start,
+                  "seconds_per_epoch": float(np.mean([h["seconds"] for h in history])) if history else None,
+                  "images_per_s": float(np.mean([h["images_per_s"] for h in history])) if history else None,
+                  "initial_eval": initial_eval, "final_eval": final, "history": history}
+        write_json(out / "pretrain_report.json", report)
+        _plot_curve(history, initial_eval, final.get("view_top1_mean_colour"), out / "pretrain_curve.png")
+        if progress:
+            _print_table(initial_eval, final, "held-out" if hold.any() else "training")
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return ckpt_path
+
+
+def _quiet(cfg: PretrainConfig) -> PretrainConfig:
+    """Same options without progress output (ranks other than 0)."""
+    from dataclasses import replace
+    return replace(cfg, progress=False)
