@@ -104,3 +104,162 @@ def colour_features(images: np.ndarray, chunk: int = 256) -> np.ndarray:
     for i in range(0, len(images), chunk):
         out[i:i + chunk] = _chunk_features(images[i:i + chunk])
     return out
+
+
+# Estimators whose log-chroma pair is turned into an implied white balance (name prefix -> columns).
+IMPLIED_ESTIMATORS = ("gw", "sog", "bright", "edge", "geo")
+IMPLIED_FEATURE_NAMES = tuple(f"{e}_implied_{u}" for e in IMPLIED_ESTIMATORS for u in ("dmired", "dtint"))
+
+
+def implied_shift(colour: np.ndarray, curr_temp, curr_tint) -> np.ndarray:
+    """For each illuminant estimator, the white-balance change (Δmired, Δtint) that would render
+    its estimate neutral, given that the image was rendered at the as-shot (curr_temp, curr_tint).
+
+    This is colour_features re-expressed in the units of the target: the image's cast is relative to
+    the as-shot, and the same cast means a different slider move at 3000 K than at 7000 K. The
+    re-rendering model is catalog.wb's (von Kries in Bradford space): rendering the capture at WB
+    `to` instead of `from` scales cone responses by LMS(from)/LMS(to), so the estimate e becomes
+    neutral when LMS(to) ∝ LMS(from) ⊙ LMS(e) / LMS(white). Returns float32 (N, 2·len(IMPLIED_ESTIMATORS)).
+    """
+    from catalog.wb import (BRADFORD, BRADFORD_INV, SRGB_TO_XYZ, TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN,
+                            kelvin_to_mired, temp_tint_to_xy, xy_to_temp_tint)
+
+    colour = np.asarray(colour, np.float64)
+    t = np.asarray(curr_temp, np.float64)
+    ti = np.asarray(curr_tint, np.float64)
+    fx, fy = temp_tint_to_xy(t, ti)
+    lms_from = np.stack([fx / fy, np.ones_like(fx), (1 - fx - fy) / fy], -1) @ BRADFORD.T   # (N, 3)
+    to_lms = BRADFORD @ SRGB_TO_XYZ
+    lms_white = to_lms @ np.ones(3)
+    names = list(COLOUR_FEATURE_NAMES)
+    out = []
+    for e in IMPLIED_ESTIMATORS:
+        lr, lb = colour[:, names.index(f"{e}_log_rg")], colour[:, names.index(f"{e}_log_bg")]
+        rgb = np.stack([np.exp(lr), np.ones_like(lr), np.exp(lb)], -1)
+        lms_to = lms_from * (rgb @ to_lms.T) / lms_white
+        xyz = lms_to @ BRADFORD_INV.T
+        s = xyz.sum(-1)
+        ok = (s > 0) & (xyz[:, 1] > 0)
+        x = np.where(ok, xyz[:, 0] / np.where(ok, s, 1), fx)
+        y = np.where(ok, xyz[:, 1] / np.where(ok, s, 1), fy)
+        temp, tint = xy_to_temp_tint(x, y)
+        temp = np.clip(np.nan_to_num(np.asarray(temp, np.float64), nan=5000.0, posinf=TEMP_MAX, neginf=TEMP_MIN),
+                       TEMP_MIN, TEMP_MAX)
+        tint = np.clip(np.nan_to_num(np.asarray(tint, np.float64)), TINT_MIN, TINT_MAX)
+        out += [kelvin_to_mired(temp) - kelvin_to_mired(t), tint - ti]
+    return np.stack(out, 1).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------
+# Richer chroma statistics (the head's extra image description; also offered to the GBM as a
+# comparison): the distribution of per-pixel log-chroma rather than one mean per estimator.
+# ------------------------------------------------------------------------------------------------
+_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+_BRIGHT_TOPS = (0.01, 0.02, 0.10, 0.25)
+_GRID = 3
+_HIST_BINS, _HIST_LIM = 8, 1.2      # 2-D log-chroma histogram: 8 x 8 bins over [-1.2, 1.2]^2
+_Q_BINS, _Q_LIM = 256, 2.5          # fine 1-D histograms for the quantiles: 0.02 log units per bin
+CHROMA_FEATURE_NAMES = (
+    tuple(f"q{int(q * 100):02d}_log_{c}" for c in ("rg", "bg") for q in _QUANTILES)
+    + tuple(f"top{int(t * 100):02d}_log_{c}" for t in _BRIGHT_TOPS for c in ("rg", "bg"))
+    + tuple(f"grid{i}{j}_log_{c}" for c in ("rg", "bg") for i in range(_GRID) for j in range(_GRID))
+    + tuple(f"hist_{i}_{j}" for i in range(_HIST_BINS) for j in range(_HIST_BINS))
+)
+
+
+# Everything below is a function of uint8 code pairs, so the per-pixel maths is a table lookup:
+# bin of log(R/G) (or log(B/G)) for the quantile histogram and for the 2-D histogram.
+def _pair_table(nbins: int, lim: float) -> np.ndarray:
+    lc = _LOG_LUT[:, None] - _LOG_LUT[None, :]                      # [a, g] -> log(a/g)
+    return np.clip(((lc + lim) / (2 * lim) * nbins).astype(np.int64), 0, nbins - 1).astype(np.int32).ravel()
+
+
+_Q_TABLE = _pair_table(_Q_BINS, _Q_LIM)
+_H_TABLE = _pair_table(_HIST_BINS, _HIST_LIM)
+
+
+def _quantiles_from_bins(b: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """Per-row quantiles (n, len(_QUANTILES)) of the values whose fine-histogram bins are b (n, P),
+    over pixels flagged `good`; linear interpolation inside a bin. Vectorised, no per-image sort."""
+    n = b.shape[0]
+    nb = _Q_BINS + 1                                                  # last bin: ignored pixels
+    idx = np.where(good, b, _Q_BINS) + (np.arange(n, dtype=np.int32) * nb)[:, None]
+    h = np.bincount(idx.ravel(), minlength=n * nb).reshape(n, nb)[:, :_Q_BINS].astype(np.float64)
+    cdf = np.cumsum(h, 1)
+    total = np.maximum(cdf[:, -1:], 1e-9)
+    width = 2 * _Q_LIM / _Q_BINS
+    out = np.zeros((n, len(_QUANTILES)))
+    for k, q in enumerate(_QUANTILES):
+        target = q * total
+        j = np.minimum((cdf < target).sum(1), _Q_BINS - 1)          # first bin reaching q
+        below = np.where(j > 0, np.take_along_axis(cdf, np.maximum(j - 1, 0)[:, None], 1)[:, 0], 0.0)
+        inbin = np.maximum(np.take_along_axis(h, j[:, None], 1)[:, 0], 1e-9)
+        frac = np.clip((target[:, 0] - below) / inbin, 0, 1)
+        out[:, k] = -_Q_LIM + (j + frac) * width
+    return np.where(cdf[:, -1:] > 0, out, 0.0)
+
+
+def _chunk_chroma(images: np.ndarray) -> np.ndarray:
+    n, h, w_, _ = images.shape
+    planes = np.ascontiguousarray(images.reshape(n, h * w_, 3).transpose(0, 2, 1))
+    lin = _LUT[planes]
+    g256 = planes[:, 1].astype(np.int32)
+    pair_rg = planes[:, 0].astype(np.int32) * 256 + g256              # (n, P) code pairs
+    pair_bg = planes[:, 2].astype(np.int32) * 256 + g256
+    unclipped = planes.max(1) < _CLIP_U8
+    lum = np.einsum("c,ncp->np", _LUM, lin)
+    good = unclipped & (lum > 0.01)
+    feats = [_quantiles_from_bins(_Q_TABLE[pair_rg], good), _quantiles_from_bins(_Q_TABLE[pair_bg], good)]
+    # Bright pixels at several depths: the very top is speculars / white cloth, deeper is skin, walls.
+    # Depth thresholds from a 1024-level luminance histogram per image (no per-image sort).
+    levels = 1024
+    lq = np.where(unclipped, np.minimum((lum * levels).astype(np.int32), levels - 1), levels)  # clipped: own bin
+    cnt_l = np.bincount((lq + (np.arange(n, dtype=np.int32) * (levels + 1))[:, None]).ravel(),
+                        minlength=n * (levels + 1)).reshape(n, levels + 1)[:, :levels]
+    above = np.cumsum(cnt_l[:, ::-1], 1)[:, ::-1]                    # unclipped pixels at or above a level
+    n_ok = above[:, :1]
+    for top in _BRIGHT_TOPS:
+        thr = np.maximum((above >= np.maximum(top * n_ok, 1)).sum(1) - 1, 0)   # highest level keeping >= top
+        m = (lq >= thr[:, None]) & unclipped
+        cnt = m.sum(1)[:, None]
+        mean = np.einsum("np,ncp->nc", m.astype(np.float32), lin) / np.maximum(cnt, 1)
+        feats.append(_log_chroma(np.where(cnt > 0, mean, lin.mean(2))))
+    # Grey-world per cell of a 3 x 3 grid (sky at the top, floor at the bottom ...).
+    gh, gw_ = (h // _GRID) * _GRID, (w_ // _GRID) * _GRID
+    if gh and gw_:
+        cells = lin.reshape(n, 3, h, w_)[:, :, :gh, :gw_].reshape(n, 3, _GRID, gh // _GRID, _GRID, gw_ // _GRID)
+        lc = np.log(np.maximum(cells.mean((3, 5)), _EPS))            # (n, 3, G, G)
+        feats += [(lc[:, 0] - lc[:, 1]).reshape(n, -1), (lc[:, 2] - lc[:, 1]).reshape(n, -1)]
+    else:
+        feats.append(np.zeros((n, 2 * _GRID * _GRID)))
+    # Luminance-weighted 2-D log-chroma histogram (sqrt: variance-stabilised shares).
+    bins = _HIST_BINS
+    idx = _H_TABLE[pair_rg] * bins + _H_TABLE[pair_bg] + (np.arange(n, dtype=np.int32) * bins * bins)[:, None]
+    hist = np.bincount(idx.ravel(), weights=np.where(good, lum, 0).ravel(), minlength=n * bins * bins).reshape(n, -1)
+    feats.append(np.sqrt(hist / np.maximum(hist.sum(1, keepdims=True), 1e-12)))
+    return np.concatenate(feats, 1).astype(np.float32)
+
+
+def chroma_features(images: np.ndarray, chunk: int = 256, max_side: int = 48) -> np.ndarray:
+    """uint8 (N,S,S,3) sRGB -> float32 (N, len(CHROMA_FEATURE_NAMES)): per-pixel log-chroma quantiles
+    (well-exposed pixels), bright-pixel means at several depths, a 3 x 3 grid of grey-world
+    estimates and a luminance-weighted 8 x 8 log-chroma histogram. Images larger than `max_side`
+    are subsampled (every k-th pixel) first."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"chroma_features expects uint8 (N,H,W,3), got {images.dtype} {images.shape}")
+    # Distributions do not need every pixel: subsample larger images to <= max_side (4x faster at 96 px).
+    step = max(1, images.shape[1] // max_side)
+    out = np.zeros((len(images), len(CHROMA_FEATURE_NAMES)), np.float32)
+    for i in range(0, len(images), chunk):
+        out[i:i + chunk] = _chunk_chroma(np.ascontiguousarray(images[i:i + chunk, ::step, ::step]))
+    return out
+
+
+def image_features(images: np.ndarray) -> np.ndarray:
+    """colour_features + chroma_features: everything the head reads from the pixels besides the
+    embedding (float32 (N, len(IMAGE_FEATURE_NAMES)))."""
+    return np.concatenate([colour_features(images), chroma_features(images)], 1)
+
+
+IMAGE_FEATURE_NAMES = COLOUR_FEATURE_NAMES + CHROMA_FEATURE_NAMES

@@ -70,7 +70,10 @@ def test_every_stage_through_the_cli(make_catalog, tmp_path):
     audit = tmp_path / "audit"
     _ok(r.invoke(cli.main, ["audit", "--data", str(root), "--model", str(model), "--out", str(audit),
                             "--worst", "2", "--k", "3", "--tile", "64", "--no-progress", "--device", "cpu"]))
-    assert (audit / "index.html").exists() and list(audit.glob("*.png"))
+    grids = list((audit / "grids").glob("*.png"))
+    assert len(grids) == 2  # --worst 2
+    page = (audit / "index.html").read_text()
+    assert all(g.name in page for g in grids)
     ev = tmp_path / "eval"
     _ok(r.invoke(cli.main, ["evaluate", "--data", str(root), "--model", str(model), "--split", "Train",
                             "--out", str(ev), "--max-photos", "8", "--n-variants", "2", "--n-brackets", "3",

@@ -1,0 +1,483 @@
+"""Evaluate a white-balance model: how close it gets to the photographer's edits, and how consistent
+it is on photos of one scene.
+
+    python cli.py evaluate --data ROOT --model artifacts/run1                         # a labelled split
+    python cli.py evaluate --data BENCH --answers BENCH/answers.csv --model artifacts/run1
+    python cli.py evaluate --answers BENCH/answers.csv --pred predictions.csv          # score a CSV only
+
+Reads top to bottom: options -> labels (a labelled split, or an answers CSV) -> predictions (the
+model's head alone and with neighbour blending, or a predictions CSV; as-shot as the reference) ->
+accuracy (overall, per camera, per temperature band, by as-shot temperature) -> consistency ->
+table, OUT/evaluation.json, plots.
+
+Why consistency figures next to MAE: MAE rewards a model that is right *on average*, yet two crops
+of one scene with different edits is the first thing a photographer notices. Three probes:
+  (a) variant spread: each photo and WB-preserving variants of it (crop, zoom out, flip, pasted
+      object: pretrain.augment.WBViewAugment; as-shot metadata unchanged). The light did not
+      change, so the edit should not: per-photo sd of predicted mired/tint, averaged.
+  (b) as-shot bracket spread: the same capture re-rendered at as-shot temperatures 2,500–12,000 K
+      (even steps in mired, tint unchanged; catalog.wb) with currTemp to match — as if the camera's
+      auto-WB had guessed differently. The scene and so the edit are the same; a model that merely
+      offsets the as-shot value has the bracket's own spread (reported as the as-shot reference).
+  (c) shoot spread: sd of predictions within each shoot next to the labels' own sd — a model
+      should be about as steady as the photographer, not noisier (and not flatter either).
+(a) and (b) run on a seeded subsample (<= max_photos) so evaluation stays fast on a laptop.
+`consistency_metrics` is public: benchmarks/run.py applies it to every system it compares, through
+the one hook they share, `predictor.predict(catalog, blend=..., progress=...) -> DataFrame`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from catalog.errors import CatalogError
+from catalog.runtime import pick_device, provenance, seed_everything, write_json
+from catalog.wb import kelvin_to_mired, mired_to_kelvin, rerender_matrix, rerender_torch
+from finetune.metrics import wb_metrics
+
+TARGETS = ("Temperature", "Tint")
+TEMP_BANDS = (("<3500 K", 0.0, 3500.0), ("3500-5500 K", 3500.0, 5500.0), (">5500 K", 5500.0, np.inf))
+ASSHOT_BINS_K = (2000, 3000, 3500, 4000, 4500, 5000, 5500, 6500, 8000, 12000, 50000)
+BRACKET_K = (2500.0, 12000.0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class EvaluateConfig:
+    data: Path | None = field(default=None, metadata={
+        "help": "Catalog root (ROOT/Train[+Validation]) or folder whose photos are evaluated; its labels are "
+                "the truth unless --answers is given."})
+    model: Path | None = field(default=None, metadata={
+        "help": "Model folder (encoder.pt, head.pt, neighbors.*) to predict with. Needs --data."})
+    pred: Path | None = field(default=None, metadata={
+        "help": "Predictions CSV (id_global,Temperature,Tint) to score instead of running a model."})
+    answers: Path | None = field(default=None, metadata={
+        "help": "Answers CSV (id_global,Temperature,Tint[,...]) holding the labels, e.g. the synthetic "
+                "benchmark's answers.csv; pairs with the Validation split."})
+    split: str = field(default="auto", metadata={
+        "help": "Split to evaluate: auto (Validation with --answers or when it has labels, else Train), "
+                "Train, Validation or folder. Train is optimistic if the model was trained on it."})
+    out: Path | None = field(default=None, metadata={
+        "help": "Output folder for evaluation.json and plots (default MODEL/eval, else ./eval)."})
+    blend: bool = field(default=True, metadata={
+        "help": "Also evaluate neighbour blending (when the model has a neighbour index)."})
+    consistency: bool = field(default=True, metadata={
+        "help": "Measure variant and as-shot bracket spread (needs --model)."})
+    n_variants: int = field(default=5, metadata={
+        "help": "WB-preserving variants per photo (crop/zoom/flip/paste) for the variant spread."})
+    n_brackets: int = field(default=6, metadata={
+        "help": "As-shot temperatures, 2500-12000 K evenly in mired, for the bracket spread."})
+    max_photos: int = field(default=200, metadata={
+        "help": "Photos (seeded subsample) used for the consistency probes."})
+    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | mps."})
+    seed: int = field(default=0, metadata={"help": "Seed for the subsample and the variants."})
+    progress: bool = field(default=True, metadata={"help": "Show progress bars and the result tables."})
+
+
+# ---------------------------------------------------------------------------------------------------
+# Labels and predictions from CSV files
+# ---------------------------------------------------------------------------------------------------
+def read_wb_csv(path: str | Path, what: str) -> pd.DataFrame:
+    """A CSV with id_global,Temperature,Tint (other columns kept): checked, ids as str, numbers float."""
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogError(f"{path}: {what} file not found")
+    df = pd.read_csv(path, dtype={"id_global": str}, keep_default_na=False, na_values=[""])
+    missing = [c for c in ("id_global",) + TARGETS if c not in df.columns]
+    if missing:
+        raise CatalogError(f"{path}: {what} needs columns id_global,Temperature,Tint; missing {', '.join(missing)}")
+    for col in TARGETS:
+        num = pd.to_numeric(df[col], errors="coerce")
+        bad = np.flatnonzero(~np.isfinite(num.to_numpy(np.float64)))
+        if len(bad):
+            r = int(bad[0])
+            raise CatalogError(f"{path}: row {r + 1} (line {r + 2}), column {col}: expected a finite number, "
+                               f"got {df[col].iloc[r]!r}")
+        df[col] = num.astype(np.float64)
+    if (df["Temperature"] <= 0).any():
+        r = int(np.flatnonzero(df["Temperature"].to_numpy() <= 0)[0])
+        raise CatalogError(f"{path}: row {r + 1} (line {r + 2}), column Temperature: expected > 0 K, "
+                           f"got {df['Temperature'].iloc[r]}")
+    dup = df["id_global"].duplicated(keep=False)
+    if dup.any():
+        rows = (np.flatnonzero(dup.to_numpy()) + 1).tolist()
+        raise CatalogError(f"{path}: duplicate id_global {df['id_global'][dup].iloc[0]!r} in rows {rows[:6]}")
+    return df
+
+
+def _resolve_split(cfg: EvaluateConfig) -> str:
+    """The split whose labels exist: answers pair with Validation; a labelled Validation beats Train."""
+    from catalog.reader import list_splits, read_catalog
+
+    if cfg.split != "auto":
+        return cfg.split
+    if cfg.data is None:
+        return "Validation"
+    splits = list_splits(cfg.data)
+    if splits == ["folder"]:
+        return "folder"
+    if cfg.answers is not None:
+        return "Validation"
+    if "Validation" in splits:
+        try:
+            if read_catalog(cfg.data, "Validation").has_labels(TARGETS):
+                return "Validation"
+        except CatalogError:
+            pass  # an unreadable Validation split: Train is still worth evaluating
+    return "Train"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Predictors: anything with predict(catalog, blend=, progress=) -> DataFrame[id_global, Temperature, Tint]
+# ---------------------------------------------------------------------------------------------------
+def has_index(predictor: Any) -> bool:
+    """Whether the predictor can blend with neighbours (a WBModel with its FAISS index loaded)."""
+    return getattr(predictor, "index", None) is not None
+
+
+def _predict(predictor: Any, catalog, blend: bool) -> pd.DataFrame:
+    return predictor.predict(catalog, blend=blend, progress=False)
+
+
+def _subset(catalog, rows: np.ndarray):
+    """In-memory Catalog of the given rows (table re-indexed, images sliced)."""
+    rows = np.asarray(rows, np.int64)
+    return dataclasses.replace(catalog, table=catalog.table.iloc[rows].reset_index(drop=True),
+                               images=catalog.images[rows], image_paths=[catalog.image_paths[i] for i in rows],
+                               image_failures={})
+
+
+def _stack(base, images: list[np.ndarray], tables: list[pd.DataFrame]):
+    """One in-memory Catalog holding several versions of the same photos (ids made unique: `id#v<j>`)."""
+    parts = [t.assign(id_global=t["id_global"].astype(str) + f"#v{j}") for j, t in enumerate(tables)]
+    return dataclasses.replace(base, table=pd.concat(parts, ignore_index=True), images=np.concatenate(images),
+                               image_paths=list(base.image_paths) * len(images), image_failures={})
+
+
+def _mean_sd(mired: np.ndarray, tint: np.ndarray, versions: int) -> dict[str, float]:
+    """Predictions laid out version-major (V*n,) -> mean over photos of the per-photo sd (ddof 0)."""
+    m, t = mired.reshape(versions, -1), tint.reshape(versions, -1)
+    return {"sd_mired": float(m.std(0).mean()), "sd_tint": float(t.std(0).mean()),
+            "p90_sd_mired": float(np.percentile(m.std(0), 90)), "p90_sd_tint": float(np.percentile(t.std(0), 90))}
+
+
+def _to_uint8(x) -> np.ndarray:
+    """float (B,3,H,W) [0,1] -> uint8 NHWC."""
+    return (x.clamp(0, 1) * 255.0).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def consistency_metrics(predictor: Any, catalog, n_variants: int = 5, n_brackets: int = 6, max_photos: int = 200,
+                        blend: bool | None = None, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Variant spread and as-shot bracket spread of `predictor` on a seeded subsample of `catalog`.
+
+    catalog: a Catalog with images loaded at the size the predictor expects. blend: evaluate
+    blending too (default: when the predictor has a neighbour index). Returns {"n_photos", "brackets_k",
+    "variant": {"head"|"blend": {sd_mired, sd_tint, p90_...}}, "bracket": {...}, "bracket_asshot": {...}}.
+    """
+    import torch
+    from rich.progress import track
+
+    from pretrain.augment import WBViewAugment
+    from pretrain.encoder import to_tensor
+
+    if catalog.images is None:
+        raise CatalogError(f"{catalog.csv_path}: consistency_metrics needs the images loaded (load_catalog)")
+    ok = np.array([i not in catalog.image_failures for i in range(len(catalog))], bool)
+    rng = np.random.default_rng(seed)
+    pool = np.flatnonzero(ok)
+    pick = np.sort(rng.choice(pool, size=min(len(pool), max_photos), replace=False))
+    base = _subset(catalog, pick)
+    n = len(pick)
+    modes = {"head": False}
+    if (has_index(predictor) if blend is None else blend):
+        modes["blend"] = True
+    out: dict[str, Any] = {"n_photos": int(n), "n_variants": int(n_variants), "variant": {}, "bracket": {}}
+    if n == 0:
+        return out
+
+    # (a) variants: the photo itself + n_variants WB-preserving views; pastes come from other photos
+    # of the subsample (the augmenter's donors are the other images of the batch).
+    x = to_tensor(base.images)
+    aug = WBViewAugment(base.images.shape[1], seed=seed)
+    views = [base.images] + [_to_uint8(aug(x)) for _ in range(n_variants)]
+    variants = _stack(base, views, [base.table] * len(views))
+
+    # (b) as-shot bracket: re-render from the photo's as-shot WB to each bracket temperature, tint kept.
+    bracket_k = mired_to_kelvin(np.linspace(kelvin_to_mired(BRACKET_K[0]), kelvin_to_mired(BRACKET_K[1]), n_brackets))
+    cur_t = base.table["currTemp"].to_numpy(np.float64)
+    cur_tint = base.table["currTint"].to_numpy(np.float64)
+    images, tables = [], []
+    for k in bracket_k:
+        m = rerender_matrix(cur_t, cur_tint, np.full(n, k), cur_tint)
+        images.append(_to_uint8(rerender_torch(x, torch.from_numpy(m))))
+        tables.append(base.table.assign(currTemp=float(k)))
+    bracket = _stack(base, images, tables)
+    out["brackets_k"] = [float(k) for k in bracket_k]
+    # what predicting the as-shot value would do: the bracket's own spread (tint is unchanged)
+    out["bracket_asshot"] = {"sd_mired": float(np.std(kelvin_to_mired(bracket_k))), "sd_tint": 0.0}
+
+    jobs = [(probe, name, cat, len(views) if probe == "variant" else n_brackets)
+            for probe, cat in (("variant", variants), ("bracket", bracket)) for name in modes]
+    for probe, name, cat, versions in track(jobs, description="consistency probes", disable=not progress):
+        p = _predict(predictor, cat, modes[name])
+        out[probe][name] = _mean_sd(kelvin_to_mired(p["Temperature"].to_numpy(np.float64)),
+                                    p["Tint"].to_numpy(np.float64), versions)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Accuracy breakdowns
+# ---------------------------------------------------------------------------------------------------
+def _metrics(df: pd.DataFrame, mask: np.ndarray | None = None) -> dict[str, float]:
+    """wb_metrics on the rows of df (columns Temperature/Tint = truth, pred_Temperature/pred_Tint)."""
+    d = df if mask is None else df[mask]
+    return wb_metrics(d["Temperature"], d["Tint"], d["pred_Temperature"], d["pred_Tint"])
+
+
+def breakdowns(df: pd.DataFrame, groups: np.ndarray | None = None) -> dict[str, Any]:
+    """Per camera, per edited-temperature band, by as-shot temperature bin, and spread within shoots."""
+    out: dict[str, Any] = {"overall": _metrics(df)}
+    if "camera_model" in df and df["camera_model"].notna().any():
+        cams = df["camera_model"].fillna("(none)").astype(str)
+        out["per_camera"] = {c: _metrics(df, (cams == c).to_numpy()) for c in sorted(cams.unique())}
+    t = df["Temperature"].to_numpy(np.float64)
+    out["per_band"] = {name: _metrics(df, (t >= lo) & (t < hi)) for name, lo, hi in TEMP_BANDS}
+    if "currTemp" in df:
+        cur = df["currTemp"].to_numpy(np.float64)
+        edges = ASSHOT_BINS_K
+        out["by_asshot"] = [{"lo_k": lo, "hi_k": hi, **_metrics(df, (cur >= lo) & (cur < hi))}
+                            for lo, hi in zip(edges[:-1], edges[1:])]
+    if groups is not None:
+        out["shoot_spread"] = shoot_spread(df, groups)
+    return out
+
+
+def shoot_spread(df: pd.DataFrame, groups: np.ndarray) -> dict[str, float]:
+    """Mean over shoots (>= 2 photos) of the sd of predictions, and of the labels, in mired and tint."""
+    pm, lm = kelvin_to_mired(df["pred_Temperature"].to_numpy(np.float64)), kelvin_to_mired(df["Temperature"].to_numpy(np.float64))
+    pt, lt = df["pred_Tint"].to_numpy(np.float64), df["Tint"].to_numpy(np.float64)
+    g = pd.Series(np.asarray(groups).astype(str))
+    multi = [idx.to_numpy() for _, idx in g.groupby(g).groups.items() if len(idx) >= 2]
+    if not multi:
+        nan = float("nan")
+        return {"n_shoots": 0, "pred_sd_mired": nan, "label_sd_mired": nan, "pred_sd_tint": nan, "label_sd_tint": nan}
+    sd = lambda a: float(np.mean([a[i].std() for i in multi]))  # noqa: E731
+    return {"n_shoots": len(multi), "pred_sd_mired": sd(pm), "label_sd_mired": sd(lm),
+            "pred_sd_tint": sd(pt), "label_sd_tint": sd(lt)}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Plots
+# ---------------------------------------------------------------------------------------------------
+def _kelvin_ticks(ax, lo_m: float, hi_m: float, axis: str) -> None:
+    """Ticks at round Kelvin values on a mired axis, labelled in K with the mired value below."""
+    ks = [k for k in (2000, 2500, 3000, 3500, 4000, 5000, 6500, 8000, 10000, 15000, 25000)
+          if lo_m <= 1e6 / k <= hi_m]
+    pos, labels = [1e6 / k for k in ks], [f"{k} K\n{1e6 / k:.0f}" for k in ks]
+    (ax.set_xticks if axis == "x" else ax.set_yticks)(pos, labels, fontsize=7)
+
+
+def plot_pred_vs_edit(df: pd.DataFrame, title: str, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.6))
+    em, pm = kelvin_to_mired(df["Temperature"].to_numpy(np.float64)), kelvin_to_mired(df["pred_Temperature"].to_numpy(np.float64))
+    lo, hi = float(min(em.min(), pm.min())) - 5, float(max(em.max(), pm.max())) + 5
+    a1.scatter(em, pm, s=6, alpha=0.5)
+    a1.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    a1.set_xlim(lo, hi)
+    a1.set_ylim(lo, hi)
+    _kelvin_ticks(a1, lo, hi, "x")
+    _kelvin_ticks(a1, lo, hi, "y")
+    a1.invert_xaxis()  # warm (low K, high mired) on the left, as on Lightroom's slider
+    a1.invert_yaxis()
+    a1.set_xlabel("edited Temperature (mired axis; ticks: K / mired)")
+    a1.set_ylabel("predicted Temperature")
+    et, pt = df["Tint"].to_numpy(np.float64), df["pred_Tint"].to_numpy(np.float64)
+    lo, hi = float(min(et.min(), pt.min())) - 2, float(max(et.max(), pt.max())) + 2
+    a2.scatter(et, pt, s=6, alpha=0.5, color="tab:green")
+    a2.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    a2.set_xlabel("edited Tint")
+    a2.set_ylabel("predicted Tint")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_error_by_asshot(by_asshot: dict[str, list[dict]], path: Path) -> None:
+    """MAE (mired and tint) per as-shot temperature bin, one bar group per system."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = next(iter(by_asshot.values()))
+    bins = [i for i, b in enumerate(first) if b["n"] > 0]
+    labels = [f"{first[i]['lo_k']}-{first[i]['hi_k']}\n(n={first[i]['n']})" for i in bins]
+    fig, axes = plt.subplots(2, 1, figsize=(max(6, 1.1 * len(bins) + 2), 6), sharex=True)
+    w = 0.8 / len(by_asshot)
+    for j, (name, rows) in enumerate(by_asshot.items()):
+        xs = np.arange(len(bins)) + (j - (len(by_asshot) - 1) / 2) * w
+        axes[0].bar(xs, [rows[i]["mae_mired"] for i in bins], w, label=name)
+        axes[1].bar(xs, [rows[i]["mae_tint"] for i in bins], w, label=name)
+    axes[0].set_ylabel("MAE (mired)")
+    axes[1].set_ylabel("MAE (tint)")
+    axes[1].set_xticks(np.arange(len(bins)), labels, fontsize=7)
+    axes[1].set_xlabel("as-shot temperature (K)")
+    axes[0].legend(fontsize=8)
+    axes[0].set_title("Error by as-shot temperature")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The stage
+# ---------------------------------------------------------------------------------------------------
+def _print_tables(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console(width=max(Console().width, 120))  # the accuracy table needs the room even in a pipe
+    tab = Table(title=f"Accuracy on {result['split']} ({result['n']} photos); shoot sd: predictions (labels)")
+    for col in ("system", "n", "MAE K", "MAE tint", "MAE mired", "score T", "score tint", "shoot sd mired",
+                "shoot sd tint"):
+        tab.add_column(col, justify="left" if col == "system" else "right")
+    for name, r in result["systems"].items():
+        o, s = r["overall"], r.get("shoot_spread", {})
+        spread = (f"{s['pred_sd_mired']:.1f} ({s['label_sd_mired']:.1f})", f"{s['pred_sd_tint']:.1f} ({s['label_sd_tint']:.1f})") \
+            if s.get("n_shoots") else ("-", "-")
+        tab.add_row(name, str(o["n"]), f"{o['mae_temp_k']:.1f}", f"{o['mae_tint']:.2f}", f"{o['mae_mired']:.2f}",
+                    f"{o['score_temp']:.5f}", f"{o['score_tint']:.4f}", *spread)
+    con.print(tab)
+    main = result["systems"][result["primary"]]
+    for key, title in (("per_band", "edited temperature band"), ("per_camera", "camera")):
+        if key in main:
+            t = Table(title=f"{result['primary']}: MAE by {title}")
+            for col in (title, "n", "MAE K", "MAE tint", "MAE mired"):
+                t.add_column(col, justify="left" if col == title else "right")
+            for k, m in main[key].items():
+                t.add_row(k, str(m["n"]), f"{m['mae_temp_k']:.1f}", f"{m['mae_tint']:.2f}", f"{m['mae_mired']:.2f}")
+            con.print(t)
+    c = result.get("consistency")
+    if c and c.get("variant"):
+        t = Table(title=f"Consistency on {c['n_photos']} photos (mean per-photo sd)")
+        for col in ("probe", "system", "sd mired", "sd tint"):
+            t.add_column(col, justify="left" if col in ("probe", "system") else "right")
+        for probe in ("variant", "bracket"):
+            for name, m in c[probe].items():
+                t.add_row(probe, name, f"{m['sd_mired']:.2f}", f"{m['sd_tint']:.2f}")
+        t.add_row("bracket", "as-shot", f"{c['bracket_asshot']['sd_mired']:.2f}", "0.00")
+        con.print(t)
+
+
+def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
+    """Score predictions against labels; write OUT/evaluation.json and plots; return the result dict."""
+    from catalog.reader import load_catalog, read_catalog
+    from finetune.splits import shoot_groups
+
+    seed_everything(cfg.seed)
+    if cfg.model is None and cfg.pred is None:
+        raise CatalogError("evaluate: give --model (a model folder) or --pred (a predictions CSV)")
+    if cfg.data is None and cfg.answers is None:
+        raise CatalogError("evaluate: give --data (a labelled catalog) or --answers (an answers CSV)")
+    if cfg.model is not None and cfg.data is None:
+        raise CatalogError("evaluate: --model needs --data, the catalog whose photos it predicts")
+    split = _resolve_split(cfg)
+    out = Path(cfg.out) if cfg.out else (Path(cfg.model) / "eval" if cfg.model else Path("eval"))
+
+    # --- labels (and the catalog's inputs, when there is a catalog) -------------------------------
+    model, catalog = None, None
+    labels = "ignore" if cfg.answers is not None else "auto"
+    if cfg.model is not None:
+        from finetune.predict import WBModel
+        model = WBModel.load(cfg.model, device=str(pick_device(cfg.device)))
+        catalog = load_catalog(cfg.data, split, image_size=model.image_size, labels=labels, progress=cfg.progress)
+    elif cfg.data is not None:
+        catalog = read_catalog(cfg.data, split, labels=labels)
+    if cfg.answers is not None:
+        truth = read_wb_csv(cfg.answers, "answers")
+        if catalog is not None:
+            inputs = catalog.table.drop(columns=[c for c in TARGETS if c in catalog.table])
+            extra = [c for c in truth.columns if c == "id_global" or c not in inputs.columns]
+            truth = inputs.merge(truth[extra], on="id_global", how="inner")
+            if truth.empty:
+                raise CatalogError(f"{cfg.answers}: no id_global in common with {catalog.csv_path}")
+    else:
+        if not catalog.has_labels(TARGETS):
+            raise CatalogError(f"{catalog.csv_path}: split {split} has no Temperature/Tint labels on every row; "
+                               "give --answers with the labels or choose a labelled --split")
+        truth = catalog.table.copy()
+
+    # --- predictions per system ---------------------------------------------------------------------
+    systems: dict[str, pd.DataFrame] = {}
+    if "currTemp" in truth and "currTint" in truth:  # the camera's own guess: the floor to beat
+        systems["as-shot"] = pd.DataFrame({"id_global": truth["id_global"], "Temperature": truth["currTemp"],
+                                           "Tint": truth["currTint"]})
+    if cfg.pred is not None:
+        systems["predictions"] = read_wb_csv(cfg.pred, "predictions")
+    if model is not None:
+        blend = bool(cfg.blend and has_index(model))
+        p = model.predict(catalog, blend=blend, progress=cfg.progress)
+        # one pass gives both: the head's own output and the blended final answer
+        systems["head"] = pd.DataFrame({"id_global": p["id_global"], "Temperature": mired_to_kelvin(p["head_mired"]),
+                                        "Tint": p["head_tint"]})
+        if blend:
+            systems["head + neighbours"] = p[["id_global", "Temperature", "Tint"]]
+            if getattr(model, "smooth_params", None) is not None:  # what `cli.py predict` writes by default
+                q = model.predict(catalog, blend=True, smooth=True, progress=False)
+                systems["head + neighbours + smoothing"] = q[["id_global", "Temperature", "Tint"]]
+    primary = list(systems)[-1]
+
+    # shoots by capture date; a benchmark's answers without dates still name their bursts
+    groups = shoot_groups(truth)
+    if all(str(g).startswith("row:") for g in groups) and "burst_id" in truth:
+        groups = truth["burst_id"].astype(str).to_numpy()
+    result: dict[str, Any] = {**provenance(cfg), "split": split, "n": int(len(truth)), "primary": primary,
+                              "systems": {}, "plots": []}
+    if split == "Train" and model is not None:
+        result["note"] = ("evaluated on Train: optimistic if the model was trained on these photos (its neighbour "
+                          "index then holds the photos themselves); evaluate a held-out catalog for honest figures")
+        if cfg.progress:
+            print(f"note: {result['note']}")
+    joined: dict[str, pd.DataFrame] = {}
+    for name, p in systems.items():
+        p = p[["id_global", "Temperature", "Tint"]].rename(columns={"Temperature": "pred_Temperature",
+                                                                    "Tint": "pred_Tint"})
+        df = truth.merge(p, on="id_global", how="left")
+        missing = df["pred_Temperature"].isna()
+        if missing.any():
+            raise CatalogError(f"{cfg.pred if name == 'predictions' else name}: no prediction for "
+                               f"{int(missing.sum())} labelled ids, e.g. {df['id_global'][missing].iloc[0]!r}")
+        joined[name] = df
+        result["systems"][name] = breakdowns(df, groups)
+
+    # --- consistency --------------------------------------------------------------------------------
+    if cfg.consistency and model is not None:
+        result["consistency"] = consistency_metrics(model, catalog, cfg.n_variants, cfg.n_brackets, cfg.max_photos,
+                                                    blend=bool(cfg.blend and has_index(model)), seed=cfg.seed,
+                                                    progress=cfg.progress)
+
+    # --- plots and report ---------------------------------------------------------------------------
+    out.mkdir(parents=True, exist_ok=True)
+    plot_pred_vs_edit(joined[primary], f"{primary}: predicted vs edited ({split}, n={len(truth)})",
+                      out / "pred_vs_edit.png")
+    result["plots"].append(str(out / "pred_vs_edit.png"))
+    by_asshot = {n: r["by_asshot"] for n, r in result["systems"].items() if "by_asshot" in r}
+    if by_asshot:
+        plot_error_by_asshot(by_asshot, out / "error_by_asshot.png")
+        result["plots"].append(str(out / "error_by_asshot.png"))
+    write_json(out / "evaluation.json", result)
+    if cfg.progress:
+        _print_tables(result)
+        print(f"evaluation: {out / 'evaluation.json'}")
+    return result

@@ -1,0 +1,233 @@
+"""The stage-2 head and its target units.
+
+Targets are *shifts from the as-shot white balance*, in the units edits are linear in:
+Temperature as Δmired = mired(label) − mired(currTemp), Tint as Δtint = label − currTint. The
+photographer edits relative to what the camera chose, and shifts are small, centred and far less
+spread than absolute values (sd 36 mired vs ~60 absolute on the real release). Any other target
+(e.g. Exposure) is learned directly, or as a shift from `curr<Name>` when the catalog has that
+column. Each target is centred and scaled by its training median / spread, so one Huber loss with
+delta ~1 spread treats all targets alike and shrugs off the odd 49,000 K label.
+
+WBHead fuses four inputs, all standardised upstream: the image embedding, colour-constancy
+features, encoded metadata, and a learned camera embedding. It is a small MLP plus a linear
+shortcut from the colour + metadata features (the cast → shift relation is largely linear; the
+MLP learns the rest), zero-initialised at the output so training starts at "the median shift".
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
+
+
+@dataclass
+class TargetSpec:
+    """How one CSV target maps to the head's output unit.
+
+    kind: "mired" (Temperature: shift in mired from `anchor`), "shift" (label − anchor column),
+    "direct" (the label itself). centre/scale: training median and spread of that unit.
+    """
+    name: str
+    kind: str
+    anchor: str | None
+    centre: float = 0.0
+    scale: float = 1.0
+    lo: float = -np.inf     # clip range of the final value in CSV units
+    hi: float = np.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["lo"], d["hi"] = float(self.lo), float(self.hi)  # JSON has no inf; json.dumps writes Infinity
+        return d
+
+
+def make_specs(targets: list[str] | tuple[str, ...], columns) -> list[TargetSpec]:
+    specs = []
+    for name in targets:
+        if name == "Temperature":
+            specs.append(TargetSpec(name, "mired", "currTemp", lo=TEMP_MIN, hi=TEMP_MAX))
+        elif name == "Tint":
+            specs.append(TargetSpec(name, "shift", "currTint", lo=TINT_MIN, hi=TINT_MAX))
+        elif f"curr{name}" in columns:
+            specs.append(TargetSpec(name, "shift", f"curr{name}"))
+        else:
+            specs.append(TargetSpec(name, "direct", None))
+    return specs
+
+
+def anchor_units(table: pd.DataFrame, specs: list[TargetSpec]) -> np.ndarray:
+    """(N, T) anchor per target in the head's units (mired for Temperature, 0 for direct)."""
+    cols = []
+    for s in specs:
+        if s.kind == "direct":
+            cols.append(np.zeros(len(table)))
+            continue
+        a = pd.to_numeric(table[s.anchor], errors="coerce").to_numpy(np.float64)
+        cols.append(kelvin_to_mired(a) if s.kind == "mired" else a)
+    return np.stack(cols, 1) if cols else np.zeros((len(table), 0))
+
+
+def label_units(table: pd.DataFrame, specs: list[TargetSpec]) -> np.ndarray:
+    """(N, T) labels in the head's units before subtracting the anchor (mired for Temperature)."""
+    cols = []
+    for s in specs:
+        v = pd.to_numeric(table[s.name], errors="coerce").to_numpy(np.float64)
+        cols.append(kelvin_to_mired(np.clip(v, TEMP_MIN, TEMP_MAX)) if s.kind == "mired" else v)
+    return np.stack(cols, 1)
+
+
+def fit_scaling(shifts: np.ndarray, specs: list[TargetSpec]) -> None:
+    """Set each spec's centre (median) and scale (robust spread: 1.4826·MAD, floored by 0.5·std)."""
+    for j, s in enumerate(specs):
+        v = shifts[:, j][np.isfinite(shifts[:, j])]
+        med = float(np.median(v)) if v.size else 0.0
+        mad = 1.4826 * float(np.median(np.abs(v - med))) if v.size else 1.0
+        sd = float(v.std()) if v.size else 1.0
+        s.centre, s.scale = med, max(mad, 0.5 * sd, 1e-3)
+
+
+def scale_targets(shifts: np.ndarray, specs: list[TargetSpec]) -> np.ndarray:
+    c = np.array([s.centre for s in specs])
+    k = np.array([s.scale for s in specs])
+    return ((shifts - c) / k).astype(np.float32)
+
+
+def unscale_targets(z: np.ndarray, specs: list[TargetSpec]) -> np.ndarray:
+    c = np.array([s.centre for s in specs])
+    k = np.array([s.scale for s in specs])
+    return np.asarray(z, np.float64) * k + c
+
+
+def to_csv_units(units: np.ndarray, specs: list[TargetSpec]) -> np.ndarray:
+    """Head units (anchor added back) -> CSV units: mired -> K; clipped to each target's range."""
+    out = np.array(units, np.float64, copy=True)
+    for j, s in enumerate(specs):
+        if s.kind == "mired":
+            out[:, j] = mired_to_kelvin(np.clip(out[:, j], kelvin_to_mired(TEMP_MAX), kelvin_to_mired(TEMP_MIN)))
+        out[:, j] = np.clip(out[:, j], s.lo, s.hi)
+    return out
+
+
+class WBHead(nn.Module):
+    """(embedding, colour, metadata, camera index) -> scaled target shifts (B, n_targets)."""
+
+    def __init__(self, emb_dim: int, colour_dim: int, meta_dim: int, n_cameras: int, n_targets: int,
+                 hidden: int = 256, dropout: float = 0.1, cam_dim: int = 8, emb_dropout: float | None = None):
+        super().__init__()
+        self.dims = dict(emb_dim=emb_dim, colour_dim=colour_dim, meta_dim=meta_dim, n_cameras=n_cameras,
+                         n_targets=n_targets, hidden=hidden, dropout=dropout, cam_dim=cam_dim,
+                         emb_dropout=emb_dropout)
+        self.cam = nn.Embedding(max(int(n_cameras), 1), cam_dim)
+        nn.init.normal_(self.cam.weight, std=0.1)
+        # The embedding is wide and the catalogs are small: extra input dropout keeps the MLP from
+        # memorising shoots through it.
+        self.emb_drop = nn.Dropout(dropout if emb_dropout is None else emb_dropout)
+        in_dim = emb_dim + colour_dim + meta_dim + cam_dim
+        self.mlp = nn.Sequential(
+            nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout),
+            nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout),
+            nn.Linear(hidden, n_targets))
+        self.linear = nn.Linear(colour_dim + meta_dim + cam_dim, n_targets)
+        for layer in (self.mlp[-1], self.linear):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, emb: torch.Tensor, colour: torch.Tensor, meta: torch.Tensor,
+                camera: torch.Tensor) -> torch.Tensor:
+        c = self.cam(camera)
+        side = torch.cat([colour, meta, c], 1)
+        return self.mlp(torch.cat([self.emb_drop(emb), side], 1)) + self.linear(side)
+
+
+def huber(pred: torch.Tensor, target: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
+    """Mean Huber loss over all targets (targets already in 'spread' units), divided by delta (= smooth
+    L1): quadratic within `delta` spreads, |error| beyond, so a small delta approaches the MAE (whose
+    optimum is the median, what an MAE metric rewards) without changing the gradient scale."""
+    return nn.functional.smooth_l1_loss(pred, target, beta=delta)
+
+
+def _std(a: np.ndarray) -> np.ndarray:
+    s = a.std(0)
+    return np.where(s > 1e-8, s, 1.0)
+
+
+class HeadEnsemble:
+    """Everything needed to turn (embedding, colour features, catalog rows) into predictions:
+    the ensemble of WBHeads, the metadata-only fallback head, the input standardisation, the
+    metadata encoder and the target specs. Used by training (validation folds, refit) and by
+    finetune.predict, so both run exactly the same code."""
+
+    def __init__(self, heads: list[WBHead], specs: list[TargetSpec], meta_encoder, emb_mean, emb_std,
+                 colour_mean, colour_std, fallback: WBHead | None = None):
+        self.heads, self.specs, self.meta_encoder, self.fallback = heads, specs, meta_encoder, fallback
+        self.emb_mean, self.emb_std = np.asarray(emb_mean, np.float32), np.asarray(emb_std, np.float32)
+        self.colour_mean = np.asarray(colour_mean, np.float32)
+        self.colour_std = np.asarray(colour_std, np.float32)
+
+    @staticmethod
+    def input_stats(emb: np.ndarray, colour: np.ndarray) -> tuple[np.ndarray, ...]:
+        return emb.mean(0), _std(emb), colour.mean(0), _std(colour)
+
+    def standardise(self, emb: np.ndarray, colour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e = (np.asarray(emb, np.float32) - self.emb_mean) / self.emb_std
+        c = (np.asarray(colour, np.float32) - self.colour_mean) / self.colour_std
+        # Colour statistics of a black / blown-out frame can be extreme; keep them in a sane range.
+        return e.astype(np.float32), np.clip(c, -8, 8).astype(np.float32)
+
+    @torch.no_grad()
+    def _run(self, heads: list[WBHead], emb, colour, meta, cam, batch_size: int = 4096) -> np.ndarray:
+        out = np.zeros((len(meta), len(self.specs)))
+        for i in range(0, len(meta), batch_size):
+            sl = slice(i, i + batch_size)
+            args = [torch.from_numpy(np.ascontiguousarray(a[sl])) for a in (emb, colour, meta, cam)]
+            z = torch.stack([h.eval()(*args) for h in heads]).mean(0).double().numpy()
+            out[sl] = z
+        return unscale_targets(out, self.specs)
+
+    def predict_shift(self, emb: np.ndarray, colour: np.ndarray, table: pd.DataFrame, exif_units: str) -> np.ndarray:
+        """Ensemble-mean target shifts (N, T) in head units (Δmired, Δtint, ...)."""
+        e, c = self.standardise(emb, colour)
+        meta, cam = self.meta_encoder.transform(table, exif_units)
+        return self._run(self.heads, e, c, meta, cam)
+
+    def predict_fallback_shift(self, table: pd.DataFrame, exif_units: str) -> np.ndarray:
+        """Metadata-only shifts (N, T) for photos whose image cannot be read."""
+        meta, cam = self.meta_encoder.transform(table, exif_units)
+        empty = np.zeros((len(table), 0), np.float32)
+        if self.fallback is None:
+            return unscale_targets(np.zeros((len(table), len(self.specs))), self.specs)  # median shift
+        return self._run([self.fallback], empty, empty, meta, cam)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"heads": [h.state_dict() for h in self.heads],
+                "head_dims": self.heads[0].dims if self.heads else None,
+                "fallback": self.fallback.state_dict() if self.fallback is not None else None,
+                "fallback_dims": self.fallback.dims if self.fallback is not None else None,
+                "targets": [s.to_dict() for s in self.specs],
+                "metadata_encoder": self.meta_encoder.state_dict(),
+                "emb_mean": self.emb_mean.tolist(), "emb_std": self.emb_std.tolist(),
+                "colour_mean": self.colour_mean.tolist(), "colour_std": self.colour_std.tolist()}
+
+    @classmethod
+    def from_state_dict(cls, d: dict[str, Any]) -> "HeadEnsemble":
+        from catalog.metadata import MetadataEncoder
+
+        heads = []
+        for sd in d["heads"]:
+            h = WBHead(**d["head_dims"])
+            h.load_state_dict(sd)
+            heads.append(h.eval())
+        fallback = None
+        if d.get("fallback") is not None:
+            fallback = WBHead(**d["fallback_dims"])
+            fallback.load_state_dict(d["fallback"])
+            fallback.eval()
+        specs = [TargetSpec(**s) for s in d["targets"]]
+        return cls(heads, specs, MetadataEncoder.from_state_dict(d["metadata_encoder"]), d["emb_mean"],
+                   d["emb_std"], d["colour_mean"], d["colour_std"], fallback)

@@ -1,0 +1,279 @@
+"""Predict Temperature/Tint for a catalog with a trained model folder.
+
+Reads top to bottom: load the model (encoder.pt + head.pt + neighbors.* when present), load the
+catalog's images at the encoder's size (decoding threads), embed in batches, colour features,
+metadata, ensemble heads -> shifts -> (mired, tint); optionally pull towards similar training
+photos (neighbour blending) and make near-duplicates within the batch agree (smoothing), both
+with the parameters chosen on validation at training time; write `id_global,Temperature,Tint`,
+one row per input row in input order.
+
+Photos whose image cannot be read: a clear error by default, or with on_error="metadata-only" the
+metadata-only fallback head's prediction and a warning naming them. A row is never dropped.
+"""
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from catalog.colour import COLOUR_FEATURE_NAMES, colour_features
+from catalog.errors import CatalogError, ImageReadError
+from catalog.reader import Catalog, list_splits, read_catalog
+from catalog.runtime import pick_device, set_threads
+from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, mired_to_kelvin
+from finetune.model import HeadEnsemble, anchor_units, to_csv_units
+from pretrain.encoder import Encoder, load_encoder, to_tensor
+
+ON_ERROR = ("raise", "metadata-only")
+
+
+def _fuse_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """Conv followed by an eval-mode BatchNorm == one conv with rescaled weights and a bias."""
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=True)
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    fused.weight.data = conv.weight.data * scale[:, None, None, None]
+    bias = conv.bias.data if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    fused.bias.data = (bias - bn.running_mean) * scale + bn.bias
+    return fused
+
+
+def inference_encoder(encoder: Encoder) -> Encoder:
+    """A copy of the encoder with every BatchNorm folded into its convolution: the same function in
+    eval mode (to float rounding), about a third fewer passes over the activations on a CPU."""
+    enc = copy.deepcopy(encoder).eval()
+    enc.stem = nn.Sequential(_fuse_bn(enc.stem[0], enc.stem[1]), enc.stem[2])
+    for block in enc.stages:
+        block.c1, block.b1 = _fuse_bn(block.c1, block.b1), nn.Identity()
+        block.c2, block.b2 = _fuse_bn(block.c2, block.b2), nn.Identity()
+        block.skip = _fuse_bn(block.skip[0], block.skip[1])
+    for p in enc.parameters():
+        p.requires_grad_(False)
+    return enc
+
+
+@torch.inference_mode()
+def embed_fast(encoder: Encoder, images: np.ndarray, batch_size: int = 256,
+               device: torch.device | str = "cpu") -> np.ndarray:
+    """pretrain.encoder.embed for an (already fused) encoder, channels-last for CPU convolutions."""
+    encoder = encoder.to(device)
+    out = np.zeros((len(images), encoder.dim), np.float32)
+    for i in range(0, len(images), batch_size):
+        x = to_tensor(images[i:i + batch_size], encoder.image_size).to(device)
+        if str(device) == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        out[i:i + len(x)] = encoder(x).float().cpu().numpy()
+    return out
+
+
+class WBModel:
+    """A trained model folder, ready to predict any catalog (see module doc)."""
+
+    def __init__(self, encoder: Encoder, ensemble: HeadEnsemble, blob: dict[str, Any], index=None,
+                 model_dir: Path | None = None, device: str | torch.device = "cpu"):
+        self.encoder = encoder.eval()
+        self.fast_encoder = inference_encoder(encoder)
+        self.ensemble = ensemble
+        self.blob = blob
+        self.index = index
+        self.model_dir = model_dir
+        self.device = torch.device(device)
+        self.image_size = int(encoder.image_size)
+        self.targets = [s.name for s in ensemble.specs]
+        self.blend_k = int(blob.get("blend_k") or 8)
+        self.blend_params = self.smooth_params = None
+        if blob.get("blend") or blob.get("smooth"):
+            try:
+                from retrieval.blend import BlendParams, SmoothParams
+                self.blend_params = BlendParams(**blob["blend"]) if blob.get("blend") else None
+                self.smooth_params = SmoothParams(**blob["smooth"]) if blob.get("smooth") else None
+            except ImportError:
+                pass
+
+    @classmethod
+    def load(cls, model_dir: str | Path, device: str | torch.device = "cpu") -> "WBModel":
+        model_dir = Path(model_dir)
+        head_path, enc_path = model_dir / "head.pt", model_dir / "encoder.pt"
+        for p, what in ((head_path, "finetune"), (enc_path, "pretrain/finetune")):
+            if not p.is_file():
+                raise CatalogError(f"{model_dir}: {p.name} not found; expected a model folder written by `{what}`")
+        blob = torch.load(head_path, map_location="cpu", weights_only=False)
+        encoder, _ = load_encoder(enc_path)
+        if int(blob.get("image_size", encoder.image_size)) != encoder.image_size:
+            raise CatalogError(f"{model_dir}: head.pt was trained at {blob['image_size']} px but encoder.pt "
+                               f"is {encoder.image_size} px; re-run finetune")
+        index = None
+        try:
+            from retrieval.index import NeighborIndex
+            if NeighborIndex.exists(model_dir):
+                index = NeighborIndex.load(model_dir)
+        except ImportError:
+            pass
+        return cls(encoder, HeadEnsemble.from_state_dict(blob), blob, index, model_dir, pick_device(str(device)))
+
+    # ------------------------------------------------------------------------------------------
+    def _features(self, catalog: Catalog, on_error: str, workers: int, progress: bool,
+                  batch_size: int, chunk: int = 512) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+        """(embeddings (N,D) NaN for unreadable rows, colour features (N,C), failures {row: message}).
+
+        Uses the catalog's images when it holds them at the model's size; otherwise decodes them here
+        in chunks, the next chunk's decoding threads running while the current chunk is embedded."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from catalog.images import load_images
+        from finetune.train import _progress
+
+        n = len(catalog.table)
+        emb = np.full((n, self.encoder.dim), np.nan, np.float32)
+        col = np.zeros((n, len(COLOUR_FEATURE_NAMES)), np.float32)
+        failures: dict[int, str] = {}
+
+        def work(start: int, imgs: np.ndarray, fails: dict[int, str]) -> None:
+            ok = np.array([i not in fails for i in range(len(imgs))], bool)
+            rows = start + np.flatnonzero(ok)
+            if len(rows):
+                emb[rows] = embed_fast(self.fast_encoder, imgs[ok], batch_size, self.device)
+                col[rows] = colour_features(imgs[ok])
+            failures.update({start + i: m for i, m in fails.items()})
+
+        have = catalog.images is not None and len(catalog.images) == n and catalog.images.shape[1] == self.image_size
+        mode = "collect" if on_error == "metadata-only" else "raise"
+        with _progress(progress) as bar, ThreadPoolExecutor(1) as pool:
+            task = bar.add_task("predicting", total=n)
+            load = (lambda a: (catalog.images[a:a + chunk], {i - a: m for i, m in catalog.image_failures.items()
+                                                             if a <= i < a + chunk})) if have else \
+                (lambda a: load_images(catalog.image_paths[a:a + chunk], self.image_size, workers=workers,
+                                       progress=False, on_error=mode))
+            pending = pool.submit(load, 0) if n else None
+            for start in range(0, n, chunk):
+                try:
+                    imgs, fails = pending.result()
+                except ImageReadError as e:
+                    raise ImageReadError(f"{e} (use on_error='metadata-only' to predict unreadable photos "
+                                         f"from their metadata)") from e
+                if start + chunk < n:
+                    pending = pool.submit(load, start + chunk)
+                work(start, imgs, fails)
+                bar.advance(task, len(imgs))
+        return emb, col, failures
+
+    def predict(self, catalog: Catalog, blend: bool = False, k: int | None = None, on_error: str = "raise",
+                progress: bool = True, smooth: bool = False, batch_size: int = 256, workers: int = 2) -> pd.DataFrame:
+        """Predictions for every row of `catalog.table`, in order (see module doc for the columns)."""
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        table = catalog.table.reset_index(drop=True)
+        n = len(table)
+        emb, col, failures = self._features(catalog, on_error, workers, progress, batch_size)
+        if failures and on_error == "raise":
+            i = min(failures)
+            raise ImageReadError(f"{len(failures)} image(s) could not be read, e.g. row {int(table['row'].iloc[i]) if 'row' in table else i + 1} "
+                                 f"id {table['id_global'].iloc[i]}: {failures[i]} (use on_error='metadata-only' "
+                                 f"to predict those photos from their metadata)")
+        failed = np.zeros(n, bool)
+        failed[list(failures)] = True
+        ok = np.flatnonzero(~failed)
+        specs = self.ensemble.specs
+        anchors = anchor_units(table, specs)
+        units = np.full((n, len(specs)), np.nan)
+        if len(ok):
+            units[ok] = anchors[ok] + self.ensemble.predict_shift(emb[ok], col[ok], table.iloc[ok], catalog.exif_units)
+        if failed.any():
+            bad = np.flatnonzero(failed)
+            units[bad] = anchors[bad] + self.ensemble.predict_fallback_shift(table.iloc[bad], catalog.exif_units)
+            ids = table["id_global"].iloc[bad].astype(str).tolist()
+            warnings.warn(f"{len(ids)} photo(s) predicted from metadata only (image unreadable): "
+                          f"{', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}", stacklevel=2)
+        head_units = units.copy()
+
+        names = [s.name for s in specs]
+        has_wb = "Temperature" in names and "Tint" in names
+        jt, ji = (names.index("Temperature"), names.index("Tint")) if has_wb else (None, None)
+        neighbors = None
+        if has_wb and len(ok):
+            mt = units[ok][:, [jt, ji]]
+            if blend and self.index is not None and len(self.index):
+                from retrieval.blend import BlendParams, apply_blend
+
+                params = self.blend_params or BlendParams()
+                sims, idx = self.index.search(emb[ok], int(k or self.blend_k))
+                mt = apply_blend(mt, anchors[ok][:, [jt, ji]], sims, idx, self.index.edits, self.index.asshot, params)
+                neighbors = (np.full((n, sims.shape[1]), -1.0, np.float32), np.full((n, sims.shape[1]), -1, np.int64))
+                neighbors[0][ok], neighbors[1][ok] = sims, idx
+            if smooth and self.smooth_params is not None and len(ok) > 1:
+                from retrieval.blend import smooth_batch
+
+                mt = smooth_batch(mt, emb[ok], self.smooth_params, index=self.index)
+            units[ok, jt], units[ok, ji] = mt[:, 0], mt[:, 1]
+
+        final = to_csv_units(units, specs)
+        out = pd.DataFrame({"id_global": table["id_global"].astype(str).to_numpy()})
+        for j, s in enumerate(specs):
+            out[s.name] = final[:, j]
+        if has_wb:
+            out["Temperature"] = np.clip(np.rint(out["Temperature"]), TEMP_MIN, TEMP_MAX).astype(np.int64)
+            out["Tint"] = np.clip(np.rint(out["Tint"]), TINT_MIN, TINT_MAX).astype(np.int64)
+            out["head_mired"], out["head_tint"] = head_units[:, jt], head_units[:, ji]
+            out["mired"], out["tint"] = units[:, jt], units[:, ji]
+        out["image_ok"] = ~failed
+        out.attrs["embeddings"] = emb
+        out.attrs["failed_ids"] = table["id_global"].iloc[np.flatnonzero(failed)].astype(str).tolist()
+        if neighbors is not None:
+            out.attrs["neighbors"] = neighbors
+        return out
+
+
+@dataclass
+class PredictConfig:
+    data: str = field(default="", metadata={"help": "Catalog root (ROOT/Validation, ROOT/Train) or a folder with images/ and one CSV."})
+    model: str = field(default="artifacts/model", metadata={"help": "Model folder written by `finetune` (encoder.pt, head.pt, neighbors.*)."})
+    out: str = field(default="predictions.csv", metadata={"help": "Output CSV: id_global,Temperature,Tint, one row per input row, input order."})
+    split: str = field(default="auto", metadata={"help": "'auto' (Validation if ROOT/Validation exists, else the single folder), 'Train', 'Validation' or 'folder'."})
+    blend_neighbors: bool = field(default=True, metadata={"help": "Pull predictions towards similar training photos' edits (strength chosen on validation; 0 = off)."})
+    k: int = field(default=0, metadata={"help": "Neighbours consulted when blending; 0 = the model's setting."})
+    smooth: bool = field(default=True, metadata={"help": "Make near-duplicate photos of this batch agree (strength chosen on validation; 0 = off)."})
+    on_error: str = field(default="raise", metadata={"help": "Unreadable image: 'raise' (stop with the file name) or 'metadata-only' (predict from metadata, warn)."})
+    batch_size: int = field(default=256, metadata={"help": "Images embedded per batch."})
+    device: str = field(default="auto", metadata={"help": "'auto', 'cpu', 'cuda', 'mps'."})
+    workers: int = field(default=2, metadata={"help": "Image decoding threads."})
+    threads: int = field(default=2, metadata={"help": "Torch intra-op threads."})
+    progress: bool = field(default=True, metadata={"help": "Show progress bars."})
+
+
+def resolve_split(data: str | Path, split: str) -> str:
+    if split != "auto":
+        return split
+    found = list_splits(data)
+    if "Validation" in found:
+        return "Validation"
+    if found == ["Train"]:
+        return "Train"
+    return "folder" if found == ["folder"] else "Train"  # Train also accepts a bare folder with images/ + CSV
+
+
+def run_predict(cfg: PredictConfig) -> Path:
+    t0 = time.time()
+    set_threads(cfg.threads)
+    if cfg.on_error not in ON_ERROR:
+        raise CatalogError(f"on_error must be one of {ON_ERROR}, got {cfg.on_error!r}")
+    model = WBModel.load(cfg.model, device=pick_device(cfg.device))
+    split = resolve_split(cfg.data, cfg.split)
+    # Table only: the model decodes the images itself, overlapping decoding with embedding.
+    cat = read_catalog(cfg.data, split, targets=tuple(model.targets), labels="ignore")
+    pred = model.predict(cat, blend=cfg.blend_neighbors, k=cfg.k or None, on_error=cfg.on_error,
+                         progress=cfg.progress, smooth=cfg.smooth, batch_size=cfg.batch_size, workers=cfg.workers)
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cols = ["id_global"] + model.targets
+    pred[cols].to_csv(out, index=False)
+    dt = time.time() - t0
+    if cfg.progress:
+        print(f"wrote {len(pred):,} predictions to {out} in {dt:.1f} s ({len(pred) / max(dt, 1e-9):.0f} photos/s)")
+    return out

@@ -1,0 +1,623 @@
+"""Stage 2: learn the photographer's white balance from image embedding + colour cues + metadata.
+
+Reads top to bottom:
+  1. load the encoder (pretrained, or randomly initialised = "no pretraining") and the Train
+     catalog at the encoder's image size;
+  2. AS-SHOT RE-RENDERING AUGMENTATION: each training photo gets `rerender_aug` copies rendered as
+     if the camera had picked another as-shot white balance (catalog.wb.rerender_matrix from the
+     true as-shot to a shifted one), with currTemp/currTint changed to match and the label kept —
+     the final edit is a property of the raw capture, not of what the camera guessed. This teaches
+     the head the one physical fact it must get right: "image bluer by X, as-shot lower by X" is
+     the same photo;
+  3. embed originals + copies ONCE with the frozen encoder and compute colour features once (the
+     cache); the heads then train on arrays in seconds (with --train-encoder the encoder is first
+     fine-tuned jointly with a head on rendered batches, then the cache is rebuilt with it);
+  4. leakage-free validation (whole shoots held out: finetune.splits): the ensemble of heads vs the
+     as-shot baseline and two gradient-boosting baselines (metadata; metadata + colour) on the
+     same split; neighbour blending and batch smoothing (retrieval.blend) chosen on validation with
+     an index built from the training part only;
+  5. refit on every labelled photo and save OUT/head.pt, OUT/encoder.pt, OUT/neighbors.*,
+     OUT/finetune_report.json.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from catalog.colour import COLOUR_FEATURE_NAMES, colour_features
+from catalog.errors import CatalogError
+from catalog.metadata import MetadataEncoder
+from catalog.runtime import pick_device, provenance, seed_everything, set_threads, write_json
+from catalog.wb import (TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin,
+                        rerender_matrix, rerender_torch)
+from finetune.metrics import target_mae, wb_metrics
+from finetune.model import (HeadEnsemble, TargetSpec, WBHead, anchor_units, fit_scaling, huber, label_units,
+                            make_specs, scale_targets, to_csv_units)
+from finetune.splits import grouped_holdout, grouped_kfold, shoot_groups
+from pretrain.encoder import Encoder, embed, load_encoder, save_encoder, to_tensor
+
+HEAD_FORMAT = 1
+
+
+@dataclass
+class FinetuneConfig:
+    data: str = field(default="", metadata={"help": "Catalog root (ROOT/Train/images + sliders.csv) or a folder with images/ and one CSV."})
+    encoder: str = field(default="", metadata={"help": "Folder with encoder.pt from `pretrain`; empty = no pretraining (randomly initialised encoder; combine with --train-encoder all to learn it here)."})
+    out: str = field(default="artifacts/model", metadata={"help": "Model folder to write (head.pt, encoder.pt, neighbors.*, finetune_report.json)."})
+    targets: str = field(default="Temperature,Tint", metadata={"help": "Comma-separated CSV columns to learn. Temperature is learned as a mired shift from currTemp, Tint as a shift from currTint, X as a shift from currX when present, else directly."})
+    image_size: int = field(default=96, metadata={"help": "Image side (px) for a randomly initialised encoder; a pretrained encoder brings its own."})
+    epochs: int = field(default=40, metadata={"help": "Training epochs of each head (over originals + re-rendered copies)."})
+    batch_size: int = field(default=256, metadata={"help": "Minibatch size for the heads."})
+    lr: float = field(default=2e-3, metadata={"help": "Peak AdamW learning rate of the heads (one-cycle schedule)."})
+    weight_decay: float = field(default=1e-2, metadata={"help": "AdamW weight decay of the heads."})
+    huber_delta: float = field(default=1.0, metadata={"help": "Huber loss threshold in units of each target's training spread (small = closer to MAE, i.e. the median)."})
+    hidden: int = field(default=256, metadata={"help": "Hidden width of the head MLP."})
+    dropout: float = field(default=0.2, metadata={"help": "Dropout in the head MLP (and on its embedding input)."})
+    ensemble: int = field(default=5, metadata={"help": "Number of heads trained with different seeds and averaged."})
+    rerender_aug: int = field(default=4, metadata={"help": "As-shot re-rendered copies per training photo (0 = off)."})
+    rerender_mired: float = field(default=40.0, metadata={"help": "Max |shift| of the simulated as-shot temperature, in mired."})
+    rerender_tint: float = field(default=10.0, metadata={"help": "Max |shift| of the simulated as-shot tint."})
+    val_fraction: float = field(default=0.2, metadata={"help": "Share of photos (whole shoots) held out when folds = 0."})
+    folds: int = field(default=0, metadata={"help": "0 = one grouped holdout; K >= 2 = grouped K-fold validation figures."})
+    refit: bool = field(default=True, metadata={"help": "After validation, retrain on every labelled photo for the saved model."})
+    train_encoder: str = field(default="none", metadata={"help": "'none' (frozen encoder, cached features: fast), 'last' (fine-tune the last stage) or 'all'."})
+    encoder_lr: float = field(default=3e-4, metadata={"help": "Learning rate of the encoder when --train-encoder is not 'none'."})
+    baselines: bool = field(default=True, metadata={"help": "Also validate the gradient-boosting baselines on the same split."})
+    blend_k: int = field(default=8, metadata={"help": "Neighbours consulted when blending with similar training photos."})
+    device: str = field(default="auto", metadata={"help": "'auto', 'cpu', 'cuda', 'mps'."})
+    seed: int = field(default=0, metadata={"help": "Seed for splits, augmentation, initialisation and batch order."})
+    threads: int = field(default=2, metadata={"help": "Torch intra-op threads."})
+    workers: int = field(default=2, metadata={"help": "Image decoding threads."})
+    progress: bool = field(default=True, metadata={"help": "Show progress bars."})
+
+
+def parse_targets(targets: str | list[str] | tuple[str, ...]) -> list[str]:
+    names = [t.strip() for t in targets.split(",")] if isinstance(targets, str) else [str(t) for t in targets]
+    names = [t for t in names if t]
+    if not names:
+        raise CatalogError("no targets given; expected e.g. 'Temperature,Tint'")
+    return names
+
+
+def _progress(enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    disable=not enabled, transient=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# 1. Encoder
+# ------------------------------------------------------------------------------------------------
+def load_or_init_encoder(cfg: FinetuneConfig) -> tuple[Encoder, dict[str, Any]]:
+    """The pretrained encoder from cfg.encoder (a folder with encoder.pt, or the file itself), or a
+    seeded random one when no folder is given: then the features are random projections of the
+    image, still informative about colour — and --train-encoder can learn it from scratch."""
+    if cfg.encoder:
+        path = Path(cfg.encoder)
+        path = path / "encoder.pt" if path.is_dir() else path
+        if not path.is_file():
+            raise CatalogError(f"encoder checkpoint not found: {path} (expected the folder written by `pretrain`)")
+        enc, blob = load_encoder(path)
+        return enc, {"source": str(path), "pretrained": True, "arch": blob.get("arch")}
+    torch.manual_seed(cfg.seed)
+    enc = Encoder(image_size=cfg.image_size).eval()
+    return enc, {"source": None, "pretrained": False, "arch": enc.config()}
+
+
+# ------------------------------------------------------------------------------------------------
+# 2. As-shot re-rendering augmentation
+# ------------------------------------------------------------------------------------------------
+def make_rerender_plan(table: pd.DataFrame, n_aug: int, max_mired: float, max_tint: float,
+                       seed: int) -> pd.DataFrame:
+    """Rows = originals then copies: columns src (source row), copy (0 = original), currTemp,
+    currTint (the simulated as-shot, clipped to the slider ranges).
+
+    The shift is uniform in mired (perceptually even) and in tint; the label is *not* stored here
+    because it does not change."""
+    n = len(table)
+    temp = table["currTemp"].to_numpy(np.float64)
+    tint = table["currTint"].to_numpy(np.float64)
+    src = [np.arange(n)]
+    copies = [np.zeros(n, np.int64)]
+    new_t, new_i = [temp], [tint]
+    rng = np.random.default_rng(seed)
+    for a in range(1, int(n_aug) + 1):
+        dm = rng.uniform(-max_mired, max_mired, n)
+        dt = rng.uniform(-max_tint, max_tint, n)
+        m = np.clip(kelvin_to_mired(temp) + dm, kelvin_to_mired(TEMP_MAX), kelvin_to_mired(TEMP_MIN))
+        src.append(np.arange(n))
+        copies.append(np.full(n, a, np.int64))
+        new_t.append(mired_to_kelvin(m))
+        new_i.append(np.clip(tint + dt, TINT_MIN, TINT_MAX))
+    return pd.DataFrame({"src": np.concatenate(src), "copy": np.concatenate(copies),
+                         "currTemp": np.concatenate(new_t), "currTint": np.concatenate(new_i)})
+
+
+def expand_table(table: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
+    """The catalog rows of every plan entry, with currTemp/currTint replaced by the plan's."""
+    out = table.iloc[plan["src"].to_numpy()].reset_index(drop=True).copy()
+    out["currTemp"] = plan["currTemp"].to_numpy()
+    out["currTint"] = plan["currTint"].to_numpy()
+    return out
+
+
+def plan_matrices(table: pd.DataFrame, plan: pd.DataFrame) -> np.ndarray:
+    """(M, 3, 3) linear-sRGB matrices: from the photo's true as-shot to the plan's as-shot."""
+    src = plan["src"].to_numpy()
+    return rerender_matrix(table["currTemp"].to_numpy(np.float64)[src], table["currTint"].to_numpy(np.float64)[src],
+                           plan["currTemp"].to_numpy(), plan["currTint"].to_numpy())
+
+
+def render(images: np.ndarray, src: np.ndarray, matrices: np.ndarray, identity: np.ndarray) -> torch.Tensor:
+    """Float (B,3,S,S) renders of images[src]; rows flagged `identity` are the originals untouched."""
+    x = to_tensor(images[src])
+    if (~identity).any():
+        moved = torch.from_numpy(np.flatnonzero(~identity))
+        x[moved] = rerender_torch(x[moved], matrices[~identity])
+    return x
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Float NCHW [0,1] -> uint8 NHWC, as a stored 8-bit render would be."""
+    return (x.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+@dataclass
+class FeatureCache:
+    emb: np.ndarray     # (M, D) float32 for every plan row
+    colour: np.ndarray  # (M, C) float32
+
+
+def build_cache(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, matrices: np.ndarray,
+                device: torch.device | str = "cpu", chunk: int = 512, progress: bool = True,
+                colour: np.ndarray | None = None) -> FeatureCache:
+    """Embed and colour-describe every plan row once (copies rendered on the fly, 8-bit like a real
+    render). Pass `colour` to reuse colour features (they do not depend on the encoder)."""
+    m = len(plan)
+    src = plan["src"].to_numpy()
+    identity = plan["copy"].to_numpy() == 0
+    emb = np.zeros((m, encoder.dim), np.float32)
+    col = np.zeros((m, len(COLOUR_FEATURE_NAMES)), np.float32) if colour is None else colour
+    with _progress(progress) as bar:
+        task = bar.add_task("embedding photos + re-rendered copies", total=m)
+        for i in range(0, m, chunk):
+            sl = slice(i, min(i + chunk, m))
+            u8 = _to_uint8(render(images, src[sl], matrices[sl], identity[sl])) if (~identity[sl]).any() \
+                else images[src[sl]]
+            emb[sl] = embed(encoder, u8, batch_size=256, device=device)
+            if colour is None:
+                col[sl] = colour_features(u8)
+            bar.advance(task, sl.stop - sl.start)
+    return FeatureCache(emb, col)
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. Heads
+# ------------------------------------------------------------------------------------------------
+def _one_cycle(opt: torch.optim.Optimizer, total: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Linear warm-up over the first 10 % of steps, then cosine to zero: robust without tuning."""
+    warm = max(1, total // 10)
+
+    def f(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, f)
+
+
+def train_head(emb: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.ndarray, y: np.ndarray,
+               n_cameras: int, fallback: np.ndarray, cfg: FinetuneConfig, seed: int,
+               bar=None, task=None) -> WBHead:
+    """One head on standardised arrays; y = scaled target shifts. Deterministic given the seed.
+
+    Camera dropout: 10 % of rows see their camera's fallback bucket (its group, or 'unknown'), so
+    those embeddings are trained and an unseen camera at prediction time lands somewhere sensible."""
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    head = WBHead(emb.shape[1], colour.shape[1], meta.shape[1], n_cameras, y.shape[1], cfg.hidden, cfg.dropout)
+    t = [torch.from_numpy(np.ascontiguousarray(a)) for a in (emb, colour, meta, cam, y)]
+    fb = torch.as_tensor(np.asarray(fallback, np.int64))
+    n = len(y)
+    bs = max(1, min(cfg.batch_size, n))
+    steps_per_epoch = math.ceil(n / bs)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = _one_cycle(opt, cfg.epochs * steps_per_epoch)
+    head.train()
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(n, generator=g)
+        for i in range(steps_per_epoch):
+            b = perm[i * bs:(i + 1) * bs]
+            c = t[3][b]
+            drop = torch.rand(len(b), generator=g) < 0.1
+            c = torch.where(drop, fb[c], c)
+            loss = huber(head(t[0][b], t[1][b], t[2][b], c), t[4][b], cfg.huber_delta)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        if bar is not None:
+            bar.advance(task)
+    return head.eval()
+
+
+def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, matrices: np.ndarray,
+                     rows: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.ndarray, y: np.ndarray,
+                     emb_stats: tuple[np.ndarray, np.ndarray], n_cameras: int, cfg: FinetuneConfig, seed: int,
+                     device: torch.device, progress: bool) -> Encoder:
+    """The slow path (--train-encoder last|all): encoder + a temporary head trained jointly on
+    batches rendered on the fly. Only the encoder is kept; the ensemble heads are trained
+    afterwards on a cache rebuilt with it. `rows` index plan rows (originals + copies)."""
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    encoder = encoder.to(device)
+    for p in encoder.parameters():
+        p.requires_grad_(cfg.train_encoder == "all")
+    if cfg.train_encoder == "last":
+        for p in encoder.stages[-1].parameters():
+            p.requires_grad_(True)
+    head = WBHead(encoder.dim, colour.shape[1], meta.shape[1], n_cameras, y.shape[1], cfg.hidden, cfg.dropout).to(device)
+    params = [{"params": [p for p in encoder.parameters() if p.requires_grad], "lr": cfg.encoder_lr},
+              {"params": head.parameters(), "lr": cfg.lr}]
+    opt = torch.optim.AdamW(params, weight_decay=cfg.weight_decay)
+    bs = max(1, min(cfg.batch_size, len(rows)))
+    steps = math.ceil(len(rows) / bs)
+    sched = _one_cycle(opt, cfg.epochs * steps)
+    mean, std = (torch.as_tensor(a, device=device) for a in emb_stats)
+    src = plan["src"].to_numpy()
+    identity = plan["copy"].to_numpy() == 0
+    side = [torch.from_numpy(np.ascontiguousarray(a)) for a in (colour, meta, cam, y)]
+    with _progress(progress) as bar:
+        task = bar.add_task(f"fine-tuning encoder ({cfg.train_encoder})", total=cfg.epochs)
+        for _ in range(cfg.epochs):
+            encoder.train() if cfg.train_encoder == "all" else encoder.eval()
+            if cfg.train_encoder == "last":
+                encoder.stages[-1].train()
+            head.train()
+            perm = rows[torch.randperm(len(rows), generator=g).numpy()]
+            for i in range(steps):
+                b = perm[i * bs:(i + 1) * bs]
+                x = render(images, src[b], matrices[b], identity[b]).to(device)
+                e = (encoder(x) - mean) / std
+                bt = torch.from_numpy(b)
+                pred = head(e, *(s[bt].to(device) for s in side[:3]))
+                loss = huber(pred, side[3][bt].to(device), cfg.huber_delta)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+            bar.advance(task)
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    return encoder.eval().cpu()
+
+
+def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame, plan: pd.DataFrame,
+              table_all: pd.DataFrame, units_all: np.ndarray, anchors_all: np.ndarray, exif_units: str,
+              rows: np.ndarray, encoder: Encoder, cache: FeatureCache, images: np.ndarray, matrices: np.ndarray,
+              seed: int, device: torch.device, label: str) -> tuple[HeadEnsemble, Encoder, FeatureCache]:
+    """Train everything that is fitted on labels, from the training photos `rows` (original row
+    indices) and their re-rendered copies only: metadata encoder, standardisation, target scaling,
+    (optionally the encoder), the ensemble and the metadata-only fallback head."""
+    src = plan["src"].to_numpy()
+    is_train = np.isin(src, rows)
+    train_all = np.flatnonzero(is_train)                      # plan rows: originals + copies
+    originals = train_all[plan["copy"].to_numpy()[train_all] == 0]
+    meta_enc = MetadataEncoder().fit(table.iloc[rows], exif_units)
+    meta, cam = meta_enc.transform(table_all, exif_units)
+    specs = [copy.deepcopy(s) for s in specs]
+    shifts = units_all - anchors_all
+    fit_scaling(shifts[train_all], specs)
+    y = scale_targets(shifts, specs)
+    stats = HeadEnsemble.input_stats(cache.emb[originals], cache.colour[originals])
+    tmp = HeadEnsemble([], specs, meta_enc, *stats)
+    if cfg.train_encoder != "none":
+        _, col = tmp.standardise(cache.emb, cache.colour)
+        encoder = finetune_encoder(copy.deepcopy(encoder), images, plan, matrices, train_all, col, meta, cam, y,
+                                   (tmp.emb_mean, tmp.emb_std), meta_enc.n_cameras, cfg, seed, device, cfg.progress)
+        cache = build_cache(encoder, images, plan, matrices, device, progress=cfg.progress, colour=cache.colour)
+        # The head still sees standardised embeddings: re-derive the statistics for the tuned encoder.
+        stats = HeadEnsemble.input_stats(cache.emb[originals], cache.colour[originals])
+        tmp = HeadEnsemble([], specs, meta_enc, *stats)
+    emb, col = tmp.standardise(cache.emb, cache.colour)
+    fb = np.asarray(meta_enc.fallback, np.int64)
+    heads = []
+    with _progress(cfg.progress) as bar:
+        task = bar.add_task(f"{label}: {cfg.ensemble} head(s) + fallback", total=(cfg.ensemble + 1) * cfg.epochs)
+        for k in range(cfg.ensemble):
+            heads.append(train_head(emb[train_all], col[train_all], meta[train_all], cam[train_all], y[train_all],
+                                    meta_enc.n_cameras, fb, cfg, seed + 7919 * k, bar, task))
+        # Metadata-only fallback: trained on originals only (copies add nothing without the image).
+        empty = np.zeros((len(originals), 0), np.float32)
+        fallback = train_head(empty, empty, meta[originals], cam[originals], y[originals], meta_enc.n_cameras,
+                              fb, cfg, seed + 104729, bar, task)
+    return HeadEnsemble(heads, specs, meta_enc, *stats, fallback=fallback), encoder, cache
+
+
+# ------------------------------------------------------------------------------------------------
+# Baselines and figures
+# ------------------------------------------------------------------------------------------------
+def baseline_gbm(table: pd.DataFrame, exif_units: str, splits: list[tuple[np.ndarray, np.ndarray]],
+                 specs: list[TargetSpec], colour: np.ndarray | None = None, seed: int = 0,
+                 **hgb: Any) -> np.ndarray:
+    """Out-of-fold predictions (N, T) in head units (anchor + shift; NaN for rows never validated) of
+    sklearn HistGradientBoosting on the MetadataEncoder features (+ colour_features when given),
+    one regressor per target, predicting the same shifts as the head, with an absolute-error loss
+    (the metric is an MAE). The baselines the head must beat."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    params = {"loss": "absolute_error", "random_state": seed, **hgb}
+    units, anchors = label_units(table, specs), anchor_units(table, specs)
+    shifts = units - anchors
+    out = np.full(units.shape, np.nan)
+    for tr, va in splits:
+        enc = MetadataEncoder().fit(table.iloc[tr], exif_units)
+        x, cam = enc.transform(table, exif_units)
+        parts = [x, cam[:, None].astype(np.float32)] + ([colour] if colour is not None else [])
+        x = np.concatenate(parts, 1)
+        cat = np.zeros(x.shape[1], bool)
+        cat[enc.dim] = True  # the camera index is a category
+        for j in range(len(specs)):
+            ok = tr[np.isfinite(shifts[tr, j])]
+            m = HistGradientBoostingRegressor(categorical_features=cat, **params).fit(x[ok], shifts[ok, j])
+            out[va, j] = anchors[va, j] + m.predict(x[va])
+    return out
+
+
+def figures(table: pd.DataFrame, specs: list[TargetSpec], pred_units: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
+    """Metrics of predictions given in head units (anchor + shift) on `rows`."""
+    pred = to_csv_units(pred_units[rows], specs)
+    names = [s.name for s in specs]
+    out: dict[str, Any] = {}
+    if "Temperature" in names and "Tint" in names:
+        jt, ji = names.index("Temperature"), names.index("Tint")
+        out.update(wb_metrics(table["Temperature"].to_numpy(np.float64)[rows], table["Tint"].to_numpy(np.float64)[rows],
+                              pred[:, jt], pred[:, ji]))
+    for j, s in enumerate(specs):
+        if s.name not in ("Temperature", "Tint") or "mae_temp_k" not in out:
+            out[f"mae_{s.name}"] = target_mae(table[s.name].to_numpy(np.float64)[rows], pred[:, j])
+        if s.kind == "mired" and "mae_temp_k" not in out:
+            out["mae_mired"] = float(np.mean(np.abs(pred_units[rows, j] - kelvin_to_mired(
+                np.clip(table[s.name].to_numpy(np.float64)[rows], TEMP_MIN, TEMP_MAX)))))
+    out["n"] = int(len(rows))
+    return out
+
+
+def print_table(results: dict[str, dict[str, Any]], title: str, reference: str = "as-shot") -> None:
+    """Rich table of validation figures, one row per system, with the change vs `reference`."""
+    from rich.console import Console
+    from rich.table import Table
+
+    cols = [("mae_temp_k", "MAE K"), ("mae_mired", "MAE mired"), ("mae_tint", "MAE tint"),
+            ("score_temp", "score T"), ("score_tint", "score tint")]
+    cols = [c for c in cols if any(c[0] in r for r in results.values())]
+    cols += [(k, k.replace("mae_", "MAE ")) for k in sorted({k for r in results.values() for k in r
+                                                             if k.startswith("mae_") and k not in dict(cols)})]
+    tab = Table(title=title)
+    tab.add_column("system")
+    for _, label in cols:
+        tab.add_column(label, justify="right")
+    ref = results.get(reference, {})
+    has_k = "mae_temp_k" in ref
+    gbms = {k: v for k, v in results.items() if k.startswith("gbm") and "mae_temp_k" in v}
+    best = {m: min(v[m] for v in gbms.values()) for m in ("mae_temp_k", "mae_tint")} if gbms else None
+    if has_k:
+        tab.add_column(f"K vs {reference}", justify="right")
+    if best:
+        tab.add_column("K vs best GBM", justify="right")
+        tab.add_column("tint vs best GBM", justify="right")
+    tab.add_column("n", justify="right")
+
+    def rel(a: float, b: float) -> str:
+        return f"{100 * (a / b - 1):+.1f} %" if b else "—"
+
+    for name, r in results.items():
+        cells = [("—" if r.get(k) is None else (f"{r[k]:.5f}" if k.startswith("score") else f"{r[k]:.2f}"))
+                 for k, _ in cols]
+        if has_k:
+            cells.append(rel(r["mae_temp_k"], ref["mae_temp_k"]))
+        if best:
+            cells += [rel(r["mae_temp_k"], best["mae_temp_k"]), rel(r["mae_tint"], best["mae_tint"])]
+        tab.add_row(name, *cells, str(r.get("n", "")))
+    console = Console()
+    console.width = max(console.width, 150)  # logs and pipes default to 80 columns: keep rows on one line
+    console.print(tab)
+
+
+def _mired_tint(units: np.ndarray, specs: list[TargetSpec]) -> np.ndarray | None:
+    """(N, 2) (mired, tint) columns of head-unit values, when both targets are learned."""
+    names = [s.name for s in specs]
+    if "Temperature" not in names or "Tint" not in names:
+        return None
+    return units[:, [names.index("Temperature"), names.index("Tint")]]
+
+
+def _units_from_mired_tint(units: np.ndarray, mt: np.ndarray, specs: list[TargetSpec]) -> np.ndarray:
+    out = units.copy()
+    names = [s.name for s in specs]
+    out[:, names.index("Temperature")] = mt[:, 0]
+    out[:, names.index("Tint")] = mt[:, 1]
+    return out
+
+
+def _retrieval():
+    """retrieval.index / retrieval.blend when importable (written concurrently), else None."""
+    try:
+        from retrieval import blend
+        from retrieval.index import NeighborIndex
+        return NeighborIndex, blend
+    except Exception as e:  # missing or broken: the head works alone; say so
+        warnings.warn(f"retrieval module unavailable ({type(e).__name__}: {e}); neighbour blending skipped")
+        return None
+
+
+# ------------------------------------------------------------------------------------------------
+# The stage
+# ------------------------------------------------------------------------------------------------
+def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
+    t_start = time.time()
+    set_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    if cfg.train_encoder not in ("none", "last", "all"):
+        raise CatalogError(f"train_encoder must be 'none', 'last' or 'all', got {cfg.train_encoder!r}")
+    targets = parse_targets(cfg.targets)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # 1. encoder + catalog --------------------------------------------------------------------------
+    from catalog.reader import load_catalog
+
+    encoder, enc_info = load_or_init_encoder(cfg)
+    cat = load_catalog(cfg.data, "Train", image_size=encoder.image_size, targets=tuple(targets), labels="auto",
+                       workers=cfg.workers, progress=cfg.progress)
+    table, images = cat.table, cat.images
+    missing = [t for t in targets if t not in table.columns]
+    if missing:
+        raise CatalogError(f"{cat.csv_path}: target column(s) {missing} not found; columns are {list(table.columns)}")
+    specs = make_specs(targets, table.columns)
+    units = label_units(table, specs)
+    keep = np.isfinite(units).all(1) & np.isfinite(anchor_units(table, specs)).all(1)
+    if not keep.all():  # the reader skips unlabelled rows; a non-positive/NaN as-shot is the rest
+        warnings.warn(f"{cat.csv_path}: {int((~keep).sum())} row(s) without usable targets/as-shot ignored")
+        table, images = table[keep].reset_index(drop=True), images[keep]
+        units = units[keep]
+    n = len(table)
+    if n < 4:
+        raise CatalogError(f"{cat.csv_path}: only {n} labelled photo(s); fine-tuning needs at least 4")
+
+    # 2. augmentation plan + feature cache ----------------------------------------------------------
+    plan = make_rerender_plan(table, cfg.rerender_aug, cfg.rerender_mired, cfg.rerender_tint, cfg.seed)
+    table_all = expand_table(table, plan)
+    matrices = plan_matrices(table, plan)
+    units_all = units[plan["src"].to_numpy()]
+    anchors_all = anchor_units(table_all, specs)
+    t0 = time.time()
+    cache = build_cache(encoder, images, plan, matrices, device, progress=cfg.progress)
+    t_cache = time.time() - t0
+
+    # 3. validation: whole shoots held out ----------------------------------------------------------
+    groups = shoot_groups(table, embeddings=cache.emb[:n])
+    n_groups = len(set(groups))
+    if cfg.folds >= 2:
+        splits = grouped_kfold(groups, min(cfg.folds, n_groups), cfg.seed)
+    else:
+        splits = [grouped_holdout(groups, cfg.val_fraction, cfg.seed)]
+    anchors = anchor_units(table, specs)
+    oof = np.full(units.shape, np.nan)
+    oof_fb = np.full(units.shape, np.nan)
+    retrieval = _retrieval() if _mired_tint(units, specs) is not None else None
+    k = max(1, cfg.blend_k)
+    nb_sims = np.full((n, k), -1.0, np.float32)
+    nb_idx = np.full((n, k), -1, np.int64)
+    vectors = None
+    edits_mt, asshot_mt = _mired_tint(units, specs), _mired_tint(anchors, specs)
+    shoots = [None if v is None else str(v) for v in (table["shoot"] if "shoot" in table.columns else [None] * n)]
+    val_rows = np.concatenate([va for _, va in splits])
+    t0 = time.time()
+    for f, (tr, va) in enumerate(splits):
+        model, enc_f, cache_f = fit_model(cfg, specs, table, plan, table_all, units_all, anchors_all, cat.exif_units,
+                                          tr, encoder, cache, images, matrices, cfg.seed + 1000 * (f + 1), device,
+                                          f"fold {f + 1}/{len(splits)}")
+        oof[va] = anchors[va] + model.predict_shift(cache_f.emb[va], cache_f.colour[va], table.iloc[va], cat.exif_units)
+        oof_fb[va] = anchors[va] + model.predict_fallback_shift(table.iloc[va], cat.exif_units)
+        if retrieval is not None:  # neighbours of validation photos among *this fold's* training photos
+            NeighborIndex, _ = retrieval
+            index_f = NeighborIndex.build(cache_f.emb[tr], [str(i) for i in table["id_global"].iloc[tr]],
+                                          edits_mt[tr], asshot_mt[tr], [shoots[i] for i in tr])
+            s, ix = index_f.search(cache_f.emb[va], k)
+            nb_sims[va, :s.shape[1]] = s
+            nb_idx[va, :s.shape[1]] = np.where(ix >= 0, tr[np.maximum(ix, 0)], -1)
+            if vectors is None:
+                vectors = np.zeros((n, cache_f.emb.shape[1]), np.float32)
+            vectors[va] = index_f.normalize(cache_f.emb[va])
+    t_val = time.time() - t0
+
+    results: dict[str, dict[str, Any]] = {"as-shot": figures(table, specs, anchors, val_rows)}
+    if cfg.baselines:
+        results["gbm metadata"] = figures(table, specs, baseline_gbm(table, cat.exif_units, splits, specs, seed=cfg.seed), val_rows)
+        results["gbm metadata+colour"] = figures(table, specs, baseline_gbm(
+            table, cat.exif_units, splits, specs, colour=cache.colour[:n], seed=cfg.seed), val_rows)
+    results["head (metadata only)"] = figures(table, specs, oof_fb, val_rows)
+    results["head"] = figures(table, specs, oof, val_rows)
+
+    # 4. neighbour blending + batch smoothing, chosen on validation ---------------------------------
+    blend_params, smooth_params = None, None
+    blend_report: dict[str, Any] = {}
+    smooth_report: dict[str, Any] = {}
+    final_oof = oof.copy()
+    if retrieval is not None:
+        NeighborIndex, blend = retrieval
+        head_mt = _mired_tint(oof, specs)[val_rows]
+        blend_params, blend_report = blend.fit_blend(head_mt, asshot_mt[val_rows], edits_mt[val_rows],
+                                                     nb_sims[val_rows], nb_idx[val_rows], edits_mt, asshot_mt)
+        for mode in blend_report.get("modes", {}):
+            p = blend.BlendParams(**{kk: blend_report["modes"][mode][kk] for kk in ("mode", "strength", "tau", "min_sim")})
+            mt = blend.apply_blend(head_mt, asshot_mt[val_rows], nb_sims[val_rows], nb_idx[val_rows], edits_mt, asshot_mt, p)
+            pu = oof.copy()
+            pu[val_rows] = _units_from_mired_tint(oof[val_rows], mt, specs)
+            results[f"head + blend ({mode}, s={p.strength:g})"] = figures(table, specs, pu, val_rows)
+        blended = blend.apply_blend(head_mt, asshot_mt[val_rows], nb_sims[val_rows], nb_idx[val_rows], edits_mt,
+                                    asshot_mt, blend_params)
+        final_oof[val_rows] = _units_from_mired_tint(oof[val_rows], blended, specs)
+        smooth_params, smooth_report = blend.fit_smooth(blended, vectors[val_rows], edits_mt[val_rows], index=None)
+        smoothed = blend.smooth_batch(blended, vectors[val_rows], smooth_params, index=None)
+        final_oof[val_rows] = _units_from_mired_tint(oof[val_rows], smoothed, specs)
+        results["final (head + chosen blend + smooth)"] = figures(table, specs, final_oof, val_rows)
+    what = f"{len(splits)}-fold" if len(splits) > 1 else f"holdout {len(val_rows)}/{n}"
+    print_table(results, f"Validation ({what}, grouped by shoot: {n_groups} groups)")
+    notes = []
+    if blend_params is not None and blend_params.strength == 0:
+        notes.append("neighbour blending strength is 0: on validation no blend beat the head alone")
+    if smooth_params is not None and smooth_params.strength == 0:
+        notes.append("batch smoothing strength is 0: on validation it did not beat unsmoothed predictions")
+    for note in notes:
+        print(note)
+
+    # 5. refit on everything and save ---------------------------------------------------------------
+    t0 = time.time()
+    if cfg.refit or len(splits) > 1:
+        rows = np.arange(n) if cfg.refit else splits[0][0]
+        final, final_enc, final_cache = fit_model(cfg, specs, table, plan, table_all, units_all, anchors_all,
+                                                  cat.exif_units, rows, encoder, cache, images, matrices, cfg.seed,
+                                                  device, "refit on all photos" if cfg.refit else "model")
+    else:
+        final, final_enc, final_cache = model, enc_f, cache_f
+    t_refit = time.time() - t0
+    enc_path = out / "encoder.pt"
+    if cfg.train_encoder != "none" or not enc_info["pretrained"]:
+        save_encoder(enc_path, final_enc, {"provenance": provenance(cfg), "source": enc_info["source"],
+                                           "fine_tuned": cfg.train_encoder})
+    elif Path(enc_info["source"]).resolve() != enc_path.resolve():
+        shutil.copyfile(enc_info["source"], enc_path)
+    if retrieval is not None:
+        NeighborIndex, _ = retrieval
+        NeighborIndex.build(final_cache.emb[:n], [str(i) for i in table["id_global"]], edits_mt, asshot_mt,
+                            shoots).save(out)
+    report = {
+        "provenance": provenance(cfg), "encoder": enc_info, "n_photos": n, "n_groups": n_groups,
+        "exif_units": cat.exif_units, "targets": [s.to_dict() for s in final.specs],
+        "validation": {"scheme": what, "splits": [{"train": len(tr), "val": len(va)} for tr, va in splits],
+                       "results": results, "notes": notes},
+        "blend": {"params": blend_params.to_dict() if blend_params else None, "report": blend_report},
+        "smooth": {"params": smooth_params.to_dict() if smooth_params else None, "report": smooth_report},
+        "timings_s": {"cache": t_cache, "validation": t_val, "refit": t_refit, "total": time.time() - t_start},
+    }
+    torch.save({"format": HEAD_FORMAT, **final.state_dict(), "image_size": encoder.image_size,
+                "colour_feature_names": list(COLOUR_FEATURE_NAMES),
+                "blend": blend_params.to_dict() if blend_params else None, "blend_k": k,
+                "smooth": smooth_params.to_dict() if smooth_params else None,
+                "provenance": provenance(cfg), "validation": results}, out / "head.pt")
+    write_json(out / "finetune_report.json", report)
+    return {"results": results, "report_path": str(out / "finetune_report.json"), "model_dir": str(out), **report}

@@ -1,0 +1,64 @@
+"""catalog/colour.py: the colour-constancy features move the right way under a cast."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from catalog.colour import (COLOUR_FEATURE_NAMES, IMPLIED_FEATURE_NAMES, colour_features, implied_shift)
+from catalog.wb import rerender
+
+
+def _scene(seed: int = 0, size: int = 24) -> np.ndarray:
+    """A neutral-ish textured scene with a few bright patches, rendered at 5000 K / 0."""
+    rng = np.random.default_rng(seed)
+    img = rng.uniform(0.15, 0.7, (size, size, 1)) * np.ones(3) + rng.normal(0, 0.03, (size, size, 3))
+    img[:4, :4] = 0.95  # a bright, near-white patch for the bright-pixel estimator
+    return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+
+
+def test_shape_dtype_and_finite_on_extreme_images():
+    imgs = np.stack([_scene(), np.zeros((24, 24, 3), np.uint8), np.full((24, 24, 3), 255, np.uint8)])
+    f = colour_features(imgs)
+    assert f.shape == (3, len(COLOUR_FEATURE_NAMES)) and f.dtype == np.float32 and np.isfinite(f).all()
+    names = list(COLOUR_FEATURE_NAMES)
+    assert f[2, names.index("clipped_fraction")] == 1.0 and f[1, names.index("dark_fraction")] == 1.0
+    assert f[0, names.index("clipped_fraction")] == 0.0
+    with pytest.raises(ValueError, match="uint8"):
+        colour_features(imgs.astype(np.float32))
+
+
+@pytest.mark.parametrize("est", ["gw", "sog", "bright", "edge", "geo"])
+def test_warm_render_is_redder_and_cool_render_bluer(est):
+    img = _scene()
+    warm = rerender(img, (5000, 0), (7000, 0))   # higher WB temperature -> warmer (redder) picture
+    cool = rerender(img, (5000, 0), (3500, 0))   # lower -> bluer
+    f = colour_features(np.stack([cool, img, warm]))
+    names = list(COLOUR_FEATURE_NAMES)
+    rg, bg = f[:, names.index(f"{est}_log_rg")], f[:, names.index(f"{est}_log_bg")]
+    assert rg[0] < rg[1] < rg[2]   # log(R/G) rises with warmth
+    assert bg[0] > bg[1] > bg[2]   # log(B/G) falls
+
+
+def test_brightness_and_spread_respond():
+    img = _scene()
+    f = colour_features(np.stack([img, (img * 0.5).astype(np.uint8)]))
+    names = list(COLOUR_FEATURE_NAMES)
+    assert f[0, names.index("log_brightness")] > f[1, names.index("log_brightness")]
+    colourful = img.copy()
+    colourful[:, :12, 0] = 200
+    colourful[:, 12:, 2] = 200
+    g = colour_features(np.stack([img, colourful]))
+    assert g[1, names.index("spread_log_rg")] > g[0, names.index("spread_log_rg")]
+
+
+def test_implied_shift_recovers_a_known_as_shot_error():
+    """A grey scene rendered at the wrong as-shot: the grey-world implied shift is the way back."""
+    grey = np.repeat(np.random.default_rng(1).uniform(60, 180, (1, 24, 24, 1)), 3, -1).astype(np.uint8)
+    cases = [(4000, 0), (7000, 0), (5000, 20), (5000, -20)]
+    imgs = np.concatenate([rerender(grey, (5000, 0), c) for c in cases])
+    imp = implied_shift(colour_features(imgs), [c[0] for c in cases], [c[1] for c in cases])
+    assert imp.shape == (4, len(IMPLIED_FEATURE_NAMES))
+    want_dm = 1e6 / 5000 - 1e6 / np.array([c[0] for c in cases])
+    want_dt = -np.array([c[1] for c in cases], float)
+    np.testing.assert_allclose(imp[:, 0], want_dm, atol=2.0)   # gw Δmired
+    np.testing.assert_allclose(imp[:, 1], want_dt, atol=1.5)   # gw Δtint

@@ -1,0 +1,128 @@
+"""finetune/evaluate.py: CSV scoring against a hand computation, the consistency probes on predictors
+whose answer is known, and a full run on a tiny model trained through the real stages."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from catalog.errors import CatalogError
+from catalog.reader import load_catalog
+from catalog.wb import kelvin_to_mired
+from finetune.evaluate import EvaluateConfig, consistency_metrics, run_evaluate
+
+
+class AsShot:
+    """Predicts the camera's as-shot white balance: it follows the bracket exactly, ignores pixels."""
+    index = None
+
+    def predict(self, catalog, blend=False, progress=False):
+        t = catalog.table
+        return pd.DataFrame({"id_global": t["id_global"], "Temperature": t["currTemp"], "Tint": t["currTint"]})
+
+
+class Constant(AsShot):
+    def predict(self, catalog, blend=False, progress=False):
+        n = len(catalog.table)
+        return pd.DataFrame({"id_global": catalog.table["id_global"], "Temperature": np.full(n, 5000.0),
+                             "Tint": np.full(n, 10.0)})
+
+
+class MeanColour(AsShot):
+    """Reads the pixels (red/blue balance of the whole frame), so crops and pastes move it."""
+    def predict(self, catalog, blend=False, progress=False):
+        img = catalog.images.astype(np.float64)
+        ratio = np.log((img[..., 0].mean((1, 2)) + 1) / (img[..., 2].mean((1, 2)) + 1))
+        return pd.DataFrame({"id_global": catalog.table["id_global"], "Temperature": 5000.0 * np.exp(-ratio),
+                             "Tint": 20 * ratio})
+
+
+def test_consistency_probes_on_known_predictors(make_catalog):
+    root = make_catalog(n_train=10, n_val=0, size=24)
+    cat = load_catalog(root, "Train", image_size=24, progress=False)
+    kw = dict(n_variants=3, n_brackets=4, max_photos=6, seed=1, progress=False)
+    const = consistency_metrics(Constant(), cat, **kw)
+    assert const["n_photos"] == 6 and set(const["variant"]) == {"head"}  # no index: no blending row
+    for probe in ("variant", "bracket"):
+        assert const[probe]["head"]["sd_mired"] == 0 and const[probe]["head"]["sd_tint"] == 0
+    # bracket: 2500..12000 K evenly in mired; an as-shot follower has exactly the bracket's own spread
+    asshot = consistency_metrics(AsShot(), cat, **kw)
+    m = kelvin_to_mired(np.array(asshot["brackets_k"]))
+    assert asshot["brackets_k"][0] == pytest.approx(2500) and asshot["brackets_k"][-1] == pytest.approx(12000)
+    assert np.allclose(np.diff(m), np.diff(m)[0])
+    assert asshot["bracket"]["head"]["sd_mired"] == pytest.approx(np.std(m))
+    assert asshot["bracket_asshot"]["sd_mired"] == pytest.approx(np.std(m))
+    assert asshot["bracket"]["head"]["sd_tint"] == 0 and asshot["variant"]["head"]["sd_mired"] == 0
+    # a pixel reader sees the variants and the re-rendered brackets (warmer as-shot -> bluer photo)
+    colour = consistency_metrics(MeanColour(), cat, **kw)
+    assert colour["variant"]["head"]["sd_mired"] > 0 and colour["bracket"]["head"]["sd_mired"] > 1
+
+
+def _write(path, ids, temp, tint, **extra):
+    pd.DataFrame({"id_global": ids, "Temperature": temp, "Tint": tint, **extra}).to_csv(path, index=False)
+    return path
+
+
+def test_pred_and_answers_csv_match_hand_computation(tmp_path):
+    ids = ["a", "b", "c", "d"]
+    truth_t, truth_tint = np.array([3000.0, 4000, 5000, 8000]), np.array([0.0, 5, 10, -5])
+    pred_t, pred_tint = np.array([3100.0, 3900, 5000, 10000]), np.array([2.0, 5, 7, -5])
+    answers = _write(tmp_path / "answers.csv", ids, truth_t, truth_tint, burst_id=["x", "x", "y", "y"])
+    pred = _write(tmp_path / "pred.csv", ids[::-1], pred_t[::-1], pred_tint[::-1])  # order must not matter
+    res = run_evaluate(EvaluateConfig(answers=answers, pred=pred, out=tmp_path / "ev", progress=False))
+    o = res["systems"]["predictions"]["overall"]
+    assert o["mae_temp_k"] == pytest.approx((100 + 100 + 0 + 2000) / 4)
+    assert o["mae_tint"] == pytest.approx((2 + 0 + 3 + 0) / 4)
+    assert o["mae_mired"] == pytest.approx(np.mean(np.abs(1e6 / pred_t - 1e6 / truth_t)))
+    assert o["score_temp"] == pytest.approx(1 / (1 + 550))
+    bands = res["systems"]["predictions"]["per_band"]
+    assert bands["<3500 K"]["n"] == 1 and bands["<3500 K"]["mae_temp_k"] == pytest.approx(100)
+    assert bands[">5500 K"]["mae_temp_k"] == pytest.approx(2000)
+    # bursts stand in for shoots when there are no dates: pred tint sd 1.5 (burst x) and 6 (y)
+    s = res["systems"]["predictions"]["shoot_spread"]
+    assert s["n_shoots"] == 2 and s["pred_sd_tint"] == pytest.approx((1.5 + 6) / 2)
+    assert s["label_sd_tint"] == pytest.approx((2.5 + 7.5) / 2)
+    saved = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert saved["systems"]["predictions"]["overall"]["n"] == 4
+    assert (tmp_path / "ev" / "pred_vs_edit.png").stat().st_size > 1000
+
+    _write(tmp_path / "short.csv", ids[:3], pred_t[:3], pred_tint[:3])
+    with pytest.raises(CatalogError, match="no prediction for 1 labelled ids, e.g. 'd'"):
+        run_evaluate(EvaluateConfig(answers=answers, pred=tmp_path / "short.csv", out=tmp_path / "e2", progress=False))
+    _write(tmp_path / "bad.csv", ids, ["3000", "x", "1", "2"], pred_tint)
+    with pytest.raises(CatalogError, match=r"bad.csv: row 2 \(line 3\), column Temperature"):
+        run_evaluate(EvaluateConfig(answers=answers, pred=tmp_path / "bad.csv", out=tmp_path / "e3", progress=False))
+
+
+def test_run_evaluate_on_tiny_trained_model(make_catalog, tmp_path):
+    from finetune.train import FinetuneConfig, run_finetune
+    from pretrain.train import PretrainConfig, run_pretrain
+
+    torch.set_num_threads(1)
+    root = make_catalog(n_train=24, n_val=8, size=24, with_labels=True)
+    model = tmp_path / "model"
+    run_pretrain(PretrainConfig(data=root, out=model, epochs=1, batch_size=16, image_size=16, load_size=24, width=4,
+                                eval_every=0, progress=False))
+    run_finetune(FinetuneConfig(data=str(root), encoder=str(model), out=str(model), epochs=2, ensemble=1, hidden=8,
+                                rerender_aug=1, batch_size=16, baselines=False, threads=1, workers=1, progress=False))
+    res = run_evaluate(EvaluateConfig(data=root, model=model, n_variants=2, n_brackets=3, max_photos=5,
+                                      progress=False))
+    assert res["split"] == "Validation"  # Validation carries labels here, so it is the split evaluated
+    out = model / "eval"
+    saved = json.loads((out / "evaluation.json").read_text())
+    assert {"as-shot", "head", "head + neighbours"} <= set(saved["systems"])  # finetune wrote a neighbour index
+    for r in saved["systems"].values():
+        o = r["overall"]
+        assert o["n"] == 8 and all(math.isfinite(o[k]) for k in ("mae_temp_k", "mae_tint", "mae_mired"))
+    c = saved["consistency"]
+    assert c["n_photos"] == 5 and set(c["variant"]) == {"head", "blend"}
+    assert math.isfinite(c["variant"]["head"]["sd_mired"])
+    assert math.isfinite(c["bracket"]["head"]["sd_tint"])
+    for png in ("pred_vs_edit.png", "error_by_asshot.png"):
+        assert (out / png).stat().st_size > 1000
+
+

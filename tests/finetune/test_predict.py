@@ -1,0 +1,117 @@
+"""finetune/predict.py end to end: a tiny model trained through run_finetune, then run_predict."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from catalog.errors import CatalogError
+from catalog.reader import load_catalog, read_catalog
+from catalog.wb import kelvin_to_mired
+from finetune.predict import PredictConfig, WBModel, inference_encoder, run_predict
+from finetune.train import FinetuneConfig, run_finetune
+from pretrain.encoder import Encoder, embed, save_encoder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(catalog root, model dir): encoder saved fresh (width 8, 32 px), one tiny finetune run."""
+    from tests.conftest import write_catalog
+
+    torch.set_num_threads(1)
+    base = tmp_path_factory.mktemp("predict")
+    root = write_catalog(base, n_train=16, n_val=6, size=32, with_labels=False)
+    enc_dir = base / "enc"
+    torch.manual_seed(0)
+    save_encoder(enc_dir / "encoder.pt", Encoder(width=8, image_size=32))
+    model = base / "model"
+    run_finetune(FinetuneConfig(data=str(root), encoder=str(enc_dir), out=str(model), epochs=2, ensemble=2, hidden=16,
+                                batch_size=16, rerender_aug=1, baselines=False, threads=1, workers=1, progress=False,
+                                device="cpu"))
+    return root, model
+
+
+def _check_csv(path: Path, ids: list[str]) -> pd.DataFrame:
+    df = pd.read_csv(path)
+    assert list(df.columns) == ["id_global", "Temperature", "Tint"]
+    assert df["id_global"].tolist() == ids  # every id once, in input order
+    assert np.isfinite(df[["Temperature", "Tint"]].to_numpy(float)).all()
+    assert df["Temperature"].between(2000, 50000).all() and df["Tint"].between(-150, 150).all()
+    assert (df["Temperature"] == df["Temperature"].round()).all()
+    return df
+
+
+def test_model_folder_and_predict_csv(trained, tmp_path):
+    root, model = trained
+    assert {"encoder.pt", "head.pt", "finetune_report.json", "neighbors.faiss", "neighbors.json"} <= \
+        {p.name for p in model.iterdir()}
+    ids = read_catalog(root, "Validation", labels="ignore").table["id_global"].tolist()
+    out = run_predict(PredictConfig(data=str(root), model=str(model), out=str(tmp_path / "p.csv"), workers=1,
+                                    threads=1, progress=False, device="cpu"))
+    _check_csv(out, ids)  # split "auto" picked Validation
+    train_ids = read_catalog(root, "Train").table["id_global"].tolist()
+    out2 = run_predict(PredictConfig(data=str(root), model=str(model), split="Train", out=str(tmp_path / "t.csv"),
+                                     blend_neighbors=False, smooth=False, workers=1, threads=1, progress=False))
+    _check_csv(out2, train_ids)
+
+
+def test_corrupt_image_raises_or_falls_back_to_metadata(trained, tmp_path):
+    import shutil
+
+    root, model = trained
+    copy = tmp_path / "cat"
+    shutil.copytree(root, copy)
+    cat = read_catalog(copy, "Validation", labels="ignore")
+    ids = cat.table["id_global"].tolist()
+    cat.image_paths[2].write_bytes(b"not a tiff at all")
+    kw = dict(data=str(copy), model=str(model), workers=1, threads=1, progress=False, device="cpu")
+    with pytest.raises(CatalogError, match=ids[2]):
+        run_predict(PredictConfig(out=str(tmp_path / "x.csv"), **kw))
+    with pytest.warns(UserWarning, match=ids[2]):
+        out = run_predict(PredictConfig(out=str(tmp_path / "m.csv"), on_error="metadata-only", **kw))
+    _check_csv(out, ids)
+    # WBModel directly: the failed row is flagged, the others still use their images
+    m = WBModel.load(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = load_catalog(copy, "Validation", image_size=m.image_size, labels="ignore", progress=False,
+                              on_error="collect", workers=1)
+        p = m.predict(loaded, on_error="metadata-only", progress=False)
+    assert p["image_ok"].tolist() == [i != 2 for i in range(len(ids))]
+    assert p.attrs["failed_ids"] == [ids[2]] and np.isnan(p.attrs["embeddings"][2]).all()
+
+
+def test_blended_path_pulls_duplicates_to_their_edits(trained):
+    from retrieval.blend import BlendParams
+
+    root, model = trained
+    m = WBModel.load(model)
+    assert m.index is not None and len(m.index) == 16
+    cat = load_catalog(root, "Train", image_size=m.image_size, progress=False, workers=1)
+    head = m.predict(cat, blend=False, progress=False)
+    assert {"id_global", "Temperature", "Tint", "head_mired", "head_tint", "mired", "tint"} <= set(head.columns)
+    assert "neighbors" not in head.attrs
+    # A training photo is its own nearest neighbour (cosine 1): a full-strength absolute blend with a
+    # sharp softmax must return (almost) its own edit.
+    m.blend_params = BlendParams(mode="absolute", strength=1.0, tau=0.001, min_sim=0.0)
+    p = m.predict(cat, blend=True, k=4, progress=False)
+    sims, idx = p.attrs["neighbors"]
+    assert sims.shape == (16, 4) and (idx[:, 0] == np.arange(16)).all()
+    truth = kelvin_to_mired(cat.table["Temperature"].to_numpy(float))
+    assert np.abs(p["mired"] - truth).mean() < 0.5 < np.abs(head["mired"] - truth).mean()
+    np.testing.assert_allclose(p["head_mired"], head["head_mired"])  # the head part is unchanged
+
+
+def test_fused_inference_encoder_matches_embed():
+    torch.manual_seed(0)
+    enc = Encoder(width=4, image_size=16)
+    enc.train()
+    enc(torch.rand(8, 3, 16, 16))  # give BatchNorm non-trivial running statistics
+    imgs = np.random.default_rng(0).integers(0, 255, (5, 16, 16, 3), dtype=np.uint8)
+    from finetune.predict import embed_fast
+
+    np.testing.assert_allclose(embed_fast(inference_encoder(enc), imgs), embed(enc, imgs), rtol=1e-4, atol=1e-5)

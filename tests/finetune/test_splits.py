@@ -1,0 +1,67 @@
+"""finetune/splits.py: shoots never straddle train/validation; clusters when there is no date."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finetune.splits import grouped_holdout, grouped_kfold, near_duplicate_clusters, shoot_groups
+
+
+def _table(n: int = 40, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    days = rng.integers(1, 12, n)  # uneven shoot sizes
+    return pd.DataFrame({"id_global": [f"p{i}" for i in range(n)],
+                         "captureTime": [f"2023-03-{d:02d}T1{i % 10}:00:0{i % 6}" + (".5" if i % 3 else "")
+                                         for i, d in enumerate(days)]})
+
+
+def test_groups_by_capture_date_and_reader_shoot_column():
+    t = _table()
+    g = shoot_groups(t)
+    days = t["captureTime"].str[:10]
+    assert len(set(g)) == days.nunique()  # mixed fractional / whole seconds still parse
+    for d in days.unique():
+        assert len(set(g[days == d])) == 1
+    t2 = pd.DataFrame({"shoot": ["2023-01-01", None, "2023-01-01", None]})
+    g2 = shoot_groups(t2)
+    assert g2[0] == g2[2] and g2[1] != g2[3]  # undated, no embeddings: singletons
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_holdout_and_kfold_never_leak_a_group(seed):
+    g = shoot_groups(_table(seed=seed))
+    tr, va = grouped_holdout(g, 0.25, seed)
+    assert len(set(g[tr]) & set(g[va])) == 0 and len(tr) + len(va) == len(g)
+    assert 0.1 * len(g) <= len(va) <= 0.45 * len(g)
+    folds = grouped_kfold(g, 4, seed)
+    seen = np.concatenate([va for _, va in folds])
+    assert sorted(seen.tolist()) == list(range(len(g)))  # every row validated exactly once
+    for tr, va in folds:
+        assert len(set(g[tr]) & set(g[va])) == 0 and len(tr) + len(va) == len(g)
+    sizes = [len(va) for _, va in folds]
+    biggest_group = max(np.unique(g, return_counts=True)[1])
+    assert max(sizes) - min(sizes) <= biggest_group  # greedy balancing
+
+
+def test_kfold_is_seeded_and_needs_enough_groups():
+    g = shoot_groups(_table())
+    a = grouped_kfold(g, 3, seed=5)
+    b = grouped_kfold(g, 3, seed=5)
+    assert all((x[1] == y[1]).all() for x, y in zip(a, b))
+    with pytest.raises(ValueError, match="groups"):
+        grouped_kfold(np.array(["a", "a", "b"]), 3)
+
+
+def test_without_dates_near_duplicates_cluster_by_embedding():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 1, (3, 16))
+    emb = np.concatenate([c + rng.normal(0, 0.02, (4, 16)) for c in centres])   # 3 bursts of 4
+    labels = near_duplicate_clusters(emb, threshold=0.9)
+    assert len(set(labels)) == 3 and all(len(set(labels[i * 4:(i + 1) * 4])) == 1 for i in range(3))
+    t = pd.DataFrame({"id_global": [str(i) for i in range(12)]})            # no captureTime at all
+    g = shoot_groups(t, embeddings=emb)
+    assert len(set(g)) == 3 and all(s.startswith("cluster:") for s in g)
+    for tr, va in grouped_kfold(g, 3, 0):
+        assert len(set(g[tr]) & set(g[va])) == 0
+    assert len(set(shoot_groups(t))) == 12                                   # no embeddings: one per photo

@@ -1,0 +1,140 @@
+"""finetune/train.py: the as-shot re-rendering augmentation, target units, and a tiny full run."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from catalog.colour import COLOUR_FEATURE_NAMES, colour_features
+from catalog.wb import kelvin_to_mired
+from finetune.model import HeadEnsemble, WBHead, anchor_units, label_units, make_specs, to_csv_units
+from finetune.train import (FinetuneConfig, _to_uint8, build_cache, expand_table, make_rerender_plan, plan_matrices,
+                            render, run_finetune)
+from pretrain.encoder import Encoder, save_encoder
+
+
+def _table() -> pd.DataFrame:
+    return pd.DataFrame({"id_global": ["a", "b", "c"], "currTemp": [3000.0, 5000.0, 9000.0],
+                         "currTint": [0.0, 10.0, -140.0], "Temperature": [3200.0, 5200.0, 8000.0],
+                         "Tint": [5.0, 12.0, -130.0]})
+
+
+def test_rerender_plan_keeps_labels_and_moves_asshot_consistently():
+    t = _table()
+    plan = make_rerender_plan(t, n_aug=3, max_mired=40, max_tint=10, seed=0)
+    assert len(plan) == 4 * len(t) and (plan["copy"][:3] == 0).all()
+    full = expand_table(t, plan)
+    # labels (and every other column) come from the source row; only the as-shot moves
+    assert (full["Temperature"].to_numpy() == t["Temperature"].to_numpy()[plan["src"]]).all()
+    assert (full["Tint"].to_numpy() == t["Tint"].to_numpy()[plan["src"]]).all()
+    dm = kelvin_to_mired(full["currTemp"]) - kelvin_to_mired(t["currTemp"].to_numpy()[plan["src"]])
+    dt = full["currTint"] - t["currTint"].to_numpy()[plan["src"]]
+    copies = plan["copy"].to_numpy() > 0
+    assert np.abs(dm[copies]).max() <= 40 + 1e-9 and np.abs(dm[copies]).min() > 0 and np.abs(dm[~copies]).max() == 0
+    assert np.abs(dt[copies]).max() <= 10 + 1e-9
+    assert full["currTint"].min() >= -150  # clipped to the slider range
+    # the target shift moves by exactly minus the simulated as-shot move
+    specs = make_specs(["Temperature", "Tint"], t.columns)
+    shift = label_units(full, specs) - anchor_units(full, specs)
+    orig = (label_units(t, specs) - anchor_units(t, specs))[plan["src"]]
+    np.testing.assert_allclose(shift[:, 0], orig[:, 0] - dm, atol=1e-9)
+    np.testing.assert_allclose(shift[:, 1], orig[:, 1] - dt, atol=1e-9)
+    # seeded
+    assert make_rerender_plan(t, 3, 40, 10, seed=0).equals(plan)
+
+
+def test_lower_asshot_temperature_renders_bluer():
+    """A camera that had guessed a lower (warmer-light) as-shot temperature renders the photo bluer."""
+    rng = np.random.default_rng(0)
+    img = np.clip(rng.uniform(0.2, 0.8, (1, 16, 16, 1)) * np.ones(3) * 255, 0, 255).astype(np.uint8)
+    t = pd.DataFrame({"currTemp": [5000.0], "currTint": [0.0]})
+    plan = pd.DataFrame({"src": [0, 0, 0], "copy": [0, 1, 2], "currTemp": [5000.0, 4000.0, 6500.0],
+                         "currTint": [0.0, 0.0, 0.0]})
+    out = _to_uint8(render(img, plan["src"].to_numpy(), plan_matrices(t, plan), plan["copy"].to_numpy() == 0))
+    np.testing.assert_array_equal(out[0], img[0])  # the original is untouched
+    f = colour_features(out)
+    bg = f[:, list(COLOUR_FEATURE_NAMES).index("gw_log_bg")]
+    assert bg[1] > bg[0] > bg[2]  # 4000 K as-shot: bluer; 6500 K: warmer
+
+
+def test_build_cache_covers_every_plan_row():
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 255, (3, 16, 16, 3), dtype=np.uint8)
+    t = _table()
+    plan = make_rerender_plan(t, 1, 30, 5, 0)
+    enc = Encoder(width=4, image_size=16)
+    cache = build_cache(enc, imgs, plan, plan_matrices(t, plan), progress=False)
+    assert cache.emb.shape == (6, enc.dim) and cache.colour.shape == (6, len(COLOUR_FEATURE_NAMES))
+    np.testing.assert_allclose(cache.colour[:3], colour_features(imgs), atol=1e-6)
+    assert not np.allclose(cache.colour[3:], cache.colour[:3])  # copies look different
+
+
+def test_targets_are_shifts_and_round_trip_to_csv_units():
+    t = _table()
+    specs = make_specs(["Temperature", "Tint", "Exposure"], list(t.columns) + ["Exposure"])
+    assert [s.kind for s in specs] == ["mired", "shift", "direct"]
+    t["Exposure"] = [0.1, -0.3, 0.5]
+    units = label_units(t, specs)
+    back = to_csv_units(units, specs)
+    np.testing.assert_allclose(back, t[["Temperature", "Tint", "Exposure"]].to_numpy(), rtol=1e-9)
+    assert make_specs(["Exposure"], ["currExposure"])[0].anchor == "currExposure"
+
+
+def test_head_starts_at_the_median_shift_and_fallback_runs():
+    from catalog.metadata import MetadataEncoder
+
+    t = _table()
+    specs = make_specs(["Temperature", "Tint"], t.columns)
+    for s, c in zip(specs, (7.0, 2.0)):
+        s.centre = c
+    enc = MetadataEncoder().fit(t, "plain")
+    heads = [WBHead(5, len(COLOUR_FEATURE_NAMES), enc.dim, enc.n_cameras, 2, hidden=8, dropout=0.0)]
+    fb = WBHead(0, 0, enc.dim, enc.n_cameras, 2, hidden=8, dropout=0.0)
+    ens = HeadEnsemble(heads, specs, enc, np.zeros(5), np.ones(5), np.zeros(len(COLOUR_FEATURE_NAMES)),
+                       np.ones(len(COLOUR_FEATURE_NAMES)), fallback=fb)
+    emb = np.random.default_rng(0).normal(size=(3, 5)).astype(np.float32)
+    col = np.zeros((3, len(COLOUR_FEATURE_NAMES)), np.float32)
+    np.testing.assert_allclose(ens.predict_shift(emb, col, t, "plain"), [[7.0, 2.0]] * 3, atol=1e-6)
+    np.testing.assert_allclose(ens.predict_fallback_shift(t, "plain"), [[7.0, 2.0]] * 3, atol=1e-6)
+    again = HeadEnsemble.from_state_dict(ens.state_dict())
+    np.testing.assert_allclose(again.predict_shift(emb, col, t, "plain"), ens.predict_shift(emb, col, t, "plain"))
+
+
+def test_run_finetune_kfold_with_encoder_training_and_baselines(make_catalog, tmp_path):
+    """K-fold figures, both GBM baselines, the slow --train-encoder path, no pretrained encoder."""
+    torch.set_num_threads(1)
+    root = make_catalog(n_train=16, n_val=0, size=24)
+    out = tmp_path / "m"
+    res = run_finetune(FinetuneConfig(data=str(root), encoder="", image_size=16, out=str(out), epochs=1, ensemble=1,
+                                      hidden=8, batch_size=16, rerender_aug=1, folds=2, train_encoder="last",
+                                      threads=1, workers=1, progress=False, device="cpu"))
+    r = res["results"]
+    assert {"as-shot", "gbm metadata", "gbm metadata+colour", "head"} <= set(r)
+    assert all(v["n"] == 16 for v in r.values())  # 2 folds: every photo validated once
+    for k in ("mae_temp_k", "mae_tint", "mae_mired", "score_temp"):
+        assert np.isfinite(r["head"][k])
+    assert (out / "head.pt").is_file() and (out / "encoder.pt").is_file()
+    rep = json.loads((out / "finetune_report.json").read_text())
+    assert rep["validation"]["scheme"] == "2-fold" and rep["provenance"]["config"]["train_encoder"] == "last"
+    blob = torch.load(out / "head.pt", weights_only=False)
+    assert blob["provenance"]["versions"]["torch"] and len(blob["heads"]) == 1 and blob["fallback"] is not None
+    json.dumps(blob["metadata_encoder"])  # JSON-serialisable state
+
+
+def test_run_finetune_is_deterministic(make_catalog, tmp_path):
+    torch.set_num_threads(1)
+    root = make_catalog(n_train=12, n_val=0, size=16)
+    enc = tmp_path / "enc"
+    torch.manual_seed(0)
+    save_encoder(enc / "encoder.pt", Encoder(width=4, image_size=16))
+    kw = dict(data=str(root), encoder=str(enc), epochs=2, ensemble=1, hidden=8, batch_size=8, rerender_aug=1,
+              baselines=False, refit=False, threads=1, workers=1, progress=False, device="cpu")
+    a = run_finetune(FinetuneConfig(out=str(tmp_path / "a"), **kw))["results"]["head"]
+    b = run_finetune(FinetuneConfig(out=str(tmp_path / "b"), **kw))["results"]["head"]
+    assert a == b
+    assert (tmp_path / "a" / "encoder.pt").is_file()  # the pretrained encoder travels with the model
