@@ -36,11 +36,11 @@ import numpy as np
 import pandas as pd
 
 from catalog.errors import CatalogError
+from catalog.reader import TARGETS, list_splits, load_catalog, read_catalog
 from catalog.runtime import pick_device, provenance, seed_everything, write_json
 from catalog.wb import kelvin_to_mired, mired_to_kelvin, rerender_matrix, rerender_torch
 from finetune.metrics import wb_metrics
 
-TARGETS = ("Temperature", "Tint")
 TEMP_BANDS = (("<3500 K", 0.0, 3500.0), ("3500-5500 K", 3500.0, 5500.0), (">5500 K", 5500.0, np.inf))
 ASSHOT_BINS_K = (2000, 3000, 3500, 4000, 4500, 5000, 5500, 6500, 8000, 12000, 50000)
 BRACKET_K = (2500.0, 12000.0)
@@ -114,8 +114,6 @@ def read_wb_csv(path: str | Path, what: str) -> pd.DataFrame:
 
 def _resolve_split(cfg: EvaluateConfig) -> str:
     """The split whose labels exist: answers pair with Validation; a labelled Validation beats Train."""
-    from catalog.reader import list_splits, read_catalog
-
     if cfg.split != "auto":
         return cfg.split
     if cfg.data is None:
@@ -146,7 +144,7 @@ def _predict(predictor: Any, catalog, blend: bool) -> pd.DataFrame:
     return predictor.predict(catalog, blend=blend, progress=False)
 
 
-def _subset(catalog, rows: np.ndarray):
+def subset_catalog(catalog, rows: np.ndarray):
     """In-memory Catalog of the given rows (table re-indexed, images sliced)."""
     rows = np.asarray(rows, np.int64)
     return dataclasses.replace(catalog, table=catalog.table.iloc[rows].reset_index(drop=True),
@@ -193,7 +191,7 @@ def consistency_metrics(predictor: Any, catalog, n_variants: int = 5, n_brackets
     rng = np.random.default_rng(seed)
     pool = np.flatnonzero(ok)
     pick = np.sort(rng.choice(pool, size=min(len(pool), max_photos), replace=False))
-    base = _subset(catalog, pick)
+    base = subset_catalog(catalog, pick)
     n = len(pick)
     modes = {"head": False}
     if (has_index(predictor) if blend is None else blend):
@@ -382,7 +380,6 @@ def _print_tables(result: dict[str, Any]) -> None:
 
 def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     """Score predictions against labels; write OUT/evaluation.json and plots; return the result dict."""
-    from catalog.reader import load_catalog, read_catalog
     from finetune.splits import shoot_groups
 
     seed_everything(cfg.seed)

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from catalog.colour import COLOUR_FEATURE_NAMES, colour_features
+from catalog.colour import IMAGE_FEATURE_NAMES, image_features
 from catalog.errors import CatalogError, ImageReadError
 from catalog.reader import Catalog, list_splits, read_catalog
 from catalog.runtime import pick_device, set_threads
@@ -109,6 +109,9 @@ class WBModel:
         if int(blob.get("image_size", encoder.image_size)) != encoder.image_size:
             raise CatalogError(f"{model_dir}: head.pt was trained at {blob['image_size']} px but encoder.pt "
                                f"is {encoder.image_size} px; re-run finetune")
+        if list(blob.get("colour_feature_names", IMAGE_FEATURE_NAMES)) != list(IMAGE_FEATURE_NAMES):
+            raise CatalogError(f"{head_path}: trained on another set of image features than this version computes "
+                               f"({len(blob['colour_feature_names'])} vs {len(IMAGE_FEATURE_NAMES)}); re-run finetune")
         index = None
         try:
             from retrieval.index import NeighborIndex
@@ -132,7 +135,7 @@ class WBModel:
 
         n = len(catalog.table)
         emb = np.full((n, self.encoder.dim), np.nan, np.float32)
-        col = np.zeros((n, len(COLOUR_FEATURE_NAMES)), np.float32)
+        col = np.zeros((n, len(IMAGE_FEATURE_NAMES)), np.float32)
         failures: dict[int, str] = {}
 
         def work(start: int, imgs: np.ndarray, fails: dict[int, str]) -> None:
@@ -140,7 +143,7 @@ class WBModel:
             rows = start + np.flatnonzero(ok)
             if len(rows):
                 emb[rows] = embed_fast(self.fast_encoder, imgs[ok], batch_size, self.device)
-                col[rows] = colour_features(imgs[ok])
+                col[rows] = image_features(imgs[ok])
             failures.update({start + i: m for i, m in fails.items()})
 
         have = catalog.images is not None and len(catalog.images) == n and catalog.images.shape[1] == self.image_size

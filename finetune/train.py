@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from catalog.colour import COLOUR_FEATURE_NAMES, colour_features
+from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, image_features
 from catalog.errors import CatalogError
 from catalog.metadata import MetadataEncoder
 from catalog.runtime import pick_device, provenance, seed_everything, set_threads, write_json
@@ -63,6 +63,7 @@ class FinetuneConfig:
     huber_delta: float = field(default=1.0, metadata={"help": "Huber loss threshold in units of each target's training spread (small = closer to MAE, i.e. the median)."})
     hidden: int = field(default=256, metadata={"help": "Hidden width of the head MLP."})
     dropout: float = field(default=0.2, metadata={"help": "Dropout in the head MLP (and on its embedding input)."})
+    emb_dropout: float = field(default=0.2, metadata={"help": "Dropout on the (wide) image embedding input of the head."})
     ensemble: int = field(default=5, metadata={"help": "Number of heads trained with different seeds and averaged."})
     rerender_aug: int = field(default=4, metadata={"help": "As-shot re-rendered copies per training photo (0 = off)."})
     rerender_mired: float = field(default=40.0, metadata={"help": "Max |shift| of the simulated as-shot temperature, in mired."})
@@ -176,7 +177,7 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
 @dataclass
 class FeatureCache:
     emb: np.ndarray     # (M, D) float32 for every plan row
-    colour: np.ndarray  # (M, C) float32
+    colour: np.ndarray  # (M, C) float32: catalog.colour.image_features (colour_features first)
 
 
 def build_cache(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, matrices: np.ndarray,
@@ -188,7 +189,7 @@ def build_cache(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, matric
     src = plan["src"].to_numpy()
     identity = plan["copy"].to_numpy() == 0
     emb = np.zeros((m, encoder.dim), np.float32)
-    col = np.zeros((m, len(COLOUR_FEATURE_NAMES)), np.float32) if colour is None else colour
+    col = np.zeros((m, len(IMAGE_FEATURE_NAMES)), np.float32) if colour is None else colour
     with _progress(progress) as bar:
         task = bar.add_task("embedding photos + re-rendered copies", total=m)
         for i in range(0, m, chunk):
@@ -197,7 +198,7 @@ def build_cache(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, matric
                 else images[src[sl]]
             emb[sl] = embed(encoder, u8, batch_size=256, device=device)
             if colour is None:
-                col[sl] = colour_features(u8)
+                col[sl] = image_features(u8)
             bar.advance(task, sl.stop - sl.start)
     return FeatureCache(emb, col)
 
@@ -226,7 +227,8 @@ def train_head(emb: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.nd
     those embeddings are trained and an unseen camera at prediction time lands somewhere sensible."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    head = WBHead(emb.shape[1], colour.shape[1], meta.shape[1], n_cameras, y.shape[1], cfg.hidden, cfg.dropout)
+    head = WBHead(emb.shape[1], colour.shape[1], meta.shape[1], n_cameras, y.shape[1], cfg.hidden, cfg.dropout,
+                  emb_dropout=cfg.emb_dropout)
     t = [torch.from_numpy(np.ascontiguousarray(a)) for a in (emb, colour, meta, cam, y)]
     fb = torch.as_tensor(np.asarray(fallback, np.int64))
     n = len(y)
@@ -267,7 +269,8 @@ def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, m
     if cfg.train_encoder == "last":
         for p in encoder.stages[-1].parameters():
             p.requires_grad_(True)
-    head = WBHead(encoder.dim, colour.shape[1], meta.shape[1], n_cameras, y.shape[1], cfg.hidden, cfg.dropout).to(device)
+    head = WBHead(encoder.dim, colour.shape[1], meta.shape[1], n_cameras, y.shape[1], cfg.hidden, cfg.dropout,
+                  emb_dropout=cfg.emb_dropout).to(device)
     params = [{"params": [p for p in encoder.parameters() if p.requires_grad], "lr": cfg.encoder_lr},
               {"params": head.parameters(), "lr": cfg.lr}]
     opt = torch.optim.AdamW(params, weight_decay=cfg.weight_decay)
@@ -372,6 +375,21 @@ def baseline_gbm(table: pd.DataFrame, exif_units: str, splits: list[tuple[np.nda
             ok = tr[np.isfinite(shifts[tr, j])]
             m = HistGradientBoostingRegressor(categorical_features=cat, **params).fit(x[ok], shifts[ok, j])
             out[va, j] = anchors[va, j] + m.predict(x[va])
+    return out
+
+
+def baseline_figures(table: pd.DataFrame, exif_units: str, splits: list[tuple[np.ndarray, np.ndarray]],
+                     specs: list[TargetSpec], image_feats: np.ndarray | None, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Validation figures of the reference systems on `splits` (what the benchmark script calls):
+    as-shot, and — when `image_feats` (catalog.colour.image_features of the photos) is given — the
+    GBMs on metadata, metadata + colour_features, and metadata + every image statistic the head reads."""
+    rows = np.concatenate([va for _, va in splits])
+    out = {"as-shot": figures(table, specs, anchor_units(table, specs), rows)}
+    if image_feats is not None:
+        n_col = len(COLOUR_FEATURE_NAMES)
+        for name, feats in (("gbm metadata", None), ("gbm metadata+colour", image_feats[:, :n_col]),
+                            ("gbm metadata+colour+chroma", image_feats)):
+            out[name] = figures(table, specs, baseline_gbm(table, exif_units, splits, specs, feats, seed), rows)
     return out
 
 
@@ -544,11 +562,8 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
             vectors[va] = index_f.normalize(cache_f.emb[va])
     t_val = time.time() - t0
 
-    results: dict[str, dict[str, Any]] = {"as-shot": figures(table, specs, anchors, val_rows)}
-    if cfg.baselines:
-        results["gbm metadata"] = figures(table, specs, baseline_gbm(table, cat.exif_units, splits, specs, seed=cfg.seed), val_rows)
-        results["gbm metadata+colour"] = figures(table, specs, baseline_gbm(
-            table, cat.exif_units, splits, specs, colour=cache.colour[:n], seed=cfg.seed), val_rows)
+    results = baseline_figures(table, cat.exif_units, splits, specs, cache.colour[:n] if cfg.baselines else None,
+                               cfg.seed)
     results["head (metadata only)"] = figures(table, specs, oof_fb, val_rows)
     results["head"] = figures(table, specs, oof, val_rows)
 
@@ -615,7 +630,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         "timings_s": {"cache": t_cache, "validation": t_val, "refit": t_refit, "total": time.time() - t_start},
     }
     torch.save({"format": HEAD_FORMAT, **final.state_dict(), "image_size": encoder.image_size,
-                "colour_feature_names": list(COLOUR_FEATURE_NAMES),
+                "colour_feature_names": list(IMAGE_FEATURE_NAMES),
                 "blend": blend_params.to_dict() if blend_params else None, "blend_k": k,
                 "smooth": smooth_params.to_dict() if smooth_params else None,
                 "provenance": provenance(cfg), "validation": results}, out / "head.pt")

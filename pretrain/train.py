@@ -32,8 +32,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
-from lightly.loss import NTXentLoss
-from lightly.models.modules import SimCLRProjectionHead
 from torch import nn
 
 from catalog.errors import CatalogError
@@ -235,6 +233,9 @@ class SimCLR(nn.Module):
     def __init__(self, encoder: Encoder, proj_dim: int):
         super().__init__()
         self.encoder = encoder
+        # lightly pulls in torchvision (seconds to import): only the training stage pays for it
+        from lightly.models.modules import SimCLRProjectionHead
+
         self.head = SimCLRProjectionHead(input_dim=encoder.dim, hidden_dim=encoder.dim, output_dim=proj_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -353,6 +354,8 @@ def run_pretrain(cfg: PretrainConfig) -> Path:
     seed_everything(cfg.seed)
     encoder = Encoder(width=cfg.width, image_size=cfg.image_size)
     model = SimCLR(encoder, cfg.proj_dim).to(device)
+    from lightly.loss import NTXentLoss
+
     criterion = NTXentLoss(temperature=cfg.temperature, gather_distributed=world > 1)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total_steps = cfg.epochs * steps_per_epoch

@@ -62,3 +62,24 @@ def test_implied_shift_recovers_a_known_as_shot_error():
     want_dt = -np.array([c[1] for c in cases], float)
     np.testing.assert_allclose(imp[:, 0], want_dm, atol=2.0)   # gw Δmired
     np.testing.assert_allclose(imp[:, 1], want_dt, atol=1.5)   # gw Δtint
+
+
+def test_chroma_features_quantiles_histogram_and_cast():
+    from catalog.colour import CHROMA_FEATURE_NAMES, IMAGE_FEATURE_NAMES, chroma_features, image_features
+
+    img = _scene(size=24)
+    warm = rerender(img, (5000, 0), (7000, 0))
+    f = chroma_features(np.stack([img, warm]))
+    names = list(CHROMA_FEATURE_NAMES)
+    assert f.shape == (2, len(names)) and np.isfinite(f).all()
+    q = [f[:, names.index(f"q{p:02d}_log_rg")] for p in (5, 25, 50, 75, 95)]
+    assert all((a <= b + 1e-6).all() for a, b in zip(q, q[1:]))        # quantiles are ordered
+    assert (q[2][1] > q[2][0]) and f[1, names.index("top01_log_rg")] > f[0, names.index("top01_log_rg")]
+    hist = f[:, [i for i, n in enumerate(names) if n.startswith("hist_")]] ** 2
+    np.testing.assert_allclose(hist.sum(1), 1.0, atol=1e-5)               # sqrt of shares
+    # a uniform grey image: every quantile at log-chroma 0, within a histogram bin
+    grey = np.full((1, 16, 16, 3), 120, np.uint8)
+    g = chroma_features(grey)
+    assert abs(g[0, names.index("q50_log_bg")]) < 0.03
+    both = image_features(np.stack([img, warm]))
+    assert both.shape == (2, len(IMAGE_FEATURE_NAMES))

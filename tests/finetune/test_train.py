@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from catalog.colour import COLOUR_FEATURE_NAMES, colour_features
+from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, colour_features, image_features
 from catalog.wb import kelvin_to_mired
 from finetune.model import HeadEnsemble, WBHead, anchor_units, label_units, make_specs, to_csv_units
 from finetune.train import (FinetuneConfig, _to_uint8, build_cache, expand_table, make_rerender_plan, plan_matrices,
@@ -69,8 +69,8 @@ def test_build_cache_covers_every_plan_row():
     plan = make_rerender_plan(t, 1, 30, 5, 0)
     enc = Encoder(width=4, image_size=16)
     cache = build_cache(enc, imgs, plan, plan_matrices(t, plan), progress=False)
-    assert cache.emb.shape == (6, enc.dim) and cache.colour.shape == (6, len(COLOUR_FEATURE_NAMES))
-    np.testing.assert_allclose(cache.colour[:3], colour_features(imgs), atol=1e-6)
+    assert cache.emb.shape == (6, enc.dim) and cache.colour.shape == (6, len(IMAGE_FEATURE_NAMES))
+    np.testing.assert_allclose(cache.colour[:3], image_features(imgs), atol=1e-6)
     assert not np.allclose(cache.colour[3:], cache.colour[:3])  # copies look different
 
 
@@ -114,7 +114,7 @@ def test_run_finetune_kfold_with_encoder_training_and_baselines(make_catalog, tm
                                       hidden=8, batch_size=16, rerender_aug=1, folds=2, train_encoder="last",
                                       threads=1, workers=1, progress=False, device="cpu"))
     r = res["results"]
-    assert {"as-shot", "gbm metadata", "gbm metadata+colour", "head"} <= set(r)
+    assert {"as-shot", "gbm metadata", "gbm metadata+colour", "gbm metadata+colour+chroma", "head"} <= set(r)
     assert all(v["n"] == 16 for v in r.values())  # 2 folds: every photo validated once
     for k in ("mae_temp_k", "mae_tint", "mae_mired", "score_temp"):
         assert np.isfinite(r["head"][k])
