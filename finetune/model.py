@@ -152,6 +152,35 @@ def huber(pred: torch.Tensor, target: torch.Tensor, delta: float = 1.0) -> torch
     return nn.functional.smooth_l1_loss(pred, target, beta=delta)
 
 
+def gbm_inputs(meta: np.ndarray, cam: np.ndarray, feats: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(x, categorical mask) for the gradient-boosting models: encoded metadata, the camera index (a
+    category) and raw image statistics (trees need no standardisation)."""
+    parts = [np.asarray(meta, np.float32), np.asarray(cam)[:, None].astype(np.float32)]
+    if feats is not None:
+        parts.append(np.asarray(feats, np.float32))
+    x = np.concatenate(parts, 1)
+    cat = np.zeros(x.shape[1], bool)
+    cat[meta.shape[1]] = True
+    return x, cat
+
+
+def fit_gbm(x: np.ndarray, cat: np.ndarray, shifts: np.ndarray, seed: int = 0, **hgb: Any) -> list:
+    """One sklearn HistGradientBoostingRegressor per target on the shifts (absolute-error loss: the
+    metric is an MAE, whose optimum is the median). Rows with a NaN target are left out."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    params = {"loss": "absolute_error", "random_state": seed, **hgb}
+    models = []
+    for j in range(shifts.shape[1]):
+        ok = np.isfinite(shifts[:, j])
+        models.append(HistGradientBoostingRegressor(categorical_features=cat, **params).fit(x[ok], shifts[ok, j]))
+    return models
+
+
+def predict_gbm(models: list, x: np.ndarray) -> np.ndarray:
+    return np.stack([m.predict(x) for m in models], 1) if len(x) else np.zeros((0, len(models)))
+
+
 def _std(a: np.ndarray) -> np.ndarray:
     s = a.std(0)
     return np.where(s > 1e-8, s, 1.0)
@@ -164,8 +193,12 @@ class HeadEnsemble:
     finetune.predict, so both run exactly the same code."""
 
     def __init__(self, heads: list[WBHead], specs: list[TargetSpec], meta_encoder, emb_mean, emb_std,
-                 colour_mean, colour_std, fallback: WBHead | None = None):
+                 colour_mean, colour_std, fallback: WBHead | None = None, gbm: list | None = None,
+                 gbm_weight: float = 0.0):
         self.heads, self.specs, self.meta_encoder, self.fallback = heads, specs, meta_encoder, fallback
+        # Optional gradient-boosting member (one model per target, on metadata + raw image statistics),
+        # averaged with the MLP heads: different model families err differently, so the mix beats both.
+        self.gbm, self.gbm_weight = gbm, float(gbm_weight) if gbm else 0.0
         self.emb_mean, self.emb_std = np.asarray(emb_mean, np.float32), np.asarray(emb_std, np.float32)
         self.colour_mean = np.asarray(colour_mean, np.float32)
         self.colour_std = np.asarray(colour_std, np.float32)
@@ -190,11 +223,21 @@ class HeadEnsemble:
             out[sl] = z
         return unscale_targets(out, self.specs)
 
-    def predict_shift(self, emb: np.ndarray, colour: np.ndarray, table: pd.DataFrame, exif_units: str) -> np.ndarray:
-        """Ensemble-mean target shifts (N, T) in head units (Δmired, Δtint, ...)."""
+    def predict_parts(self, emb: np.ndarray, colour: np.ndarray, table: pd.DataFrame,
+                      exif_units: str) -> dict[str, np.ndarray]:
+        """Target shifts (N, T) in head units of each member family: {"mlp", "gbm" (if any), "mix"}."""
         e, c = self.standardise(emb, colour)
         meta, cam = self.meta_encoder.transform(table, exif_units)
-        return self._run(self.heads, e, c, meta, cam)
+        out = {"mlp": self._run(self.heads, e, c, meta, cam)}
+        out["mix"] = out["mlp"]
+        if self.gbm:
+            out["gbm"] = predict_gbm(self.gbm, gbm_inputs(meta, cam, colour)[0])
+            out["mix"] = (1 - self.gbm_weight) * out["mlp"] + self.gbm_weight * out["gbm"]
+        return out
+
+    def predict_shift(self, emb: np.ndarray, colour: np.ndarray, table: pd.DataFrame, exif_units: str) -> np.ndarray:
+        """Ensemble-mean target shifts (N, T) in head units (Δmired, Δtint, ...)."""
+        return self.predict_parts(emb, colour, table, exif_units)["mix"]
 
     def predict_fallback_shift(self, table: pd.DataFrame, exif_units: str) -> np.ndarray:
         """Metadata-only shifts (N, T) for photos whose image cannot be read."""
@@ -212,7 +255,8 @@ class HeadEnsemble:
                 "targets": [s.to_dict() for s in self.specs],
                 "metadata_encoder": self.meta_encoder.state_dict(),
                 "emb_mean": self.emb_mean.tolist(), "emb_std": self.emb_std.tolist(),
-                "colour_mean": self.colour_mean.tolist(), "colour_std": self.colour_std.tolist()}
+                "colour_mean": self.colour_mean.tolist(), "colour_std": self.colour_std.tolist(),
+                "gbm": self.gbm, "gbm_weight": self.gbm_weight}  # sklearn objects: head.pt is a torch pickle
 
     @classmethod
     def from_state_dict(cls, d: dict[str, Any]) -> "HeadEnsemble":
@@ -230,4 +274,4 @@ class HeadEnsemble:
             fallback.eval()
         specs = [TargetSpec(**s) for s in d["targets"]]
         return cls(heads, specs, MetadataEncoder.from_state_dict(d["metadata_encoder"]), d["emb_mean"],
-                   d["emb_std"], d["colour_mean"], d["colour_std"], fallback)
+                   d["emb_std"], d["colour_mean"], d["colour_std"], fallback, d.get("gbm"), d.get("gbm_weight", 0.0))

@@ -41,8 +41,8 @@ from catalog.runtime import pick_device, provenance, seed_everything, set_thread
 from catalog.wb import (TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin,
                         rerender_matrix, rerender_torch)
 from finetune.metrics import target_mae, wb_metrics
-from finetune.model import (HeadEnsemble, TargetSpec, WBHead, anchor_units, fit_scaling, huber, label_units,
-                            make_specs, scale_targets, to_csv_units)
+from finetune.model import (HeadEnsemble, TargetSpec, WBHead, anchor_units, fit_gbm, fit_scaling, gbm_inputs, huber,
+                            label_units, make_specs, predict_gbm, scale_targets, to_csv_units)
 from finetune.splits import grouped_holdout, grouped_kfold, shoot_groups
 from pretrain.encoder import Encoder, embed, load_encoder, save_encoder, to_tensor
 
@@ -56,7 +56,7 @@ class FinetuneConfig:
     out: str = field(default="artifacts/model", metadata={"help": "Model folder to write (head.pt, encoder.pt, neighbors.*, finetune_report.json)."})
     targets: str = field(default="Temperature,Tint", metadata={"help": "Comma-separated CSV columns to learn. Temperature is learned as a mired shift from currTemp, Tint as a shift from currTint, X as a shift from currX when present, else directly."})
     image_size: int = field(default=96, metadata={"help": "Image side (px) for a randomly initialised encoder; a pretrained encoder brings its own."})
-    epochs: int = field(default=40, metadata={"help": "Training epochs of each head (over originals + re-rendered copies)."})
+    epochs: int = field(default=40, metadata={"help": "Training epochs of each head; an epoch is one pass over the training photos, each in one random version (original or a re-rendered copy)."})
     batch_size: int = field(default=256, metadata={"help": "Minibatch size for the heads."})
     lr: float = field(default=2e-3, metadata={"help": "Peak AdamW learning rate of the heads (one-cycle schedule)."})
     weight_decay: float = field(default=1e-2, metadata={"help": "AdamW weight decay of the heads."})
@@ -64,10 +64,11 @@ class FinetuneConfig:
     hidden: int = field(default=256, metadata={"help": "Hidden width of the head MLP."})
     dropout: float = field(default=0.2, metadata={"help": "Dropout in the head MLP (and on its embedding input)."})
     emb_dropout: float = field(default=0.2, metadata={"help": "Dropout on the (wide) image embedding input of the head."})
+    gbm_weight: float = field(default=0.5, metadata={"help": "Weight of a gradient-boosting member (metadata + image statistics, no embedding) averaged with the MLP heads; 0 = MLP heads only."})
     ensemble: int = field(default=5, metadata={"help": "Number of heads trained with different seeds and averaged."})
     rerender_aug: int = field(default=4, metadata={"help": "As-shot re-rendered copies per training photo (0 = off)."})
-    rerender_mired: float = field(default=40.0, metadata={"help": "Max |shift| of the simulated as-shot temperature, in mired."})
-    rerender_tint: float = field(default=10.0, metadata={"help": "Max |shift| of the simulated as-shot tint."})
+    rerender_mired: float = field(default=20.0, metadata={"help": "Max |shift| of the simulated as-shot temperature, in mired."})
+    rerender_tint: float = field(default=3.0, metadata={"help": "Max |shift| of the simulated as-shot tint."})
     val_fraction: float = field(default=0.2, metadata={"help": "Share of photos (whole shoots) held out when folds = 0."})
     folds: int = field(default=0, metadata={"help": "0 = one grouped holdout; K >= 2 = grouped K-fold validation figures."})
     refit: bool = field(default=True, metadata={"help": "After validation, retrain on every labelled photo for the saved model."})
@@ -218,10 +219,30 @@ def _one_cycle(opt: torch.optim.Optimizer, total: int) -> torch.optim.lr_schedul
     return torch.optim.lr_scheduler.LambdaLR(opt, f)
 
 
+def version_table(plan: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """(photos, 1 + copies) plan-row indices: column 0 the original, then its re-rendered copies."""
+    src, copy_no = plan["src"].to_numpy(), plan["copy"].to_numpy()
+    n_versions = int(copy_no.max()) + 1 if len(copy_no) else 1
+    pos = {int(r): i for i, r in enumerate(rows)}
+    table = np.full((len(rows), n_versions), -1, np.int64)
+    keep = np.isin(src, rows)
+    for r in np.flatnonzero(keep):
+        table[pos[int(src[r])], copy_no[r]] = r
+    table[table < 0] = np.repeat(table[:, :1], n_versions, 1)[table < 0]  # (never happens with a full plan)
+    return table
+
+
 def train_head(emb: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.ndarray, y: np.ndarray,
                n_cameras: int, fallback: np.ndarray, cfg: FinetuneConfig, seed: int,
-               bar=None, task=None) -> WBHead:
-    """One head on standardised arrays; y = scaled target shifts. Deterministic given the seed.
+               versions: np.ndarray | None = None, bar=None, task=None) -> WBHead:
+    """One head on standardised arrays (all plan rows); y = scaled target shifts. Deterministic given
+    the seed.
+
+    An epoch is one pass over the training *photos*: `versions` (photos, V) lists each photo's rows
+    (original + re-rendered copies) and every epoch draws one of them per photo at random. So the
+    augmentation adds variety, not passes: the copies of a photo share its label noise, and seeing
+    them all every epoch overfits like training (1 + copies) times longer (measured: tint error
+    rises). None = every row is its own photo.
 
     Camera dropout: 10 % of rows see their camera's fallback bucket (its group, or 'unknown'), so
     those embeddings are trained and an unseen camera at prediction time lands somewhere sensible."""
@@ -231,16 +252,18 @@ def train_head(emb: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.nd
                   emb_dropout=cfg.emb_dropout)
     t = [torch.from_numpy(np.ascontiguousarray(a)) for a in (emb, colour, meta, cam, y)]
     fb = torch.as_tensor(np.asarray(fallback, np.int64))
-    n = len(y)
+    ver = torch.from_numpy(versions if versions is not None else np.arange(len(y))[:, None])
+    n = len(ver)
     bs = max(1, min(cfg.batch_size, n))
     steps_per_epoch = math.ceil(n / bs)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = _one_cycle(opt, cfg.epochs * steps_per_epoch)
     head.train()
     for _ in range(cfg.epochs):
-        perm = torch.randperm(n, generator=g)
+        pick = torch.randint(0, ver.shape[1], (n,), generator=g)
+        rows = ver[torch.arange(n), pick][torch.randperm(n, generator=g)]
         for i in range(steps_per_epoch):
-            b = perm[i * bs:(i + 1) * bs]
+            b = rows[i * bs:(i + 1) * bs]
             c = t[3][b]
             drop = torch.rand(len(b), generator=g) < 0.1
             c = torch.where(drop, fb[c], c)
@@ -255,12 +278,12 @@ def train_head(emb: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.nd
 
 
 def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, matrices: np.ndarray,
-                     rows: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.ndarray, y: np.ndarray,
+                     versions: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.ndarray, y: np.ndarray,
                      emb_stats: tuple[np.ndarray, np.ndarray], n_cameras: int, cfg: FinetuneConfig, seed: int,
                      device: torch.device, progress: bool) -> Encoder:
     """The slow path (--train-encoder last|all): encoder + a temporary head trained jointly on
     batches rendered on the fly. Only the encoder is kept; the ensemble heads are trained
-    afterwards on a cache rebuilt with it. `rows` index plan rows (originals + copies)."""
+    afterwards on a cache rebuilt with it. `versions`: see train_head (one version per photo and epoch)."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     encoder = encoder.to(device)
@@ -274,8 +297,9 @@ def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, m
     params = [{"params": [p for p in encoder.parameters() if p.requires_grad], "lr": cfg.encoder_lr},
               {"params": head.parameters(), "lr": cfg.lr}]
     opt = torch.optim.AdamW(params, weight_decay=cfg.weight_decay)
-    bs = max(1, min(cfg.batch_size, len(rows)))
-    steps = math.ceil(len(rows) / bs)
+    n = len(versions)
+    bs = max(1, min(cfg.batch_size, n))
+    steps = math.ceil(n / bs)
     sched = _one_cycle(opt, cfg.epochs * steps)
     mean, std = (torch.as_tensor(a, device=device) for a in emb_stats)
     src = plan["src"].to_numpy()
@@ -288,7 +312,8 @@ def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, m
             if cfg.train_encoder == "last":
                 encoder.stages[-1].train()
             head.train()
-            perm = rows[torch.randperm(len(rows), generator=g).numpy()]
+            pick = torch.randint(0, versions.shape[1], (n,), generator=g).numpy()
+            perm = versions[np.arange(n), pick][torch.randperm(n, generator=g).numpy()]
             for i in range(steps):
                 b = perm[i * bs:(i + 1) * bs]
                 x = render(images, src[b], matrices[b], identity[b]).to(device)
@@ -327,7 +352,8 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
     tmp = HeadEnsemble([], specs, meta_enc, *stats)
     if cfg.train_encoder != "none":
         _, col = tmp.standardise(cache.emb, cache.colour)
-        encoder = finetune_encoder(copy.deepcopy(encoder), images, plan, matrices, train_all, col, meta, cam, y,
+        encoder = finetune_encoder(copy.deepcopy(encoder), images, plan, matrices, version_table(plan, rows), col,
+                                   meta, cam, y,
                                    (tmp.emb_mean, tmp.emb_std), meta_enc.n_cameras, cfg, seed, device, cfg.progress)
         cache = build_cache(encoder, images, plan, matrices, device, progress=cfg.progress, colour=cache.colour)
         # The head still sees standardised embeddings: re-derive the statistics for the tuned encoder.
@@ -338,14 +364,20 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
     heads = []
     with _progress(cfg.progress) as bar:
         task = bar.add_task(f"{label}: {cfg.ensemble} head(s) + fallback", total=(cfg.ensemble + 1) * cfg.epochs)
+        versions = version_table(plan, rows)
         for k in range(cfg.ensemble):
-            heads.append(train_head(emb[train_all], col[train_all], meta[train_all], cam[train_all], y[train_all],
-                                    meta_enc.n_cameras, fb, cfg, seed + 7919 * k, bar, task))
+            heads.append(train_head(emb, col, meta, cam, y, meta_enc.n_cameras, fb, cfg, seed + 7919 * k,
+                                    versions, bar, task))
         # Metadata-only fallback: trained on originals only (copies add nothing without the image).
         empty = np.zeros((len(originals), 0), np.float32)
         fallback = train_head(empty, empty, meta[originals], cam[originals], y[originals], meta_enc.n_cameras,
-                              fb, cfg, seed + 104729, bar, task)
-    return HeadEnsemble(heads, specs, meta_enc, *stats, fallback=fallback), encoder, cache
+                              fb, cfg, seed + 104729, None, bar, task)
+    gbm = None
+    if cfg.gbm_weight > 0:  # on the original photos only, like the GBM baseline
+        x, cat = gbm_inputs(meta[originals], cam[originals], cache.colour[originals])
+        gbm = fit_gbm(x, cat, shifts[originals], seed)
+    return HeadEnsemble(heads, specs, meta_enc, *stats, fallback=fallback, gbm=gbm,
+                        gbm_weight=cfg.gbm_weight), encoder, cache
 
 
 # ------------------------------------------------------------------------------------------------
@@ -358,23 +390,13 @@ def baseline_gbm(table: pd.DataFrame, exif_units: str, splits: list[tuple[np.nda
     sklearn HistGradientBoosting on the MetadataEncoder features (+ colour_features when given),
     one regressor per target, predicting the same shifts as the head, with an absolute-error loss
     (the metric is an MAE). The baselines the head must beat."""
-    from sklearn.ensemble import HistGradientBoostingRegressor
-
-    params = {"loss": "absolute_error", "random_state": seed, **hgb}
     units, anchors = label_units(table, specs), anchor_units(table, specs)
     shifts = units - anchors
     out = np.full(units.shape, np.nan)
     for tr, va in splits:
         enc = MetadataEncoder().fit(table.iloc[tr], exif_units)
-        x, cam = enc.transform(table, exif_units)
-        parts = [x, cam[:, None].astype(np.float32)] + ([colour] if colour is not None else [])
-        x = np.concatenate(parts, 1)
-        cat = np.zeros(x.shape[1], bool)
-        cat[enc.dim] = True  # the camera index is a category
-        for j in range(len(specs)):
-            ok = tr[np.isfinite(shifts[tr, j])]
-            m = HistGradientBoostingRegressor(categorical_features=cat, **params).fit(x[ok], shifts[ok, j])
-            out[va, j] = anchors[va, j] + m.predict(x[va])
+        x, cat = gbm_inputs(*enc.transform(table, exif_units), colour)
+        out[va] = anchors[va] + predict_gbm(fit_gbm(x[tr], cat, shifts[tr], seed, **hgb), x[va])
     return out
 
 
@@ -535,6 +557,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     anchors = anchor_units(table, specs)
     oof = np.full(units.shape, np.nan)
     oof_fb = np.full(units.shape, np.nan)
+    oof_mlp = np.full(units.shape, np.nan)
     retrieval = _retrieval() if _mired_tint(units, specs) is not None else None
     k = max(1, cfg.blend_k)
     nb_sims = np.full((n, k), -1.0, np.float32)
@@ -548,7 +571,9 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         model, enc_f, cache_f = fit_model(cfg, specs, table, plan, table_all, units_all, anchors_all, cat.exif_units,
                                           tr, encoder, cache, images, matrices, cfg.seed + 1000 * (f + 1), device,
                                           f"fold {f + 1}/{len(splits)}")
-        oof[va] = anchors[va] + model.predict_shift(cache_f.emb[va], cache_f.colour[va], table.iloc[va], cat.exif_units)
+        parts = model.predict_parts(cache_f.emb[va], cache_f.colour[va], table.iloc[va], cat.exif_units)
+        oof[va] = anchors[va] + parts["mix"]
+        oof_mlp[va] = anchors[va] + parts["mlp"]
         oof_fb[va] = anchors[va] + model.predict_fallback_shift(table.iloc[va], cat.exif_units)
         if retrieval is not None:  # neighbours of validation photos among *this fold's* training photos
             NeighborIndex, _ = retrieval
@@ -565,6 +590,8 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     results = baseline_figures(table, cat.exif_units, splits, specs, cache.colour[:n] if cfg.baselines else None,
                                cfg.seed)
     results["head (metadata only)"] = figures(table, specs, oof_fb, val_rows)
+    if cfg.gbm_weight > 0:  # the head's own GBM member alone is the "gbm metadata+colour+chroma" row
+        results["head: MLP ensemble only"] = figures(table, specs, oof_mlp, val_rows)
     results["head"] = figures(table, specs, oof, val_rows)
 
     # 4. neighbour blending + batch smoothing, chosen on validation ---------------------------------

@@ -114,7 +114,8 @@ def test_run_finetune_kfold_with_encoder_training_and_baselines(make_catalog, tm
                                       hidden=8, batch_size=16, rerender_aug=1, folds=2, train_encoder="last",
                                       threads=1, workers=1, progress=False, device="cpu"))
     r = res["results"]
-    assert {"as-shot", "gbm metadata", "gbm metadata+colour", "gbm metadata+colour+chroma", "head"} <= set(r)
+    assert {"as-shot", "gbm metadata", "gbm metadata+colour", "gbm metadata+colour+chroma", "head",
+            "head: MLP ensemble only"} <= set(r)
     assert all(v["n"] == 16 for v in r.values())  # 2 folds: every photo validated once
     for k in ("mae_temp_k", "mae_tint", "mae_mired", "score_temp"):
         assert np.isfinite(r["head"][k])
