@@ -28,7 +28,7 @@ from catalog.colour import IMAGE_FEATURE_NAMES, image_features
 from catalog.errors import CatalogError, ImageReadError
 from catalog.reader import Catalog, list_splits, read_catalog
 from catalog.runtime import pick_device, set_threads
-from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, mired_to_kelvin
+from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
 from finetune.model import HeadEnsemble, anchor_units, to_csv_units
 from pretrain.encoder import Encoder, load_encoder, to_tensor
 from pretrain.train import use_bf16

@@ -17,7 +17,7 @@ Reads top to bottom:
      same split; neighbour blending and batch smoothing (retrieval.blend) chosen on validation with
      an index built from the training part only;
   5. refit on every labelled photo and save OUT/head.pt, OUT/encoder.pt, OUT/neighbors.*,
-     OUT/finetune_report.json.
+     OUT/finetune_report.json (+ OUT/validation_predictions.csv: every system's out-of-fold predictions).
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ class FinetuneConfig:
     weight_decay: float = field(default=1e-2, metadata={"help": "AdamW weight decay of the heads."})
     huber_delta: float = field(default=1.0, metadata={"help": "Huber loss threshold in units of each target's training spread (small = closer to MAE, i.e. the median)."})
     hidden: int = field(default=256, metadata={"help": "Hidden width of the head MLP."})
-    dropout: float = field(default=0.2, metadata={"help": "Dropout in the head MLP (and on its embedding input)."})
+    dropout: float = field(default=0.2, metadata={"help": "Dropout after each hidden layer of the head MLP."})
     emb_dropout: float = field(default=0.2, metadata={"help": "Dropout on the (wide) image embedding input of the head."})
     gbm_weight: float = field(default=0.5, metadata={"help": "Weight of a gradient-boosting member (metadata + image statistics, no embedding) averaged with the MLP heads; 0 = MLP heads only."})
     ensemble: int = field(default=5, metadata={"help": "Number of heads trained with different seeds and averaged."})
@@ -400,19 +400,26 @@ def baseline_gbm(table: pd.DataFrame, exif_units: str, splits: list[tuple[np.nda
     return out
 
 
-def baseline_figures(table: pd.DataFrame, exif_units: str, splits: list[tuple[np.ndarray, np.ndarray]],
-                     specs: list[TargetSpec], image_feats: np.ndarray | None, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """Validation figures of the reference systems on `splits` (what the benchmark script calls):
-    as-shot, and — when `image_feats` (catalog.colour.image_features of the photos) is given — the
-    GBMs on metadata, metadata + colour_features, and metadata + every image statistic the head reads."""
-    rows = np.concatenate([va for _, va in splits])
-    out = {"as-shot": figures(table, specs, anchor_units(table, specs), rows)}
+def baseline_predictions(table: pd.DataFrame, exif_units: str, splits: list[tuple[np.ndarray, np.ndarray]],
+                         specs: list[TargetSpec], image_feats: np.ndarray | None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Out-of-fold predictions (head units) of the reference systems on `splits`: as-shot, and — when
+    `image_feats` (catalog.colour.image_features of the photos) is given — the GBMs on metadata,
+    metadata + colour_features, and metadata + every image statistic the head reads."""
+    out = {"as-shot": anchor_units(table, specs)}
     if image_feats is not None:
         n_col = len(COLOUR_FEATURE_NAMES)
         for name, feats in (("gbm metadata", None), ("gbm metadata+colour", image_feats[:, :n_col]),
                             ("gbm metadata+colour+chroma", image_feats)):
-            out[name] = figures(table, specs, baseline_gbm(table, exif_units, splits, specs, feats, seed), rows)
+            out[name] = baseline_gbm(table, exif_units, splits, specs, feats, seed)
     return out
+
+
+def baseline_figures(table: pd.DataFrame, exif_units: str, splits: list[tuple[np.ndarray, np.ndarray]],
+                     specs: list[TargetSpec], image_feats: np.ndarray | None, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Validation figures of baseline_predictions (what a benchmark script calls)."""
+    rows = np.concatenate([va for _, va in splits])
+    return {k: figures(table, specs, v, rows)
+            for k, v in baseline_predictions(table, exif_units, splits, specs, image_feats, seed).items()}
 
 
 def figures(table: pd.DataFrame, specs: list[TargetSpec], pred_units: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
@@ -579,20 +586,21 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
             NeighborIndex, _ = retrieval
             index_f = NeighborIndex.build(cache_f.emb[tr], [str(i) for i in table["id_global"].iloc[tr]],
                                           edits_mt[tr], asshot_mt[tr], [shoots[i] for i in tr])
-            s, ix = index_f.search(cache_f.emb[va], k)
-            nb_sims[va, :s.shape[1]] = s
-            nb_idx[va, :s.shape[1]] = np.where(ix >= 0, tr[np.maximum(ix, 0)], -1)
+            sims, ix = index_f.search(cache_f.emb[va], k)
+            nb_sims[va, :sims.shape[1]] = sims
+            nb_idx[va, :sims.shape[1]] = np.where(ix >= 0, tr[np.maximum(ix, 0)], -1)
             if vectors is None:
                 vectors = np.zeros((n, cache_f.emb.shape[1]), np.float32)
             vectors[va] = index_f.normalize(cache_f.emb[va])
     t_val = time.time() - t0
 
-    results = baseline_figures(table, cat.exif_units, splits, specs, cache.colour[:n] if cfg.baselines else None,
-                               cfg.seed)
-    results["head (metadata only)"] = figures(table, specs, oof_fb, val_rows)
+    preds = baseline_predictions(table, cat.exif_units, splits, specs, cache.colour[:n] if cfg.baselines else None,
+                                 cfg.seed)
+    preds["head (metadata only)"] = oof_fb
     if cfg.gbm_weight > 0:  # the head's own GBM member alone is the "gbm metadata+colour+chroma" row
-        results["head: MLP ensemble only"] = figures(table, specs, oof_mlp, val_rows)
-    results["head"] = figures(table, specs, oof, val_rows)
+        preds["head: MLP ensemble only"] = oof_mlp
+    preds["head"] = oof
+    results = {name: figures(table, specs, p, val_rows) for name, p in preds.items()}
 
     # 4. neighbour blending + batch smoothing, chosen on validation ---------------------------------
     blend_params, smooth_params = None, None
@@ -617,6 +625,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         smoothed = blend.smooth_batch(blended, vectors[val_rows], smooth_params, index=None)
         final_oof[val_rows] = _units_from_mired_tint(oof[val_rows], smoothed, specs)
         results["final (head + chosen blend + smooth)"] = figures(table, specs, final_oof, val_rows)
+        preds["final"] = final_oof
     what = f"{len(splits)}-fold" if len(splits) > 1 else f"holdout {len(val_rows)}/{n}"
     print_table(results, f"Validation ({what}, grouped by shoot: {n_groups} groups)")
     notes = []
@@ -662,4 +671,17 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
                 "smooth": smooth_params.to_dict() if smooth_params else None,
                 "provenance": provenance(cfg), "validation": results}, out / "head.pt")
     write_json(out / "finetune_report.json", report)
+    # Every system's validation predictions, per photo (CSV units), for error analysis and plots.
+    fold_of = np.full(n, -1)
+    for f, (_, va) in enumerate(splits):
+        fold_of[va] = f
+    val_csv = pd.DataFrame({"id_global": table["id_global"].astype(str), "fold": fold_of,
+                            "shoot": groups.astype(str)})
+    for spec in specs:
+        val_csv[spec.name] = table[spec.name].to_numpy()
+    for name, system_units in preds.items():
+        csv_units = to_csv_units(system_units, specs)
+        for j, spec in enumerate(specs):
+            val_csv[f"{name} | {spec.name}"] = np.where(fold_of >= 0, csv_units[:, j], np.nan)
+    val_csv.to_csv(out / "validation_predictions.csv", index=False)
     return {"results": results, "report_path": str(out / "finetune_report.json"), "model_dir": str(out), **report}

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import torch
 
 from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, colour_features, image_features
