@@ -15,6 +15,8 @@ MLP learns the rest), zero-initialised at the output so training starts at "the 
 """
 from __future__ import annotations
 
+import lzma
+import pickle
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,6 +26,7 @@ import torch
 from torch import nn
 
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
+from pretrain.encoder import float_state, half_state
 
 
 @dataclass
@@ -193,6 +196,23 @@ def predict_gbm(models: list, x: np.ndarray) -> np.ndarray:
         return np.stack([m.predict(x) for m in models], 1)
 
 
+def _pack_gbm(models: list | None) -> bytes | None:
+    """The gradient-boosting member as lzma-compressed pickle bytes. The per-node split gains and
+    sample counts are training statistics that prediction never reads; they are zeroed (on a copy)
+    because, being random-looking float64s, they were a third of the compressed size."""
+    if not models:
+        return None
+    import copy
+
+    models = copy.deepcopy(models)
+    for m in models:
+        for trees in m._predictors:
+            for tree in trees:
+                tree.nodes["gain"] = 0
+                tree.nodes["count"] = 0
+    return lzma.compress(pickle.dumps(models))
+
+
 def _std(a: np.ndarray) -> np.ndarray:
     s = a.std(0)
     return np.where(s > 1e-8, s, 1.0)
@@ -260,15 +280,18 @@ class HeadEnsemble:
         return self._run([self.fallback], empty, empty, meta, cam)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"heads": [h.state_dict() for h in self.heads],
+        """Weights in float16 (training rounds them first, see finetune.train.fit_model) and the
+        gradient-boosting member as an lzma-compressed pickle: together about a third of the float32 /
+        plain-pickle size, for the model's 4 MB budget."""
+        return {"heads": [half_state(h.state_dict()) for h in self.heads],
                 "head_dims": self.heads[0].dims if self.heads else None,
-                "fallback": self.fallback.state_dict() if self.fallback is not None else None,
+                "fallback": half_state(self.fallback.state_dict()) if self.fallback is not None else None,
                 "fallback_dims": self.fallback.dims if self.fallback is not None else None,
                 "targets": [s.to_dict() for s in self.specs],
                 "metadata_encoder": self.meta_encoder.state_dict(),
                 "emb_mean": self.emb_mean.tolist(), "emb_std": self.emb_std.tolist(),
                 "colour_mean": self.colour_mean.tolist(), "colour_std": self.colour_std.tolist(),
-                "gbm": self.gbm, "gbm_weight": self.gbm_weight}  # sklearn objects: head.pt is a torch pickle
+                "gbm": _pack_gbm(self.gbm), "gbm_weight": self.gbm_weight}
 
     @classmethod
     def from_state_dict(cls, d: dict[str, Any]) -> "HeadEnsemble":
@@ -277,13 +300,17 @@ class HeadEnsemble:
         heads = []
         for sd in d["heads"]:
             h = WBHead(**d["head_dims"])
-            h.load_state_dict(sd)
+            h.load_state_dict(float_state(sd))
             heads.append(h.eval())
         fallback = None
         if d.get("fallback") is not None:
             fallback = WBHead(**d["fallback_dims"])
-            fallback.load_state_dict(d["fallback"])
+            fallback.load_state_dict(float_state(d["fallback"]))
             fallback.eval()
         specs = [TargetSpec(**s) for s in d["targets"]]
+        gbm = d.get("gbm")
+        if isinstance(gbm, bytes):
+            gbm = pickle.loads(lzma.decompress(gbm))
         return cls(heads, specs, MetadataEncoder.from_state_dict(d["metadata_encoder"]), d["emb_mean"],
-                   d["emb_std"], d["colour_mean"], d["colour_std"], fallback, d.get("gbm"), d.get("gbm_weight", 0.0))
+                   d["emb_std"], d["colour_mean"], d["colour_std"], fallback, gbm, d.get("gbm_weight", 0.0))
+

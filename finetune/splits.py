@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 
 def _dates(table: pd.DataFrame) -> list[str | None]:
@@ -43,6 +41,9 @@ def near_duplicate_clusters(embeddings: np.ndarray, threshold: float = 0.9, chun
         rows.append(r + i)
         cols.append(c)
     r, c = np.concatenate(rows), np.concatenate(cols)
+    from scipy.sparse import coo_matrix  # lazy: scipy.sparse costs ~0.2 s of CLI start-up
+    from scipy.sparse.csgraph import connected_components
+
     graph = coo_matrix((np.ones(len(r), np.int8), (r, c)), shape=(n, n))
     return connected_components(graph, directed=False)[1].astype(np.int64)
 

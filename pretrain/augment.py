@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 
 import torch
-from kornia.geometry.transform import crop_and_resize
 
 
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator) -> torch.Tensor:
@@ -57,6 +56,8 @@ class WBViewAugment:
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected images (B,3,H,W), got shape {tuple(x.shape)}")
         g = generator if generator is not None else self.generator
+        from kornia.geometry.transform import crop_and_resize  # lazy: kornia costs ~0.2 s of CLI start-up
+
         views = crop_and_resize(x, self._boxes(x.shape[0], x.shape[2], x.shape[3], g).to(x),
                                 (self.out_size, self.out_size), mode="bilinear", padding_mode="reflection",
                                 align_corners=True)

@@ -79,16 +79,44 @@ def embed(encoder: Encoder, images: np.ndarray, batch_size: int = 256,
     return torch.cat(out).numpy().astype(np.float32)
 
 
-def save_encoder(path: str | Path, encoder: Encoder, extra: dict[str, Any] | None = None) -> None:
-    """Checkpoint = weights + architecture config + whatever provenance the caller adds."""
-    blob = {"state_dict": encoder.state_dict(), "arch": encoder.config(), **(extra or {})}
+def save_encoder(path: str | Path, encoder: Encoder, extra: dict[str, Any] | None = None,
+                 half: bool = False) -> None:
+    """Checkpoint = weights + architecture config + whatever provenance the caller adds.
+
+    half=True stores the floating-point tensors as float16: the model folder's copy, which only has
+    to run inference, is half the size (the model-size budget is 4 MB). finetune rounds the encoder
+    to float16 precision *before* it computes features (`round_to_half`), so the head is trained on
+    exactly the embeddings that predict will see from the stored weights."""
+    sd = half_state(encoder.state_dict()) if half else encoder.state_dict()
+    blob = {"state_dict": sd, "arch": encoder.config(), "storage": "float16" if half else "float32", **(extra or {})}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     torch.save(blob, path)
 
 
+def half_state(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict with its floating-point tensors as float16 (storage only)."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
+
+
+def float_state(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inverse of half_state: floating-point tensors back to float32."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
+
+
+def round_to_half(module: nn.Module) -> nn.Module:
+    """Round the weights (in place) to what a float16 copy holds; they stay float32 tensors. Used for
+    every network the model folder stores in float16 (encoder, heads), so that what training
+    validated is exactly what predict runs."""
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+    return module
+
+
 def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Encoder, dict[str, Any]]:
-    """Inverse of save_encoder: (encoder in eval mode, the full checkpoint dict)."""
+    """Inverse of save_encoder: (float32 encoder in eval mode, the full checkpoint dict)."""
     blob = torch.load(path, map_location=map_location, weights_only=False)
     enc = Encoder(**blob["arch"])
-    enc.load_state_dict(blob["state_dict"])
+    enc.load_state_dict(float_state(blob["state_dict"]))
     return enc.eval(), blob

@@ -40,6 +40,8 @@ from catalog.wb import kelvin_to_mired
 from pretrain.augment import WBViewAugment
 from pretrain.encoder import Encoder, embed, load_encoder, save_encoder, to_tensor
 
+STATE_FILE = "pretrain_state.pt"  # everything --resume needs; encoder.pt is the encoder alone
+
 
 # ---------------------------------------------------------------------------------------------------
 # Options
@@ -49,7 +51,7 @@ class PretrainConfig:
     data: Path = field(metadata={"help": "Catalog root (ROOT/Train[+Validation]) or a single catalog folder.",
                                  "required": True})
     out: Path = field(default=Path("artifacts/run1"),
-                      metadata={"help": "Model folder: encoder.pt, pretrain_report.json, pretrain_curve.png."})
+                      metadata={"help": "Model folder: encoder.pt, pretrain_state.pt (for --resume), pretrain_report.json, pretrain_curve.png."})
     epochs: int = field(default=25, metadata={
         "help": "Passes over the (non-held-out) photos; 25 x 2.5k photos at 96 px: about 4 min on 2 idle "
                 "CPU cores with bf16, about twice that in fp32."})
@@ -83,7 +85,7 @@ class PretrainConfig:
     threads: int = field(default=0, metadata={"help": "CPU threads for torch (0: torch default)."})
     workers: int = field(default=2, metadata={"help": "Threads decoding images."})
     resume: bool = field(default=False, metadata={
-        "help": "Continue from OUT/encoder.pt (weights, optimizer, schedule, epoch) up to --epochs."})
+        "help": "Continue from OUT/pretrain_state.pt (weights, optimizer, schedule, epoch) up to --epochs."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars and the final table."})
 
 
@@ -331,8 +333,11 @@ def run_pretrain(cfg: PretrainConfig) -> Path:
     bf16 = use_bf16(cfg.precision, device)
     out = Path(cfg.out)
     ckpt_path = out / "encoder.pt"
-    if cfg.resume and not ckpt_path.exists():
-        raise FileNotFoundError(f"{ckpt_path}: --resume given but there is no checkpoint to continue from")
+    # The resume state (float32 weights, optimiser, projection head, schedule) lives in its own file:
+    # encoder.pt is what finetune reads, and finetune may write its compact copy over it (same folder).
+    state_path = out / STATE_FILE
+    if cfg.resume and not state_path.exists():
+        raise FileNotFoundError(f"{state_path}: --resume given but there is no checkpoint to continue from")
 
     # --- data ---------------------------------------------------------------------------------------
     images_np, info = load_pretrain_images(cfg if main else _quiet(cfg))
@@ -364,9 +369,9 @@ def run_pretrain(cfg: PretrainConfig) -> Path:
     history: list[dict[str, Any]] = []
     start_epoch, initial_eval = 0, None
     if cfg.resume:
-        _, blob = load_encoder(ckpt_path, map_location=device)
+        _, blob = load_encoder(state_path, map_location=device)
         if blob["arch"] != encoder.config():
-            raise ValueError(f"{ckpt_path}: checkpoint architecture {blob['arch']} differs from the options "
+            raise ValueError(f"{state_path}: checkpoint architecture {blob['arch']} differs from the options "
                              f"{encoder.config()}; resume with the same width/image_size")
         encoder.load_state_dict(blob["state_dict"])
         model.head.load_state_dict(blob["projection_head"])
@@ -395,10 +400,11 @@ def run_pretrain(cfg: PretrainConfig) -> Path:
 
     def save(epoch: int, final: dict | None = None) -> None:
         extra = {**provenance(cfg), "history": history, "epoch": epoch, "n_images": counts,
-                 "initial_eval": initial_eval, "final_eval": final, "hardware": hardware,
-                 "optimizer": optimizer.state_dict(), "projection_head": model.head.state_dict(),
-                 "scheduler": scheduler.state_dict()}
+                 "initial_eval": initial_eval, "final_eval": final, "hardware": hardware}
         save_encoder(ckpt_path, encoder, extra=extra)
+        save_encoder(state_path, encoder, extra={**extra, "optimizer": optimizer.state_dict(),
+                                                 "projection_head": model.head.state_dict(),
+                                                 "scheduler": scheduler.state_dict()})
 
     # --- training loop --------------------------------------------------------------------------------
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

@@ -51,7 +51,7 @@ class AuditConfig:
     data: Path = field(metadata={"help": "Catalog root (ROOT/Train[+Validation]) or a single catalog folder; "
                                          "its Train split supplies the neighbour photos.", "required": True})
     model: Path = field(default=Path("artifacts/run1"), metadata={
-        "help": "Model folder (encoder.pt, head.pt, neighbors.faiss/json)."})
+        "help": "Model folder (encoder.pt, head.pt, neighbors.*)."})
     out: Path | None = field(default=None, metadata={"help": "Output folder (default: MODEL/audit)."})
     ids: str | None = field(default=None, metadata={
         "help": "Comma-separated id_global values to audit (overrides --worst)."})

@@ -201,7 +201,7 @@ def _batch_space(embeddings: np.ndarray, index: NeighborIndex | None) -> np.ndar
 
 
 def _batch_knn(vectors: np.ndarray, k: int = SMOOTH_K) -> tuple[np.ndarray, np.ndarray]:
-    index, _ = build_faiss(vectors)
+    index, _ = build_faiss(vectors, compact=False)
     return search_faiss(index, vectors, k)
 
 

@@ -11,8 +11,14 @@ to a few ten thousand photos (a brute-force scan of 20k x 360 floats is millisec
 HNSW graph keeps queries logarithmic at a small, measured recall loss. Callers never choose: `build`
 does, from the number of photos.
 
-Stored in the model folder as `neighbors.faiss` (faiss.write_index) + `neighbors.json` (ids, edits and
-as-shot in (mired, tint), shoots, the standardisation, the index kind).
+Why compact: the index travels with the model (budget: 4 MB for everything). After standardising, a
+PCA keeps the `PCA_DIMS` strongest directions of the training embeddings (the pooled features are
+strongly correlated; on the real release 64 of 360 directions keep the top-8 neighbours of most
+photos) and the vectors are stored as float16 (`IndexScalarQuantizer` QT_fp16): 128 bytes per photo
+instead of 1,440.
+
+Stored in the model folder as `neighbors.faiss` (faiss.write_index), `neighbors.npz` (standardisation,
+PCA basis, edits and as-shot in (mired, tint)) and `neighbors.json` (ids, shoots, the index kind).
 """
 from __future__ import annotations
 
@@ -28,41 +34,68 @@ from catalog.errors import CatalogError
 
 INDEX_FILE = "neighbors.faiss"
 META_FILE = "neighbors.json"
-FORMAT_VERSION = 1
+ARRAYS_FILE = "neighbors.npz"
+FORMAT_VERSION = 2
+PCA_DIMS = 64
 
 HNSW_M = 32                # graph degree: faiss' recommended default for ~100-1000-d vectors
 HNSW_EF_CONSTRUCTION = 80  # build-time beam; 2x faiss' default buys recall for a one-off cost
 HNSW_EF_SEARCH = 128       # query-time beam (raised to 2k for large k); >= 0.99 recall at our sizes
 
 
-def standardise(embeddings: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """(x - mean) / std, then L2-normalised rows (float32, C-contiguous, as faiss wants).
+def standardise(embeddings: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                basis: np.ndarray | None = None) -> np.ndarray:
+    """(x - mean) / std, projected on `basis` (K, D) rows when given, then L2-normalised rows
+    (float32, C-contiguous, as faiss wants).
 
     A zero row (e.g. the only photo of a 1-photo catalog, which *is* the mean) stays zero, and so
     does a non-finite one: it has cosine 0 with everything rather than NaN.
     """
     x = (np.asarray(embeddings, np.float64) - mean) / std
     x[~np.isfinite(x).all(1)] = 0.0  # a broken embedding must not become faiss' garbage neighbour
+    if basis is not None:
+        x = x @ np.asarray(basis, np.float64).T
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     x = x / np.maximum(norm, 1e-12)
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def build_faiss(vectors: np.ndarray, hnsw_threshold: int = 20000) -> tuple[faiss.Index, str]:
+def build_faiss(vectors: np.ndarray, hnsw_threshold: int = 20000, compact: bool = True) -> tuple[faiss.Index, str]:
     """The single place that picks the index kind: exact below `hnsw_threshold` photos, HNSW at/above.
 
     `vectors` must already be L2-normalised (inner product = cosine). Returns (index, kind).
     """
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     d = vectors.shape[1]
+    # compact: float16 storage (half the bytes) for an index that is saved; exact float32 for one that
+    # lives only in memory (within-batch smoothing, where duplicates must score exactly 1)
+    fp16, ip = faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
     if len(vectors) < hnsw_threshold:
-        index, kind = faiss.IndexFlatIP(d), "flat"
+        index, kind = (faiss.IndexScalarQuantizer(d, fp16, ip) if compact else faiss.IndexFlatIP(d)), "flat"
     else:
-        index, kind = faiss.IndexHNSWFlat(d, HNSW_M, faiss.METRIC_INNER_PRODUCT), "hnsw"
+        index = faiss.IndexHNSWSQ(d, fp16, HNSW_M, ip) if compact else faiss.IndexHNSWFlat(d, HNSW_M, ip)
+        kind = "hnsw"
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = HNSW_EF_SEARCH
+    index.train(vectors)  # a no-op for float16, required by the API
     index.add(vectors)
     return index, kind
+
+
+def pca_basis(x: np.ndarray, k: int) -> np.ndarray:
+    """The top-k principal directions (k', D) float32 of the centred rows of `x` (k' = min(k, D, N)).
+    With k' = D the basis is a rotation and cosines are unchanged. Signs are fixed (largest entry
+    positive) so that the same data always gives the same basis."""
+    x = np.asarray(x, np.float64)
+    x = x[np.isfinite(x).all(1)]
+    d = x.shape[1]
+    k = int(max(1, min(k, d, len(x))))
+    if k >= d:
+        return np.eye(d, dtype=np.float32)
+    _, _, vt = np.linalg.svd(x - x.mean(0), full_matrices=False)
+    basis = vt[:k]
+    basis *= np.sign(basis[np.arange(k), np.abs(basis).argmax(1)])[:, None]
+    return basis.astype(np.float32)
 
 
 def search_faiss(index: faiss.Index, vectors: np.ndarray, k: int,
@@ -88,28 +121,18 @@ def search_faiss(index: faiss.Index, vectors: np.ndarray, k: int,
     return sims, idx
 
 
-def _finite_or_none(a: np.ndarray) -> list:
-    """JSON has no NaN: store missing values as null."""
-    return [[None if not math.isfinite(v) else float(v) for v in row] for row in np.asarray(a, np.float64)]
-
-
-def _from_json_array(rows: list, n: int, name: str, path: Path) -> np.ndarray:
-    a = np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=np.float64).reshape(-1, 2)
-    if len(a) != n:
-        raise CatalogError(f"{path}: '{name}' has {len(a)} rows, expected {n} (one per indexed photo)")
-    return a
-
-
 class NeighborIndex:
     """Training photos' embeddings (searchable) + their ids, edits, as-shot values and shoots.
 
     Attributes: `ids` (list[str]), `edits` (N,2) and `asshot` (N,2) float64 in (mired, tint),
-    `shoots` (list[str|None]), `mean`/`std` (D,) float32 standardisation, `kind` ("flat"|"hnsw"),
-    `index` (the faiss index over the standardised, normalised vectors).
+    `shoots` (list[str|None]), `mean`/`std` (D,) float32 standardisation, `basis` (K, D) float32 PCA
+    rows, `kind` ("flat"|"hnsw"), `index` (the faiss index over the standardised, projected,
+    normalised vectors).
     """
 
     def __init__(self, index: faiss.Index, ids: Sequence[str], edits: np.ndarray, asshot: np.ndarray,
-                 shoots: Sequence[str | None], mean: np.ndarray, std: np.ndarray, kind: str):
+                 shoots: Sequence[str | None], mean: np.ndarray, std: np.ndarray, kind: str,
+                 basis: np.ndarray | None = None):
         self.index = index
         self.ids = [str(i) for i in ids]
         self.edits = np.asarray(edits, np.float64).reshape(-1, 2)
@@ -117,12 +140,14 @@ class NeighborIndex:
         self.shoots = [None if s is None or (isinstance(s, float) and math.isnan(s)) else str(s) for s in shoots]
         self.mean = np.asarray(mean, np.float32)
         self.std = np.asarray(std, np.float32)
+        self.basis = np.eye(len(self.mean), dtype=np.float32) if basis is None else np.asarray(basis, np.float32)
         self.kind = kind
 
     # ------------------------------------------------------------------ build
     @classmethod
     def build(cls, embeddings: np.ndarray, ids: Sequence[str], edits: np.ndarray, asshot: np.ndarray,
-              shoots: Sequence[str | None], hnsw_threshold: int = 20000) -> "NeighborIndex":
+              shoots: Sequence[str | None], hnsw_threshold: int = 20000,
+              pca_dims: int = PCA_DIMS) -> "NeighborIndex":
         """Index training embeddings (N, D) with their edits/as-shot (N, 2) in (mired, tint)."""
         emb = np.asarray(embeddings, np.float32)
         n = len(emb)
@@ -139,8 +164,9 @@ class NeighborIndex:
         std = emb.std(0, dtype=np.float64).astype(np.float32)
         # Constant features carry no information; dividing them by ~0 would only amplify float noise.
         std = np.where(std > 1e-6 * max(float(std.max()), 1e-12), std, 1.0).astype(np.float32)
-        index, kind = build_faiss(standardise(emb, mean, std), hnsw_threshold)
-        return cls(index, ids, edits, asshot, shoots, mean, std, kind)
+        basis = pca_basis((emb - mean) / std, pca_dims)
+        index, kind = build_faiss(standardise(emb, mean, std, basis), hnsw_threshold)
+        return cls(index, ids, edits, asshot, shoots, mean, std, kind, basis)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -151,12 +177,12 @@ class NeighborIndex:
 
     # ------------------------------------------------------------------ queries
     def normalize(self, embeddings: np.ndarray) -> np.ndarray:
-        """Embeddings -> the searchable space (standardised with the training stats, unit length)."""
+        """Embeddings -> the searchable space (standardised with the training stats, PCA, unit length)."""
         emb = np.asarray(embeddings, np.float32)
         if emb.ndim != 2 or emb.shape[1] != self.dim:
             raise ValueError(f"NeighborIndex: query embeddings have shape {emb.shape}, expected (M, {self.dim}) "
                              f"(the encoder that built this index)")
-        return standardise(emb, self.mean, self.std)
+        return standardise(emb, self.mean, self.std, self.basis)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Cosine top-k among the training photos: sims float32 (M, k'), idx int64 (M, k'), k' = min(k, N)."""
@@ -167,23 +193,24 @@ class NeighborIndex:
         return search_faiss(self.index, vectors, k)
 
     def vectors(self) -> np.ndarray:
-        """The indexed (standardised, normalised) training vectors, (N, D) float32, in id order."""
+        """The indexed (standardised, projected, normalised) training vectors, (N, K) float32, in id order."""
         return self.index.reconstruct_n(0, self.index.ntotal)
 
     # ------------------------------------------------------------------ persistence
     def save(self, model_dir: str | Path) -> Path:
-        """Write `neighbors.faiss` + `neighbors.json` into `model_dir`; returns the json path."""
+        """Write `neighbors.faiss`, `neighbors.npz` and `neighbors.json` into `model_dir`; returns the json path."""
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self.index, str(model_dir / INDEX_FILE))
+        # float32 arrays restore bit-identical statistics; edits/as-shot keep NaN for a missing label
+        np.savez(model_dir / ARRAYS_FILE, mean=self.mean, std=self.std, basis=self.basis,
+                 edits=self.edits.astype(np.float32), asshot=self.asshot.astype(np.float32))
         meta: dict[str, Any] = {
             "format": FORMAT_VERSION, "kind": self.kind, "n": len(self), "dim": self.dim,
-            "units": "edits and asshot are (mired, tint) pairs",
+            "pca_dims": int(self.basis.shape[0]), "storage": "float16",
+            "units": "edits and asshot (in neighbors.npz) are (mired, tint) pairs",
             "hnsw": {"M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": HNSW_EF_SEARCH},
-            "ids": self.ids, "edits": _finite_or_none(self.edits), "asshot": _finite_or_none(self.asshot),
-            "shoots": self.shoots,
-            # float32 -> python float is exact, so load() restores bit-identical statistics
-            "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std],
+            "ids": self.ids, "shoots": self.shoots,
         }
         path = model_dir / META_FILE
         path.write_text(json.dumps(meta))
@@ -191,36 +218,48 @@ class NeighborIndex:
 
     @classmethod
     def exists(cls, model_dir: str | Path) -> bool:
-        return (Path(model_dir) / INDEX_FILE).is_file() and (Path(model_dir) / META_FILE).is_file()
+        return all((Path(model_dir) / f).is_file() for f in (INDEX_FILE, META_FILE, ARRAYS_FILE))
 
     @classmethod
     def load(cls, model_dir: str | Path) -> "NeighborIndex":
         model_dir = Path(model_dir)
-        ipath, mpath = model_dir / INDEX_FILE, model_dir / META_FILE
-        for p in (ipath, mpath):
+        ipath, mpath, apath = model_dir / INDEX_FILE, model_dir / META_FILE, model_dir / ARRAYS_FILE
+        for p in (ipath, mpath, apath):
             if not p.is_file():
                 raise CatalogError(f"{p}: neighbour index file missing (run `finetune` to build the model folder)")
         try:
             meta = json.loads(mpath.read_text())
         except (OSError, ValueError) as e:
             raise CatalogError(f"{mpath}: unreadable neighbour index metadata ({e})") from e
+        if meta.get("format") != FORMAT_VERSION:
+            raise CatalogError(f"{mpath}: neighbour index format {meta.get('format')}, this version reads "
+                               f"{FORMAT_VERSION}; re-run finetune")
+        for key in ("ids", "shoots", "kind"):
+            if key not in meta:
+                raise CatalogError(f"{mpath}: key '{key}' missing")
+        try:
+            with np.load(apath) as z:
+                arrays = {k: z[k] for k in ("mean", "std", "basis", "edits", "asshot")}
+        except (OSError, ValueError, KeyError) as e:
+            raise CatalogError(f"{apath}: unreadable neighbour arrays ({e})") from e
         try:
             index = faiss.read_index(str(ipath))
         except RuntimeError as e:
             raise CatalogError(f"{ipath}: unreadable faiss index ({str(e).splitlines()[0] if str(e) else e})") from e
-        for key in ("ids", "edits", "asshot", "shoots", "mean", "std", "kind"):
-            if key not in meta:
-                raise CatalogError(f"{mpath}: key '{key}' missing")
         n = len(meta["ids"])
         if index.ntotal != n:
             raise CatalogError(f"{ipath}: holds {index.ntotal} vectors but {mpath} lists {n} ids")
-        if index.d != len(meta["mean"]):
-            raise CatalogError(f"{ipath}: vectors have {index.d} dimensions but {mpath} has {len(meta['mean'])}")
+        if index.d != arrays["basis"].shape[0] or arrays["basis"].shape[1] != len(arrays["mean"]):
+            raise CatalogError(f"{ipath}: vectors have {index.d} dimensions but the PCA basis in {apath} is "
+                               f"{arrays['basis'].shape}")
+        for key in ("edits", "asshot"):
+            if arrays[key].shape != (n, 2):
+                raise CatalogError(f"{apath}: '{key}' has shape {arrays[key].shape}, expected ({n}, 2) "
+                                   f"(one (mired, tint) pair per indexed photo)")
         if len(meta["shoots"]) != n:
             raise CatalogError(f"{mpath}: 'shoots' has {len(meta['shoots'])} entries, expected {n}")
-        return cls(index, meta["ids"], _from_json_array(meta["edits"], n, "edits", mpath),
-                   _from_json_array(meta["asshot"], n, "asshot", mpath), meta["shoots"],
-                   np.array(meta["mean"], np.float32), np.array(meta["std"], np.float32), meta["kind"])
+        return cls(index, meta["ids"], arrays["edits"], arrays["asshot"], meta["shoots"], arrays["mean"],
+                   arrays["std"], meta["kind"], arrays["basis"])
 
     def __repr__(self) -> str:
         return f"NeighborIndex(n={len(self)}, dim={self.dim}, kind={self.kind!r})"

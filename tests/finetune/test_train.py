@@ -12,7 +12,7 @@ from catalog.wb import kelvin_to_mired
 from finetune.model import HeadEnsemble, WBHead, anchor_units, label_units, make_specs, to_csv_units
 from finetune.train import (FinetuneConfig, _to_uint8, build_cache, expand_table, make_rerender_plan, plan_matrices,
                             render, run_finetune)
-from pretrain.encoder import Encoder, save_encoder
+from pretrain.encoder import Encoder, load_encoder, round_to_half, save_encoder
 
 
 def _table() -> pd.DataFrame:
@@ -137,3 +137,24 @@ def test_run_finetune_is_deterministic(make_catalog, tmp_path):
     b = run_finetune(FinetuneConfig(out=str(tmp_path / "b"), **kw))["results"]["head"]
     assert a == b
     assert (tmp_path / "a" / "encoder.pt").is_file()  # the pretrained encoder travels with the model
+
+
+def test_model_folder_encoder_is_float16_and_matches_training(make_catalog, tmp_path):
+    """The model folder stores the encoder in float16 without training state; finetune trained on the
+    same rounded weights, so embeddings from the stored copy equal the ones the head was fitted on."""
+    torch.set_num_threads(1)
+    root = make_catalog(n_train=12, n_val=0, size=16)
+    enc_dir = tmp_path / "enc"
+    torch.manual_seed(0)
+    original = Encoder(width=4, image_size=16)
+    save_encoder(enc_dir / "encoder.pt", original, extra={"optimizer": {"big": torch.zeros(1000)}})
+    run_finetune(FinetuneConfig(data=str(root), encoder=str(enc_dir), out=str(tmp_path / "m"), epochs=1, ensemble=1,
+                                hidden=8, batch_size=8, rerender_aug=0, baselines=False, refit=True, threads=1,
+                                workers=1, progress=False, device="cpu"))
+    blob = torch.load(tmp_path / "m" / "encoder.pt", weights_only=False)
+    assert blob["storage"] == "float16" and "optimizer" not in blob
+    assert all(v.dtype == torch.float16 for v in blob["state_dict"].values() if v.is_floating_point())
+    stored, _ = load_encoder(tmp_path / "m" / "encoder.pt")
+    x = torch.rand(3, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(stored(x), round_to_half(original.eval())(x))

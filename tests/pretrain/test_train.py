@@ -3,6 +3,8 @@ import json
 from dataclasses import replace
 
 import numpy as np
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -44,15 +46,19 @@ def test_pretrain_learns_saves_and_resumes_exactly(make_catalog, tmp_path, monke
     # the same result as the uninterrupted run (same batches, views, optimizer and schedule state)
     cfg = tiny_config(root, tmp_path / "split")
 
-    def save_then_die(*args, **kwargs):
-        save_encoder(*args, **kwargs)
-        raise KeyboardInterrupt
+    def save_then_die(path, *args, **kwargs):
+        save_encoder(path, *args, **kwargs)
+        if Path(path).name == train_module.STATE_FILE:  # both files of epoch 1 are written
+            raise KeyboardInterrupt
 
     monkeypatch.setattr(train_module, "save_encoder", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         run_pretrain(cfg)
     monkeypatch.undo()
     assert load_encoder(tmp_path / "split" / "encoder.pt")[1]["epoch"] == 1
+    # encoder.pt is the encoder alone; the resume state is a file of its own
+    assert "optimizer" not in load_encoder(tmp_path / "split" / "encoder.pt")[1]
+    assert "optimizer" in load_encoder(tmp_path / "split" / train_module.STATE_FILE)[1]
     enc2, blob2 = load_encoder(run_pretrain(replace(cfg, resume=True)))
     assert blob2["epoch"] == 2 and [h["epoch"] for h in blob2["history"]] == [1, 2]
     assert blob2["history"][1]["loss"] == pytest.approx(hist[1]["loss"], rel=1e-4)

@@ -1,0 +1,80 @@
+"""finetune/model.py: the saved HeadEnsemble predicts exactly what the trained one did, in a compact file."""
+import io
+import lzma
+import pickle
+
+import numpy as np
+import pandas as pd
+import torch
+
+from catalog.metadata import MetadataEncoder
+from finetune.model import HeadEnsemble, WBHead, fit_gbm, gbm_inputs, make_specs, predict_gbm
+from pretrain.encoder import round_to_half
+
+
+def _table(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"id_global": [f"p{i}" for i in range(n)], "currTemp": rng.uniform(3000, 8000, n),
+                         "currTint": rng.uniform(-10, 20, n), "aperture": rng.uniform(1.4, 11, n),
+                         "shutterSpeed": rng.uniform(1e-3, 0.1, n), "isoSpeedRating": rng.choice([100, 400, 1600], n),
+                         "focalLength": rng.uniform(24, 200, n), "flashFired": rng.integers(0, 2, n),
+                         "camera_model": rng.choice(["A", "B"], n)})
+
+
+def _ensemble(n=120, seed=0, gbm=True):
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    table = _table(n, seed)
+    menc = MetadataEncoder().fit(table, "plain")
+    meta, cam = menc.transform(table, "plain")
+    emb, colour = rng.normal(size=(n, 12)).astype(np.float32), rng.normal(size=(n, 5)).astype(np.float32)
+    heads = []
+    for _ in range(2):
+        h = WBHead(12, 5, meta.shape[1], menc.n_cameras, 2, hidden=16)
+        for p in h.parameters():  # non-zero weights everywhere (the output layers start at zero)
+            torch.nn.init.normal_(p, std=0.3)
+        heads.append(round_to_half(h.eval()))
+    models = None
+    if gbm:
+        x, cat = gbm_inputs(meta, cam, colour)
+        y = np.c_[3 * colour[:, 0] + meta[:, 0], colour[:, 1] - colour[:, 2]]
+        models = fit_gbm(x, cat, y, max_iter=20)
+    specs = make_specs(["Temperature", "Tint"], table.columns)
+    ens = HeadEnsemble(heads, specs, menc, *HeadEnsemble.input_stats(emb, colour), gbm=models, gbm_weight=0.5)
+    return ens, emb, colour, table
+
+
+def test_saved_ensemble_predicts_identically_and_compactly():
+    ens, emb, colour, table = _ensemble()
+    before = ens.predict_parts(emb, colour, table, "plain")
+    buf = io.BytesIO()
+    torch.save(ens.state_dict(), buf)
+    back = HeadEnsemble.from_state_dict(torch.load(io.BytesIO(buf.getvalue()), weights_only=False))
+    after = back.predict_parts(emb, colour, table, "plain")
+    for part in ("mlp", "gbm", "mix"):
+        np.testing.assert_array_equal(before[part], after[part])
+    assert np.abs(before["mlp"]).max() > 1e-3  # the comparison is not between two zero outputs
+    sd = ens.state_dict()
+    assert all(v.dtype == torch.float16 for h in sd["heads"] for v in h.values() if v.is_floating_point())
+    assert isinstance(sd["gbm"], bytes) and len(sd["gbm"]) < len(pickle.dumps(ens.gbm))
+
+
+def test_packing_the_gbm_strips_training_statistics_on_a_copy_only():
+    ens, emb, colour, table = _ensemble()
+    nodes = ens.gbm[0]._predictors[0][0].nodes
+    assert nodes["count"].max() > 0
+    packed = pickle.loads(lzma.decompress(ens.state_dict()["gbm"]))
+    assert nodes["count"].max() > 0  # the live model is untouched
+    assert packed[0]._predictors[0][0].nodes["gain"].max() == 0
+    meta, cam = ens.meta_encoder.transform(table, "plain")
+    x = gbm_inputs(meta, cam, colour)[0]
+    np.testing.assert_array_equal(predict_gbm(packed, x), predict_gbm(ens.gbm, x))
+
+
+def test_ensemble_without_gbm_round_trips():
+    ens, emb, colour, table = _ensemble(gbm=False)
+    sd = ens.state_dict()
+    assert sd["gbm"] is None
+    back = HeadEnsemble.from_state_dict(sd)
+    np.testing.assert_array_equal(back.predict_shift(emb, colour, table, "plain"),
+                                  ens.predict_shift(emb, colour, table, "plain"))
