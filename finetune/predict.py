@@ -57,7 +57,9 @@ def inference_encoder(encoder: Encoder) -> Encoder:
         block.skip = _fuse_bn(block.skip[0], block.skip[1])
     for p in enc.parameters():
         p.requires_grad_(False)
-    return enc
+    # channels-last (NHWC) is the layout oneDNN's CPU convolutions run fastest in: measured here
+    # 1.34 vs 1.79 ms per photo (bf16, one thread); the same function, to float rounding
+    return enc.to(memory_format=torch.channels_last)
 
 
 @torch.inference_mode()
@@ -70,7 +72,7 @@ def embed_fast(encoder: Encoder, images: np.ndarray, batch_size: int = 256,
     device = torch.device(device)
     out = np.zeros((len(images), encoder.dim), np.float32)
     for i in range(0, len(images), batch_size):
-        x = to_tensor(images[i:i + batch_size], encoder.image_size).to(device)
+        x = to_tensor(images[i:i + batch_size], encoder.image_size).to(device, memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out[i:i + len(x)] = encoder(x).float().cpu().numpy()
     return out

@@ -84,6 +84,16 @@ def test_square_resize_centre_crop_and_antialias():
     assert square_resize(RGB8, 40).shape == (40, 40, 3)  # upscaling works too
 
 
+def test_square_resize_keeps_the_mean_colour():
+    """White balance lives in the mean colour: shrinking a strongly textured, colour-cast photo must
+    not move it (beyond uint8 rounding)."""
+    rng = np.random.default_rng(4)
+    img = (rng.uniform(0, 1, (256, 256, 3)) ** 3 * np.array([1.0, 0.8, 0.5]) * 255).round().astype(np.uint8)
+    small = square_resize(img, 96)
+    assert small.shape == (96, 96, 3)
+    np.testing.assert_allclose(small.reshape(-1, 3).mean(0), img.reshape(-1, 3).mean(0), atol=0.5)
+
+
 def test_load_images_order_and_collect(tmp_path):
     colours = [(10 * i, 255 - 20 * i, 5 * i) for i in range(7)]
     paths = []
