@@ -13,8 +13,8 @@ estimate shift by a constant under a cast) and expressed as log-chroma pairs:
 * mean brightness (log linear luminance) and the clipped fraction (clipped pixels carry no
   colour information and say "bright sun / flash").
 
-Fully vectorised numpy over a batch, processed in chunks to bound memory: 2k images of 96 px take
-well under a second.
+Fully vectorised numpy over a batch, processed in chunks to bound memory, on at most 48 x 48
+pixels per image: 2.5k photos take about 0.3 s.
 """
 from __future__ import annotations
 
@@ -95,14 +95,17 @@ def _chunk_features(images: np.ndarray) -> np.ndarray:
     return np.concatenate(feats, 1).astype(np.float32)
 
 
-def colour_features(images: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """uint8 (N,S,S,3) sRGB images -> float32 (N, len(COLOUR_FEATURE_NAMES))."""
+def colour_features(images: np.ndarray, chunk: int = 256, max_side: int = 48) -> np.ndarray:
+    """uint8 (N,S,S,3) sRGB images -> float32 (N, len(COLOUR_FEATURE_NAMES)). Images larger than
+    `max_side` are subsampled (every k-th pixel) first, as in chroma_features: 2,304 pixels estimate
+    a mean colour as well as 9,216, at a sixth of the cost (predict's throughput target)."""
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
         raise ValueError(f"colour_features expects uint8 (N,H,W,3), got {images.dtype} {images.shape}")
+    step = max(1, images.shape[1] // max_side)
     out = np.zeros((len(images), len(COLOUR_FEATURE_NAMES)), np.float32)
     for i in range(0, len(images), chunk):
-        out[i:i + chunk] = _chunk_features(images[i:i + chunk])
+        out[i:i + chunk] = _chunk_features(np.ascontiguousarray(images[i:i + chunk, ::step, ::step]))
     return out
 
 

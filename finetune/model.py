@@ -15,8 +15,6 @@ MLP learns the rest), zero-initialised at the output so training starts at "the 
 """
 from __future__ import annotations
 
-import lzma
-import pickle
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,7 +24,11 @@ import torch
 from torch import nn
 
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
+from finetune.gbm import Forest, gbm_inputs
 from pretrain.encoder import float_state, half_state
+
+
+HEAD_FORMAT = 2  # head.pt layout; 2: float16 heads, gradient-boosting member as a packed finetune.gbm.Forest
 
 
 @dataclass
@@ -155,64 +157,6 @@ def huber(pred: torch.Tensor, target: torch.Tensor, delta: float = 1.0) -> torch
     return nn.functional.smooth_l1_loss(pred, target, beta=delta)
 
 
-def gbm_inputs(meta: np.ndarray, cam: np.ndarray, feats: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """(x, categorical mask) for the gradient-boosting models: encoded metadata, the camera index (a
-    category) and raw image statistics (trees need no standardisation)."""
-    parts = [np.asarray(meta, np.float32), np.asarray(cam)[:, None].astype(np.float32)]
-    if feats is not None:
-        parts.append(np.asarray(feats, np.float32))
-    x = np.concatenate(parts, 1)
-    cat = np.zeros(x.shape[1], bool)
-    cat[meta.shape[1]] = True
-    return x, cat
-
-
-def fit_gbm(x: np.ndarray, cat: np.ndarray, shifts: np.ndarray, seed: int = 0, **hgb: Any) -> list:
-    """One sklearn HistGradientBoostingRegressor per target on the shifts (absolute-error loss: the
-    metric is an MAE, whose optimum is the median). Rows with a NaN target are left out."""
-    from sklearn.ensemble import HistGradientBoostingRegressor
-
-    from threadpoolctl import threadpool_limits
-
-    # lr 0.05 x 300 rounds beat sklearn's 0.1 x 100 on the real release (5-fold: 319 vs 328 K with all
-    # image statistics, 351 vs 352 K with colour_features alone); used for the baselines too.
-    params = {"loss": "absolute_error", "learning_rate": 0.05, "max_iter": 300, "random_state": seed, **hgb}
-    models = []
-    with threadpool_limits(limits=1, user_api="openmp"):  # see predict_gbm
-        for j in range(shifts.shape[1]):
-            ok = np.isfinite(shifts[:, j])
-            models.append(HistGradientBoostingRegressor(categorical_features=cat, **params).fit(x[ok], shifts[ok, j]))
-    return models
-
-
-def predict_gbm(models: list, x: np.ndarray) -> np.ndarray:
-    """(N, T) predictions. One OpenMP thread: on small batches and shared cores, sklearn's OpenMP
-    workers spin-wait against the other busy threads (measured 12 ms per tree instead of < 1 ms)."""
-    from threadpoolctl import threadpool_limits
-
-    if not len(x):
-        return np.zeros((0, len(models)))
-    with threadpool_limits(limits=1, user_api="openmp"):
-        return np.stack([m.predict(x) for m in models], 1)
-
-
-def _pack_gbm(models: list | None) -> bytes | None:
-    """The gradient-boosting member as lzma-compressed pickle bytes. The per-node split gains and
-    sample counts are training statistics that prediction never reads; they are zeroed (on a copy)
-    because, being random-looking float64s, they were a third of the compressed size."""
-    if not models:
-        return None
-    import copy
-
-    models = copy.deepcopy(models)
-    for m in models:
-        for trees in m._predictors:
-            for tree in trees:
-                tree.nodes["gain"] = 0
-                tree.nodes["count"] = 0
-    return lzma.compress(pickle.dumps(models))
-
-
 def _std(a: np.ndarray) -> np.ndarray:
     s = a.std(0)
     return np.where(s > 1e-8, s, 1.0)
@@ -225,12 +169,13 @@ class HeadEnsemble:
     finetune.predict, so both run exactly the same code."""
 
     def __init__(self, heads: list[WBHead], specs: list[TargetSpec], meta_encoder, emb_mean, emb_std,
-                 colour_mean, colour_std, fallback: WBHead | None = None, gbm: list | None = None,
+                 colour_mean, colour_std, fallback: WBHead | None = None, gbm: Forest | None = None,
                  gbm_weight: float = 0.0):
         self.heads, self.specs, self.meta_encoder, self.fallback = heads, specs, meta_encoder, fallback
-        # Optional gradient-boosting member (one model per target, on metadata + raw image statistics),
-        # averaged with the MLP heads: different model families err differently, so the mix beats both.
-        self.gbm, self.gbm_weight = gbm, float(gbm_weight) if gbm else 0.0
+        # Optional gradient-boosting member (finetune.gbm.Forest: one model per target, on metadata + raw
+        # image statistics), averaged with the MLP heads: different model families err differently, so
+        # the mix beats both.
+        self.gbm, self.gbm_weight = gbm, float(gbm_weight) if gbm is not None else 0.0
         self.emb_mean, self.emb_std = np.asarray(emb_mean, np.float32), np.asarray(emb_std, np.float32)
         self.colour_mean = np.asarray(colour_mean, np.float32)
         self.colour_std = np.asarray(colour_std, np.float32)
@@ -262,8 +207,8 @@ class HeadEnsemble:
         meta, cam = self.meta_encoder.transform(table, exif_units)
         out = {"mlp": self._run(self.heads, e, c, meta, cam)}
         out["mix"] = out["mlp"]
-        if self.gbm:
-            out["gbm"] = predict_gbm(self.gbm, gbm_inputs(meta, cam, colour)[0])
+        if self.gbm is not None:
+            out["gbm"] = self.gbm.predict(gbm_inputs(meta, cam, colour)[0])
             out["mix"] = (1 - self.gbm_weight) * out["mlp"] + self.gbm_weight * out["gbm"]
         return out
 
@@ -281,8 +226,8 @@ class HeadEnsemble:
 
     def state_dict(self) -> dict[str, Any]:
         """Weights in float16 (training rounds them first, see finetune.train.fit_model) and the
-        gradient-boosting member as an lzma-compressed pickle: together about a third of the float32 /
-        plain-pickle size, for the model's 4 MB budget."""
+        gradient-boosting member as packed arrays (finetune.gbm.Forest.pack), for the model's 4 MB
+        budget."""
         return {"heads": [half_state(h.state_dict()) for h in self.heads],
                 "head_dims": self.heads[0].dims if self.heads else None,
                 "fallback": half_state(self.fallback.state_dict()) if self.fallback is not None else None,
@@ -291,7 +236,7 @@ class HeadEnsemble:
                 "metadata_encoder": self.meta_encoder.state_dict(),
                 "emb_mean": self.emb_mean.tolist(), "emb_std": self.emb_std.tolist(),
                 "colour_mean": self.colour_mean.tolist(), "colour_std": self.colour_std.tolist(),
-                "gbm": _pack_gbm(self.gbm), "gbm_weight": self.gbm_weight}
+                "gbm": self.gbm.pack() if self.gbm is not None else None, "gbm_weight": self.gbm_weight}
 
     @classmethod
     def from_state_dict(cls, d: dict[str, Any]) -> "HeadEnsemble":
@@ -308,9 +253,7 @@ class HeadEnsemble:
             fallback.load_state_dict(float_state(d["fallback"]))
             fallback.eval()
         specs = [TargetSpec(**s) for s in d["targets"]]
-        gbm = d.get("gbm")
-        if isinstance(gbm, bytes):
-            gbm = pickle.loads(lzma.decompress(gbm))
+        gbm = Forest.unpack(d["gbm"]) if d.get("gbm") is not None else None
         return cls(heads, specs, MetadataEncoder.from_state_dict(d["metadata_encoder"]), d["emb_mean"],
                    d["emb_std"], d["colour_mean"], d["colour_std"], fallback, gbm, d.get("gbm_weight", 0.0))
 

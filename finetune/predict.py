@@ -29,7 +29,7 @@ from catalog.errors import CatalogError, ImageReadError
 from catalog.reader import Catalog, list_splits, read_catalog
 from catalog.runtime import pick_device, set_threads
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
-from finetune.model import HeadEnsemble, anchor_units, to_csv_units
+from finetune.model import HEAD_FORMAT, HeadEnsemble, anchor_units, to_csv_units
 from pretrain.encoder import Encoder, load_encoder, to_tensor
 from pretrain.train import use_bf16
 
@@ -111,6 +111,9 @@ class WBModel:
             if not p.is_file():
                 raise CatalogError(f"{model_dir}: {p.name} not found; expected a model folder written by `{what}`")
         blob = torch.load(head_path, map_location="cpu", weights_only=False)
+        if blob.get("format") != HEAD_FORMAT:
+            raise CatalogError(f"{head_path}: written by another version of wbstyle (head format "
+                               f"{blob.get('format')}, this version reads {HEAD_FORMAT}); re-run finetune")
         encoder, _ = load_encoder(enc_path)
         if int(blob.get("image_size", encoder.image_size)) != encoder.image_size:
             raise CatalogError(f"{model_dir}: head.pt was trained at {blob['image_size']} px but encoder.pt "

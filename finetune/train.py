@@ -41,12 +41,12 @@ from catalog.runtime import pick_device, provenance, seed_everything, set_thread
 from catalog.wb import (TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin,
                         rerender_matrix, rerender_torch)
 from finetune.metrics import target_mae, wb_metrics
-from finetune.model import (HeadEnsemble, TargetSpec, WBHead, anchor_units, fit_gbm, fit_scaling, gbm_inputs, huber,
-                            label_units, make_specs, predict_gbm, scale_targets, to_csv_units)
+from finetune.gbm import fit_gbm, gbm_inputs, predict_gbm
+from finetune.model import (HEAD_FORMAT, HeadEnsemble, TargetSpec, WBHead, anchor_units, fit_scaling, huber, label_units,
+                            make_specs, scale_targets, to_csv_units)
 from finetune.splits import grouped_holdout, grouped_kfold, shoot_groups
 from pretrain.encoder import Encoder, embed, load_encoder, round_to_half, save_encoder, to_tensor
 
-HEAD_FORMAT = 1
 FALLBACK_HIDDEN = 64  # the metadata-only head has ~30 inputs: a narrow MLP is enough, and keeps the model small
 
 
