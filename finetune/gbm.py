@@ -107,37 +107,44 @@ class Forest:
         out = np.zeros((n, self.n_targets))
         if not n:
             return out
-        rows = np.arange(n)[:, None]
         for t in range(self.n_targets):
-            x = self._encode(x_in, t)
-            node = np.broadcast_to(self.roots[t], (n, self.roots.shape[1])).copy()  # (N, trees)
-            for _ in range(self.depth):
-                live = ~self.leaf[node]
-                if not live.any():
-                    break
-                v = x[rows, self.feature[node]]
-                go_left = v <= self.threshold[node]
-                missing = np.isnan(v)
-                cat = self.categorical[node] & ~missing
-                if cat.any():
-                    code = np.where(cat, v, 0.0)
-                    bad = cat & (code < 0)  # outside the category range: treated as missing
-                    c = np.clip(code, 0, 255).astype(np.int64)  # sklearn's categories are 0..255
-                    word, bit = c >> 5, (c & 31).astype(np.uint32)
-                    in_left = (self.left_cats[np.where(cat, self.bitset[node], 0), word] >> bit) & 1
-                    known = (self.known_cats[t, self.feature[node], word] >> bit) & 1
-                    unknown = bad | ((in_left == 0) & (known == 0))
-                    go_left = np.where(cat, (in_left == 1) & ~bad, go_left)
-                    missing = missing | (cat & unknown)
-                go_left = np.where(missing, self.missing_left[node], go_left)
-                node = np.where(live, np.where(go_left, self.left[node], self.right[node]), node)
+            leaves = self._leaf_values(self._encode(x_in, t), t)       # (N, trees)
             # sklearn's order of summation: the baseline, then every tree in turn (bit-identical sums)
             acc = np.full(n, self.baseline[t])
-            leaves = self.value[node]
             for j in range(leaves.shape[1]):
                 acc += leaves[:, j]
             out[:, t] = acc
         return out
+
+    def _leaf_values(self, x: np.ndarray, t: int) -> np.ndarray:
+        """Walk every (photo, tree) pair of target t down to its leaf; only pairs still at a split
+        node are touched at each level, so the work is the mean depth, not the deepest leaf."""
+        n, f = x.shape
+        roots = self.roots[t]
+        node = np.tile(roots, n)                                       # photo-major (N * trees,)
+        row0 = np.repeat(np.arange(n, dtype=np.int64) * f, len(roots))  # offset of each pair's row in x
+        flat = x.ravel()
+        live = np.flatnonzero(~self.leaf[node])
+        while live.size:
+            nd = node[live]
+            v = flat[row0[live] + self.feature[nd]]
+            go_left = v <= self.threshold[nd]
+            missing = np.isnan(v)
+            cat = np.flatnonzero(self.categorical[nd] & ~missing)
+            if cat.size:  # category splits: left set, else right if seen in training, else missing
+                c = v[cat]
+                bad = c < 0  # outside the category range: treated as missing
+                code = np.clip(c, 0, 255).astype(np.int64)  # sklearn's categories are 0..255
+                word, bit = code >> 5, (code & 31).astype(np.uint32)
+                in_left = ((self.left_cats[self.bitset[nd[cat]], word] >> bit) & 1) == 1
+                known = ((self.known_cats[t, self.feature[nd[cat]], word] >> bit) & 1) == 1
+                go_left[cat] = in_left & ~bad
+                missing[cat] = bad | (~in_left & ~known)
+            go_left = np.where(missing, self.missing_left[nd], go_left)
+            nxt = np.where(go_left, self.left[nd], self.right[nd])
+            node[live] = nxt
+            live = live[~self.leaf[nxt]]
+        return self.value[node].reshape(n, len(roots))
 
     def _encode(self, x: np.ndarray, t: int) -> np.ndarray:
         """Raw inputs -> the columns target t's trees split on (see `order`, `categories`)."""
