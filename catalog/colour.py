@@ -95,18 +95,23 @@ def _chunk_features(images: np.ndarray) -> np.ndarray:
     return np.concatenate(feats, 1).astype(np.float32)
 
 
-def colour_features(images: np.ndarray, chunk: int = 256, max_side: int = 48) -> np.ndarray:
-    """uint8 (N,S,S,3) sRGB images -> float32 (N, len(COLOUR_FEATURE_NAMES)). Images larger than
-    `max_side` are subsampled (every k-th pixel) first, as in chroma_features: 2,304 pixels estimate
-    a mean colour as well as 9,216, at a sixth of the cost (predict's throughput target)."""
+def _chunked(fn, images: np.ndarray, n_out: int, chunk: int, max_side: int, what: str) -> np.ndarray:
+    """Run a per-chunk feature function over uint8 (N,S,S,3) images subsampled (every k-th pixel) to
+    at most `max_side`: statistics of a colour distribution do not need every pixel, and 48 x 48
+    pixels cost a sixth of 96 x 96 (predict's throughput target)."""
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        raise ValueError(f"colour_features expects uint8 (N,H,W,3), got {images.dtype} {images.shape}")
+        raise ValueError(f"{what} expects uint8 (N,H,W,3), got {images.dtype} {images.shape}")
     step = max(1, images.shape[1] // max_side)
-    out = np.zeros((len(images), len(COLOUR_FEATURE_NAMES)), np.float32)
+    out = np.zeros((len(images), n_out), np.float32)
     for i in range(0, len(images), chunk):
-        out[i:i + chunk] = _chunk_features(np.ascontiguousarray(images[i:i + chunk, ::step, ::step]))
+        out[i:i + chunk] = fn(np.ascontiguousarray(images[i:i + chunk, ::step, ::step]))
     return out
+
+
+def colour_features(images: np.ndarray, chunk: int = 256, max_side: int = 48) -> np.ndarray:
+    """uint8 (N,S,S,3) sRGB images -> float32 (N, len(COLOUR_FEATURE_NAMES)), on <= max_side pixels."""
+    return _chunked(_chunk_features, images, len(COLOUR_FEATURE_NAMES), chunk, max_side, "colour_features")
 
 
 # Estimators whose log-chroma pair is turned into an implied white balance (name prefix -> columns).
@@ -246,17 +251,8 @@ def _chunk_chroma(images: np.ndarray) -> np.ndarray:
 def chroma_features(images: np.ndarray, chunk: int = 256, max_side: int = 48) -> np.ndarray:
     """uint8 (N,S,S,3) sRGB -> float32 (N, len(CHROMA_FEATURE_NAMES)): per-pixel log-chroma quantiles
     (well-exposed pixels), bright-pixel means at several depths, a 3 x 3 grid of grey-world
-    estimates and a luminance-weighted 8 x 8 log-chroma histogram. Images larger than `max_side`
-    are subsampled (every k-th pixel) first."""
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        raise ValueError(f"chroma_features expects uint8 (N,H,W,3), got {images.dtype} {images.shape}")
-    # Distributions do not need every pixel: subsample larger images to <= max_side (4x faster at 96 px).
-    step = max(1, images.shape[1] // max_side)
-    out = np.zeros((len(images), len(CHROMA_FEATURE_NAMES)), np.float32)
-    for i in range(0, len(images), chunk):
-        out[i:i + chunk] = _chunk_chroma(np.ascontiguousarray(images[i:i + chunk, ::step, ::step]))
-    return out
+    estimates and a luminance-weighted 8 x 8 log-chroma histogram, on <= max_side pixels."""
+    return _chunked(_chunk_chroma, images, len(CHROMA_FEATURE_NAMES), chunk, max_side, "chroma_features")
 
 
 def image_features(images: np.ndarray) -> np.ndarray:

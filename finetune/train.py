@@ -74,6 +74,7 @@ class FinetuneConfig:
     folds: int = field(default=0, metadata={"help": "0 = one grouped holdout; K >= 2 = grouped K-fold validation figures."})
     refit: bool = field(default=True, metadata={"help": "After validation, retrain on every labelled photo for the saved model."})
     train_encoder: str = field(default="none", metadata={"help": "'none' (frozen encoder, cached features: fast), 'last' (fine-tune the last stage) or 'all'."})
+    encoder_epochs: int = field(default=0, metadata={"help": "Epochs of encoder fine-tuning when --train-encoder is not 'none' (0 = --epochs)."})
     encoder_lr: float = field(default=3e-4, metadata={"help": "Learning rate of the encoder when --train-encoder is not 'none'."})
     baselines: bool = field(default=True, metadata={"help": "Also validate the gradient-boosting baselines on the same split."})
     blend_k: int = field(default=8, metadata={"help": "Neighbours consulted when blending with similar training photos."})
@@ -304,14 +305,15 @@ def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, m
     n = len(versions)
     bs = max(1, min(cfg.batch_size, n))
     steps = math.ceil(n / bs)
-    sched = _one_cycle(opt, cfg.epochs * steps)
+    epochs = cfg.encoder_epochs or cfg.epochs
+    sched = _one_cycle(opt, epochs * steps)
     mean, std = (torch.as_tensor(a, device=device) for a in emb_stats)
     src = plan["src"].to_numpy()
     identity = plan["copy"].to_numpy() == 0
     side = [torch.from_numpy(np.ascontiguousarray(a)) for a in (colour, meta, cam, y)]
     with _progress(progress) as bar:
-        task = bar.add_task(f"fine-tuning encoder ({cfg.train_encoder})", total=cfg.epochs)
-        for _ in range(cfg.epochs):
+        task = bar.add_task(f"fine-tuning encoder ({cfg.train_encoder})", total=epochs)
+        for _ in range(epochs):
             encoder.train() if cfg.train_encoder == "all" else encoder.eval()
             if cfg.train_encoder == "last":
                 encoder.stages[-1].train()
