@@ -62,3 +62,14 @@ def test_quick_benchmark_writes_complete_report(tmp_path):
     assert 0 < _number(size[1]) and size[3] in ("**pass**", "**FAIL**")
     assert _number(cost["peak memory (any stage)"][1]) > 10
     assert cost["single-photo latency (one TIFF → CSV, start-up included)"][1] == "not run: --quick"
+    assert cost["SimCLR pretrain (`cli.py pretrain`)"][3] in ("**pass**", "**FAIL**")
+
+    # stage 1 (issue #3) on both data sets: time, memory, size and embedding quality, all measured
+    assert text.count("Stage 1 (SimCLR pretraining) on") == 2
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Stage 1 (SimCLR pretraining) on"))
+    rows = {r[0]: r[1] for r in _table("\n".join(lines[start:]), "measure | value")}
+    assert _number(rows["peak memory"]) > 10
+    assert _number(rows["encoder parameters; encoder.pt (float32 + provenance)"]) > 1000
+    top1 = [float(v) for v in rows[next(k for k in rows if k.startswith("view retrieval top-1"))].split(" / ")]
+    assert len(top1) == 4 and all(0 <= v <= 1 for v in top1)
