@@ -165,3 +165,18 @@ def test_find_anomalies_flags_the_planted_outlier():
     reshot = NeighborIndex.build(emb, ids, edits, asshot, [None] * n)
     assert len(find_anomalies(reshot, emb, k=8, min_sim=0.8, mode="shift")) == 0
     assert find_anomalies(reshot, emb, k=8, min_sim=0.8, mode="absolute")["id_global"].tolist() == ["id8"]
+
+
+def test_fit_blend_rejects_a_gain_carried_by_one_lucky_photo():
+    """A big average gain that comes from a single photo is luck, not a pattern: not significant."""
+    m = 40
+    rng = np.random.default_rng(5)
+    truth = np.c_[rng.uniform(150, 300, m), rng.uniform(-10, 10, m)]
+    head = truth + np.where(np.arange(m) % 2 == 0, 1, -1)[:, None] * np.array([5.0, 1.0])
+    head[0] = truth[0] + [100.0, 20.0]                     # one photo the head gets very wrong ...
+    edits = head.copy()
+    edits[0] = truth[0]                                     # ... and only its neighbour knows better
+    sims, idx = np.full((m, 1), 0.99, np.float32), np.arange(m)[:, None]
+    params, report = fit_blend(head, truth, truth, sims, idx, edits, truth)
+    assert report["modes"]["absolute"]["score"] < 0.9 * report["head"]["score"]  # the average did improve
+    assert report["gain_z"] < 2 and params.strength == 0 and "z =" in report["chosen"]["why"]
