@@ -112,20 +112,39 @@ def passfail(ok: bool) -> str:
     return "**pass**" if ok else "**FAIL**"
 
 
+# Why a launcher: Linux carries a process's peak-RSS record across fork + exec, so a command started
+# straight from this (by then gigabyte-sized) benchmark process would report *our* peak as its own.
+# The command is therefore forked from a bare Python launcher (a few MB), which reports the
+# command's own rusage (os.wait4) as JSON in a side file.
+_LAUNCHER = """
+import json, os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, ru = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    json.dump({"maxrss_kb": ru.ru_maxrss, "cpu_s": ru.ru_utime + ru.ru_stime}, f)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def measured(cmd: list[str], log: Path, env: dict | None = None) -> dict[str, float]:
-    """Run `cmd` in the repo, output to `log`; wall time and the child's own peak RSS (os.wait4)."""
+    """Run `cmd` in the repo, output to `log`; wall time and the command's own peak RSS and CPU time."""
+    import json
+
     log.parent.mkdir(parents=True, exist_ok=True)
     console.log(f"[dim]$ {shlex.join(cmd)}[/]")
+    usage_file = log.with_suffix(".rusage.json")
     t0 = time.perf_counter()
     with open(log, "w") as f:
-        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})})
-        _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
+        rc = subprocess.call([sys.executable, "-S", "-c", _LAUNCHER, str(usage_file), *cmd], stdout=f,
+                             stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})})
     wall = time.perf_counter() - t0
-    if p.returncode != 0:
+    if rc != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-        raise RuntimeError(f"`{shlex.join(cmd)}` exited with {p.returncode}; end of {log}:\n{tail}")
-    return {"wall_s": wall, "peak_mb": usage.ru_maxrss / 1024.0, "cpu_s": usage.ru_utime + usage.ru_stime}
+        raise RuntimeError(f"`{shlex.join(cmd)}` exited with {rc}; end of {log}:\n{tail}")
+    usage = json.loads(usage_file.read_text())
+    return {"wall_s": wall, "peak_mb": usage["maxrss_kb"] / 1024.0, "cpu_s": usage["cpu_s"]}
 
 
 def one_openmp_thread():

@@ -73,3 +73,14 @@ def test_quick_benchmark_writes_complete_report(tmp_path):
     assert _number(rows["encoder parameters; encoder.pt (float32 + provenance)"]) > 1000
     top1 = [float(v) for v in rows[next(k for k in rows if k.startswith("view retrieval top-1"))].split(" / ")]
     assert len(top1) == 4 and all(0 <= v <= 1 for v in top1)
+
+
+def test_measured_reports_the_commands_own_peak_memory(tmp_path):
+    """Linux carries the parent's peak RSS across fork + exec; a big benchmark process must not make
+    a small command look big (it did: every stage read 2,827 MB)."""
+    ballast = bytearray(400 * 1024 * 1024)  # the benchmark process, grown to > 400 MB
+    ballast[::4096] = b"x" * len(ballast[::4096])  # touch every page so it is resident
+    run = bench.measured([sys.executable, "-c", "b = bytearray(60 * 1024 * 1024); b[::4096] = b'y' * len(b[::4096])"],
+                         tmp_path / "log.txt")
+    assert 60 <= run["peak_mb"] < 300 and run["wall_s"] > 0
+    del ballast
