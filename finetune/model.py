@@ -170,12 +170,16 @@ class HeadEnsemble:
 
     def __init__(self, heads: list[WBHead], specs: list[TargetSpec], meta_encoder, emb_mean, emb_std,
                  colour_mean, colour_std, fallback: WBHead | None = None, gbm: Forest | None = None,
-                 gbm_weight: float = 0.0):
+                 gbm_weight: float | list[float] | np.ndarray = 0.0):
         self.heads, self.specs, self.meta_encoder, self.fallback = heads, specs, meta_encoder, fallback
         # Optional gradient-boosting member (finetune.gbm.Forest: one model per target, on metadata + raw
         # image statistics), averaged with the MLP heads: different model families err differently, so
         # the mix beats both.
-        self.gbm, self.gbm_weight = gbm, float(gbm_weight) if gbm is not None else 0.0
+        # The weight is per target (one value broadcasts): finetune chooses each on validation, since the
+        # better family differs by catalog and by target.
+        self.gbm = gbm
+        self.gbm_weight = (np.broadcast_to(np.asarray(gbm_weight, np.float64), (len(specs),)).copy()
+                           if gbm is not None else np.zeros(len(specs)))
         self.emb_mean, self.emb_std = np.asarray(emb_mean, np.float32), np.asarray(emb_std, np.float32)
         self.colour_mean = np.asarray(colour_mean, np.float32)
         self.colour_std = np.asarray(colour_std, np.float32)
@@ -236,7 +240,8 @@ class HeadEnsemble:
                 "metadata_encoder": self.meta_encoder.state_dict(),
                 "emb_mean": self.emb_mean.tolist(), "emb_std": self.emb_std.tolist(),
                 "colour_mean": self.colour_mean.tolist(), "colour_std": self.colour_std.tolist(),
-                "gbm": self.gbm.pack() if self.gbm is not None else None, "gbm_weight": self.gbm_weight}
+                "gbm": self.gbm.pack() if self.gbm is not None else None,
+                "gbm_weight": [float(w) for w in self.gbm_weight]}
 
     @classmethod
     def from_state_dict(cls, d: dict[str, Any]) -> "HeadEnsemble":

@@ -65,7 +65,8 @@ class FinetuneConfig:
     hidden: int = field(default=192, metadata={"help": "Hidden width of the head MLP (192 scored within 0.5 % of 256 on the real release and keeps the model under 4 MB)."})
     dropout: float = field(default=0.2, metadata={"help": "Dropout after each hidden layer of the head MLP."})
     emb_dropout: float = field(default=0.2, metadata={"help": "Dropout on the (wide) image embedding input of the head."})
-    gbm_weight: float = field(default=0.5, metadata={"help": "Weight of a gradient-boosting member (metadata + image statistics, no embedding) averaged with the MLP heads; 0 = MLP heads only."})
+    gbm_weight: float = field(default=0.5, metadata={"help": "Weight of a gradient-boosting member (metadata + image statistics, no embedding) averaged with the MLP heads; 0 = MLP heads only. With --tune-gbm-weight, only the weight used for the validation folds' first look (the saved one is chosen on validation)."})
+    tune_gbm_weight: bool = field(default=True, metadata={"help": "Choose the gradient-boosting member's weight per target (0, 0.1, ..., 1) by validation MAE (mired, tint) of the out-of-fold predictions, and save those weights: which family generalises better differs by catalog (on a catalog of many repeated scenes the MLP memorises scenes through the embedding)."})
     ensemble: int = field(default=3, metadata={"help": "Number of heads trained with different seeds and averaged."})
     rerender_aug: int = field(default=4, metadata={"help": "As-shot re-rendered copies per training photo (0 = off)."})
     rerender_mired: float = field(default=20.0, metadata={"help": "Max |shift| of the simulated as-shot temperature, in mired."})
@@ -224,6 +225,22 @@ def _one_cycle(opt: torch.optim.Optimizer, total: int) -> torch.optim.lr_schedul
     return torch.optim.lr_scheduler.LambdaLR(opt, f)
 
 
+WEIGHT_GRID = np.round(np.linspace(0.0, 1.0, 11), 1)
+
+
+def choose_gbm_weights(mlp: np.ndarray, gbm: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Per target, the weight w of the gradient-boosting member in (1 - w)·MLP + w·GBM (a grid of 0.1
+    steps) with the lowest validation MAE; (N, T) arrays in head units, so Temperature is judged in
+    mired. A ten-step grid on hundreds of held-out photos cannot overfit the way per-photo choices
+    would; ties go to the more even mix."""
+    out = np.zeros(truth.shape[1])
+    for j in range(truth.shape[1]):
+        mae = np.array([np.mean(np.abs((1 - w) * mlp[:, j] + w * gbm[:, j] - truth[:, j])) for w in WEIGHT_GRID])
+        best = np.flatnonzero(mae <= mae.min() + 1e-12)
+        out[j] = WEIGHT_GRID[best[np.argmin(np.abs(WEIGHT_GRID[best] - 0.5))]]
+    return out
+
+
 def version_table(plan: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     """(photos, 1 + copies) plan-row indices: column 0 the original, then its re-rendered copies."""
     src, copy_no = plan["src"].to_numpy(), plan["copy"].to_numpy()
@@ -380,7 +397,7 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
         fallback = train_head(empty, empty, meta[originals], cam[originals], y[originals], meta_enc.n_cameras,
                               fb, cfg, seed + 104729, None, bar, task, hidden=min(cfg.hidden, FALLBACK_HIDDEN))
     gbm = None
-    if cfg.gbm_weight > 0:  # on the original photos only, like the GBM baseline
+    if cfg.gbm_weight > 0 or cfg.tune_gbm_weight:  # on the original photos only, like the GBM baseline
         x, cat = gbm_inputs(meta[originals], cam[originals], cache.colour[originals])
         gbm = fit_gbm(x, cat, shifts[originals], seed)
     # the model folder stores the heads in float16: validate exactly what will be saved
@@ -575,6 +592,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     oof = np.full(units.shape, np.nan)
     oof_fb = np.full(units.shape, np.nan)
     oof_mlp = np.full(units.shape, np.nan)
+    oof_gbm = np.full(units.shape, np.nan)
     retrieval = _retrieval() if _mired_tint(units, specs) is not None else None
     k = max(1, cfg.blend_k)
     nb_sims = np.full((n, k), -1.0, np.float32)
@@ -591,6 +609,8 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         parts = model.predict_parts(cache_f.emb[va], cache_f.colour[va], table.iloc[va], cat.exif_units)
         oof[va] = anchors[va] + parts["mix"]
         oof_mlp[va] = anchors[va] + parts["mlp"]
+        if "gbm" in parts:
+            oof_gbm[va] = anchors[va] + parts["gbm"]
         oof_fb[va] = anchors[va] + model.predict_fallback_shift(table.iloc[va], cat.exif_units)
         if retrieval is not None:  # neighbours of validation photos among *this fold's* training photos
             NeighborIndex, _ = retrieval
@@ -608,11 +628,17 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
                 vectors = np.zeros((n, space.basis.shape[0]), np.float32)
             vectors[va] = space.normalize(cache_f.emb[va])
     t_val = time.time() - t0
+    gbm_weight = np.full(len(specs), cfg.gbm_weight if np.isfinite(oof_gbm[val_rows]).all() else 0.0)
+    if cfg.tune_gbm_weight and np.isfinite(oof_gbm[val_rows]).all():
+        gbm_weight = choose_gbm_weights(oof_mlp[val_rows], oof_gbm[val_rows], units[val_rows])
+        oof[val_rows] = (1 - gbm_weight) * oof_mlp[val_rows] + gbm_weight * oof_gbm[val_rows]
+        print("gradient-boosting member weight chosen on validation: "
+              + ", ".join(f"{s.name} {w:.1f}" for s, w in zip(specs, gbm_weight)))
 
     preds = baseline_predictions(table, cat.exif_units, splits, specs, cache.colour[:n] if cfg.baselines else None,
                                  cfg.seed)
     preds["head (metadata only)"] = oof_fb
-    if cfg.gbm_weight > 0:  # the head's own GBM member alone is the "gbm metadata+colour+chroma" row
+    if np.isfinite(oof_gbm[val_rows]).all():  # the GBM member alone is the "gbm metadata+colour+chroma" row
         preds["head: MLP ensemble only"] = oof_mlp
     preds["head"] = oof
     results = {name: figures(table, specs, p, val_rows) for name, p in preds.items()}
@@ -660,6 +686,8 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
                                                   device, "refit on all photos" if cfg.refit else "model")
     else:
         final, final_enc, final_cache = model, enc_f, cache_f
+    if final.gbm is not None:
+        final.gbm_weight = gbm_weight.copy()
     t_refit = time.time() - t0
     enc_path = out / "encoder.pt"
     # Only inference weights travel with the model (float16, no optimiser / projection head: those stay
@@ -676,6 +704,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         "exif_units": cat.exif_units, "targets": [s.to_dict() for s in final.specs],
         "validation": {"scheme": what, "splits": [{"train": len(tr), "val": len(va)} for tr, va in splits],
                        "results": results, "notes": notes},
+        "gbm_weight": {s.name: float(w) for s, w in zip(specs, gbm_weight)},
         "blend": {"params": blend_params.to_dict() if blend_params else None, "report": blend_report},
         "smooth": {"params": smooth_params.to_dict() if smooth_params else None, "report": smooth_report},
         "timings_s": {"cache": t_cache, "validation": t_val, "refit": t_refit, "total": time.time() - t_start},

@@ -65,3 +65,16 @@ def test_ensemble_without_gbm_round_trips():
     back = HeadEnsemble.from_state_dict(sd)
     np.testing.assert_array_equal(back.predict_shift(emb, colour, table, "plain"),
                                   ens.predict_shift(emb, colour, table, "plain"))
+
+
+def test_gbm_weight_is_per_target_and_saved():
+    """Each target mixes the families with its own weight; the weights survive the model folder."""
+    ens, emb, colour, table = _ensemble()
+    ens.gbm_weight = np.array([0.0, 1.0])
+    parts = ens.predict_parts(emb, colour, table, "plain")
+    np.testing.assert_array_equal(parts["mix"][:, 0], parts["mlp"][:, 0])
+    np.testing.assert_array_equal(parts["mix"][:, 1], parts["gbm"][:, 1])
+    back = HeadEnsemble.from_state_dict(ens.state_dict())
+    assert list(back.gbm_weight) == [0.0, 1.0]
+    old = dict(ens.state_dict(), gbm_weight=0.5)  # format-2 folders written before: one float for all targets
+    assert list(HeadEnsemble.from_state_dict(old).gbm_weight) == [0.5, 0.5]

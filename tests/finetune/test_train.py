@@ -10,8 +10,8 @@ import torch
 from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, colour_features, image_features
 from catalog.wb import kelvin_to_mired
 from finetune.model import HeadEnsemble, WBHead, anchor_units, label_units, make_specs, to_csv_units
-from finetune.train import (FinetuneConfig, _to_uint8, build_cache, expand_table, make_rerender_plan, plan_matrices,
-                            render, run_finetune)
+from finetune.train import (FinetuneConfig, _to_uint8, build_cache, choose_gbm_weights, expand_table,
+                            make_rerender_plan, plan_matrices, render, run_finetune)
 from pretrain.encoder import Encoder, load_encoder, round_to_half, save_encoder
 
 
@@ -103,6 +103,18 @@ def test_head_starts_at_the_median_shift_and_fallback_runs():
     np.testing.assert_allclose(again.predict_shift(emb, col, t, "plain"), ens.predict_shift(emb, col, t, "plain"))
 
 
+def test_choose_gbm_weights_picks_the_better_family_per_target():
+    """Target 0: the MLP is right, the GBM off by 10 -> weight 0. Target 1: the other way round -> 1.
+    Target 2: errors of opposite sign that cancel in the even mix -> 0.5."""
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0, 5, (200, 3))
+    mlp = truth + np.array([0.0, 10.0, 4.0]) + rng.normal(0, 0.1, (200, 3))
+    gbm = truth + np.array([10.0, 0.0, -4.0]) + rng.normal(0, 0.1, (200, 3))
+    np.testing.assert_allclose(choose_gbm_weights(mlp, gbm, truth), [0.0, 1.0, 0.5])
+    # identical families: every weight ties, the even mix wins the tie
+    np.testing.assert_allclose(choose_gbm_weights(truth, truth, truth), [0.5, 0.5, 0.5])
+
+
 def test_run_finetune_kfold_with_encoder_training_and_baselines(make_catalog, tmp_path):
     """K-fold figures, both GBM baselines, the slow --train-encoder path, no pretrained encoder."""
     torch.set_num_threads(1)
@@ -121,6 +133,10 @@ def test_run_finetune_kfold_with_encoder_training_and_baselines(make_catalog, tm
     rep = json.loads((out / "finetune_report.json").read_text())
     assert rep["validation"]["scheme"] == "2-fold" and rep["provenance"]["config"]["train_encoder"] == "last"
     blob = torch.load(out / "head.pt", weights_only=False)
+    # the member weights chosen on validation are the ones the saved model mixes with
+    assert set(rep["gbm_weight"]) == {"Temperature", "Tint"}
+    assert blob["gbm_weight"] == [rep["gbm_weight"]["Temperature"], rep["gbm_weight"]["Tint"]]
+    assert all(w in np.round(np.linspace(0, 1, 11), 1) for w in blob["gbm_weight"])
     assert blob["provenance"]["versions"]["torch"] and len(blob["heads"]) == 1 and blob["fallback"] is not None
     json.dumps(blob["metadata_encoder"])  # JSON-serialisable state
 
