@@ -31,3 +31,23 @@ def target_mae(true, pred) -> float:
     """MAE for any other target (e.g. Exposure), in its own units."""
     t, p = np.asarray(true, np.float64), np.asarray(pred, np.float64)
     return float(np.mean(np.abs(p - t))) if t.size else float("nan")
+
+
+# When validation picks a setting over the default (a blend strength, a mix weight), the choice must
+# beat the default by MIN_GAIN of the error: with a grid of settings one of them always "wins" by a
+# hair on noise, and that win does not transfer ...
+MIN_GAIN = 0.01
+# ... and the gain must be real, not luck of a small validation set: its mean per-photo gain must
+# exceed SIGNIFICANCE standard errors (a one-sided ~98 % z-test over the validation photos).
+SIGNIFICANCE = 2.0
+
+
+def gain_z(before, after, truth, scale) -> float:
+    """z-score of the mean per-photo improvement of `after` over `before` ((N, T) arrays), each
+    target's absolute error divided by its `scale` (length T) and summed over targets."""
+    before, after, truth = (np.asarray(a, np.float64) for a in (before, after, truth))
+    d = ((np.abs(before - truth) - np.abs(after - truth)) / np.asarray(scale, np.float64)).sum(1)
+    if len(d) < 2:
+        return 0.0
+    se = float(d.std(ddof=1)) / np.sqrt(len(d))
+    return float(d.mean()) / se if se > 0 else (np.inf if d.mean() > 0 else 0.0)

@@ -40,7 +40,7 @@ from catalog.metadata import MetadataEncoder
 from catalog.runtime import pick_device, provenance, seed_everything, set_threads, write_json
 from catalog.wb import (TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin,
                         rerender_matrix, rerender_torch)
-from finetune.metrics import target_mae, wb_metrics
+from finetune.metrics import MIN_GAIN, SIGNIFICANCE, gain_z, target_mae, wb_metrics
 from finetune.gbm import fit_gbm, gbm_inputs, predict_gbm
 from finetune.model import (HEAD_FORMAT, HeadEnsemble, TargetSpec, WBHead, anchor_units, fit_scaling, huber, label_units,
                             make_specs, scale_targets, to_csv_units)
@@ -65,8 +65,8 @@ class FinetuneConfig:
     hidden: int = field(default=192, metadata={"help": "Hidden width of the head MLP (192 scored within 0.5 % of 256 on the real release and keeps the model under 4 MB)."})
     dropout: float = field(default=0.2, metadata={"help": "Dropout after each hidden layer of the head MLP."})
     emb_dropout: float = field(default=0.2, metadata={"help": "Dropout on the (wide) image embedding input of the head."})
-    gbm_weight: float = field(default=0.5, metadata={"help": "Weight of a gradient-boosting member (metadata + image statistics, no embedding) averaged with the MLP heads; 0 = MLP heads only. With --tune-gbm-weight, only the weight used for the validation folds' first look (the saved one is chosen on validation)."})
-    tune_gbm_weight: bool = field(default=True, metadata={"help": "Choose the gradient-boosting member's weight per target (0, 0.1, ..., 1) by validation MAE (mired, tint) of the out-of-fold predictions, and save those weights: which family generalises better differs by catalog (on a catalog of many repeated scenes the MLP memorises scenes through the embedding)."})
+    gbm_weight: float = field(default=0.5, metadata={"help": "Weight of a gradient-boosting member (metadata + image statistics, no embedding) averaged with the MLP heads; 0 = MLP heads only. With --tune-gbm-weight, the default that validation must significantly beat."})
+    tune_gbm_weight: bool = field(default=True, metadata={"help": "Choose the gradient-boosting member's weight per target (0, 0.1, ..., 1) by validation MAE (mired, tint) of the out-of-fold predictions, keeping --gbm-weight unless the best beats it significantly (1 % and z >= 2), and save those weights: which family generalises better differs by catalog (on a catalog of many repeated scenes the MLP memorises scenes through the embedding)."})
     ensemble: int = field(default=3, metadata={"help": "Number of heads trained with different seeds and averaged."})
     rerender_aug: int = field(default=4, metadata={"help": "As-shot re-rendered copies per training photo (0 = off)."})
     rerender_mired: float = field(default=20.0, metadata={"help": "Max |shift| of the simulated as-shot temperature, in mired."})
@@ -228,16 +228,24 @@ def _one_cycle(opt: torch.optim.Optimizer, total: int) -> torch.optim.lr_schedul
 WEIGHT_GRID = np.round(np.linspace(0.0, 1.0, 11), 1)
 
 
-def choose_gbm_weights(mlp: np.ndarray, gbm: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Per target, the weight w of the gradient-boosting member in (1 - w)·MLP + w·GBM (a grid of 0.1
-    steps) with the lowest validation MAE; (N, T) arrays in head units, so Temperature is judged in
-    mired. A ten-step grid on hundreds of held-out photos cannot overfit the way per-photo choices
-    would; ties go to the more even mix."""
-    out = np.zeros(truth.shape[1])
+def choose_gbm_weights(mlp: np.ndarray, gbm: np.ndarray, truth: np.ndarray, default: float = 0.5) -> np.ndarray:
+    """Per target, the weight w of the gradient-boosting member in (1 - w)·MLP + w·GBM: the grid value
+    (0, 0.1, ..., 1) with the lowest validation MAE, but only where it beats `default` by MIN_GAIN
+    with a significant per-photo gain (z >= SIGNIFICANCE, finetune.metrics); else `default`. (N, T)
+    arrays in head units, so Temperature is judged in mired. Measured on the real release: picking
+    the bare minimum on each fold's small holdout cost 1.3 % MAE mired against a fixed 0.5; on the
+    synthetic benchmark the MLP is so much worse (memorised scenes) that the GBM-heavy choice is
+    clear."""
+    out = np.full(truth.shape[1], float(default))
     for j in range(truth.shape[1]):
-        mae = np.array([np.mean(np.abs((1 - w) * mlp[:, j] + w * gbm[:, j] - truth[:, j])) for w in WEIGHT_GRID])
-        best = np.flatnonzero(mae <= mae.min() + 1e-12)
-        out[j] = WEIGHT_GRID[best[np.argmin(np.abs(WEIGHT_GRID[best] - 0.5))]]
+        mix = [(1 - w) * mlp[:, j] + w * gbm[:, j] for w in WEIGHT_GRID]
+        mae = np.array([np.mean(np.abs(m - truth[:, j])) for m in mix])
+        best = int(np.argmin(mae))
+        base = (1 - default) * mlp[:, j] + default * gbm[:, j]
+        base_mae = float(np.mean(np.abs(base - truth[:, j])))
+        z = gain_z(base[:, None], mix[best][:, None], truth[:, j:j + 1], [max(base_mae, 1e-9)])
+        if base_mae - mae[best] >= max(MIN_GAIN * base_mae, 1e-9) and z >= SIGNIFICANCE:  # (1e-9: float rounding)
+            out[j] = WEIGHT_GRID[best]
     return out
 
 
@@ -630,9 +638,9 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     t_val = time.time() - t0
     gbm_weight = np.full(len(specs), cfg.gbm_weight if np.isfinite(oof_gbm[val_rows]).all() else 0.0)
     if cfg.tune_gbm_weight and np.isfinite(oof_gbm[val_rows]).all():
-        gbm_weight = choose_gbm_weights(oof_mlp[val_rows], oof_gbm[val_rows], units[val_rows])
+        gbm_weight = choose_gbm_weights(oof_mlp[val_rows], oof_gbm[val_rows], units[val_rows], cfg.gbm_weight)
         oof[val_rows] = (1 - gbm_weight) * oof_mlp[val_rows] + gbm_weight * oof_gbm[val_rows]
-        print("gradient-boosting member weight chosen on validation: "
+        print(f"gradient-boosting member weight (validation; {cfg.gbm_weight:g} unless significantly beaten): "
               + ", ".join(f"{s.name} {w:.1f}" for s, w in zip(specs, gbm_weight)))
 
     preds = baseline_predictions(table, cat.exif_units, splits, specs, cache.colour[:n] if cfg.baselines else None,

@@ -32,18 +32,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from finetune.metrics import MIN_GAIN, SIGNIFICANCE, gain_z  # a variant must beat the head by MIN_GAIN, z >= SIGNIFICANCE
 from retrieval.index import NeighborIndex, build_faiss, search_faiss, standardise
 
 MODES = ("absolute", "shift")
 STRENGTHS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
 TAUS = (0.01, 0.02, 0.05, 0.1, 0.2)
 MIN_SIMS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
-# A variant must beat the head by this fraction of the (normalised) error to be used: with a grid of
-# ~1000 variants, one of them always "wins" by a hair on noise, and that win does not transfer.
-MIN_GAIN = 0.01
-# ... and the gain must be real, not luck of a small validation set: its mean per-photo gain must
-# exceed SIGNIFICANCE standard errors (a one-sided ~98 % z-test over the validation photos).
-SIGNIFICANCE = 2.0
 # Errors are normalised by the head's own MAE, floored here (mired, tint): below half a unit nobody can
 # see a difference, and a head that is exact on one target (MAE 0) must not make that target's tiniest
 # blend error outweigh everything else.
@@ -128,15 +123,6 @@ def _maes(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     return float(err[:, 0].mean()), float(err[:, 1].mean())
 
 
-def _gain_z(before: np.ndarray, after: np.ndarray, truth: np.ndarray, scale: tuple[float, float]) -> float:
-    """z-score of the mean per-photo improvement of the normalised objective (after vs before)."""
-    d = ((np.abs(before - truth) - np.abs(after - truth)) / np.asarray(scale)).sum(1)
-    if len(d) < 2:
-        return 0.0
-    se = float(d.std(ddof=1)) / np.sqrt(len(d))
-    return float(d.mean()) / se if se > 0 else (np.inf if d.mean() > 0 else 0.0)
-
-
 def fit_blend(head_pred: np.ndarray, query_asshot: np.ndarray, truth: np.ndarray, sims: np.ndarray,
               idx: np.ndarray, index_edits: np.ndarray, index_asshot: np.ndarray,
               modes: tuple[str, ...] = MODES) -> tuple[BlendParams, dict[str, Any]]:
@@ -190,7 +176,7 @@ def fit_blend(head_pred: np.ndarray, query_asshot: np.ndarray, truth: np.ndarray
             best = (mode_best["score"],
                     BlendParams(mode, mode_best["strength"], mode_best["tau"], mode_best["min_sim"]))
     score, params = best
-    z = _gain_z(head, apply_blend(head, asshot, sims, idx, index_edits, index_asshot, params), truth, scale) \
+    z = gain_z(head, apply_blend(head, asshot, sims, idx, index_edits, index_asshot, params), truth, scale) \
         if params.strength > 0 else 0.0
     report["gain_z"] = z
     if params.strength == 0 or score > head_score * (1.0 - MIN_GAIN) or z < SIGNIFICANCE:
@@ -289,7 +275,7 @@ def fit_smooth(pred: np.ndarray, embeddings: np.ndarray, truth: np.ndarray,
                 best = (score, SmoothParams(float(threshold), float(strength)), mm, mt)
         report["thresholds"][str(threshold)] = row
     score, params, mm, mt = best
-    z = _gain_z(pred_k, _smooth(pred, sims, idx, params.threshold, params.strength)[keep], truth_k, scale) \
+    z = gain_z(pred_k, _smooth(pred, sims, idx, params.threshold, params.strength)[keep], truth_k, scale) \
         if params.strength > 0 else 0.0
     report["gain_z"] = z
     if params.strength == 0 or score > base_score * (1.0 - MIN_GAIN) or z < SIGNIFICANCE:

@@ -105,14 +105,27 @@ def test_head_starts_at_the_median_shift_and_fallback_runs():
 
 def test_choose_gbm_weights_picks_the_better_family_per_target():
     """Target 0: the MLP is right, the GBM off by 10 -> weight 0. Target 1: the other way round -> 1.
-    Target 2: errors of opposite sign that cancel in the even mix -> 0.5."""
+    Target 2: errors of opposite sign that cancel in the even mix -> the default 0.5."""
     rng = np.random.default_rng(0)
     truth = rng.normal(0, 5, (200, 3))
     mlp = truth + np.array([0.0, 10.0, 4.0]) + rng.normal(0, 0.1, (200, 3))
     gbm = truth + np.array([10.0, 0.0, -4.0]) + rng.normal(0, 0.1, (200, 3))
     np.testing.assert_allclose(choose_gbm_weights(mlp, gbm, truth), [0.0, 1.0, 0.5])
-    # identical families: every weight ties, the even mix wins the tie
-    np.testing.assert_allclose(choose_gbm_weights(truth, truth, truth), [0.5, 0.5, 0.5])
+    # identical families: no weight beats the default
+    np.testing.assert_allclose(choose_gbm_weights(truth, truth, truth, default=0.3), [0.3, 0.3, 0.3])
+
+
+def test_choose_gbm_weights_keeps_the_default_without_a_significant_gain():
+    """Two families equally good on average, with noisy per-photo errors: the grid's best weight
+    wins by luck only, so the default stays."""
+    rng = np.random.default_rng(1)
+    truth = np.zeros((60, 1))
+    mlp, gbm = rng.normal(0, 5, (60, 1)), rng.normal(0, 5, (60, 1))
+    assert choose_gbm_weights(mlp, gbm, truth, default=0.5)[0] == 0.5
+    # the same families on many photos, the GBM slightly but clearly better: it is chosen
+    truth = np.zeros((4000, 1))
+    mlp, gbm = rng.normal(0, 5, (4000, 1)), rng.normal(0, 2, (4000, 1))
+    assert choose_gbm_weights(mlp, gbm, truth, default=0.5)[0] > 0.5
 
 
 def test_run_finetune_kfold_with_encoder_training_and_baselines(make_catalog, tmp_path):
