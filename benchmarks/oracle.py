@@ -30,8 +30,14 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-ORACLE_INVERSION = "oracle: camera inversion (knows the generator's camera table and style; diagnostic)"
-ORACLE_LSQ = "oracle: camera inversion + scene statistics, per-camera least squares (diagnostic)"
+PREFIX = "oracle: "
+ORACLE_INVERSION = PREFIX + "camera inversion (knows the generator's camera table and style; diagnostic)"
+ORACLE_LSQ = PREFIX + "camera inversion + scene statistics, per-camera least squares (diagnostic)"
+
+
+def is_oracle(system: str) -> bool:
+    """A report row of this module (a diagnostic, never a product system to check targets on)."""
+    return system.startswith(PREFIX)
 
 
 def load_generator(script: Path) -> ModuleType:
@@ -44,8 +50,9 @@ def load_generator(script: Path) -> ModuleType:
     return mod
 
 
-def _camera_features(gen: ModuleType, root: Path, split: str, calib) -> pd.DataFrame:
-    """Per photo: the camera model's exact inversion and the camera's own estimates (mired, tint)."""
+def _camera_features(gen: ModuleType, root: Path, split: str, calib) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the split's CSV, per photo: the camera model's exact inversion and the camera's own estimates
+    in mired and tint)."""
     csv = root / split / ("sliders.csv" if split == "Train" else "sliders_inputs.csv")
     table = pd.read_csv(csv, dtype={"id_global": str})
     cams = {c[0]: c for c in gen.CAMERAS}
@@ -58,7 +65,8 @@ def _camera_features(gen: ModuleType, root: Path, split: str, calib) -> pd.DataF
         gw, bp = gen.awb_estimates(cast)
         _, _, w_gw, cues, keep, m_bias, t_bias, _, _ = cams[r.camera_model]
         mix = w_gw * (gw - calib[0]) + (1 - w_gw) * (bp - calib[1])
-        m = 1e6 / r.currTemp - m_bias
+        as_m = 1e6 / r.currTemp
+        m = as_m - m_bias
         if m > gen.REF_MIRED:  # undo "keep part of the warmth" (monotone above the reference)
             m = (m - keep * gen.REF_MIRED) / (1 - keep)
         tint = (r.currTint - t_bias) / 0.75  # undo the partial tint correction
@@ -66,7 +74,7 @@ def _camera_features(gen: ModuleType, root: Path, split: str, calib) -> pd.DataF
                      "inv_m": (m - (1 - cues) * mix[0]) / cues, "inv_t": (tint - (1 - cues) * mix[1]) / cues,
                      "gw_m": gw[0] - calib[0][0], "gw_t": gw[1] - calib[0][1],
                      "bp_m": bp[0] - calib[1][0], "bp_t": bp[1] - calib[1][1],
-                     "as_m": 1e6 / r.currTemp, "as_t": float(r.currTint)})
+                     "as_m": as_m, "as_t": float(r.currTint)})
     return table, pd.DataFrame(rows)
 
 

@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from rich.console import Console  # noqa: E402
 
+from benchmarks.oracle import camera_oracles, is_oracle  # noqa: E402
 from catalog.reader import TARGETS  # noqa: E402
 from finetune.evaluate import subset_catalog as subset  # noqa: E402
 
@@ -513,7 +514,6 @@ def synthetic_section(root: Path, budget: Budget, work: Path, quick: bool) -> di
     runs["predict Validation"] = measured(predict_cmd(root, model, csvs[PRODUCT_SYSTEM], "Validation", True, threads),
                                           logs / "bench_predict_validation.log")
     if not quick:  # what the inputs allow at best: oracles that know the generator (diagnostic rows)
-        from benchmarks.oracle import camera_oracles
         generator = SHARED / "bench" / "make_wb_bench.py"
         if generator.is_file() and (generator.parent / "photos").is_dir():
             for name, pred in camera_oracles(root, generator, generator.parent / "photos").items():
@@ -639,13 +639,13 @@ def synthetic_markdown(s: dict | str, quick: bool) -> list[str]:
     lines += [md_table(["system", "MAE Temperature (K)", "MAE Tint", "MAE mired", "÷ floor (K)", "÷ floor (tint)",
                         "÷ floor (mired)", "burst sd mired: pred (labels)"], rows), ""]
     if has_floor:
-        best = min((k for k in s["scores"] if k != "as-shot" and not k.startswith("oracle")),
+        best = min((k for k in s["scores"] if k != "as-shot" and not is_oracle(k)),
                    key=lambda k: s["scores"][k]["mae_mired"])
         m = s["scores"][best]
         checks = [f"{u} {m[key] / floor[k]:.2f}× {passfail(m[key] / floor[k] <= TARGET_FLOOR_RATIO)}"
                   for u, key, k in (("K", "mae_temp", "temp"), ("tint", "mae_tint", "tint"), ("mired", "mae_mired", "mired"))]
         lines += [f"Target MAE ≤ {TARGET_FLOOR_RATIO}× the noise floor ({best}): " + "; ".join(checks) + ".", ""]
-        oracles = [k for k in s["scores"] if k.startswith("oracle")]
+        oracles = [k for k in s["scores"] if is_oracle(k)]
         if oracles:
             o = min(oracles, key=lambda k: s["scores"][k]["mae_mired"])
             om = s["scores"][o]

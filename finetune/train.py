@@ -636,8 +636,9 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
                 vectors = np.zeros((n, space.basis.shape[0]), np.float32)
             vectors[va] = space.normalize(cache_f.emb[va])
     t_val = time.time() - t0
-    gbm_weight = np.full(len(specs), cfg.gbm_weight if np.isfinite(oof_gbm[val_rows]).all() else 0.0)
-    if cfg.tune_gbm_weight and np.isfinite(oof_gbm[val_rows]).all():
+    has_gbm = bool(np.isfinite(oof_gbm[val_rows]).all())
+    gbm_weight = np.full(len(specs), cfg.gbm_weight if has_gbm else 0.0)
+    if cfg.tune_gbm_weight and has_gbm:
         gbm_weight = choose_gbm_weights(oof_mlp[val_rows], oof_gbm[val_rows], units[val_rows], cfg.gbm_weight)
         oof[val_rows] = (1 - gbm_weight) * oof_mlp[val_rows] + gbm_weight * oof_gbm[val_rows]
         print(f"gradient-boosting member weight (validation; {cfg.gbm_weight:g} unless significantly beaten): "
@@ -646,7 +647,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     preds = baseline_predictions(table, cat.exif_units, splits, specs, cache.colour[:n] if cfg.baselines else None,
                                  cfg.seed)
     preds["head (metadata only)"] = oof_fb
-    if np.isfinite(oof_gbm[val_rows]).all():  # the GBM member alone is the "gbm metadata+colour+chroma" row
+    if has_gbm:  # the GBM member alone is the "gbm metadata+colour+chroma" row
         preds["head: MLP ensemble only"] = oof_mlp
     preds["head"] = oof
     results = {name: figures(table, specs, p, val_rows) for name, p in preds.items()}
