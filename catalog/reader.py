@@ -29,7 +29,9 @@ import numpy as np
 import pandas as pd
 
 from catalog.errors import CatalogError
+from catalog.ids import id_problem
 from catalog.images import IMAGE_SUFFIXES, load_images
+from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
 
 INPUT_COLUMNS = ("currTemp", "currTint", "aperture", "shutterSpeed", "isoSpeedRating", "focalLength",
                  "flashFired", "camera_model", "camera_group", "intensity", "ev", "captureTime", "grayscale")
@@ -180,14 +182,21 @@ def find_split(root: str | Path, split: str = "Train") -> tuple[Path, Path]:
 # --------------------------------------------------------------------------- parsing cells
 _FRACTION = re.compile(r"^(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)$")
 _TZ_SUFFIX = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")  # "5,6": a decimal comma (semicolon CSVs only)
+DELIMITERS = (",", ";")  # ";" is what spreadsheets write where the comma is the decimal mark
+# Lightroom's slider ranges: a value outside them is a typo or a unit mix-up, never a real edit.
+RANGES = {"currTemp": (TEMP_MIN, TEMP_MAX), "Temperature": (TEMP_MIN, TEMP_MAX),
+          "currTint": (TINT_MIN, TINT_MAX), "Tint": (TINT_MIN, TINT_MAX)}
 
 
-def _to_number(s: pd.Series, col: str) -> tuple[pd.Series, pd.Series]:
+def _to_number(s: pd.Series, col: str, decimal_comma: bool = False) -> tuple[pd.Series, pd.Series]:
     """str cells (NaN = missing) -> (float64 values, mask of cells that are present but not a number)."""
     s = s.astype(object)
     if col in BOOL_COLUMNS:
         s = s.map(lambda v: {"true": "1", "false": "0", "yes": "1", "no": "0"}.get(v.lower(), v)
                   if isinstance(v, str) else v)
+    if decimal_comma:
+        s = s.map(lambda v: v.replace(",", ".") if isinstance(v, str) and _DECIMAL_COMMA.match(v) else v)
     if col == "shutterSpeed":  # plain exposure times are often written "1/250"
         def frac(v):
             m = _FRACTION.match(v) if isinstance(v, str) else None
@@ -205,9 +214,19 @@ def _parse_capture_time(s: pd.Series) -> pd.Series:
     return pd.to_datetime(text, format="ISO8601", errors="coerce").astype("datetime64[ns]")
 
 
+def _row_text(r: int) -> str:
+    """The one way a row is named: 1-based data row, and its line in the file (the header is line 1)."""
+    return f"{r} (line {r + 1})"
+
+
+def _where(csv_path: Path, r: int, column: str | None = None) -> str:
+    """'FILE: row R (line L), column 'C'' - the location every row problem starts with."""
+    return f"{csv_path}: row {_row_text(r)}" + (f", column '{column}'" if column else "")
+
+
 def _rows_text(rows: Sequence[int], limit: int = 8) -> str:
     rows = list(rows)
-    txt = ", ".join(f"{r} (line {r + 1})" for r in rows[:limit])
+    txt = ", ".join(_row_text(r) for r in rows[:limit])
     return txt + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
 
@@ -215,6 +234,196 @@ def _image_lookup(image_dir: Path) -> dict[str, str]:
     """File name (lower case) -> actual name, listed once (a stat per row is slow on network drives)."""
     with os.scandir(image_dir) as it:
         return {e.name.lower(): e.name for e in it if e.is_file()}
+
+
+# --------------------------------------------------------------------------- checkers (one per concern)
+def _read_header(csv_path: Path) -> tuple[list[str] | None, str, list[Problem]]:
+    """(header, delimiter, problems); header None when the file cannot be read as a catalog.
+
+    The delimiter is the one whose header holds an `id_global` column: "," normally, ";" for the CSVs
+    spreadsheets write where the comma is the decimal mark. Both or neither finding it: "," (the
+    missing-column problem then names what was found). Read with the csv module, not pandas, which
+    would silently rename a repeated column to "x.1". A UTF-8 byte-order mark is accepted."""
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            line = f.readline()
+    except (OSError, UnicodeDecodeError) as e:
+        return None, ",", [Problem("csv", f"{csv_path}: cannot read as a UTF-8 text CSV ({e})")]
+    headers = {}
+    for d in DELIMITERS:
+        try:
+            headers[d] = [h.strip() for h in next(csv.reader([line], delimiter=d), [])]
+        except csv.Error as e:
+            return None, ",", [Problem("csv", f"{csv_path}: cannot read as a UTF-8 text CSV ({e})")]
+    found = [d for d in DELIMITERS if "id_global" in headers[d]]
+    delimiter = found[0] if len(found) == 1 else ","
+    header = headers[delimiter]
+    if not any(header):
+        return None, delimiter, [Problem("empty", f"{csv_path}: empty catalog: the file has no header line "
+                                                  f"(expected columns {', '.join(REQUIRED_COLUMNS)}, ...)")]
+    problems = [Problem("column", f"{csv_path}: column '{name}' appears {header.count(name)} times "
+                                  f"in the header; column names must be unique")
+                for name in sorted({h for h in header if header.count(h) > 1})]
+    return header, delimiter, problems
+
+
+def _read_cells(csv_path: Path, delimiter: str) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Every cell as stripped text, missing markers as None; the reader's own column names freed.
+
+    Everything is text first: the checkers decide what is missing or not a number, and say where."""
+    try:
+        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=delimiter)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        return None, [Problem("csv", f"{csv_path}: cannot parse CSV ({str(e).strip()})")]
+    df.columns = [str(c).strip() for c in df.columns]
+    for c in df.columns:
+        s = df[c].astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
+        df[c] = s.where(~s.map(lambda v: not isinstance(v, str) or v.lower() in MISSING_MARKERS), None)
+    for c in DERIVED_COLUMNS:  # the reader's own columns win; the user's data stays, renamed
+        if c in df.columns:
+            df = df.rename(columns={c: f"{c}_csv"})
+            warnings.warn(f"{csv_path}: column '{c}' is reserved by the reader; kept as '{c}_csv'",
+                          CatalogWarning, stacklevel=3)
+    return df, []
+
+
+def _check_columns(csv_path: Path, columns: list[str], split: str, targets: tuple[str, ...],
+                   need_labels: bool) -> list[Problem]:
+    """Required columns (with a hint when only the case differs) and, where needed, the labels."""
+    problems = []
+    for c in REQUIRED_COLUMNS:
+        if c not in columns:
+            hint = [x for x in columns if x.lower() == c.lower()]
+            problems.append(Problem("column", f"{csv_path}: required column '{c}' is missing"
+                                    + (f" (found '{hint[0]}'; names are case-sensitive)" if hint else "")
+                                    + f"; columns found: {', '.join(columns)}"))
+    if need_labels:
+        problems += [Problem("column", f"{csv_path}: label column '{t}' is missing; {split} rows "
+                                       f"need labels ({', '.join(targets)})") for t in targets if t not in columns]
+    return problems
+
+
+def _check_numbers(csv_path: Path, df: pd.DataFrame, numeric: Sequence[str], rows: np.ndarray,
+                   decimal_comma: bool) -> tuple[dict[str, pd.Series], list[Problem]]:
+    """Numeric columns -> ({column: float64 values, bad cells as NaN}, problems). Every bad cell is
+    reported with its row, line, column and value: not a number, not a temperature, outside the
+    slider range, or (as-shot columns) empty - the as-shot white balance anchors every prediction."""
+    values, problems = {}, []
+    for c in numeric:
+        vals, bad = _to_number(df[c], c, decimal_comma)
+        for i in np.flatnonzero(bad.to_numpy()):
+            problems.append(Problem("numeric", f"{_where(csv_path, rows[i], c)}: {df[c].iloc[i]!r} is not a number",
+                                    int(rows[i])))
+        wrong = np.zeros(len(df), bool)
+        if c in POSITIVE_COLUMNS:
+            wrong = (vals <= 0).to_numpy()
+            for i in np.flatnonzero(wrong):
+                problems.append(Problem("value", f"{_where(csv_path, rows[i], c)}: {df[c].iloc[i]!r} is not a "
+                                                 f"temperature; expected Kelvin > 0", int(rows[i])))
+        if c in RANGES:
+            lo, hi = RANGES[c]
+            out = ((vals < lo) | (vals > hi)).to_numpy() & ~wrong
+            for i in np.flatnonzero(out):
+                problems.append(Problem("value", f"{_where(csv_path, rows[i], c)}: {df[c].iloc[i]!r} is outside "
+                                                 f"{lo:g} to {hi:g}, the range of the {c} slider", int(rows[i])))
+            wrong = wrong | out
+        if c in REQUIRED_COLUMNS:
+            for i in np.flatnonzero(df[c].isna().to_numpy()):
+                problems.append(Problem("value", f"{_where(csv_path, rows[i], c)}: empty; every row needs the "
+                                                 f"as-shot white balance (currTemp, currTint)", int(rows[i])))
+        values[c] = vals.where(~wrong)
+    return values, problems
+
+
+def _numeric_extras(df: pd.DataFrame, columns: Sequence[str], decimal_comma: bool) -> dict[str, pd.Series]:
+    """Unknown columns (and ignored labels) stay; numeric when every present cell is a number."""
+    out = {}
+    for c in columns:
+        vals, bad = _to_number(df[c], c, decimal_comma)
+        if not bad.any() and vals.notna().any():
+            out[c] = vals
+    return out
+
+
+def _unlabelled(csv_path: Path, df: pd.DataFrame, targets: tuple[str, ...], rows: np.ndarray, ids: pd.Series,
+                bad_rows: set[int]) -> tuple[np.ndarray, list[dict]]:
+    """Train rows without a label: nothing to learn from; (mask, skipped records), counted in one
+    warning, never a crash. A label that is present but wrong is an error (bad_rows), not a skip."""
+    unl = np.zeros(len(df), dtype=bool)
+    for t in targets:
+        unl |= df[t].isna().to_numpy()
+    unl &= ~np.isin(rows, list(bad_rows))
+    skipped = [{"row": int(rows[i]), "id_global": ids.iloc[i],
+                "reason": f"no label ({', '.join(t for t in targets if pd.isna(df[t].iloc[i]))} missing)"}
+               for i in np.flatnonzero(unl)]
+    if unl.any():
+        warnings.warn(f"{csv_path}: skipped {int(unl.sum())} of {len(df)} rows without a label "
+                      f"({'/'.join(targets)}): rows {_rows_text(rows[unl])}", CatalogWarning, stacklevel=3)
+    return unl, skipped
+
+
+def _check_ids(csv_path: Path, ids: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, list[Problem]]:
+    """Ids present, a plain file name (catalog.ids: the image file and every output are named by
+    it), unique. Returns (mask of rows to drop, problems); the first of repeated ids is kept."""
+    drop = np.zeros(len(ids), dtype=bool)
+    problems = []
+    for i, v in enumerate(ids):
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            problems.append(Problem("id", f"{_where(csv_path, rows[i])}: id_global is empty; "
+                                          f"every row needs the id of its image", int(rows[i])))
+            drop[i] = True
+        elif id_problem(v) is not None:
+            problems.append(Problem("id", f"{_where(csv_path, rows[i])}: id_global {v!r} is not a file name "
+                                          f"({id_problem(v)})", int(rows[i])))
+            drop[i] = True
+    dup = ids.notna() & ids.duplicated(keep=False)
+    for v, grp in pd.Series(rows[dup.to_numpy()]).groupby(ids[dup].to_numpy(), sort=False):
+        r = list(grp)
+        problems.append(Problem("duplicate", f"{csv_path}: id_global {v!r} appears in rows {_rows_text(r)}; "
+                                             f"ids must be unique (one row per image)", int(r[1])))
+        drop |= np.isin(rows, r[1:])
+    return drop, problems
+
+
+def _match_images(csv_path: Path, image_dir: Path, ids: pd.Series, rows: np.ndarray,
+                  keep: np.ndarray) -> tuple[list[Path], np.ndarray, list[Problem]]:
+    """One file per kept row, <id_global>.tif (or another supported suffix, any case).
+    Returns (paths of the kept rows that have one, mask of rows to drop, problems)."""
+    files = _image_lookup(image_dir)
+    paths, problems = [], []
+    drop = np.zeros(len(ids), dtype=bool)
+    for i in np.flatnonzero(keep):
+        v = ids.iloc[i]
+        candidates = [v] if v.lower().endswith(IMAGE_SUFFIXES) else []
+        name = next((files[c.lower()] for c in candidates + [v + s for s in IMAGE_SUFFIXES]
+                     if c.lower() in files), None)
+        if name is None:
+            problems.append(Problem("image", f"{_where(csv_path, rows[i])}, id_global {v!r}: image file not found; "
+                                             f"expected {image_dir / (v + '.tif')}", int(rows[i])))
+            drop[i] = True
+        else:
+            paths.append(image_dir / name)
+    return paths, drop, problems
+
+
+def _capture_times(csv_path: Path, df: pd.DataFrame, rows: np.ndarray, keep: np.ndarray) -> pd.Series:
+    """captureTime -> datetime64 (NaT where absent); unparseable dates are counted in one warning.
+    The shoot (capture date) groups near-duplicates for splits and neighbour searches."""
+    if "captureTime" not in df.columns:
+        return pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
+    capture = _parse_capture_time(df["captureTime"])
+    unparsed = df["captureTime"].notna().to_numpy() & capture.isna().to_numpy() & keep
+    if unparsed.any():
+        warnings.warn(f"{csv_path}: {int(unparsed.sum())} captureTime values are not ISO dates "
+                      f"(e.g. 2023-05-28T20:08:51); those photos have no shoot: rows {_rows_text(rows[unparsed])}",
+                      CatalogWarning, stacklevel=3)
+    return capture
+
+
+def _exif_units(table: pd.DataFrame) -> str:
+    """APEX Tv = log2(1/seconds): 1/250 s -> 7.97; plain speeds are seconds, almost always < 1."""
+    shutter = table["shutterSpeed"].dropna() if "shutterSpeed" in table.columns else pd.Series(dtype=float)
+    return "apex" if len(shutter) and float(shutter.median()) > 1 else "plain"
 
 
 # --------------------------------------------------------------------------- reading
@@ -229,170 +438,62 @@ def scan_catalog(root: str | Path, split: str = "Train", targets: Sequence[str] 
     """
     if labels not in ("auto", "required", "ignore"):
         raise ValueError(f"labels must be 'auto', 'required' or 'ignore', got {labels!r}")
-    root = Path(root)
-    split = _split_name(split)
-    targets = tuple(targets)
+    root, split, targets = Path(root), _split_name(split), tuple(targets)
     try:
         csv_path, image_dir = find_split(root, split)
     except CatalogError as e:
         return None, [Problem("csv", str(e))]
-    problems: list[Problem] = []
-
-    # Header first with the csv module: pandas would silently rename a repeated column to "x.1".
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as f:
-            header = next(csv.reader(f), None)
-    except (UnicodeDecodeError, csv.Error) as e:
-        return None, [Problem("csv", f"{csv_path}: cannot read as a UTF-8 text CSV ({e})")]
-    if not header or not any(h.strip() for h in header):
-        return None, [Problem("empty", f"{csv_path}: empty catalog: the file has no header line "
-                                       f"(expected columns {', '.join(REQUIRED_COLUMNS)}, ...)")]
-    header = [h.strip() for h in header]
-    for name in sorted({h for h in header if header.count(h) > 1}):
-        problems.append(Problem("column", f"{csv_path}: column '{name}' appears {header.count(name)} times "
-                                          f"in the header; column names must be unique"))
-    try:
-        # Everything as text first: we decide what is missing or non-numeric, and say where.
-        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
-        return None, problems + [Problem("csv", f"{csv_path}: cannot parse CSV ({str(e).strip()})")]
-    df.columns = [str(c).strip() for c in df.columns]
-    for c in df.columns:
-        s = df[c].astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
-        df[c] = s.where(~s.map(lambda v: not isinstance(v, str) or v.lower() in MISSING_MARKERS), None)
-    for c in DERIVED_COLUMNS:  # the reader's own columns win; the user's data stays, renamed
-        if c in df.columns:
-            df = df.rename(columns={c: f"{c}_csv"})
-            warnings.warn(f"{csv_path}: column '{c}' is reserved by the reader; kept as '{c}_csv'",
-                          CatalogWarning, stacklevel=2)
-
+    header, delimiter, problems = _read_header(csv_path)
+    if header is None:
+        return None, problems
+    df, more = _read_cells(csv_path, delimiter)
+    if df is None:
+        return None, problems + more
     columns = list(df.columns)
-    known = set(KNOWN_COLUMNS) | set(targets)
-    present = [c for c in columns if c in known]
-    missing = [c for c in INPUT_COLUMNS if c not in columns]
-    extra = [c for c in columns if c not in known]
-    for c in REQUIRED_COLUMNS:
-        if c not in columns:
-            hint = [x for x in columns if x.lower() == c.lower()]
-            problems.append(Problem("column", f"{csv_path}: required column '{c}' is missing"
-                                    + (f" (found '{hint[0]}'; names are case-sensitive)" if hint else "")
-                                    + f"; columns found: {', '.join(columns)}"))
     need_labels = labels == "required" or (labels == "auto" and split == "Train")
-    if need_labels:
-        for t in targets:
-            if t not in columns:
-                problems.append(Problem("column", f"{csv_path}: label column '{t}' is missing; {split} rows "
-                                                  f"need labels ({', '.join(targets)})"))
-
+    problems += _check_columns(csv_path, columns, split, targets, need_labels)
     n = len(df)
     rows = np.arange(1, n + 1)
     if n == 0:
         problems.append(Problem("empty", f"{csv_path}: empty catalog: a header but no data rows"))
 
-    # Numbers: every bad cell is reported with its row, line, column and value.
-    numeric = NUMERIC_COLUMNS + (targets if labels != "ignore" else ())
-    for c in [c for c in dict.fromkeys(numeric) if c in columns]:
-        vals, bad = _to_number(df[c], c)
-        for i in np.flatnonzero(bad.to_numpy()):
-            problems.append(Problem("numeric", f"{csv_path}: row {rows[i]} (line {rows[i] + 1}), column '{c}': "
-                                               f"{df[c].iloc[i]!r} is not a number", int(rows[i])))
-        if c in POSITIVE_COLUMNS:
-            for i in np.flatnonzero((vals <= 0).to_numpy()):
-                problems.append(Problem("value", f"{csv_path}: row {rows[i]} (line {rows[i] + 1}), column '{c}': "
-                                                 f"{df[c].iloc[i]!r} is not a temperature; expected Kelvin > 0",
-                                        int(rows[i])))
-            vals = vals.where(vals > 0)
-        df[c] = vals
-    for c in [c for c in columns if c not in numeric and c not in TEXT_COLUMNS + ("id_global",)]:
-        # unknown columns (and ignored labels) stay; numeric when every present cell is a number
-        vals, bad = _to_number(df[c], c)
-        if not bad.any() and vals.notna().any():
-            df[c] = vals
+    numeric = [c for c in dict.fromkeys(NUMERIC_COLUMNS + (targets if labels != "ignore" else ())) if c in columns]
+    values, more = _check_numbers(csv_path, df, numeric, rows, delimiter == ";")
+    problems += more
+    rest = [c for c in columns if c not in numeric and c not in TEXT_COLUMNS + ("id_global",)]
+    df = df.assign(**values, **_numeric_extras(df, rest, delimiter == ";"))
 
     keep = np.ones(n, dtype=bool)
     skipped: list[dict] = []
     ids = df["id_global"] if "id_global" in columns else pd.Series([None] * n, dtype=object)
-
-    # Train rows without a label: nothing to learn from; skipped and counted, never a crash.
     if need_labels and all(t in columns for t in targets) and n:
-        unl = np.zeros(n, dtype=bool)
-        for t in targets:
-            unl |= df[t].isna().to_numpy()
-        unl &= ~np.isin(rows, [p.row for p in problems if p.kind in ("numeric", "value")])  # bad label: error, not skip
-        for i in np.flatnonzero(unl):
-            lacking = [t for t in targets if pd.isna(df[t].iloc[i])]
-            skipped.append({"row": int(rows[i]), "id_global": ids.iloc[i],
-                            "reason": f"no label ({', '.join(lacking)} missing)"})
+        bad_rows = {p.row for p in problems if p.kind in ("numeric", "value")}
+        unl, skipped = _unlabelled(csv_path, df, targets, rows, ids, bad_rows)
         keep &= ~unl
-        if unl.any():
-            warnings.warn(f"{csv_path}: skipped {int(unl.sum())} of {n} rows without a label "
-                          f"({'/'.join(targets)}): rows {_rows_text(rows[unl])}", CatalogWarning, stacklevel=2)
-
-    # Ids: present, a plain file name, unique (the image file is found by it).
-    if "id_global" in columns:
-        for i in np.flatnonzero(ids.isna().to_numpy()):
-            problems.append(Problem("id", f"{csv_path}: row {rows[i]} (line {rows[i] + 1}): id_global is empty; "
-                                          f"every row needs the id of its image", int(rows[i])))
-            keep[i] = False
-        for i, v in enumerate(ids):
-            if isinstance(v, str) and ("/" in v or "\\" in v or v in (".", "..")):
-                problems.append(Problem("id", f"{csv_path}: row {rows[i]} (line {rows[i] + 1}): id_global {v!r} "
-                                              f"is not a file name", int(rows[i])))
-                keep[i] = False
-        dup = ids.notna() & ids.duplicated(keep=False)
-        for v, grp in pd.Series(rows[dup.to_numpy()]).groupby(ids[dup].to_numpy(), sort=False):
-            r = list(grp)
-            problems.append(Problem("duplicate", f"{csv_path}: id_global {v!r} appears in rows {_rows_text(r)}; "
-                                                 f"ids must be unique (one row per image)", int(r[1])))
-            keep[np.isin(rows, r[1:])] = False
-
-    # Images: one file per used row, <id_global>.tif (or another supported suffix).
     image_paths: list[Path] = []
     if "id_global" in columns:
-        files = _image_lookup(image_dir)
-        for i in np.flatnonzero(keep):
-            v = ids.iloc[i]
-            candidates = [v] if v.lower().endswith(IMAGE_SUFFIXES) else []
-            name = next((files[c.lower()] for c in candidates + [v + s for s in IMAGE_SUFFIXES]
-                         if c.lower() in files), None)
-            if name is None:
-                problems.append(Problem("image", f"{csv_path}: row {rows[i]} (line {rows[i] + 1}), id_global {v!r}: "
-                                                 f"image file not found; expected {image_dir / (v + '.tif')}",
-                                        int(rows[i])))
-                keep[i] = False
-            else:
-                image_paths.append(image_dir / name)
+        drop, more = _check_ids(csv_path, ids, rows)
+        keep &= ~drop
+        image_paths, drop, found = _match_images(csv_path, image_dir, ids, rows, keep)
+        keep &= ~drop
+        problems += more + found
 
-    # Capture time -> shoot (capture date): photos of one shoot are near-duplicates, so splits
-    # and neighbour searches group by it.
-    if "captureTime" in columns:
-        capture = _parse_capture_time(df["captureTime"])
-        unparsed = df["captureTime"].notna().to_numpy() & capture.isna().to_numpy() & keep
-        if unparsed.any():
-            warnings.warn(f"{csv_path}: {int(unparsed.sum())} captureTime values are not ISO dates "
-                          f"(e.g. 2023-05-28T20:08:51); those photos have no shoot: rows {_rows_text(rows[unparsed])}",
-                          CatalogWarning, stacklevel=2)
-    else:
-        capture = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
+    capture = _capture_times(csv_path, df, rows, keep)
     df["row"] = rows
     df["capture_time"] = capture.to_numpy()
     df["shoot"] = pd.Series([d.strftime("%Y-%m-%d") if not pd.isna(d) else None for d in capture], dtype=object)
-
     table = df.loc[keep].reset_index(drop=True)
     if "id_global" in columns:
         table["id_global"] = table["id_global"].astype(str)
     if n and not keep.any() and not any(p.kind == "empty" for p in problems) and skipped:
         problems.append(Problem("empty", f"{csv_path}: empty catalog: all {n} rows were skipped "
                                          f"({skipped[0]['reason']}, ...)"))
-
-    # APEX Tv = log2(1/seconds): 1/250 s -> 7.97; plain speeds are seconds, almost always < 1.
-    shutter = table["shutterSpeed"].dropna() if "shutterSpeed" in table.columns else pd.Series(dtype=float)
-    exif_units = "apex" if len(shutter) and float(shutter.median()) > 1 else "plain"
-
+    known = set(KNOWN_COLUMNS) | set(targets)
     cat = Catalog(root=root, split=split, csv_path=csv_path, image_dir=image_dir, table=table,
-                  image_paths=image_paths if "id_global" in columns else [], exif_units=exif_units,
-                  present_columns=present, missing_columns=missing, extra_columns=extra, skipped=skipped,
-                  csv_rows=n)
+                  image_paths=image_paths, exif_units=_exif_units(table),
+                  present_columns=[c for c in columns if c in known],
+                  missing_columns=[c for c in INPUT_COLUMNS if c not in columns],
+                  extra_columns=[c for c in columns if c not in known], skipped=skipped, csv_rows=n)
     return cat, problems
 
 
@@ -430,3 +531,28 @@ def load_catalog(root: str | Path, split: str = "Train", image_size: int = 128, 
         warnings.warn(f"{len(cat.image_failures)} of {len(cat)} images could not be read (zeros in their "
                       f"place), e.g. {first}", CatalogWarning, stacklevel=2)
     return cat
+
+
+def resolve_split(root: str | Path, split: str = "auto", labelled: bool = False) -> str:
+    """The split a command works on: `split` itself unless it is "auto". Auto picks a single folder
+    (images/ + one CSV) as "folder"; else Validation when it exists — and, with `labelled=True`
+    (evaluate, audit without an answers file), only when its CSV carries the labels — else Train."""
+    if split.lower() != "auto":
+        return split
+    found = list_splits(root)
+    if not found:
+        raise CatalogError(f"{root}: no catalog found (expected Train/ or Validation/ folders, "
+                           f"or images/ + one CSV)")
+    if found == ["folder"]:
+        return "folder"
+    if "Validation" in found and (not labelled or "Train" not in found or _has_labels(root, "Validation")):
+        return "Validation"
+    return "Train"
+
+
+def _has_labels(root: str | Path, split: str) -> bool:
+    """Whether the split's CSV has every target (an unreadable split counts as unlabelled)."""
+    try:
+        return read_catalog(root, split).has_labels(TARGETS)
+    except CatalogError:
+        return False
