@@ -1,0 +1,262 @@
+"""Scenes: the photos of one batch taken in the same light, and one edit for each of them.
+
+A photographer gives the photos of one scene (a run of shots of one camera, minutes apart, looking
+alike) the same white balance: the median spread of their own edits within a 15-minute session is
+about 4 mired. Per-photo predictions scatter more than that, so after predicting, each photo is
+pulled towards its scene's robust centre:
+
+    scene     connected components of the graph "same camera, captured at most `max_gap_s` apart,
+              cosine similarity >= `min_sim`" (a run of shots chains: A-B and B-C put A, B, C
+              together even when A and C are further apart). A photo without a capture time links
+              only to photos of its camera that look nearly the same (cosine >= max(min_sim,
+              UNTIMED_SIM)), so a catalog without times still groups its bursts and nothing else;
+    centre    the per-target median of the scene's predictions (robust: one photo with a wild
+              prediction does not drag the others; a 2-photo scene meets in the middle);
+    pulled    p + strength * (centre - p). A photo alone in its scene is unchanged.
+
+Why the canonical embedding and not just time: a session walks from shade into sun within minutes;
+two photos a minute apart that look nothing alike are not one scene. Why not just the embedding:
+two weddings in the same church months apart look alike but were edited apart; time keeps them apart.
+
+`strength` (and the gap and similarity threshold) are chosen on the grouped validation predictions
+at finetune time (`fit_scene`), under the same significance rule as neighbour blending: strength 0,
+said aloud, unless the pull beats the predictions as given by MIN_GAIN with z >= SIGNIFICANCE.
+Similarities are cosines in the neighbour index's space (retrieval.index), the space the model's
+thresholds are written in.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from catalog.metrics import MIN_GAIN, SIGNIFICANCE, gain_z
+
+CONSISTENCY = ("off", "scene")
+UNTIMED_SIM = 0.9            # a photo without capture time joins only near-duplicates of its camera
+SCENE_GAPS_S = (30.0, 120.0, 300.0, 900.0)
+SCENE_SIMS = (-1.0, 0.0, 0.3, 0.5, 0.7, 0.8, 0.9)
+STRENGTHS = tuple(np.round(np.linspace(0.1, 1.0, 10), 2))
+MAE_FLOOR = (0.5, 0.5)       # as retrieval.blend: below half a unit nobody sees a difference
+CAMERA_COLUMNS = ("camera_model", "camera_group")
+
+
+@dataclass
+class SceneParams:
+    max_gap_s: float = 300.0  # consecutive shots of one camera further apart than this start a new scene
+    min_sim: float = 0.5      # cosine below which two photos are not linked, however close in time
+    strength: float = 0.0     # 0 = off, 1 = every photo takes its scene's centre
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------------- grouping
+def camera_keys(table: pd.DataFrame) -> np.ndarray:
+    """One camera key per row: camera_model, else camera_group, else '' (one camera for all)."""
+    for col in CAMERA_COLUMNS:
+        if col in table.columns:
+            return table[col].fillna("").astype(str).to_numpy()
+    return np.full(len(table), "", dtype=object)
+
+
+def capture_seconds(table: pd.DataFrame) -> np.ndarray:
+    """Capture time in seconds (float64, NaN when unknown), from the reader's capture_time or the
+    raw captureTime column."""
+    for col in ("capture_time", "captureTime"):
+        if col in table.columns:
+            t = pd.to_datetime(table[col], errors="coerce", format="mixed")
+            ns = t.to_numpy("datetime64[ns]").astype(np.int64).astype(np.float64)
+            return np.where(t.isna().to_numpy(), np.nan, ns / 1e9)
+    return np.full(len(table), np.nan)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    v = np.asarray(vectors, np.float64)
+    v = np.where(np.isfinite(v).all(1, keepdims=True), v, 0.0)  # an unreadable photo links to nothing
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+
+def _edges(times: np.ndarray, cams: np.ndarray, v: np.ndarray, max_gap_s: float,
+           min_sim: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i, j) that belong to one scene (see module doc)."""
+    rows, cols = [], []
+    timed = np.isfinite(times)
+    for cam in np.unique(cams):
+        on = np.flatnonzero((cams == cam) & timed)
+        on = on[np.argsort(times[on], kind="stable")]
+        t = times[on]
+        # pairs within the time window: for each photo, the later ones up to max_gap_s away
+        ends = np.searchsorted(t, t + max_gap_s, side="right")
+        for a in range(len(on)):
+            b = on[a + 1:ends[a]]
+            if len(b):
+                s = v[b] @ v[on[a]]
+                keep = b[s >= min_sim]
+                rows.append(np.full(len(keep), on[a]))
+                cols.append(keep)
+        off = np.flatnonzero((cams == cam) & ~timed)
+        if len(off):  # untimed photos: near-duplicates among all photos of the camera
+            every = np.flatnonzero(cams == cam)
+            s = v[off] @ v[every].T
+            r, c = np.nonzero(s >= max(min_sim, UNTIMED_SIM))
+            rows.append(off[r])
+            cols.append(every[c])
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64)
+
+
+def group_scenes(table: pd.DataFrame, vectors: np.ndarray, max_gap_s: float = 300.0,
+                 min_sim: float = 0.5) -> np.ndarray:
+    """Scene label (int64, 0 .. S-1, numbered in order of first appearance) per row of `table`.
+
+    `vectors` (N, D) are the photos' embeddings in the index space (cosine = inner product after
+    normalisation; they are normalised here)."""
+    n = len(table)
+    if len(vectors) != n:
+        raise ValueError(f"group_scenes: {len(vectors)} embeddings for {n} photos")
+    if n == 0:
+        return np.zeros(0, np.int64)
+    r, c = _edges(capture_seconds(table), camera_keys(table), _unit(vectors), max_gap_s, min_sim)
+    from scipy.sparse import coo_matrix  # lazy: scipy.sparse costs start-up time
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(len(r), np.int8), (r, c)), shape=(n, n))
+    labels = connected_components(graph, directed=False)[1]
+    _, first = np.unique(labels, return_index=True)
+    order = np.argsort(first)                       # renumber by first appearance: stable, readable
+    remap = np.empty(len(order), np.int64)
+    remap[order] = np.arange(len(order))
+    return remap[labels]
+
+
+# ------------------------------------------------------------------------------------- pulling
+def scene_centres(pred: np.ndarray, scenes: np.ndarray) -> np.ndarray:
+    """Per-photo robust centre (N, T) of its scene's predictions: the per-target median (NaN
+    predictions ignored; a scene of NaNs keeps NaN)."""
+    pred = np.asarray(pred, np.float64)
+    out = pred.copy()
+    order = np.argsort(scenes, kind="stable")
+    bounds = np.flatnonzero(np.diff(scenes[order])) + 1
+    for members in np.split(order, bounds):
+        if len(members) > 1:
+            vals = pred[members]
+            ok = np.isfinite(vals).all(1)
+            if ok.any():
+                out[members] = np.median(vals[ok], axis=0)
+    return out
+
+
+def pull_to_scenes(pred: np.ndarray, scenes: np.ndarray, strength: float) -> np.ndarray:
+    """p + strength * (scene centre - p); photos alone in their scene are returned unchanged."""
+    pred = np.asarray(pred, np.float64)
+    if strength == 0 or len(pred) == 0:
+        return pred.copy()
+    centre = scene_centres(pred, scenes)
+    out = pred + strength * (centre - pred)
+    return np.where(np.isfinite(out), out, pred)
+
+
+def scene_consistency(pred: np.ndarray, vectors: np.ndarray, table: pd.DataFrame,
+                      params: SceneParams) -> tuple[np.ndarray, np.ndarray]:
+    """What `predict --consistency scene` does: (pulled predictions (N, T), scene label per photo)."""
+    scenes = group_scenes(table, vectors, params.max_gap_s, params.min_sim)
+    return pull_to_scenes(pred, scenes, params.strength), scenes
+
+
+# ------------------------------------------------------------------------------------- fitting
+def _score(pred: np.ndarray, truth: np.ndarray, scale: tuple[float, float]) -> tuple[float, float, float]:
+    err = np.abs(pred - truth).mean(0)
+    return float(err[0]), float(err[1]), float(err[0] / scale[0] + err[1] / scale[1])
+
+
+def fit_scene(pred: np.ndarray, truth: np.ndarray, embeddings: np.ndarray, table: pd.DataFrame,
+              gaps: tuple[float, ...] = SCENE_GAPS_S, sims: tuple[float, ...] = SCENE_SIMS
+              ) -> tuple[SceneParams, dict[str, Any]]:
+    """Choose (max_gap_s, min_sim, strength) on validation predictions (N, 2) of (mired, tint).
+
+    `embeddings` are the photos' vectors in the index space, `table` their rows (capture time,
+    camera). Objective as retrieval.blend.fit_blend: MAE mired / its value before + MAE tint / its
+    value before (2.0 = predictions as given). Strength 0 unless the best setting beats that by
+    MIN_GAIN with a per-photo gain z >= SIGNIFICANCE; the report says why.
+    """
+    pred, truth = np.asarray(pred, np.float64), np.asarray(truth, np.float64)
+    ok = np.isfinite(pred).all(1) & np.isfinite(truth).all(1)
+    n = int(ok.sum())
+    base = _score(pred[ok], truth[ok], (1.0, 1.0)) if n else (np.nan, np.nan, np.nan)
+    scale = (max(base[0], MAE_FLOOR[0]), max(base[1], MAE_FLOOR[1]))
+    base_score = base[0] / scale[0] + base[1] / scale[1] if n else np.nan
+    report: dict[str, Any] = {"n": n, "before": {"mae_mired": base[0], "mae_tint": base[1], "score": base_score},
+                              "objective": "mae_mired/max(before_mired, 0.5) + mae_tint/max(before_tint, 0.5)"}
+    best: dict[str, Any] | None = None
+    if n >= 2:
+        for gap, sim in itertools.product(gaps, sims):
+            scenes = group_scenes(table, embeddings, gap, sim)
+            centre = scene_centres(pred, scenes)
+            for s in STRENGTHS:
+                mm, mt, sc = _score((pred + s * (centre - pred))[ok], truth[ok], scale)
+                if best is None or sc < best["score"] - 1e-12:
+                    best = {"max_gap_s": float(gap), "min_sim": float(sim), "strength": float(s),
+                            "mae_mired": mm, "mae_tint": mt, "score": sc,
+                            "n_scenes": int(len(np.unique(scenes))), "n_photos": int(len(scenes))}
+    if best is None:
+        report["chosen"] = {**SceneParams().to_dict(), "why": f"only {n} validation photo(s)"}
+        return SceneParams(), report
+    params = SceneParams(best["max_gap_s"], best["min_sim"], best["strength"])
+    pulled = scene_consistency(pred, embeddings, table, params)[0]
+    z = gain_z(pred[ok], pulled[ok], truth[ok], scale)
+    report["best"], report["gain_z"] = best, z
+    if best["score"] > base_score * (1.0 - MIN_GAIN) or z < SIGNIFICANCE:
+        params = SceneParams(params.max_gap_s, params.min_sim, 0.0)
+        report["chosen"] = {**params.to_dict(), "why": f"no setting beat the predictions as given by {MIN_GAIN:.0%} "
+                                                       f"with z >= {SIGNIFICANCE:g} (best: z = {z:.2f} over {n} photos)"}
+    else:
+        report["chosen"] = dict(best)
+    return params, report
+
+
+# ------------------------------------------------------------------------------------- reporting
+def scene_spread(df: pd.DataFrame, scenes: np.ndarray) -> dict[str, Any]:
+    """Spread of `df`'s Temperature (as mired) and Tint within scenes of 2+ photos: how far one
+    scene's photos disagree. Returns n_scenes, n_photos (in those scenes), and the median / mean /
+    max per-scene standard deviation in mired and in tint (NaN when no scene has 2 photos)."""
+    scenes = np.asarray(scenes)
+    if len(scenes) != len(df):
+        raise ValueError(f"scene_spread: {len(scenes)} scene labels for {len(df)} rows")
+    mired = 1e6 / pd.to_numeric(df["Temperature"], errors="coerce").to_numpy(np.float64)
+    tint = pd.to_numeric(df["Tint"], errors="coerce").to_numpy(np.float64)
+    sds = []
+    for s in np.unique(scenes):
+        m = scenes == s
+        if m.sum() >= 2:
+            sds.append((np.nanstd(mired[m]), np.nanstd(tint[m]), int(m.sum())))
+    out: dict[str, Any] = {"n_scenes": len(sds), "n_photos": int(sum(s[2] for s in sds))}
+    for j, name in enumerate(("mired", "tint")):
+        v = np.array([s[j] for s in sds], np.float64)
+        out[f"sd_{name}_median"] = float(np.median(v)) if len(v) else float("nan")
+        out[f"sd_{name}_mean"] = float(v.mean()) if len(v) else float("nan")
+        out[f"sd_{name}_max"] = float(v.max()) if len(v) else float("nan")
+    return out
+
+
+def scenes_path(predictions_csv: str | Path) -> Path:
+    """The side file next to a predictions CSV: predictions.csv -> predictions.scenes.csv."""
+    p = Path(predictions_csv)
+    return p.with_name(p.stem + ".scenes.csv")
+
+
+def write_scenes(predictions_csv: str | Path, ids, scenes: np.ndarray) -> Path:
+    """Write id_global, scene ('scene-0001' ...), scene_size next to the predictions; returns its path.
+    The submission CSV itself keeps its three columns."""
+    scenes = np.asarray(scenes, np.int64)
+    sizes = np.bincount(scenes, minlength=int(scenes.max()) + 1 if len(scenes) else 0)[scenes] if len(scenes) else []
+    df = pd.DataFrame({"id_global": [str(i) for i in ids], "scene": [f"scene-{s + 1:04d}" for s in scenes],
+                       "scene_size": sizes})
+    path = scenes_path(predictions_csv)
+    df.to_csv(path, index=False)
+    return path
