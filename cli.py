@@ -136,7 +136,7 @@ def finetune_cmd(cfg: FinetuneConfig) -> None:
     _fail_on_catalog_errors(lambda: run_finetune(cfg))
 
 
-from finetune.predict import PredictConfig, run_predict  # noqa: E402
+from app.predict import PredictConfig, run_predict  # noqa: E402
 
 
 @main.command("predict")
@@ -147,7 +147,7 @@ def predict_cmd(cfg: PredictConfig) -> None:
     click.echo(f"predictions: {path}")
 
 
-from retrieval.audit import AuditConfig, run_audit  # noqa: E402
+from app.audit import AuditConfig, run_audit  # noqa: E402
 
 
 @main.command("audit")
@@ -158,7 +158,7 @@ def audit_cmd(cfg: AuditConfig) -> None:
     click.echo(f"audit page: {path}")
 
 
-from finetune.evaluate import EvaluateConfig, run_evaluate  # noqa: E402
+from app.evaluate import EvaluateConfig, run_evaluate  # noqa: E402
 
 
 @main.command("evaluate")
@@ -169,62 +169,7 @@ def evaluate_cmd(cfg: EvaluateConfig) -> None:
 
 
 # --------------------------------------------------------------------------- demo
-@dataclasses.dataclass
-class DemoConfig:
-    out: Path = dataclasses.field(default=Path("artifacts/demo"), metadata={
-        "help": "Folder for the demo catalog (OUT/catalog) and the model, predictions, audit and plots (OUT/model)."})
-    n_train: int = dataclasses.field(default=240, metadata={"help": "Edited (labelled) demo photos."})
-    n_val: int = dataclasses.field(default=60, metadata={"help": "Unseen demo photos to predict."})
-    size: int = dataclasses.field(default=256, metadata={"help": "Side of the demo renders (pixels)."})
-    pretrain_epochs: int = dataclasses.field(default=30, metadata={"help": "SimCLR epochs of stage 1."})
-    finetune_epochs: int = dataclasses.field(default=40, metadata={"help": "Head epochs of stage 2."})
-    ensemble: int = dataclasses.field(default=5, metadata={"help": "Heads averaged in stage 2."})
-    image_size: int = dataclasses.field(default=96, metadata={"help": "Side of the encoder's input (pixels)."})
-    width: int = dataclasses.field(default=24, metadata={"help": "Encoder width (channels of its first stage)."})
-    device: str = dataclasses.field(default="auto", metadata={"help": "auto | cpu | cuda | mps."})
-    seed: int = dataclasses.field(default=0, metadata={"help": "Seed of the demo data and of every stage."})
-    progress: bool = dataclasses.field(default=True, metadata={"help": "Show progress bars and tables."})
-
-
-def run_demo(cfg: DemoConfig) -> dict[str, Path]:
-    """Build the demo catalog, then run every stage on it exactly as a user would from the shell."""
-    from rich.console import Console
-
-    from catalog.demo import make_demo_catalog
-
-    console = Console()
-    root = cfg.out / "catalog"
-    model = cfg.out / "model"
-    if (root / "Train" / "sliders.csv").exists():  # the generator wants a fresh folder; the seed makes it identical
-        console.print(f"[bold]demo catalog[/] reusing {root}")
-    else:
-        console.rule("demo catalog")
-        make_demo_catalog(root, n_train=cfg.n_train, n_val=cfg.n_val, size=cfg.size, seed=cfg.seed,
-                          progress=cfg.progress)
-    console.rule("validate")
-    if run_validate(ValidateConfig(data=root), console=console) != 0:
-        raise SystemExit("the demo catalog failed validation")
-    console.rule("pretrain")
-    run_pretrain(PretrainConfig(data=root, out=model, epochs=cfg.pretrain_epochs, image_size=cfg.image_size,
-                                width=cfg.width, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
-    console.rule("finetune")
-    run_finetune(FinetuneConfig(data=str(root), encoder=str(model), out=str(model), epochs=cfg.finetune_epochs,
-                                ensemble=cfg.ensemble, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
-    console.rule("predict")
-    pred = run_predict(PredictConfig(data=str(root), model=str(model), out=str(model / "predictions.csv"),
-                                     blend_neighbors=True, device=cfg.device, progress=cfg.progress))
-    console.rule("audit")
-    audit = run_audit(AuditConfig(data=root, model=model, answers=root / "answers.csv", worst=12,
-                                  device=cfg.device, progress=cfg.progress))
-    console.rule("evaluate")
-    ev_out = model / "eval"
-    run_evaluate(EvaluateConfig(data=root, model=model, answers=root / "answers.csv", out=ev_out,
-                                device=cfg.device, seed=cfg.seed, progress=cfg.progress))
-    paths = {"predictions": Path(pred), "audit": Path(audit), "evaluation": ev_out}
-    console.rule("done")
-    for what, p in paths.items():
-        console.print(f"[bold]{what}[/]: {p}")
-    return paths
+from app.demo import DemoConfig, run_demo  # noqa: E402
 
 
 @main.command("demo")

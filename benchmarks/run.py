@@ -44,7 +44,7 @@ from rich.console import Console  # noqa: E402
 
 from benchmarks.oracle import camera_oracles, is_oracle  # noqa: E402
 from catalog.reader import TARGETS  # noqa: E402
-from finetune.evaluate import subset_catalog as subset  # noqa: E402
+from app.evaluate import subset_catalog as subset  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 CACHE = ROOT / "artifacts" / "bench_cache"
@@ -227,7 +227,7 @@ def bench_data(arg: str | None) -> Path:
 
 # ---------------------------------------------------------------------------------------------------
 # Systems: everything predicts through `predict(catalog, blend=, progress=) -> DataFrame`, the hook
-# finetune.evaluate.consistency_metrics uses
+# app.evaluate.consistency_metrics uses
 # ---------------------------------------------------------------------------------------------------
 class AsShot:
     """The camera's own guess: the floor every learned system must beat."""
@@ -299,7 +299,7 @@ class Catalogs:
 
 def head_predictions(model_dir: Path, catalogs: Catalogs, rows: np.ndarray, blend: bool) -> tuple[Any, pd.DataFrame]:
     """(WBModel, its predictions for `rows`) with and without neighbours in one pass."""
-    from finetune.evaluate import has_index
+    from app.evaluate import has_index
     from finetune.predict import WBModel
 
     model = WBModel.load(model_dir, device="cpu")
@@ -321,8 +321,8 @@ PRODUCT_SYSTEM = "head, SimCLR-pretrained + neighbour blending + batch smoothing
 def real_section(root: Path, budget: Budget, work: Path, quick: bool) -> dict[str, Any]:
     from catalog.colour import colour_features
     from catalog.wb import mired_to_kelvin
-    from finetune.evaluate import consistency_metrics
-    from finetune.metrics import wb_metrics
+    from app.evaluate import consistency_metrics
+    from catalog.metrics import wb_metrics
     from finetune.model import make_specs, to_csv_units
     from finetune.splits import grouped_kfold, shoot_groups
     from finetune.train import FinetuneConfig, baseline_gbm, run_finetune
@@ -456,7 +456,7 @@ def stage1_markdown(st: dict[str, Any], where: str) -> list[str]:
 
 
 def score(pred_csv: Path, answers: Path) -> dict[str, Any]:
-    """The benchmark's own score.py when the answers carry its clean labels; else finetune.metrics."""
+    """The benchmark's own score.py when the answers carry its clean labels; else catalog.metrics."""
     cols = pd.read_csv(answers, nrows=0).columns
     script = SHARED / "bench" / "score.py"
     if "Temperature_clean" in cols and script.is_file():
@@ -465,19 +465,19 @@ def score(pred_csv: Path, answers: Path) -> dict[str, Any]:
         if r.returncode != 0:
             raise RuntimeError(f"score.py failed on {pred_csv}: {r.stderr.strip()}")
         return {"scorer": "score.py", **json.loads(r.stdout)}
-    from finetune.evaluate import read_wb_csv
-    from finetune.metrics import wb_metrics
+    from app.evaluate import read_wb_csv
+    from catalog.metrics import wb_metrics
     truth = read_wb_csv(answers, "answers")
     df = truth.merge(read_wb_csv(pred_csv, "predictions"), on="id_global", suffixes=("", "_pred"))
     m = wb_metrics(df["Temperature"], df["Tint"], df["Temperature_pred"], df["Tint_pred"])
-    return {"scorer": "finetune.metrics", "mae_temp": m["mae_temp_k"], "mae_tint": m["mae_tint"],
+    return {"scorer": "catalog.metrics", "mae_temp": m["mae_temp_k"], "mae_tint": m["mae_tint"],
             "mae_mired": m["mae_mired"], "n": m["n"]}
 
 
 def predict_cmd(data: Path, model: Path, out: Path, split: str, blend: bool, extra: dict[str, Any]) -> list[str]:
     """`cli.py predict`: blend=True is the product's default (neighbour blending + batch smoothing),
     False the head alone."""
-    from finetune.predict import PredictConfig
+    from app.predict import PredictConfig
     return cli("predict", "--data", str(data), "--model", str(model), "--out", str(out), "--split", split,
                *config_args(PredictConfig, {"blend_neighbors": blend, "smooth": blend, **extra}))
 
@@ -619,7 +619,7 @@ def synthetic_markdown(s: dict | str, quick: bool) -> list[str]:
     lines = ["## 2. Accuracy on the synthetic benchmark (its Train → its Validation)", ""]
     if _not_run(s):
         return lines + [f"not run: {s}", ""]
-    what = "the demo catalog (--quick stand-in; scored with finetune.metrics)" if quick else \
+    what = "the demo catalog (--quick stand-in; scored with catalog.metrics)" if quick else \
         f"`make_wb_bench.py` output `{s['root']}`, scored by its own `score.py --json`"
     lines += [f"Data: {what}: Train {s['n_train']:,}, Validation {s['n_val']:,} photos. SimCLR pretraining sees the "
               f"images of both splits ({s['n_pretrain_images']:,}, no labels); the head trains on Train.", ""]

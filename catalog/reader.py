@@ -516,6 +516,11 @@ def read_catalog(root: str | Path, split: str = "Train", targets: Sequence[str] 
     return cat
 
 
+def image_where(cat: Catalog) -> list[str]:
+    """The CSV location of each row's image ("FILE: row R (line L), id_global 'X'"), for image errors."""
+    return [f"{_where(cat.csv_path, r)}, id_global {v!r}" for r, v in zip(cat.table["row"], cat.table["id_global"])]
+
+
 def load_catalog(root: str | Path, split: str = "Train", image_size: int = 128, targets: Sequence[str] = TARGETS,
                  labels: str = "auto", workers: int = 2, progress: bool = True, on_error: str = "raise") -> Catalog:
     """read_catalog + every image square-resized to image_size into `catalog.images` (N,S,S,3 uint8).
@@ -525,7 +530,7 @@ def load_catalog(root: str | Path, split: str = "Train", image_size: int = 128, 
     """
     cat = read_catalog(root, split, targets, labels)
     cat.images, cat.image_failures = load_images(cat.image_paths, image_size, workers=workers,
-                                                 progress=progress, on_error=on_error)
+                                                 progress=progress, on_error=on_error, where=image_where(cat))
     if cat.image_failures:
         first = next(iter(cat.image_failures.values()))
         warnings.warn(f"{len(cat.image_failures)} of {len(cat)} images could not be read (zeros in their "

@@ -26,12 +26,15 @@ from torch import nn
 
 from catalog.colour import IMAGE_FEATURE_NAMES, image_features
 from catalog.errors import CatalogError, ImageReadError
-from catalog.reader import Catalog, list_splits, read_catalog
+from catalog.reader import Catalog
+from catalog.progress import progress_bar
 from catalog.runtime import pick_device, set_threads
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
 from finetune.model import HEAD_FORMAT, HeadEnsemble, anchor_units, to_csv_units
 from pretrain.encoder import Encoder, load_encoder, to_tensor
 from pretrain.train import use_bf16
+from retrieval.blend import BlendParams, SmoothParams, apply_blend, smooth_batch
+from retrieval.index import NeighborIndex
 
 ON_ERROR = ("raise", "metadata-only")
 
@@ -78,6 +81,21 @@ def embed_fast(encoder: Encoder, images: np.ndarray, batch_size: int = 256,
     return out
 
 
+@dataclass
+class Prediction:
+    """What `WBModel.predict_full` returns: the table plus what audits and tests look behind it."""
+
+    table: pd.DataFrame
+    """One row per input row, input order: id_global, the targets in CSV units (Temperature K and Tint
+    rounded to integers), head_mired/head_tint (before blending), mired/tint (final), image_ok."""
+    embeddings: np.ndarray
+    """(N, D) float32 image embeddings; NaN rows for unreadable images."""
+    failed_ids: list[str]
+    """Ids predicted from metadata only (image unreadable)."""
+    neighbors: tuple[np.ndarray, np.ndarray] | None = None
+    """(sims (N, k) float32, idx (N, k) int64) of the training neighbours used for blending; -1 where none."""
+
+
 class WBModel:
     """A trained model folder, ready to predict any catalog (see module doc)."""
 
@@ -94,14 +112,8 @@ class WBModel:
         self.bf16 = use_bf16("auto", self.device)  # set to False for bit-exact fp32 embeddings
         self.targets = [s.name for s in ensemble.specs]
         self.blend_k = int(blob.get("blend_k") or 8)
-        self.blend_params = self.smooth_params = None
-        if blob.get("blend") or blob.get("smooth"):
-            try:
-                from retrieval.blend import BlendParams, SmoothParams
-                self.blend_params = BlendParams(**blob["blend"]) if blob.get("blend") else None
-                self.smooth_params = SmoothParams(**blob["smooth"]) if blob.get("smooth") else None
-            except ImportError:
-                pass
+        self.blend_params = BlendParams(**blob["blend"]) if blob.get("blend") else None
+        self.smooth_params = SmoothParams(**blob["smooth"]) if blob.get("smooth") else None
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str | torch.device = "cpu") -> "WBModel":
@@ -121,13 +133,7 @@ class WBModel:
         if list(blob.get("colour_feature_names", IMAGE_FEATURE_NAMES)) != list(IMAGE_FEATURE_NAMES):
             raise CatalogError(f"{head_path}: trained on another set of image features than this version computes "
                                f"({len(blob['colour_feature_names'])} vs {len(IMAGE_FEATURE_NAMES)}); re-run finetune")
-        index = None
-        try:
-            from retrieval.index import NeighborIndex
-            if NeighborIndex.exists(model_dir):
-                index = NeighborIndex.load(model_dir)
-        except ImportError:
-            pass
+        index = NeighborIndex.load(model_dir) if NeighborIndex.exists(model_dir) else None
         return cls(encoder, HeadEnsemble.from_state_dict(blob), blob, index, model_dir, pick_device(str(device)))
 
     # ------------------------------------------------------------------------------------------
@@ -145,7 +151,6 @@ class WBModel:
         from concurrent.futures import ThreadPoolExecutor
 
         from catalog.images import load_images
-        from finetune.train import _progress
 
         n = len(catalog.table)
         emb = np.full((n, self.encoder.dim), np.nan, np.float32)
@@ -172,7 +177,7 @@ class WBModel:
         if not have:
             torch.set_num_threads(max(1, threads - 1))
         try:
-            with _progress(progress) as bar, ThreadPoolExecutor(1) as pool:
+            with progress_bar(progress) as bar, ThreadPoolExecutor(1) as pool:
                 task = bar.add_task("predicting", total=n)
                 pending = pool.submit(load, 0) if n else None
                 for start in range(0, n, chunk):
@@ -192,9 +197,15 @@ class WBModel:
             torch.set_num_threads(threads)
         return emb, col, failures
 
-    def predict(self, catalog: Catalog, blend: bool = False, k: int | None = None, on_error: str = "raise",
-                progress: bool = True, smooth: bool = False, batch_size: int = 128, workers: int = 1) -> pd.DataFrame:
-        """Predictions for every row of `catalog.table`, in order (see module doc for the columns)."""
+    def predict(self, catalog: Catalog, **options: Any) -> pd.DataFrame:
+        """Predictions for every row of `catalog.table`, in order: `predict_full(...).table`."""
+        return self.predict_full(catalog, **options).table
+
+    def predict_full(self, catalog: Catalog, blend: bool = False, k: int | None = None, on_error: str = "raise",
+                     progress: bool = True, smooth: bool = False, batch_size: int = 128,
+                     workers: int = 1) -> Prediction:
+        """Predictions for every row of `catalog.table`, in order, with the embeddings and neighbours
+        behind them (see module doc and `Prediction`)."""
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         table = catalog.table.reset_index(drop=True)
@@ -228,16 +239,12 @@ class WBModel:
         if has_wb and len(ok):
             mt = units[ok][:, [jt, ji]]
             if blend and self.index is not None and len(self.index):
-                from retrieval.blend import BlendParams, apply_blend
-
                 params = self.blend_params or BlendParams()
                 sims, idx = self.index.search(emb[ok], int(k or self.blend_k))
                 mt = apply_blend(mt, anchors[ok][:, [jt, ji]], sims, idx, self.index.edits, self.index.asshot, params)
                 neighbors = (np.full((n, sims.shape[1]), -1.0, np.float32), np.full((n, sims.shape[1]), -1, np.int64))
                 neighbors[0][ok], neighbors[1][ok] = sims, idx
             if smooth and self.smooth_params is not None and len(ok) > 1:
-                from retrieval.blend import smooth_batch
-
                 mt = smooth_batch(mt, emb[ok], self.smooth_params, index=self.index)
             units[ok, jt], units[ok, ji] = mt[:, 0], mt[:, 1]
 
@@ -251,59 +258,5 @@ class WBModel:
             out["head_mired"], out["head_tint"] = head_units[:, jt], head_units[:, ji]
             out["mired"], out["tint"] = units[:, jt], units[:, ji]
         out["image_ok"] = ~failed
-        out.attrs["embeddings"] = emb
-        out.attrs["failed_ids"] = table["id_global"].iloc[np.flatnonzero(failed)].astype(str).tolist()
-        if neighbors is not None:
-            out.attrs["neighbors"] = neighbors
-        return out
-
-
-@dataclass
-class PredictConfig:
-    data: str = field(default="", metadata={"help": "Catalog root (ROOT/Validation, ROOT/Train) or a folder with images/ and one CSV."})
-    model: str = field(default="artifacts/model", metadata={"help": "Model folder written by `finetune` (encoder.pt, head.pt, neighbors.*)."})
-    out: str = field(default="predictions.csv", metadata={"help": "Output CSV: id_global,Temperature,Tint, one row per input row, input order."})
-    split: str = field(default="auto", metadata={"help": "'auto' (Validation if ROOT/Validation exists, else the single folder), 'Train', 'Validation' or 'folder'."})
-    blend_neighbors: bool = field(default=True, metadata={"help": "Pull predictions towards similar training photos' edits (strength chosen on validation; 0 = off)."})
-    k: int = field(default=0, metadata={"help": "Neighbours consulted when blending; 0 = the model's setting."})
-    smooth: bool = field(default=True, metadata={"help": "Make near-duplicate photos of this batch agree (strength chosen on validation; 0 = off)."})
-    on_error: str = field(default="raise", metadata={"help": "Unreadable image: 'raise' (stop with the file name) or 'metadata-only' (predict from metadata, warn)."})
-    batch_size: int = field(default=128, metadata={"help": "Images embedded per batch."})
-    precision: str = field(default="auto", metadata={"help": "auto | bf16 | fp32 for the image encoder. auto: bfloat16 where the hardware runs it natively (predictions move by < 0.1 mired)."})
-    device: str = field(default="auto", metadata={"help": "'auto', 'cpu', 'cuda', 'mps'."})
-    workers: int = field(default=1, metadata={"help": "Image decoding threads (they share one core with the colour statistics; more only help on more cores)."})
-    threads: int = field(default=2, metadata={"help": "Torch intra-op threads."})
-    progress: bool = field(default=True, metadata={"help": "Show progress bars."})
-
-
-def resolve_split(data: str | Path, split: str) -> str:
-    if split != "auto":
-        return split
-    found = list_splits(data)
-    if "Validation" in found:
-        return "Validation"
-    if found == ["Train"]:
-        return "Train"
-    return "folder" if found == ["folder"] else "Train"  # Train also accepts a bare folder with images/ + CSV
-
-
-def run_predict(cfg: PredictConfig) -> Path:
-    t0 = time.time()
-    set_threads(cfg.threads)
-    if cfg.on_error not in ON_ERROR:
-        raise CatalogError(f"on_error must be one of {ON_ERROR}, got {cfg.on_error!r}")
-    model = WBModel.load(cfg.model, device=pick_device(cfg.device))
-    model.bf16 = use_bf16(cfg.precision, model.device)
-    split = resolve_split(cfg.data, cfg.split)
-    # Table only: the model decodes the images itself, overlapping decoding with embedding.
-    cat = read_catalog(cfg.data, split, targets=tuple(model.targets), labels="ignore")
-    pred = model.predict(cat, blend=cfg.blend_neighbors, k=cfg.k or None, on_error=cfg.on_error,
-                         progress=cfg.progress, smooth=cfg.smooth, batch_size=cfg.batch_size, workers=cfg.workers)
-    out = Path(cfg.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cols = ["id_global"] + model.targets
-    pred[cols].to_csv(out, index=False)
-    dt = time.time() - t0
-    if cfg.progress:
-        print(f"wrote {len(pred):,} predictions to {out} in {dt:.1f} s ({len(pred) / max(dt, 1e-9):.0f} photos/s)")
-    return out
+        failed_ids = table["id_global"].iloc[np.flatnonzero(failed)].astype(str).tolist()
+        return Prediction(out, emb, failed_ids, neighbors)

@@ -37,10 +37,11 @@ import torch
 from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, image_features
 from catalog.errors import CatalogError
 from catalog.metadata import MetadataEncoder
+from catalog.progress import progress_bar
 from catalog.runtime import pick_device, provenance, seed_everything, set_threads, write_json
 from catalog.wb import (TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin,
                         rerender_matrix, rerender_torch)
-from finetune.metrics import MIN_GAIN, SIGNIFICANCE, gain_z, target_mae, wb_metrics
+from catalog.metrics import MIN_GAIN, SIGNIFICANCE, gain_z, target_mae, wb_metrics
 from finetune.gbm import fit_gbm, gbm_inputs, predict_gbm
 from finetune.model import (HEAD_FORMAT, HeadEnsemble, TargetSpec, WBHead, anchor_units, fit_scaling, huber, label_units,
                             make_specs, scale_targets, to_csv_units)
@@ -92,13 +93,6 @@ def parse_targets(targets: str | list[str] | tuple[str, ...]) -> list[str]:
     if not names:
         raise CatalogError("no targets given; expected e.g. 'Temperature,Tint'")
     return names
-
-
-def _progress(enabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    disable=not enabled, transient=True)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -197,7 +191,7 @@ def build_cache(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, matric
     identity = plan["copy"].to_numpy() == 0
     emb = np.zeros((m, encoder.dim), np.float32)
     col = np.zeros((m, len(IMAGE_FEATURE_NAMES)), np.float32) if colour is None else colour
-    with _progress(progress) as bar:
+    with progress_bar(progress) as bar:
         task = bar.add_task("embedding photos + re-rendered copies", total=m)
         for i in range(0, m, chunk):
             sl = slice(i, min(i + chunk, m))
@@ -231,7 +225,7 @@ WEIGHT_GRID = np.round(np.linspace(0.0, 1.0, 11), 1)
 def choose_gbm_weights(mlp: np.ndarray, gbm: np.ndarray, truth: np.ndarray, default: float = 0.5) -> np.ndarray:
     """Per target, the weight w of the gradient-boosting member in (1 - w)·MLP + w·GBM: the grid value
     (0, 0.1, ..., 1) with the lowest validation MAE, but only where it beats `default` by MIN_GAIN
-    with a significant per-photo gain (z >= SIGNIFICANCE, finetune.metrics); else `default`. (N, T)
+    with a significant per-photo gain (z >= SIGNIFICANCE, catalog.metrics); else `default`. (N, T)
     arrays in head units, so Temperature is judged in mired. Measured on the real release: picking
     the bare minimum on each fold's small holdout cost 1.3 % MAE mired against a fixed 0.5; on the
     synthetic benchmark the MLP is so much worse (memorised scenes) that the GBM-heavy choice is
@@ -336,7 +330,7 @@ def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, m
     src = plan["src"].to_numpy()
     identity = plan["copy"].to_numpy() == 0
     side = [torch.from_numpy(np.ascontiguousarray(a)) for a in (colour, meta, cam, y)]
-    with _progress(progress) as bar:
+    with progress_bar(progress) as bar:
         task = bar.add_task(f"fine-tuning encoder ({cfg.train_encoder})", total=epochs)
         for _ in range(epochs):
             encoder.train() if cfg.train_encoder == "all" else encoder.eval()
@@ -394,7 +388,7 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
     emb, col = tmp.standardise(cache.emb, cache.colour)
     fb = np.asarray(meta_enc.fallback, np.int64)
     heads = []
-    with _progress(cfg.progress) as bar:
+    with progress_bar(cfg.progress) as bar:
         task = bar.add_task(f"{label}: {cfg.ensemble} head(s) + fallback", total=(cfg.ensemble + 1) * cfg.epochs)
         versions = version_table(plan, rows)
         for k in range(cfg.ensemble):

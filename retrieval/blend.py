@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finetune.metrics import MIN_GAIN, SIGNIFICANCE, gain_z  # a variant must beat the head by MIN_GAIN, z >= SIGNIFICANCE
+from catalog.metrics import MIN_GAIN, SIGNIFICANCE, gain_z  # a variant must beat the head by MIN_GAIN, z >= SIGNIFICANCE
 from retrieval.index import NeighborIndex, build_faiss, search_faiss, standardise
 
 MODES = ("absolute", "shift")

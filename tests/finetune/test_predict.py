@@ -12,7 +12,8 @@ import torch
 from catalog.errors import CatalogError
 from catalog.reader import load_catalog, read_catalog
 from catalog.wb import kelvin_to_mired
-from finetune.predict import PredictConfig, WBModel, inference_encoder, run_predict
+from app.predict import PredictConfig, run_predict
+from finetune.predict import WBModel, inference_encoder
 from finetune.train import FinetuneConfig, run_finetune
 from pretrain.encoder import Encoder, embed, save_encoder
 
@@ -80,9 +81,9 @@ def test_corrupt_image_raises_or_falls_back_to_metadata(trained, tmp_path):
         warnings.simplefilter("ignore")
         loaded = load_catalog(copy, "Validation", image_size=m.image_size, labels="ignore", progress=False,
                               on_error="collect", workers=1)
-        p = m.predict(loaded, on_error="metadata-only", progress=False)
-    assert p["image_ok"].tolist() == [i != 2 for i in range(len(ids))]
-    assert p.attrs["failed_ids"] == [ids[2]] and np.isnan(p.attrs["embeddings"][2]).all()
+        full = m.predict_full(loaded, on_error="metadata-only", progress=False)
+    assert full.table["image_ok"].tolist() == [i != 2 for i in range(len(ids))]
+    assert full.failed_ids == [ids[2]] and np.isnan(full.embeddings[2]).all()
 
 
 def test_blended_path_pulls_duplicates_to_their_edits(trained):
@@ -92,14 +93,16 @@ def test_blended_path_pulls_duplicates_to_their_edits(trained):
     m = WBModel.load(model)
     assert m.index is not None and len(m.index) == 16
     cat = load_catalog(root, "Train", image_size=m.image_size, progress=False, workers=1)
-    head = m.predict(cat, blend=False, progress=False)
+    head_full = m.predict_full(cat, blend=False, progress=False)
+    head = head_full.table
     assert {"id_global", "Temperature", "Tint", "head_mired", "head_tint", "mired", "tint"} <= set(head.columns)
-    assert "neighbors" not in head.attrs
+    assert head_full.neighbors is None
     # A training photo is its own nearest neighbour (cosine 1): a full-strength absolute blend with a
     # sharp softmax must return (almost) its own edit.
     m.blend_params = BlendParams(mode="absolute", strength=1.0, tau=0.001, min_sim=0.0)
-    p = m.predict(cat, blend=True, k=4, progress=False)
-    sims, idx = p.attrs["neighbors"]
+    full = m.predict_full(cat, blend=True, k=4, progress=False)
+    p = full.table
+    sims, idx = full.neighbors
     assert sims.shape == (16, 4) and (idx[:, 0] == np.arange(16)).all()
     truth = kelvin_to_mired(cat.table["Temperature"].to_numpy(float))
     assert np.abs(p["mired"] - truth).mean() < 0.5 < np.abs(head["mired"] - truth).mean()

@@ -36,10 +36,12 @@ import numpy as np
 import pandas as pd
 
 from catalog.errors import CatalogError
-from catalog.reader import TARGETS, list_splits, load_catalog, read_catalog
+from catalog.reader import TARGETS, load_catalog, read_catalog, resolve_split
 from catalog.runtime import pick_device, provenance, seed_everything, write_json
 from catalog.wb import kelvin_to_mired, mired_to_kelvin, rerender_matrix, rerender_torch
-from finetune.metrics import wb_metrics
+from catalog.metrics import wb_metrics
+from finetune.predict import WBModel
+from finetune.splits import shoot_groups
 
 TEMP_BANDS = (("<3500 K", 0.0, 3500.0), ("3500-5500 K", 3500.0, 5500.0), (">5500 K", 5500.0, np.inf))
 ASSHOT_BINS_K = (2000, 3000, 3500, 4000, 4500, 5000, 5500, 6500, 8000, 12000, 50000)
@@ -110,26 +112,6 @@ def read_wb_csv(path: str | Path, what: str) -> pd.DataFrame:
         rows = (np.flatnonzero(dup.to_numpy()) + 1).tolist()
         raise CatalogError(f"{path}: duplicate id_global {df['id_global'][dup].iloc[0]!r} in rows {rows[:6]}")
     return df
-
-
-def _resolve_split(cfg: EvaluateConfig) -> str:
-    """The split whose labels exist: answers pair with Validation; a labelled Validation beats Train."""
-    if cfg.split != "auto":
-        return cfg.split
-    if cfg.data is None:
-        return "Validation"
-    splits = list_splits(cfg.data)
-    if splits == ["folder"]:
-        return "folder"
-    if cfg.answers is not None:
-        return "Validation"
-    if "Validation" in splits:
-        try:
-            if read_catalog(cfg.data, "Validation").has_labels(TARGETS):
-                return "Validation"
-        except CatalogError:
-            pass  # an unreadable Validation split: Train is still worth evaluating
-    return "Train"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -380,8 +362,6 @@ def _print_tables(result: dict[str, Any]) -> None:
 
 def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     """Score predictions against labels; write OUT/evaluation.json and plots; return the result dict."""
-    from finetune.splits import shoot_groups
-
     seed_everything(cfg.seed)
     if cfg.model is None and cfg.pred is None:
         raise CatalogError("evaluate: give --model (a model folder) or --pred (a predictions CSV)")
@@ -389,14 +369,14 @@ def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         raise CatalogError("evaluate: give --data (a labelled catalog) or --answers (an answers CSV)")
     if cfg.model is not None and cfg.data is None:
         raise CatalogError("evaluate: --model needs --data, the catalog whose photos it predicts")
-    split = _resolve_split(cfg)
+    split = resolve_split(cfg.data, cfg.split, labelled=cfg.answers is None) if cfg.data is not None else (
+        cfg.split if cfg.split != "auto" else "Validation")
     out = Path(cfg.out) if cfg.out else (Path(cfg.model) / "eval" if cfg.model else Path("eval"))
 
     # --- labels (and the catalog's inputs, when there is a catalog) -------------------------------
     model, catalog = None, None
     labels = "ignore" if cfg.answers is not None else "auto"
     if cfg.model is not None:
-        from finetune.predict import WBModel
         model = WBModel.load(cfg.model, device=str(pick_device(cfg.device)))
         catalog = load_catalog(cfg.data, split, image_size=model.image_size, labels=labels, progress=cfg.progress)
     elif cfg.data is not None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from retrieval.audit import at_wb, html_table, make_grid, safe_name
+from app.audit import at_wb, html_table, make_grid, safe_name
 
 torch.set_num_threads(1)
 
@@ -74,12 +74,10 @@ def _tiny_model(root: Path, out: Path) -> Path:
 
 
 def test_run_audit_end_to_end(make_catalog, tmp_path):
-    pytest.importorskip("finetune.predict", reason="finetune/predict.py (WBModel) not written yet")
-    pytest.importorskip("finetune.train", reason="finetune/train.py not written yet")
     from catalog.errors import CatalogError
     from catalog.images import read_image, square_resize
     from catalog.reader import read_catalog
-    from retrieval.audit import AuditConfig, run_audit
+    from app.audit import AuditConfig, run_audit
 
     root = make_catalog(n_train=24, n_val=6, size=32, with_labels=False)
     model = _tiny_model(root, tmp_path / "model")

@@ -1,10 +1,10 @@
-"""finetune/metrics.py against a hand computation."""
+"""catalog/metrics.py against a hand computation."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from finetune.metrics import target_mae, wb_metrics
+from catalog.metrics import target_mae, wb_metrics
 
 
 def test_wb_metrics_hand_example():

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import inspect
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -33,10 +32,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from catalog.errors import CatalogError
 from catalog.images import read_image, square_resize
+from catalog.reader import load_catalog, read_catalog, resolve_split
 from catalog.runtime import pick_device, provenance, seed_everything, write_json
 from catalog.wb import kelvin_to_mired, mired_to_kelvin, rerender
 from retrieval.blend import BlendParams, find_anomalies, neighbour_mean
 from retrieval.index import NeighborIndex
+from app.evaluate import read_wb_csv
+from finetune.predict import WBModel
 
 TARGETS = ("Temperature", "Tint")
 GRID_COLS = 4          # 4 x 256 px = 1024 px wide: fits a laptop screen without scaling
@@ -50,7 +52,7 @@ MAX_TABLE_ROWS = 500   # anomalies listed on the page (all of them go to anomali
 class AuditConfig:
     data: Path = field(metadata={"help": "Catalog root (ROOT/Train[+Validation]) or a single catalog folder; "
                                          "its Train split supplies the neighbour photos.", "required": True})
-    model: Path = field(default=Path("artifacts/run1"), metadata={
+    model: Path = field(default=Path("artifacts/model"), metadata={
         "help": "Model folder (encoder.pt, head.pt, neighbors.*)."})
     out: Path | None = field(default=None, metadata={"help": "Output folder (default: MODEL/audit)."})
     ids: str | None = field(default=None, metadata={
@@ -154,29 +156,15 @@ def safe_name(n: int, photo_id: str) -> str:
 # ---------------------------------------------------------------------------------------------------
 # Data: which split, labels, the training photos behind the index
 # ---------------------------------------------------------------------------------------------------
-def resolve_split(root: Path, split: str) -> str:
-    from catalog.reader import list_splits
-
-    if split.lower() != "auto":
-        return split
-    found = list_splits(root)
-    for s in ("Validation", "Train", "folder"):
-        if s in found:
-            return s
-    raise CatalogError(f"{root}: no catalog found (expected Train/ or Validation/ folders, or images/ + one CSV)")
-
-
 def query_labels(catalog: Any, answers: Path | None) -> np.ndarray | None:
     """(N, 2) Temperature (K) / Tint edits of the audited photos (NaN where unknown), or None when none is known.
 
     From the split's own Temperature/Tint columns, else from an answers CSV (id_global,Temperature,
-    Tint; read and checked by finetune.evaluate.read_wb_csv) — Validation CSVs carry no labels."""
+    Tint; read and checked by app.evaluate.read_wb_csv) — Validation CSVs carry no labels."""
     table = catalog.table
     if catalog.has_labels(TARGETS):
         t = table[list(TARGETS)].to_numpy(np.float64)
     elif answers is not None:
-        from finetune.evaluate import read_wb_csv
-
         a = read_wb_csv(answers, "answers")
         t = a.set_index("id_global").reindex(table["id_global"].astype(str))[list(TARGETS)].to_numpy(np.float64)
         if not np.isfinite(t).any():
@@ -192,8 +180,6 @@ def train_photos(root: Path, index: NeighborIndex) -> pd.DataFrame:
     Images come from the Train split at `root`; ids the catalog no longer has keep path None (their
     tiles are drawn blank) and fall back to the values stored in the index.
     """
-    from catalog.reader import read_catalog
-
     df = pd.DataFrame({"id_global": index.ids, "shoot": index.shoots,
                        "currTemp": mired_to_kelvin(index.asshot[:, 0]), "currTint": index.asshot[:, 1],
                        "Temperature": mired_to_kelvin(index.edits[:, 0]), "Tint": index.edits[:, 1]})
@@ -339,9 +325,6 @@ def _select(cfg: AuditConfig, ids: list[str], error: np.ndarray | None, disagree
 def run_audit(cfg: AuditConfig) -> Path:
     from rich.progress import track
 
-    from catalog.reader import load_catalog
-    from finetune.predict import WBModel
-
     seed_everything(cfg.seed)
     data, model_dir = Path(cfg.data), Path(cfg.model)
     out = Path(cfg.out) if cfg.out else model_dir / "audit"
@@ -361,12 +344,8 @@ def run_audit(cfg: AuditConfig) -> Path:
     ids = table["id_global"].astype(str).tolist()
     # exactly what `predict` writes (the model's own k, blending and batch smoothing); cfg.k only sets
     # how many neighbours the grids show
-    extra = {"smooth": True} if "smooth" in inspect.signature(model.predict).parameters else {}
-    pred = model.predict(catalog, blend=True, progress=cfg.progress, **extra)
-    emb = np.asarray(pred.attrs["embeddings"], np.float32)
-    if pred["id_global"].astype(str).tolist() != ids:  # predict keeps input order; be safe if it does not
-        order = pd.Index(pred["id_global"].astype(str)).get_indexer(ids)
-        pred, emb = pred.iloc[order].reset_index(drop=True), emb[order]
+    full = model.predict_full(catalog, blend=True, smooth=True, progress=cfg.progress)
+    pred, emb = full.table, full.embeddings  # input order, one row per photo
     train = train_photos(data, index)
     sims, idx = neighbours_excluding(index, emb, ids, cfg.k)
 

@@ -1,4 +1,4 @@
-"""finetune/evaluate.py: CSV scoring against a hand computation, the consistency probes on predictors
+"""app/evaluate.py: CSV scoring against a hand computation, the consistency probes on predictors
 whose answer is known, and a full run on a tiny model trained through the real stages."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from catalog.errors import CatalogError
 from catalog.reader import load_catalog
 from catalog.wb import kelvin_to_mired
-from finetune.evaluate import EvaluateConfig, consistency_metrics, run_evaluate
+from app.evaluate import EvaluateConfig, consistency_metrics, run_evaluate
 
 
 class AsShot:
