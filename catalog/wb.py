@@ -13,8 +13,9 @@ Everything is vectorised over numpy arrays in float64 (scalars are accepted and 
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
-import torch
 
 TEMP_MIN, TEMP_MAX = 2000.0, 50000.0
 TINT_MIN, TINT_MAX = -150.0, 150.0
@@ -180,13 +181,22 @@ def xy_to_temp_tint(x, y):
     return (1e6 / m)[()], np.asarray(tint)[()]
 
 
+def _is_tensor(a) -> bool:
+    """A torch tensor? Without importing torch: the predict path runs without it, and nothing can
+    hand us a tensor unless torch is already loaded."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(a, torch.Tensor)
+
+
 # ----------------------------------------------------------------------------------------------
 # sRGB transfer function. Photos are stored gamma-encoded; white balance is a multiplicative
 # (linear-light) operation, so we must linearise first. Both numpy and torch, same type out.
 # Negative values are handled sign-symmetrically so float round trips stay exact out of gamut.
 # ----------------------------------------------------------------------------------------------
 def srgb_to_linear(a):
-    if isinstance(a, torch.Tensor):
+    if _is_tensor(a):
+        import torch
+
         x = a.abs()
         return torch.copysign(torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4), a)
     a = np.asarray(a)
@@ -199,7 +209,9 @@ def srgb_to_linear(a):
 
 
 def linear_to_srgb(a):
-    if isinstance(a, torch.Tensor):
+    if _is_tensor(a):
+        import torch
+
         x = a.abs()
         y = torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.clamp_min(1e-12) ** (1 / 2.4) - 0.055)
         return torch.copysign(y, a)
@@ -256,6 +268,8 @@ def rerender(image, from_wb, to_wb):
 def rerender_torch(images: torch.Tensor, matrices) -> torch.Tensor:
     """Batch re-render for augmentation: images (B, 3, H, W) sRGB in [0, 1], matrices (B, 3, 3)
     (numpy or torch) from rerender_matrix. Output clipped to [0, 1] as a real render would be."""
+    import torch
+
     m = torch.as_tensor(np.asarray(matrices) if not isinstance(matrices, torch.Tensor) else matrices)
     m = m.to(device=images.device, dtype=images.dtype)
     with torch.no_grad():
