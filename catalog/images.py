@@ -24,6 +24,15 @@ from catalog.errors import ImageReadError
 TIFF_SUFFIXES = (".tif", ".tiff")
 PILLOW_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 IMAGE_SUFFIXES = TIFF_SUFFIXES + PILLOW_SUFFIXES
+# Refused before decoding: a header can declare any size, and 40,000 x 40,000 RGB would allocate 4.8 GB
+# (a crafted or broken file must not take the machine down). 200 MP holds any camera's full frame.
+MAX_PIXELS = 200_000_000
+
+
+def _check_size(path: Path, height: int, width: int) -> None:
+    if height * width > MAX_PIXELS:
+        raise ImageReadError(f"{path}: declares {width:,} x {height:,} pixels, more than the {MAX_PIXELS:,} "
+                             f"this reader decodes; export a smaller render (256 px is enough)")
 
 
 def _read_tiff(path: Path) -> np.ndarray:
@@ -31,6 +40,7 @@ def _read_tiff(path: Path) -> np.ndarray:
         if not tif.pages:
             raise ImageReadError(f"{path}: TIFF has no pages")
         page = tif.pages.first  # multi-page TIFFs: the first page is the photo, later ones thumbnails/masks
+        _check_size(path, int(page.imagelength) * max(1, int(page.imagedepth)), int(page.imagewidth))
         # maxworkers=1: we already decode many files in parallel; nested pools only add contention.
         arr = page.asarray(maxworkers=1)
         photometric = page.photometric
@@ -48,6 +58,7 @@ def _read_tiff(path: Path) -> np.ndarray:
 
 def _read_pillow(path: Path) -> np.ndarray:
     with Image.open(path) as im:
+        _check_size(path, im.height, im.width)  # Image.open reads the header only
         im.load()
         if im.mode in ("RGB", "RGBA", "L", "LA", "F") or im.mode.startswith("I;16"):
             return np.asarray(im)
@@ -133,12 +144,14 @@ def _load_one(path: str | Path, size: int) -> np.ndarray:
 
 
 def load_images(paths: Sequence[str | Path], size: int, workers: int = 2, progress: bool = True,
-                on_error: str = "raise") -> tuple[np.ndarray, dict[int, str]]:
+                on_error: str = "raise", where: Sequence[str] | None = None) -> tuple[np.ndarray, dict[int, str]]:
     """Read and square-resize every image in parallel threads into one (N, size, size, 3) uint8 array.
 
     Order follows `paths`. on_error="raise": the first failure raises ImageReadError (pending work is
     cancelled). on_error="collect": failed slots stay zero and `failures` maps their index to the
-    message, so a caller can report every broken file at once.
+    message, so a caller can report every broken file at once. where: one location per path (e.g.
+    "sliders.csv: row 3 (line 4), id_global 'X'") that starts its error message, so an error names
+    the CSV row as well as the file.
     """
     if on_error not in ("raise", "collect"):
         raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
@@ -160,14 +173,12 @@ def load_images(paths: Sequence[str | Path], size: int, workers: int = 2, progre
                 i = futures[fut]
                 try:
                     out[i] = fut.result()
-                except ImageReadError as e:
-                    if on_error == "raise":
-                        raise
-                    failures[i] = str(e)
                 except Exception as e:  # anything unexpected still names the file
+                    msg = str(e) if isinstance(e, ImageReadError) else f"{paths[i]}: {type(e).__name__}: {e}"
+                    msg = f"{where[i]}: {msg}" if where is not None else msg
                     if on_error == "raise":
-                        raise ImageReadError(f"{paths[i]}: {type(e).__name__}: {e}") from e
-                    failures[i] = f"{paths[i]}: {type(e).__name__}: {e}"
+                        raise ImageReadError(msg) from e
+                    failures[i] = msg
                 bar.advance(task)
         except BaseException:
             for f in futures:

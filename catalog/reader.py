@@ -258,6 +258,11 @@ def _read_header(csv_path: Path) -> tuple[list[str] | None, str, list[Problem]]:
     found = [d for d in DELIMITERS if "id_global" in headers[d]]
     delimiter = found[0] if len(found) == 1 else ","
     header = headers[delimiter]
+    other = [d for d in DELIMITERS if d != delimiter and any(d in h for h in header)]
+    if found and other:
+        return None, delimiter, [Problem("csv", f"{csv_path}: line 1: the header mixes '{delimiter}' and "
+                                                f"'{other[0]}' between column names; save the CSV with one "
+                                                f"separator (',' or ';')")]
     if not any(header):
         return None, delimiter, [Problem("empty", f"{csv_path}: empty catalog: the file has no header line "
                                                   f"(expected columns {', '.join(REQUIRED_COLUMNS)}, ...)")]

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from catalog.images import IMAGE_SUFFIXES, load_images
-from catalog.reader import SPLITS, TARGETS, Catalog, Problem, list_splits, scan_catalog
+from catalog.reader import SPLITS, TARGETS, Catalog, Problem, image_where, list_splits, scan_catalog
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
 
 PROBLEM_TITLES = {"csv": "catalog files", "empty": "empty catalog", "column": "columns", "id": "missing ids",
@@ -66,10 +66,9 @@ def _report_split(cat: Catalog, problems: list[Problem], notes: list[str], cfg: 
     unreadable: dict[int, str] = {}
     if cfg.image_check and cat.image_paths:
         _, unreadable = load_images(cat.image_paths, 8, workers=cfg.workers, progress=console.is_terminal,
-                                    on_error="collect")
+                                    on_error="collect", where=image_where(cat))
         rownum = t["row"].to_numpy()
-        extra = [Problem("unreadable", f"row {rownum[i]} (line {rownum[i] + 1}): {msg}", int(rownum[i]))
-                 for i, msg in unreadable.items()]
+        extra = [Problem("unreadable", msg, int(rownum[i])) for i, msg in unreadable.items()]
     ids = set(t["id_global"]) if "id_global" in t.columns else set()
     orphans = [p for p in cat.image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
                and p.stem not in ids and p.name not in ids] if cat.image_dir.is_dir() else []
