@@ -86,6 +86,28 @@ def options_from(cls: type, positional: tuple[str, ...] = ()) -> Callable[[Calla
     return decorate
 
 
+def argv_for(cfg_cls: type, overrides: dict[str, Any], positional: tuple[str, ...] = ()) -> list[str]:
+    """The inverse of `options_from`: field values -> the command-line arguments that set them.
+
+    bool fields become --x / --no-x, other values --x VALUE; fields named in `positional` become bare
+    arguments (in the order given). A name that is not an option of `cfg_cls` is an error, so a
+    caller (the benchmarks) cannot silently drop a setting it meant to pass.
+
+        argv_for(PretrainConfig, {"epochs": 2, "progress": False})  # ['--epochs', '2', '--no-progress']
+    """
+    fields = {f.name for f in dataclasses.fields(cfg_cls) if f.init}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"{cfg_cls.__name__} has no option {unknown}; its options: {sorted(fields)}")
+    args = [str(overrides[name]) for name in positional if name in overrides]
+    for name, value in overrides.items():
+        if name in positional or value is None:
+            continue
+        flag = name.replace("_", "-")
+        args += [f"--{flag}" if value else f"--no-{flag}"] if isinstance(value, bool) else [f"--{flag}", str(value)]
+    return args
+
+
 def _fail_on_catalog_errors(fn: Callable[[], Any]) -> Any:
     """Users get the specific CatalogError message and exit code 2, not a traceback."""
     from catalog.errors import CatalogError
