@@ -31,6 +31,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from catalog.errors import CatalogError
+from catalog.ids import check_id
 from catalog.images import read_image, square_resize
 from catalog.reader import load_catalog, read_catalog, resolve_split
 from catalog.runtime import pick_device, provenance, seed_everything, write_json
@@ -149,8 +150,9 @@ def at_wb(img: np.ndarray | None, from_wb: tuple[float, float], to_wb: tuple[flo
 
 
 def safe_name(n: int, photo_id: str) -> str:
-    """Grid file name: ordered, unique, and free of path separators whatever the id holds."""
-    return f"{n:03d}_{re.sub(r'[^A-Za-z0-9._-]+', '_', str(photo_id))[:80]}.png"
+    """Grid file name: ordered and unique; the id passes the one file-name check (catalog.ids) and is
+    then reduced to portable characters (HTML links and other file systems)."""
+    return f"{n:03d}_{re.sub(r'[^A-Za-z0-9._-]+', '_', check_id(str(photo_id)))[:80]}.png"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -322,66 +324,94 @@ def _select(cfg: AuditConfig, ids: list[str], error: np.ndarray | None, disagree
     return [int(i) for i in np.argsort(-score, kind="stable")[:max(cfg.worst, 0)]]
 
 
-def run_audit(cfg: AuditConfig) -> Path:
-    from rich.progress import track
+@dataclass
+class Audited:
+    """The audited photos as `predict` sees them, and their training neighbours (one row per photo)."""
 
-    seed_everything(cfg.seed)
-    data, model_dir = Path(cfg.data), Path(cfg.model)
-    out = Path(cfg.out) if cfg.out else model_dir / "audit"
-    for sub in ("grids", "anomalies"):  # grids of an earlier audit would be listed by no page
+    model: WBModel
+    index: NeighborIndex
+    catalog: Any                 # catalog.reader.Catalog of the audited split, images at the model's size
+    split: str
+    pred: pd.DataFrame           # WBModel.predict_full(...).table: exactly what `predict` writes
+    train: pd.DataFrame          # train_photos(): one row per indexed training photo
+    sims: np.ndarray             # (N, k) float32 cosine similarity of each photo's neighbours
+    idx: np.ndarray              # (N, k) int64 index rows of those neighbours, -1 where none
+
+    @property
+    def ids(self) -> list[str]:
+        return self.catalog.table["id_global"].astype(str).tolist()
+
+
+def _fresh_output(out: Path) -> None:
+    """OUT/grids and OUT/anomalies, emptied of an earlier audit's pictures (no page would list them)."""
+    for sub in ("grids", "anomalies"):
         (out / sub).mkdir(parents=True, exist_ok=True)
         for old in (out / sub).glob("*.png"):
             old.unlink()
     load_tile.cache_clear()
 
-    # --- model, index, the audited photos and the training photos behind the index
-    model = WBModel.load(model_dir, device=str(pick_device(cfg.device)))
-    index = getattr(model, "index", None)
-    index = index if isinstance(index, NeighborIndex) else NeighborIndex.load(model_dir)
+
+def load_audited(cfg: AuditConfig) -> Audited:
+    """Model, index, the audited split predicted exactly as `predict` would (the model's own k,
+    blending and batch smoothing; cfg.k only sets how many neighbours the grids show)."""
+    data = Path(cfg.data)
+    model = WBModel.load(cfg.model, device=str(pick_device(cfg.device)))
+    index = model.index if model.index is not None else NeighborIndex.load(cfg.model)
     split = resolve_split(data, cfg.split)
     catalog = load_catalog(data, split, image_size=model.image_size, workers=cfg.workers, progress=cfg.progress)
-    table = catalog.table
-    ids = table["id_global"].astype(str).tolist()
-    # exactly what `predict` writes (the model's own k, blending and batch smoothing); cfg.k only sets
-    # how many neighbours the grids show
     full = model.predict_full(catalog, blend=True, smooth=True, progress=cfg.progress)
-    pred, emb = full.table, full.embeddings  # input order, one row per photo
-    train = train_photos(data, index)
-    sims, idx = neighbours_excluding(index, emb, ids, cfg.k)
+    ids = catalog.table["id_global"].astype(str).tolist()
+    sims, idx = neighbours_excluding(index, full.embeddings, ids, cfg.k)
+    return Audited(model, index, catalog, split, full.table, train_photos(data, index), sims, idx)
 
-    # --- what to audit: largest errors if labelled, else largest head-vs-neighbours disagreement
+
+def audit_scores(cfg: AuditConfig, a: Audited) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
+    """(labels (N, 2) K/tint or None, |error| in mired + tint or None, head-vs-neighbours disagreement):
+    the largest errors are audited when labels are known, else the largest disagreements."""
+    data, table = Path(cfg.data), a.catalog.table
     answers = cfg.answers if cfg.answers is not None else (data / "answers.csv" if (data / "answers.csv").is_file()
                                                            else None)
-    labels = query_labels(catalog, answers if split != "Train" else None)
-    pred_mt = np.c_[kelvin_to_mired(pred["Temperature"].to_numpy(np.float64)), pred["Tint"].to_numpy(np.float64)]
+    labels = query_labels(a.catalog, answers if a.split != "Train" else None)
+    pred_mt = np.c_[kelvin_to_mired(a.pred["Temperature"].to_numpy(np.float64)), a.pred["Tint"].to_numpy(np.float64)]
     error = None
     if labels is not None:
         error = np.abs(pred_mt - np.c_[kelvin_to_mired(labels[:, 0]), labels[:, 1]]).sum(1)
-    bp = _blend_params(model)
+    bp = _blend_params(a.model)
     asshot = np.c_[kelvin_to_mired(table["currTemp"].to_numpy(np.float64)), table["currTint"].to_numpy(np.float64)]
-    nb_mean, _ = neighbour_mean(asshot, sims, idx, index.edits, index.asshot, bp.mode, bp.tau, min_sim=-1.0)
-    head = pred[["head_mired", "head_tint"]].to_numpy(np.float64)
+    nb_mean, _ = neighbour_mean(asshot, a.sims, a.idx, a.index.edits, a.index.asshot, bp.mode, bp.tau, min_sim=-1.0)
+    head = a.pred[["head_mired", "head_tint"]].to_numpy(np.float64)
     disagreement = np.nan_to_num(np.abs(head - nb_mean).sum(1), nan=0.0)
-    chosen = _select(cfg, ids, error, disagreement)
+    return labels, error, disagreement
 
+
+def photo_grids(cfg: AuditConfig, a: Audited, out: Path, chosen: list[int], labels: np.ndarray | None,
+                error: np.ndarray | None, disagreement: np.ndarray) -> list[dict[str, Any]]:
+    """One grid PNG per chosen photo (OUT/grids); one summary row per grid."""
+    from rich.progress import track
+
+    table, pred, ids = a.catalog.table, a.pred, a.ids
     shoot = table["shoot"] if "shoot" in table.columns else pd.Series([None] * len(table))
     rows = []
     for n, i in enumerate(track(chosen, description="audit grids", disable=not cfg.progress)):
         edit_wb = (float(labels[i, 0]), float(labels[i, 1])) if labels is not None else None
         asshot_wb = (float(table["currTemp"].iloc[i]), float(table["currTint"].iloc[i]))
         pred_wb = (float(pred["Temperature"].iloc[i]), float(pred["Tint"].iloc[i]))
-        grid = query_grid(str(catalog.image_paths[i]), asshot_wb, pred_wb, edit_wb, ids[i], shoot.iloc[i], train,
-                          sims[i], idx[i], cfg.tile)
+        grid = query_grid(str(a.catalog.image_paths[i]), asshot_wb, pred_wb, edit_wb, ids[i], shoot.iloc[i], a.train,
+                          a.sims[i], a.idx[i], cfg.tile)
         name = safe_name(n, ids[i])
         grid.save(out / "grids" / name, compress_level=1)
-        valid = idx[i] >= 0
+        valid = a.idx[i] >= 0
         rows.append({"id_global": ids[i], "grid": f"grids/{name}", "pred_T": pred_wb[0], "pred_tint": pred_wb[1],
                      "edit_T": edit_wb[0] if edit_wb else None, "edit_tint": edit_wb[1] if edit_wb else None,
                      "error": float(error[i]) if error is not None else None,
                      "disagreement": float(disagreement[i]),
-                     "mean_sim": float(sims[i][valid].mean()) if valid.any() else None, "shoot": shoot.iloc[i]})
+                     "mean_sim": float(a.sims[i][valid].mean()) if valid.any() else None, "shoot": shoot.iloc[i]})
+    return rows
 
-    sections = [(f"{split} photos ({len(rows)} of {len(ids)})", html_table(
+
+def photos_section(rows: list[dict[str, Any]], split: str, n_photos: int) -> tuple[str, str]:
+    """(heading, sortable HTML table) of the audited photos, each linked to its grid."""
+    return (f"{split} photos ({len(rows)} of {n_photos})", html_table(
         ["id", "predicted T (K)", "predicted tint", "edit T (K)", "edit tint", "error |Δmired|+|Δtint|",
          "head vs neighbours", "mean neighbour sim", "shoot"],
         [[(f'<a href="{r["grid"]}">{html.escape(r["id_global"])}</a>', r["id_global"]),
@@ -389,56 +419,83 @@ def run_audit(cfg: AuditConfig) -> Path:
           (_fmt(r["edit_T"], ",.0f"), _fmt(r["edit_T"])), (_fmt(r["edit_tint"], "+.1f"), _fmt(r["edit_tint"])),
           (_fmt(r["error"], ".1f"), _fmt(r["error"])), (_fmt(r["disagreement"], ".1f"), _fmt(r["disagreement"])),
           (_fmt(r["mean_sim"], ".3f"), _fmt(r["mean_sim"])), (html.escape(_fmt(r["shoot"])), _fmt(r["shoot"]))]
-         for r in rows]))]
+         for r in rows]))
 
-    # --- label anomalies among the training photos
+
+def anomaly_grids(cfg: AuditConfig, a: Audited, anomalies: pd.DataFrame, out: Path) -> list[dict[str, Any]]:
+    """Grids (OUT/anomalies) of the top anomalies: the edit at the photographer's WB beside its
+    near-duplicates at theirs; one row per grid."""
+    top = anomalies.head(max(cfg.anomaly_grids, 0))
+    index, train = a.index, a.train
+    pos = {v: i for i, v in enumerate(index.ids)}
+    rows_idx = [pos[v] for v in top["id_global"]]
+    a_sims, a_idx = neighbours_excluding(index, index.vectors()[rows_idx] if rows_idx else
+                                         np.zeros((0, index.dim), np.float32),
+                                         top["id_global"].tolist(), cfg.k, normalized=True)
+    rows = []
+    for n, (j, (_, an)) in enumerate(zip(rows_idx, top.iterrows())):
+        r = train.iloc[j]
+        img = load_tile(r["path"], cfg.tile) if r["path"] else None
+        tiles, caps = neighbour_tiles(train, a_sims[n], a_idx[n], cfg.tile)
+        own = [f"ANOMALY {an['id_global']}", f"edit {wb_caption(r['Temperature'], r['Tint'])}",
+               f"z {an['z_mired']:+.1f} mired / {an['z_tint']:+.1f} tint", f"shoot {r['shoot'] or '?'}"]
+        grid = make_grid([at_wb(img, (r["currTemp"], r["currTint"]), (r["Temperature"], r["Tint"]))] + tiles,
+                         [own] + caps, GRID_COLS, cfg.tile)
+        name = safe_name(n, an["id_global"])
+        grid.save(out / "anomalies" / name, compress_level=1)
+        rows.append({**an.to_dict(), "grid": f"anomalies/{name}"})
+    return rows
+
+
+def anomalies_section(anomalies: pd.DataFrame, grid_rows: list[dict[str, Any]]) -> tuple[str, str]:
+    """(heading, sortable HTML table) of the training edits that disagree with their near-duplicates."""
+    links = {r["id_global"]: r["grid"] for r in grid_rows}
+    body = html_table(
+        ["id", "edit T (K)", "edit tint", "neighbours T (K)", "neighbours tint", "z mired", "z tint",
+         "neighbours", "shoot"],
+        [[((f'<a href="{links[a["id_global"]]}">{html.escape(a["id_global"])}</a>' if a["id_global"] in links
+            else html.escape(a["id_global"])), a["id_global"]),
+          (_fmt(a["Temperature"], ",.0f"), _fmt(a["Temperature"])), (_fmt(a["tint"], "+.1f"), _fmt(a["tint"])),
+          (_fmt(a["neighbour_Temperature"], ",.0f"), _fmt(a["neighbour_Temperature"])),
+          (_fmt(a["neighbour_tint"], "+.1f"), _fmt(a["neighbour_tint"])),
+          (_fmt(a["z_mired"], "+.1f"), _fmt(a["z_mired"])), (_fmt(a["z_tint"], "+.1f"), _fmt(a["z_tint"])),
+          (str(a["n_neighbors"]), str(a["n_neighbors"])),
+          (html.escape(_fmt(a["shoot"])), _fmt(a["shoot"]))] for _, a in anomalies.head(MAX_TABLE_ROWS).iterrows()])
+    n = len(anomalies)
+    shown = "" if n <= MAX_TABLE_ROWS else f", the first {MAX_TABLE_ROWS} listed here"
+    return (f"Training edits that disagree with their near-duplicates ({n}{shown}; "
+            f"grids for the top {len(grid_rows)}; all in anomalies.csv)", body)
+
+
+def run_audit(cfg: AuditConfig) -> Path:
+    """Grids of the worst (or chosen) photos and of the label anomalies, one sortable page, audit.json."""
+    seed_everything(cfg.seed)
+    out = Path(cfg.out) if cfg.out else Path(cfg.model) / "audit"
+    _fresh_output(out)
+    a = load_audited(cfg)
+    labels, error, disagreement = audit_scores(cfg, a)
+    chosen = _select(cfg, a.ids, error, disagreement)
+    rows = photo_grids(cfg, a, out, chosen, labels, error, disagreement)
+    sections = [photos_section(rows, a.split, len(a.ids))]
+
     anomaly_rows: list[dict[str, Any]] = []
     n_anomalies = 0
+    bp = _blend_params(a.model)
     if cfg.anomalies:
-        anomalies = find_anomalies(index, None, k=cfg.k, min_sim=cfg.anomaly_min_sim, z=cfg.anomaly_z, mode=bp.mode)
+        anomalies = find_anomalies(a.index, None, k=cfg.k, min_sim=cfg.anomaly_min_sim, z=cfg.anomaly_z, mode=bp.mode)
         anomalies.to_csv(out / "anomalies.csv", index=False)
         n_anomalies = len(anomalies)
-        top = anomalies.head(max(cfg.anomaly_grids, 0))
-        pos = {v: i for i, v in enumerate(index.ids)}
-        rows_idx = [pos[v] for v in top["id_global"]]
-        a_sims, a_idx = neighbours_excluding(index, index.vectors()[rows_idx] if rows_idx else
-                                             np.zeros((0, index.dim), np.float32),
-                                             top["id_global"].tolist(), cfg.k, normalized=True)
-        for n, (j, (_, a)) in enumerate(zip(rows_idx, top.iterrows())):
-            r = train.iloc[j]
-            img = load_tile(r["path"], cfg.tile) if r["path"] else None
-            tiles, caps = neighbour_tiles(train, a_sims[n], a_idx[n], cfg.tile)
-            own = [f"ANOMALY {a['id_global']}", f"edit {wb_caption(r['Temperature'], r['Tint'])}",
-                   f"z {a['z_mired']:+.1f} mired / {a['z_tint']:+.1f} tint", f"shoot {r['shoot'] or '?'}"]
-            grid = make_grid([at_wb(img, (r["currTemp"], r["currTint"]), (r["Temperature"], r["Tint"]))] + tiles,
-                             [own] + caps, GRID_COLS, cfg.tile)
-            name = safe_name(n, a["id_global"])
-            grid.save(out / "anomalies" / name, compress_level=1)
-            anomaly_rows.append({**a.to_dict(), "grid": f"anomalies/{name}"})
-        links = {r["id_global"]: r["grid"] for r in anomaly_rows}
-        body = html_table(
-            ["id", "edit T (K)", "edit tint", "neighbours T (K)", "neighbours tint", "z mired", "z tint",
-             "neighbours", "shoot"],
-            [[((f'<a href="{links[a["id_global"]]}">{html.escape(a["id_global"])}</a>' if a["id_global"] in links
-                else html.escape(a["id_global"])), a["id_global"]),
-              (_fmt(a["Temperature"], ",.0f"), _fmt(a["Temperature"])), (_fmt(a["tint"], "+.1f"), _fmt(a["tint"])),
-              (_fmt(a["neighbour_Temperature"], ",.0f"), _fmt(a["neighbour_Temperature"])),
-              (_fmt(a["neighbour_tint"], "+.1f"), _fmt(a["neighbour_tint"])),
-              (_fmt(a["z_mired"], "+.1f"), _fmt(a["z_mired"])), (_fmt(a["z_tint"], "+.1f"), _fmt(a["z_tint"])),
-              (str(a["n_neighbors"]), str(a["n_neighbors"])),
-              (html.escape(_fmt(a["shoot"])), _fmt(a["shoot"]))] for _, a in anomalies.head(MAX_TABLE_ROWS).iterrows()])
-        shown = "" if n_anomalies <= MAX_TABLE_ROWS else f", the first {MAX_TABLE_ROWS} listed here"
-        sections.append((f"Training edits that disagree with their near-duplicates ({n_anomalies}{shown}; "
-                         f"grids for the top {len(anomaly_rows)}; all in anomalies.csv)", body))
+        anomaly_rows = anomaly_grids(cfg, a, anomalies, out)
+        sections.append(anomalies_section(anomalies, anomaly_rows))
 
     in_sample = " These are training photos: their neighbours exclude themselves, but the model has seen them." \
-        if split == "Train" else ""
-    intro = (f"Model <code>{html.escape(str(model_dir))}</code>, catalog <code>{html.escape(str(data))}</code> "
-             f"({split}). Each grid: the photo as shot, at the predicted white balance, at the photographer's edit "
+        if a.split == "Train" else ""
+    intro = (f"Model <code>{html.escape(str(cfg.model))}</code>, catalog <code>{html.escape(str(cfg.data))}</code> "
+             f"({a.split}). Each grid: the photo as shot, at the predicted white balance, at the photographer's edit "
              f"(when known), then its {cfg.k} nearest training photos at their edits. Click a column to sort."
              + in_sample)
     page = write_page(out, "wbstyle consistency audit", intro, sections)
-    write_json(out / "audit.json", {**provenance(cfg), "split": split, "n_photos": len(ids), "n_grids": len(rows),
+    write_json(out / "audit.json", {**provenance(cfg), "split": a.split, "n_photos": len(a.ids), "n_grids": len(rows),
                                     "labelled": labels is not None, "blend_params": dataclasses.asdict(bp),
                                     "photos": rows, "n_anomalies": n_anomalies,
                                     "anomaly_grids": [r["grid"] for r in anomaly_rows]})

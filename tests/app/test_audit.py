@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from catalog.errors import CatalogError
 from app.audit import at_wb, html_table, make_grid, safe_name
 
 torch.set_num_threads(1)
@@ -44,8 +45,10 @@ def test_at_wb_rerenders_and_keeps_unknowns():
 
 
 def test_safe_name_and_table_escape():
-    name = safe_name(3, "../a b/c")
-    assert name == "003_.._a_b_c.png" and "/" not in name and " " not in name
+    name = safe_name(3, "a b:c.d")
+    assert name == "003_a_b_c.d.png" and " " not in name
+    with pytest.raises(CatalogError, match="is not a file name"):  # the one id check (catalog.ids) refuses paths
+        safe_name(3, "../a b/c")
     t = html_table(["id", "x<"], [[("<i>a</i>", 'a"<'), ("1", "1")]])  # cells are html, sort keys are text
     assert "<i>a</i>" in t and 'data-v="a&quot;&lt;"' in t and "x&lt;" in t and t.count("<tr>") == 2
 
