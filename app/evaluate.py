@@ -360,20 +360,18 @@ def _print_tables(result: dict[str, Any]) -> None:
         con.print(t)
 
 
-def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
-    """Score predictions against labels; write OUT/evaluation.json and plots; return the result dict."""
-    seed_everything(cfg.seed)
+def _check_options(cfg: EvaluateConfig) -> None:
     if cfg.model is None and cfg.pred is None:
         raise CatalogError("evaluate: give --model (a model folder) or --pred (a predictions CSV)")
     if cfg.data is None and cfg.answers is None:
         raise CatalogError("evaluate: give --data (a labelled catalog) or --answers (an answers CSV)")
     if cfg.model is not None and cfg.data is None:
         raise CatalogError("evaluate: --model needs --data, the catalog whose photos it predicts")
-    split = resolve_split(cfg.data, cfg.split, labelled=cfg.answers is None) if cfg.data is not None else (
-        cfg.split if cfg.split != "auto" else "Validation")
-    out = Path(cfg.out) if cfg.out else (Path(cfg.model) / "eval" if cfg.model else Path("eval"))
 
-    # --- labels (and the catalog's inputs, when there is a catalog) -------------------------------
+
+def load_truth(cfg: EvaluateConfig, split: str) -> tuple[WBModel | None, Any, pd.DataFrame]:
+    """(model or None, the catalog or None, truth: the labelled rows with their inputs). Labels come
+    from the split's own columns, or from --answers joined on id_global."""
     model, catalog = None, None
     labels = "ignore" if cfg.answers is not None else "auto"
     if cfg.model is not None:
@@ -381,38 +379,83 @@ def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         catalog = load_catalog(cfg.data, split, image_size=model.image_size, labels=labels, progress=cfg.progress)
     elif cfg.data is not None:
         catalog = read_catalog(cfg.data, split, labels=labels)
-    if cfg.answers is not None:
-        truth = read_wb_csv(cfg.answers, "answers")
-        if catalog is not None:
-            inputs = catalog.table.drop(columns=[c for c in TARGETS if c in catalog.table])
-            extra = [c for c in truth.columns if c == "id_global" or c not in inputs.columns]
-            truth = inputs.merge(truth[extra], on="id_global", how="inner")
-            if truth.empty:
-                raise CatalogError(f"{cfg.answers}: no id_global in common with {catalog.csv_path}")
-    else:
+    if cfg.answers is None:
         if not catalog.has_labels(TARGETS):
             raise CatalogError(f"{catalog.csv_path}: split {split} has no Temperature/Tint labels on every row; "
                                "give --answers with the labels or choose a labelled --split")
-        truth = catalog.table.copy()
+        return model, catalog, catalog.table.copy()
+    truth = read_wb_csv(cfg.answers, "answers")
+    if catalog is not None:
+        inputs = catalog.table.drop(columns=[c for c in TARGETS if c in catalog.table])
+        extra = [c for c in truth.columns if c == "id_global" or c not in inputs.columns]
+        truth = inputs.merge(truth[extra], on="id_global", how="inner")
+        if truth.empty:
+            raise CatalogError(f"{cfg.answers}: no id_global in common with {catalog.csv_path}")
+    return model, catalog, truth
 
-    # --- predictions per system ---------------------------------------------------------------------
+
+def system_predictions(cfg: EvaluateConfig, model: WBModel | None, catalog: Any,
+                       truth: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """name -> DataFrame[id_global, Temperature, Tint]: as-shot, a predictions CSV, and the model's
+    head, head + neighbours and what `cli.py predict` writes by default (the last is the primary)."""
     systems: dict[str, pd.DataFrame] = {}
     if "currTemp" in truth and "currTint" in truth:  # the camera's own guess: the floor to beat
         systems["as-shot"] = pd.DataFrame({"id_global": truth["id_global"], "Temperature": truth["currTemp"],
                                            "Tint": truth["currTint"]})
     if cfg.pred is not None:
         systems["predictions"] = read_wb_csv(cfg.pred, "predictions")
-    if model is not None:
-        blend = bool(cfg.blend and has_index(model))
-        p = model.predict(catalog, blend=blend, progress=cfg.progress)
-        # one pass gives both: the head's own output and the blended final answer
-        systems["head"] = pd.DataFrame({"id_global": p["id_global"], "Temperature": mired_to_kelvin(p["head_mired"]),
-                                        "Tint": p["head_tint"]})
-        if blend:
-            systems["head + neighbours"] = p[["id_global", "Temperature", "Tint"]]
-            if getattr(model, "smooth_params", None) is not None:  # what `cli.py predict` writes by default
-                q = model.predict(catalog, blend=True, smooth=True, progress=False)
-                systems["head + neighbours + smoothing"] = q[["id_global", "Temperature", "Tint"]]
+    if model is None:
+        return systems
+    blend = bool(cfg.blend and has_index(model))
+    p = model.predict(catalog, blend=blend, progress=cfg.progress)
+    # one pass gives both: the head's own output and the blended final answer
+    systems["head"] = pd.DataFrame({"id_global": p["id_global"], "Temperature": mired_to_kelvin(p["head_mired"]),
+                                    "Tint": p["head_tint"]})
+    if blend:
+        systems["head + neighbours"] = p[["id_global", "Temperature", "Tint"]]
+        if model.smooth_params is not None:  # what `cli.py predict` writes by default
+            q = model.predict(catalog, blend=True, smooth=True, progress=False)
+            systems["head + neighbours + smoothing"] = q[["id_global", "Temperature", "Tint"]]
+    return systems
+
+
+def join_predictions(cfg: EvaluateConfig, truth: pd.DataFrame,
+                     systems: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """name -> truth with pred_Temperature/pred_Tint; a labelled id without a prediction is an error."""
+    joined: dict[str, pd.DataFrame] = {}
+    for name, p in systems.items():
+        p = p[["id_global", "Temperature", "Tint"]].rename(columns={"Temperature": "pred_Temperature",
+                                                                    "Tint": "pred_Tint"})
+        df = truth.merge(p, on="id_global", how="left")
+        missing = df["pred_Temperature"].isna()
+        if missing.any():
+            raise CatalogError(f"{cfg.pred if name == 'predictions' else name}: no prediction for "
+                               f"{int(missing.sum())} labelled ids, e.g. {df['id_global'][missing].iloc[0]!r}")
+        joined[name] = df
+    return joined
+
+
+def write_plots(result: dict[str, Any], joined: dict[str, pd.DataFrame], out: Path) -> None:
+    """Predicted vs edited for the primary system; error by as-shot band for every system."""
+    primary, split = result["primary"], result["split"]
+    plot_pred_vs_edit(joined[primary], f"{primary}: predicted vs edited ({split}, n={result['n']})",
+                      out / "pred_vs_edit.png")
+    result["plots"].append(str(out / "pred_vs_edit.png"))
+    by_asshot = {n: r["by_asshot"] for n, r in result["systems"].items() if "by_asshot" in r}
+    if by_asshot:
+        plot_error_by_asshot(by_asshot, out / "error_by_asshot.png")
+        result["plots"].append(str(out / "error_by_asshot.png"))
+
+
+def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
+    """Score predictions against labels; write OUT/evaluation.json and plots; return the result dict."""
+    seed_everything(cfg.seed)
+    _check_options(cfg)
+    split = resolve_split(cfg.data, cfg.split, labelled=cfg.answers is None) if cfg.data is not None else (
+        cfg.split if cfg.split != "auto" else "Validation")
+    out = Path(cfg.out) if cfg.out else (Path(cfg.model) / "eval" if cfg.model else Path("eval"))
+    model, catalog, truth = load_truth(cfg, split)
+    systems = system_predictions(cfg, model, catalog, truth)
     primary = list(systems)[-1]
 
     # shoots by capture date; a benchmark's answers without dates still name their bursts
@@ -426,33 +469,14 @@ def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
                           "index then holds the photos themselves); evaluate a held-out catalog for honest figures")
         if cfg.progress:
             print(f"note: {result['note']}")
-    joined: dict[str, pd.DataFrame] = {}
-    for name, p in systems.items():
-        p = p[["id_global", "Temperature", "Tint"]].rename(columns={"Temperature": "pred_Temperature",
-                                                                    "Tint": "pred_Tint"})
-        df = truth.merge(p, on="id_global", how="left")
-        missing = df["pred_Temperature"].isna()
-        if missing.any():
-            raise CatalogError(f"{cfg.pred if name == 'predictions' else name}: no prediction for "
-                               f"{int(missing.sum())} labelled ids, e.g. {df['id_global'][missing].iloc[0]!r}")
-        joined[name] = df
-        result["systems"][name] = breakdowns(df, groups)
-
-    # --- consistency --------------------------------------------------------------------------------
+    joined = join_predictions(cfg, truth, systems)
+    result["systems"] = {name: breakdowns(df, groups) for name, df in joined.items()}
     if cfg.consistency and model is not None:
         result["consistency"] = consistency_metrics(model, catalog, cfg.n_variants, cfg.n_brackets, cfg.max_photos,
                                                     blend=bool(cfg.blend and has_index(model)), seed=cfg.seed,
                                                     progress=cfg.progress)
-
-    # --- plots and report ---------------------------------------------------------------------------
     out.mkdir(parents=True, exist_ok=True)
-    plot_pred_vs_edit(joined[primary], f"{primary}: predicted vs edited ({split}, n={len(truth)})",
-                      out / "pred_vs_edit.png")
-    result["plots"].append(str(out / "pred_vs_edit.png"))
-    by_asshot = {n: r["by_asshot"] for n, r in result["systems"].items() if "by_asshot" in r}
-    if by_asshot:
-        plot_error_by_asshot(by_asshot, out / "error_by_asshot.png")
-        result["plots"].append(str(out / "error_by_asshot.png"))
+    write_plots(result, joined, out)
     write_json(out / "evaluation.json", result)
     if cfg.progress:
         _print_tables(result)
