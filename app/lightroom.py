@@ -1,0 +1,368 @@
+"""The Lightroom workflow: `import-lightroom`, `ingest` and `apply`.
+
+    python cli.py import-lightroom "Lightroom Catalog.lrcat" --out data/mine      # Train/ from the edits
+    python cli.py pretrain --data data/mine --out artifacts/mine
+    python cli.py finetune --data data/mine --encoder artifacts/mine --out artifacts/mine
+    python cli.py ingest "Photos/2024-06-01 wedding" --out data/wedding            # Validation/ to predict
+    python cli.py predict --data data/wedding --model artifacts/mine --out wedding.csv
+    python cli.py apply wedding.csv --photos "Photos/2024-06-01 wedding" --dry-run  # old -> new table
+    python cli.py apply wedding.csv --photos "Photos/2024-06-01 wedding"            # XMP Lightroom reads
+
+1. import: catalog.lightroom reads the catalog read-only and sorts every photo into labelled or a
+   counted skip; each labelled photo's file is decoded (raws through catalog.raw at the as-shot
+   white balance, JPEG/TIFF as they are) into Train/images/<id>.tif and one sliders.csv row.
+2. ingest: the same decoding for a folder of new photos (EXIF read by exiftool) into
+   Validation/images + sliders_inputs.csv; id_global is the file's stem.
+3. apply: each prediction's photo is found by its stem; catalog.xmp merges the white balance into
+   its sidecar or embedded XMP (every hand-set check runs before the first write).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tifffile
+from rich.console import Console
+from rich.table import Table
+
+from catalog import wb
+from catalog.errors import CatalogError, ImageReadError
+from catalog.ids import check_id
+from catalog.images import read_image, square_resize
+from catalog.lightroom import LightroomPhoto, read_lightroom
+from catalog.progress import progress_bar
+from catalog.raw import PHOTO_SUFFIXES, is_raw, read_raw
+from catalog.xmp import (RELATIVE_TEMP, RELATIVE_TINT, current_packets, incremental_to_temp_tint, plan_change,
+                         sidecar_path, uses_sidecar, write_changes)
+
+UNDECODABLE = "file cannot be decoded"
+INPUT_COLUMNS = ["id_global", "captureTime", "camera_model", "camera_group", "aperture", "shutterSpeed",
+                 "isoSpeedRating", "focalLength", "flashFired", "currTemp", "currTint"]
+
+
+@dataclass
+class ImportConfig:
+    catalog: Path = field(metadata={"help": "The Lightroom Classic catalog (.lrcat); opened read-only."})
+    out: Path = field(default=Path("artifacts/lightroom"), metadata={
+        "help": "Folder to write: OUT/Train/sliders.csv + OUT/Train/images/*.tif, and OUT/lightroom_import.csv "
+                "(every catalog photo with what happened to it)."})
+    include_rejects: bool = field(default=False, metadata={"help": "Also learn from rejected photos (pick = -1)."})
+    size: int = field(default=256, metadata={"help": "Side of the renders written (pixels)."})
+    workers: int = field(default=2, metadata={"help": "Threads decoding photos."})
+    progress: bool = field(default=True, metadata={"help": "Show progress bars and the summary table."})
+
+
+@dataclass
+class IngestConfig:
+    photos: Path = field(metadata={"help": "Folder of new, unedited photos (raws, DNG, JPEG, TIFF), searched recursively."})
+    out: Path = field(default=Path("artifacts/ingest"), metadata={
+        "help": "Folder to write: OUT/Validation/sliders_inputs.csv + OUT/Validation/images/<stem>.tif."})
+    size: int = field(default=256, metadata={"help": "Side of the renders written (pixels)."})
+    workers: int = field(default=2, metadata={"help": "Threads decoding photos."})
+    progress: bool = field(default=True, metadata={"help": "Show progress bars and the summary table."})
+
+
+@dataclass
+class ApplyConfig:
+    predictions: Path = field(metadata={"help": "CSV written by `predict`: id_global,Temperature,Tint."})
+    photos: Path = field(default=Path("."), metadata={
+        "help": "Folder holding the photos (searched recursively); each is found by its file name without extension."})
+    dry_run: bool = field(default=False, metadata={"help": "Print the old -> new table and write nothing."})
+    force: bool = field(default=False, metadata={"help": "Overwrite a white balance someone set by hand."})
+    progress: bool = field(default=True, metadata={"help": "Show the table of changes."})
+
+
+# ----------------------------------------------------------------------------------------------
+# Shared helpers.
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class Decoded:
+    render: np.ndarray  # (S, S, 3) uint8
+    curr_temp: float
+    curr_tint: float
+
+
+def decode_photo(path: Path, size: int) -> Decoded:
+    """A raw at its as-shot WB with its as-shot Temperature/Tint; a rendered file as it is, at the
+    reference white (catalog.xmp: rendered files are relative)."""
+    if is_raw(path):
+        r = read_raw(path, size)
+        return Decoded(r.render, float(np.clip(r.temperature, wb.TEMP_MIN, wb.TEMP_MAX)),
+                       float(np.clip(r.tint, wb.TINT_MIN, wb.TINT_MAX)))
+    return Decoded(square_resize(read_image(path), size), RELATIVE_TEMP, RELATIVE_TINT)
+
+
+def decode_all(paths: list[Path], size: int, workers: int, progress: bool, what: str) -> dict[Path, Decoded | str]:
+    """path -> Decoded, or the error message of a file that cannot be decoded (a counted skip)."""
+    def one(p: Path) -> Decoded | str:
+        try:
+            return decode_photo(p, size)
+        except ImageReadError as e:
+            return str(e)
+
+    out: dict[Path, Decoded | str] = {}
+    with progress_bar(progress) as bar, ThreadPoolExecutor(max(1, workers)) as pool:
+        task = bar.add_task(f"decoding {len(paths)} {what}", total=len(paths))
+        for p, res in zip(paths, pool.map(one, paths)):
+            out[p] = res
+            bar.advance(task)
+    return out
+
+
+def find_photos(folder: Path) -> dict[str, Path]:
+    """stem -> photo file under `folder` (recursive; hidden files and backups left out). Two photos
+    with one stem cannot be told apart by id_global: CatalogError naming both."""
+    if not folder.is_dir():
+        raise CatalogError(f"{folder}: photo folder not found")
+    found: dict[str, Path] = {}
+    for p in sorted(folder.rglob("*")):
+        if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in PHOTO_SUFFIXES:
+            continue
+        stem = check_id(p.stem, where=str(p))
+        if stem in found:
+            raise CatalogError(f"{folder}: two photos share the name {stem!r}: {found[stem]} and {p}; ids are file "
+                               f"names without extension, so rename one (or ingest the folders separately)")
+        found[stem] = p
+    return found
+
+
+def write_split(out: Path, split: str, csv_name: str, table: pd.DataFrame, renders: list[np.ndarray]) -> Path:
+    images = out / split / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    for id_, render in zip(table["id_global"], renders):
+        tifffile.imwrite(images / f"{check_id(id_)}.tif", render, photometric="rgb", compression="zlib")
+    csv = out / split / csv_name
+    table.to_csv(csv, index=False)
+    return csv
+
+
+def _print_counts(title: str, counts: dict[str, int], console: Console) -> None:
+    table = Table(title=title)
+    table.add_column("photos")
+    table.add_column("count", justify="right")
+    for k, v in counts.items():
+        table.add_row(k, f"{v:,}")
+    table.add_row("[bold]total[/]", f"[bold]{sum(counts.values()):,}[/]")
+    console.print(table)
+
+
+def _camera_group(model: object) -> str | None:
+    """The brand: the first word of the model (Lightroom's model names start with it)."""
+    return str(model).split()[0].capitalize() if isinstance(model, str) and model.strip() else None
+
+
+# ----------------------------------------------------------------------------------------------
+# import-lightroom
+# ----------------------------------------------------------------------------------------------
+def _safe_ids(photos: list[LightroomPhoto]) -> dict[int, str]:
+    """Adobe_images.id_local -> id_global: the file's stem (unsafe characters -> _); a second photo
+    with that stem (a virtual copy, the same name in another folder) gets -<id_local>."""
+    ids: dict[int, str] = {}
+    used: set[str] = set()
+    for p in sorted(photos, key=lambda p: (p.master is not None, p.image)):  # masters claim their stem first
+        stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in p.path.stem).lstrip(".") or "photo"
+        name = stem if stem not in used else f"{stem}-{p.image}"
+        used.add(name)
+        ids[p.image] = check_id(name, where=str(p.path))
+    return ids
+
+
+def _label(photo: LightroomPhoto) -> tuple[float, float] | str:
+    """(Temperature, Tint) of the edit, or why a photo's settings do not fit its file type."""
+    s = photo.settings or {}
+    if is_raw(photo.path):
+        if "Temperature" not in s:
+            return "raw file edited with relative (Incremental) white balance"
+        return float(s["Temperature"]), float(s["Tint"])
+    if "IncrementalTemperature" not in s:
+        return "rendered file edited with absolute Temperature/Tint"
+    t, tint = incremental_to_temp_tint(s["IncrementalTemperature"], s["IncrementalTint"])
+    return float(t), float(tint)
+
+
+def _import_row(photo: LightroomPhoto, ids: dict[int, str], capture: dict[int, str | None],
+                dec: Decoded, label: tuple[float, float]) -> dict:
+    e = photo.exif
+    return {"id_global": ids[photo.image], "captureTime": capture.get(photo.master or photo.image) or photo.capture_time,
+            "camera_model": e["camera_model"], "camera_group": _camera_group(e["camera_model"]),
+            "aperture": e["aperture"], "shutterSpeed": e["shutterSpeed"], "isoSpeedRating": e["isoSpeedRating"],
+            "focalLength": e["focalLength"], "flashFired": e["flashFired"],
+            "currTemp": round(dec.curr_temp, 1), "currTint": round(dec.curr_tint, 2),
+            "Temperature": round(label[0], 1), "Tint": round(label[1], 2),
+            "wb_kind": "absolute" if is_raw(photo.path) else "relative",
+            "master_id": ids.get(photo.master) if photo.master else None,
+            "lr_image": photo.image, "source_file": str(photo.path)}
+
+
+def run_import_lightroom(cfg: ImportConfig, console: Console | None = None) -> Path:
+    """Catalog -> OUT/Train (sliders.csv + images); returns the CSV path. Every catalog photo is in
+    sliders.csv or, with its reason, in OUT/lightroom_import.csv and the printed summary."""
+    console = console or Console(quiet=not cfg.progress)
+    cat = read_lightroom(cfg.catalog, include_rejects=cfg.include_rejects)
+    paths = list(dict.fromkeys(p.path for p in cat.photos))  # a virtual copy shares its master's file
+    decoded = decode_all(paths, cfg.size, cfg.workers, cfg.progress, "catalog photos")
+    ids = _safe_ids(cat.photos)
+    capture = {p.image: p.capture_time for p in cat.photos}
+    rows, renders, kept = [], [], []
+    for photo in cat.photos:
+        dec, label = decoded[photo.path], _label(photo)
+        if isinstance(dec, str):
+            cat.skip(photo, UNDECODABLE, dec)
+        elif isinstance(label, str):
+            cat.skip(photo, "develop settings do not fit the file type", label)
+        else:
+            rows.append(_import_row(photo, ids, capture, dec, label))
+            renders.append(dec.render)
+            kept.append(photo)
+    cat.photos = kept
+    if not rows:
+        raise CatalogError(f"{cfg.catalog}: no photo has a white-balance edit to learn from "
+                           f"({', '.join(f'{k}: {v}' for k, v in cat.summary().items())})")
+    csv = write_split(cfg.out, "Train", "sliders.csv", pd.DataFrame(rows), renders)
+    report = [{"lr_image": r["lr_image"], "id_global": r["id_global"], "status": "labelled", "reason": "",
+               "source_file": r["source_file"]} for r in rows]
+    report += [{"lr_image": s["image"], "id_global": None, "status": "skipped", "reason": s["reason"],
+                "source_file": s["path"], "detail": s["detail"]} for s in cat.skipped]
+    pd.DataFrame(report).sort_values("lr_image").to_csv(cfg.out / "lightroom_import.csv", index=False)
+    _print_counts(f"import {cfg.catalog.name}", cat.summary(), console)
+    console.print(f"[bold]train split[/] {csv}; every photo and its status: {cfg.out / 'lightroom_import.csv'}")
+    return csv
+
+
+# ----------------------------------------------------------------------------------------------
+# ingest
+# ----------------------------------------------------------------------------------------------
+def read_exif(paths: list[Path]) -> dict[Path, dict]:
+    """The sliders columns from each file's EXIF (exiftool, numeric values), aperture and shutter as
+    APEX like the catalog's."""
+    import exiftool
+
+    if not paths:
+        return {}
+    tags = ["ExposureTime", "FNumber", "ISO", "FocalLength", "Flash", "Model", "DateTimeOriginal"]
+    with exiftool.ExifToolHelper(common_args=["-n"]) as et:
+        meta = et.get_tags([str(p) for p in paths], tags=tags)
+    out = {}
+    for p, m in zip(paths, meta):
+        g = {k.split(":")[-1]: v for k, v in m.items()}
+        t, n = g.get("ExposureTime"), g.get("FNumber")
+        when = g.get("DateTimeOriginal")
+        try:
+            capture = dt.datetime.strptime(str(when)[:19], "%Y:%m:%d %H:%M:%S").isoformat() if when else None
+        except ValueError:
+            capture = None
+        model = str(g["Model"]) if g.get("Model") not in (None, "") else None
+        out[p] = {"captureTime": capture, "camera_model": model, "camera_group": _camera_group(model),
+                  "aperture": 2 * np.log2(float(n)) if _positive(n) else None,
+                  "shutterSpeed": -np.log2(float(t)) if _positive(t) else None,
+                  "isoSpeedRating": g.get("ISO"), "focalLength": g.get("FocalLength"),
+                  "flashFired": int(g["Flash"]) & 1 if isinstance(g.get("Flash"), (int, float)) else None}
+    return out
+
+
+def _positive(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+
+
+def run_ingest(cfg: IngestConfig, console: Console | None = None) -> Path:
+    """Photo folder -> OUT/Validation (sliders_inputs.csv + images); returns the CSV path. Files
+    that cannot be decoded are counted and listed in OUT/ingest_report.csv, never silently dropped."""
+    console = console or Console(quiet=not cfg.progress)
+    photos = find_photos(Path(cfg.photos))
+    if not photos:
+        raise CatalogError(f"{cfg.photos}: no photos (expected files ending in {', '.join(PHOTO_SUFFIXES)})")
+    decoded = decode_all(list(photos.values()), cfg.size, cfg.workers, cfg.progress, "photos")
+    exif = read_exif([p for p in photos.values() if not isinstance(decoded[p], str)])
+    rows, renders, report = [], [], []
+    for stem, p in photos.items():
+        dec = decoded[p]
+        if isinstance(dec, str):
+            report.append({"id_global": stem, "status": "skipped", "reason": UNDECODABLE, "detail": dec, "file": str(p)})
+            continue
+        rows.append({"id_global": stem, **exif[p], "currTemp": round(dec.curr_temp, 1),
+                     "currTint": round(dec.curr_tint, 2), "wb_kind": "absolute" if is_raw(p) else "relative",
+                     "source_file": str(p)})
+        renders.append(dec.render)
+        report.append({"id_global": stem, "status": "ingested", "reason": "", "detail": "", "file": str(p)})
+    if not rows:
+        raise CatalogError(f"{cfg.photos}: none of the {len(photos)} photos could be decoded, e.g. {report[0]['detail']}")
+    table = pd.DataFrame(rows)[INPUT_COLUMNS + ["wb_kind", "source_file"]]
+    csv = write_split(Path(cfg.out), "Validation", "sliders_inputs.csv", table, renders)
+    pd.DataFrame(report).to_csv(Path(cfg.out) / "ingest_report.csv", index=False)
+    counts = pd.Series([r["reason"] or r["status"] for r in report]).value_counts().to_dict()
+    _print_counts(f"ingest {cfg.photos}", counts, console)
+    return csv
+
+
+# ----------------------------------------------------------------------------------------------
+# apply
+# ----------------------------------------------------------------------------------------------
+def read_predictions(path: Path) -> pd.DataFrame:
+    """id_global, Temperature, Tint; CatalogError naming the row and column of any bad cell."""
+    if not path.is_file():
+        raise CatalogError(f"{path}: predictions file not found")
+    df = pd.read_csv(path, dtype={"id_global": str}, keep_default_na=False)
+    for col in ("id_global", "Temperature", "Tint"):
+        if col not in df.columns:
+            raise CatalogError(f"{path}: column '{col}' is missing; expected id_global,Temperature,Tint (from predict)")
+    for i, row in enumerate(df.itertuples(index=False), start=1):
+        check_id(row.id_global, where=f"{path}: row {i} (line {i + 1})")
+        for col in ("Temperature", "Tint"):
+            try:
+                v = float(getattr(row, col))
+            except ValueError:
+                v = float("nan")
+            if not np.isfinite(v):
+                raise CatalogError(f"{path}: row {i} (line {i + 1}), column '{col}': {getattr(row, col)!r} is not a number")
+    dup = df["id_global"][df["id_global"].duplicated()]
+    if len(dup):
+        raise CatalogError(f"{path}: id_global {dup.iloc[0]!r} appears more than once; one prediction per photo")
+    return df.astype({"Temperature": float, "Tint": float})
+
+
+@dataclass
+class ApplyResult:
+    changes: list  # catalog.xmp.Change, one per prediction
+    written: bool
+
+
+def _print_changes(changes: list, console: Console, dry_run: bool) -> None:
+    table = Table(title="white balance " + ("(dry run: nothing written)" if dry_run else "written"))
+    for col in ("photo", "writes to", "old", "new", "note"):
+        table.add_column(col)
+    for c in changes:
+        old = ", ".join(f"{k}={v}" for k, v in c.old.items()) or "-"
+        new = ", ".join(f"{k}={v}" for k, v in c.new.items() if k != "WhiteBalance")
+        table.add_row(c.photo.name, c.target.name if not c.embedded else "embedded XMP", old, new,
+                      "[red]hand-set[/]" if c.hand_set else "")
+    console.print(table)
+
+
+def run_apply(cfg: ApplyConfig, console: Console | None = None) -> ApplyResult:
+    """Write each prediction into its photo's XMP (all checks first: a missing photo or a hand-set
+    white balance without --force stops before anything is written)."""
+    console = console or Console(quiet=not cfg.progress)
+    pred = read_predictions(Path(cfg.predictions))
+    photos = find_photos(Path(cfg.photos))
+    missing = [i for i in pred["id_global"] if i not in photos]
+    if missing:
+        raise CatalogError(f"{cfg.predictions}: {len(missing)} of {len(pred)} predictions have no photo in "
+                           f"{cfg.photos} (e.g. {missing[0]!r}; photos are found by file name without extension); "
+                           f"nothing written")
+    files = [photos[i] for i in pred["id_global"]]
+    packets = current_packets(files)
+    changes = [plan_change(p, t, tint, packets[p], sidecar_path(p) if uses_sidecar(p) else p)
+               for p, t, tint in zip(files, pred["Temperature"], pred["Tint"])]
+    _print_changes(changes, console, cfg.dry_run)
+    hand = [c for c in changes if c.hand_set]
+    if hand and not cfg.force and not cfg.dry_run:
+        raise CatalogError(f"{len(hand)} photo(s) hold a white balance set by hand, e.g. {hand[0].target} "
+                           f"({', '.join(f'{k}={v}' for k, v in hand[0].old.items())}); nothing written. "
+                           f"Pass --force to overwrite them.")
+    if not cfg.dry_run:
+        write_changes(changes, force=cfg.force)
+    return ApplyResult(changes, not cfg.dry_run)
