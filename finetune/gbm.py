@@ -10,8 +10,7 @@ predictions bit for bit (tested), and validation figures describe the saved mode
 """
 from __future__ import annotations
 
-import lzma
-import pickle
+import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,13 +156,35 @@ class Forest:
             z[:, k] = np.where(known[i] == z[:, k], i, np.nan)
         return z
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Every field as a plain numpy array (the ragged `categories` as one array per target and
+        column, `categories.t.k`), for a data-only .npz (catalog.artifacts)."""
+        out = {k: np.asarray(v) for k, v in self.__dict__.items() if k != "categories"}
+        out["n_categories"] = np.array([len(c) for c in self.categories], np.int64)
+        for t, cats in enumerate(self.categories):
+            for k, known in enumerate(cats):
+                out[f"categories.{t}.{k}"] = np.asarray(known, np.float64)
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Forest":
+        """Inverse of to_arrays."""
+        fields = {k: v for k, v in arrays.items() if not k.startswith("categories.") and k != "n_categories"}
+        fields["depth"] = int(fields["depth"])
+        fields["categories"] = [[arrays[f"categories.{t}.{k}"] for k in range(int(n))]
+                                for t, n in enumerate(arrays["n_categories"])]
+        return cls(**fields)
+
     def pack(self) -> bytes:
-        """Compact bytes for the model file (lzma over the arrays)."""
-        return lzma.compress(pickle.dumps(self.__dict__, protocol=pickle.HIGHEST_PROTOCOL))
+        """Compact bytes for the model file: a compressed .npz, loaded without pickle (`unpack`)."""
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **self.to_arrays())
+        return buf.getvalue()
 
     @classmethod
     def unpack(cls, blob: bytes) -> "Forest":
-        return cls(**pickle.loads(lzma.decompress(blob)))
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            return cls.from_arrays({k: z[k] for k in z.files})
 
 
 def fit_gbm(x: np.ndarray, cat: np.ndarray, shifts: np.ndarray, seed: int = 0, **hgb: Any) -> Forest:
