@@ -2,14 +2,15 @@
 
     python cli.py demo                       # builds a small demo catalog and runs every stage
     python cli.py validate ROOT              # what is in a catalog, and what is wrong with it
-    python cli.py pretrain --data ROOT --out artifacts/run1
-    python cli.py finetune --data ROOT --encoder artifacts/run1 --out artifacts/run1
-    python cli.py predict  --data ROOT --model artifacts/run1 --out predictions.csv --blend-neighbors
-    python cli.py audit    --data ROOT --model artifacts/run1
-    python cli.py evaluate --data ROOT --model artifacts/run1
+    python cli.py pretrain --data ROOT --out artifacts/model
+    python cli.py finetune --data ROOT --encoder artifacts/model --out artifacts/model
+    python cli.py predict  --data ROOT --model artifacts/model --out predictions.csv --blend-neighbors
+    python cli.py audit    --data ROOT --model artifacts/model
+    python cli.py evaluate --data ROOT --model artifacts/model
 
-Every command's options come from the dataclass of options that its stage defines (field by field,
-with the help text written next to the field), so a stage and its command never disagree.
+Every command's options come from its options dataclass (field by field, with the help text written
+next to the field), so a command and the code it runs never disagree; the code that runs a command
+is imported only when that command runs (ARCHITECTURE.md).
 """
 from __future__ import annotations
 
@@ -124,81 +125,53 @@ def main() -> None:
     """wbstyle: learns a photographer's white-balance style from their edited catalog."""
 
 
-# --------------------------------------------------------------------------- catalog
-from catalog.validate import ValidateConfig, run_validate  # noqa: E402
+def command(name: str, cfg_cls: type, run: str, help: str, positional: tuple[str, ...] = (),
+            says: str | None = None, exit_code: bool = False) -> None:
+    """Register `cli.py NAME`: options from `cfg_cls`, then `run(cfg)` with CatalogErrors as messages.
+
+    run: "module:function", imported only when the command runs, so that `cli.py --help` and the
+    commands of the lean (torch-free) install never import the training stages.
+    says: echo "SAYS: <what run returned>" afterwards; exit_code: run's return value is the exit code.
+    """
+    module, function = run.split(":")
+
+    def cmd(cfg: Any) -> None:
+        import importlib
+
+        value = _fail_on_catalog_errors(lambda: getattr(importlib.import_module(module), function)(cfg))
+        if exit_code:
+            sys.exit(value)
+        if says:
+            click.echo(f"{says}: {value}")
+
+    cmd.__name__, cmd.__doc__ = f"{name.replace('-', '_')}_cmd", help
+    main.command(name)(options_from(cfg_cls, positional=positional)(cmd))
 
 
-@main.command("validate")
-@options_from(ValidateConfig, positional=("data",))
-def validate_cmd(cfg: ValidateConfig) -> None:
-    """Report what a catalog holds (rows, images, columns, labels, cameras, shoots) and its problems."""
-    code = _fail_on_catalog_errors(lambda: run_validate(cfg))
-    sys.exit(code)
+# --------------------------------------------------------------------------- commands
+from catalog.validate import ValidateConfig  # noqa: E402
+from pretrain.train import PretrainConfig  # noqa: E402
+from finetune.train import FinetuneConfig  # noqa: E402
+from app.predict import PredictConfig  # noqa: E402
+from app.audit import AuditConfig  # noqa: E402
+from app.evaluate import EvaluateConfig  # noqa: E402
+from app.demo import DemoConfig  # noqa: E402
 
-
-# --------------------------------------------------------------------------- stages
-from pretrain.train import PretrainConfig, run_pretrain  # noqa: E402
-
-
-@main.command("pretrain")
-@options_from(PretrainConfig)
-def pretrain_cmd(cfg: PretrainConfig) -> None:
-    """Stage 1: SimCLR pretraining of the compact encoder on the catalog's own images."""
-    path = _fail_on_catalog_errors(lambda: run_pretrain(cfg))
-    click.echo(f"encoder: {path}")
-
-
-from finetune.train import FinetuneConfig, run_finetune  # noqa: E402
-
-
-@main.command("finetune")
-@options_from(FinetuneConfig)
-def finetune_cmd(cfg: FinetuneConfig) -> None:
-    """Stage 2: train the metadata-fused regression head (grouped validation, then refit)."""
-    _fail_on_catalog_errors(lambda: run_finetune(cfg))
-
-
-from app.predict import PredictConfig, run_predict  # noqa: E402
-
-
-@main.command("predict")
-@options_from(PredictConfig)
-def predict_cmd(cfg: PredictConfig) -> None:
-    """Predict Temperature/Tint: one CSV row per input row (id_global,Temperature,Tint)."""
-    path = _fail_on_catalog_errors(lambda: run_predict(cfg))
-    click.echo(f"predictions: {path}")
-
-
-from app.audit import AuditConfig, run_audit  # noqa: E402
-
-
-@main.command("audit")
-@options_from(AuditConfig)
-def audit_cmd(cfg: AuditConfig) -> None:
-    """Neighbour grids (PNG + index.html) for consistency audits, and label-anomaly reports."""
-    path = _fail_on_catalog_errors(lambda: run_audit(cfg))
-    click.echo(f"audit page: {path}")
-
-
-from app.evaluate import EvaluateConfig, run_evaluate  # noqa: E402
-
-
-@main.command("evaluate")
-@options_from(EvaluateConfig)
-def evaluate_cmd(cfg: EvaluateConfig) -> None:
-    """Accuracy (MAE K/tint/mired, per camera and temperature band), consistency and plots."""
-    _fail_on_catalog_errors(lambda: run_evaluate(cfg))
-
-
-# --------------------------------------------------------------------------- demo
-from app.demo import DemoConfig, run_demo  # noqa: E402
-
-
-@main.command("demo")
-@options_from(DemoConfig)
-def demo_cmd(cfg: DemoConfig) -> None:
-    """Run the whole system on an embedded demo catalog (no data needed)."""
-    _fail_on_catalog_errors(lambda: run_demo(cfg))
+command("validate", ValidateConfig, "catalog.validate:run_validate", positional=("data",), exit_code=True,
+        help="Report what a catalog holds (rows, images, columns, labels, cameras, shoots) and its problems.")
+command("pretrain", PretrainConfig, "pretrain.train:run_pretrain", says="encoder",
+        help="Stage 1: SimCLR pretraining of the compact encoder on the catalog's own images.")
+command("finetune", FinetuneConfig, "finetune.train:run_finetune",
+        help="Stage 2: train the metadata-fused regression head (grouped validation, then refit).")
+command("predict", PredictConfig, "app.predict:run_predict", says="predictions",
+        help="Predict Temperature/Tint: one CSV row per input row (id_global,Temperature,Tint).")
+command("audit", AuditConfig, "app.audit:run_audit", says="audit page",
+        help="Neighbour grids (PNG + index.html) for consistency audits, and label-anomaly reports.")
+command("evaluate", EvaluateConfig, "app.evaluate:run_evaluate",
+        help="Accuracy (MAE K/tint/mired, per camera and temperature band), consistency and plots.")
+command("demo", DemoConfig, "app.demo:run_demo",
+        help="Run the whole system on an embedded demo catalog (no data needed).")
+# new commands: one `command(...)` line each, above this comment
 
 
 if __name__ == "__main__":
