@@ -26,7 +26,6 @@ OUT/Validation/sliders_inputs.csv (inputs only) and OUT/answers.csv (Validation 
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,43 +234,97 @@ def _plan_split(rng, split: str, n_images: int, sources: dict) -> list[dict]:
     return shots
 
 
+def _shoot_dates(rng: np.random.Generator, shots: list[dict]) -> dict:
+    """(split, shoot_no) -> date. Shoots of both splits interleaved in time (gaps of 1-9 days), so
+    Validation is not simply "the future"."""
+    shoot_keys = list(dict.fromkeys((s["split"], s["shoot_no"]) for s in shots))
+    day, dates = dt.date(2021, 3, 1), {}
+    for i in rng.permutation(len(shoot_keys)):
+        day = day + dt.timedelta(days=int(rng.integers(1, 10)))
+        dates[shoot_keys[i]] = day
+    return dates
+
+
+def _new_id(rng: np.random.Generator, ids: set[str]) -> str:
+    """A random hex id like a real catalog's, unique across splits; never all digits (a CSV reader
+    would make it a number)."""
+    while True:
+        id_global = f"{int(rng.integers(0, 2**48)):012x}"
+        if id_global not in ids and not id_global.isdigit():
+            ids.add(id_global)
+            return id_global
+
+
+def render_shot(photos: dict[str, Image.Image], s: dict, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(size, size, 3) uint8: the shot's neutral (correctly balanced) scene — crop, pasted object,
+    flip — rendered at the camera's as-shot white balance, with sensor noise."""
+    img = _render_crop(photos[s["src"]], s["box"], size)
+    if s["paste"] is not None:
+        other, pbox, pside, (py, px) = s["paste"]
+        ps = max(2, int(round(pside * size)))
+        y, x = min(int(py * size), size - ps), min(int(px * size), size - ps)
+        img = img.copy()
+        img[y:y + ps, x:x + ps] = _render_crop(photos[other], pbox, ps)
+    if s["flip"]:
+        img = img[:, ::-1]
+    shot = wb.rerender(img, s["illum"], s["as_shot"]).astype(np.float32)
+    shot = shot + np.float32(s["noise_sd"]) * rng.standard_normal(shot.shape, dtype=np.float32)
+    return np.clip(np.rint(shot), 0, 255).astype(np.uint8)
+
+
+def _csv_row(s: dict, id_global: str, when: dt.datetime, shoot_date: dt.date, shot: np.ndarray) -> dict:
+    """The catalog row of one shot: inputs (EXIF, as-shot WB), the label and the hidden scene/shoot."""
+    ev = float(s["ev"])
+    shutter = s["aperture"] ** 2 / (2.0 ** ev * s["iso"] / 100.0)  # EV100 = log2(N^2/t) + log2(100/ISO)
+    return {
+        "id_global": id_global, "captureTime": when.isoformat(),
+        "camera_model": s["camera"].model, "camera_group": s["camera"].group,
+        "aperture": s["aperture"], "shutterSpeed": float(f"{shutter:.6g}"),
+        "isoSpeedRating": int(s["iso"]), "focalLength": s["focal"], "flashFired": int(s["flash"]),
+        "intensity": round(float(shot.mean()) / 255.0, 4), "ev": round(ev, 2),
+        "currTemp": int(round(s["as_shot"][0])), "currTint": int(round(s["as_shot"][1])),
+        "Temperature": int(round(s["label"][0])), "Tint": int(round(s["label"][1])),
+        "scene_id": "s{}{:03d}{:02d}".format(s["split"][0], s["scene"][1], s["scene"][2]),
+        "shoot": shoot_date.isoformat(),
+    }
+
+
+def _write_csvs(out: Path, rows: dict[str, list[dict]]) -> None:
+    train = pd.DataFrame(rows["Train"])
+    train[INPUT_CSV_COLUMNS + LABEL_COLUMNS].to_csv(out / "Train" / "sliders.csv", index=False)
+    val = pd.DataFrame(rows["Validation"], columns=list(train.columns))
+    val[INPUT_CSV_COLUMNS].to_csv(out / "Validation" / "sliders_inputs.csv", index=False)
+    val[["id_global", "Temperature", "Tint", "scene_id", "shoot"]].to_csv(out / "answers.csv", index=False)
+
+
+def _progress(progress: bool) -> Progress:
+    columns = [SpinnerColumn(), TextColumn("[bold cyan]demo catalog[/] {task.description}"), BarColumn(),
+               MofNCompleteColumn(), TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+               TextColumn("[dim]{task.fields[info]}")]
+    return Progress(*columns, disable=not progress)
+
+
 def make_demo_catalog(out_dir, n_train: int = 240, n_val: int = 60, size: int = 256, seed: int = 0,
                       progress: bool = True) -> Path:
     """Write a demo catalog (layout A + answers.csv) to out_dir and return its path. Deterministic
     for a given seed (identical CSVs and pixels)."""
     if n_train < 1 or n_val < 0 or size < 8:
         raise CatalogError(f"make_demo_catalog: need n_train >= 1, n_val >= 0, size >= 8; got {n_train}, {n_val}, {size}")
+    from threadpoolctl import threadpool_limits
+
     out = Path(out_dir)
     rng = np.random.default_rng(seed)
     sources = _load_sources()
     photos = {n: Image.fromarray(a) for n, a in sources.items()}
     shots = _plan_split(rng, "Train", n_train, sources) + _plan_split(rng, "Validation", n_val, sources)
-
-    # Dates: shoots of both splits interleaved in time (one date per shoot, gaps of 1-9 days), so
-    # Validation is not simply "the future"; shots within a shoot are minutes apart, bursts seconds.
-    shoot_keys = list(dict.fromkeys((s["split"], s["shoot_no"]) for s in shots))
-    order = rng.permutation(len(shoot_keys))
-    day = dt.date(2021, 3, 1)
-    dates = {}
-    for i in order:
-        day = day + dt.timedelta(days=int(rng.integers(1, 10)))
-        dates[shoot_keys[i]] = day
-    clock: dict = {}
-    ids = set()
-
-    try:  # per-image matrices are tiny: BLAS threads only spin and contend on a busy 2-core box
-        from threadpoolctl import threadpool_limits
-        blas_limit = threadpool_limits(limits=1, user_api="blas")
-    except ImportError:  # threadpoolctl comes with scikit-learn; without it we are just slower
-        blas_limit = contextlib.nullcontext()
-
-    rows = {"Train": [], "Validation": []}
+    dates = _shoot_dates(rng, shots)
+    clock: dict = {}  # shots within a shoot are minutes apart, bursts seconds
+    ids: set[str] = set()
+    rows: dict[str, list[dict]] = {"Train": [], "Validation": []}
     for split in rows:
         (out / split / "images").mkdir(parents=True, exist_ok=True)
-    columns = [SpinnerColumn(), TextColumn("[bold cyan]demo catalog[/] {task.description}"), BarColumn(),
-               MofNCompleteColumn(), TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-               TextColumn("[dim]{task.fields[info]}")]
-    with blas_limit, Progress(*columns, disable=not progress) as bar:
+    # per-image matrices are tiny: BLAS threads only spin and contend on a busy 2-core box
+    with threadpool_limits(limits=1, user_api="blas"), _progress(progress) as bar:
         task = bar.add_task("rendering", total=len(shots), info="")
         for i, s in enumerate(shots):
             key = (s["split"], s["shoot_no"])
@@ -282,49 +335,13 @@ def make_demo_catalog(out_dir, n_train: int = 240, n_val: int = 60, size: int = 
             prev_scene = shots[i - 1]["scene"] if i else None
             clock[key] += dt.timedelta(seconds=int(rng.integers(1, 4)) if prev_scene == s["scene"]
                                        else int(rng.integers(60, 900)))
-            while True:  # random hex ids like a real catalog's, unique across splits; never all
-                id_global = f"{int(rng.integers(0, 2**48)):012x}"  # digits (a CSV reader would make it a number)
-                if id_global not in ids and not id_global.isdigit():
-                    ids.add(id_global)
-                    break
-
-            # The neutral (correctly balanced) scene, then the camera's as-shot rendering of it.
-            img = _render_crop(photos[s["src"]], s["box"], size)
-            if s["paste"] is not None:
-                other, pbox, pside, (py, px) = s["paste"]
-                ps = max(2, int(round(pside * size)))
-                y, x = min(int(py * size), size - ps), min(int(px * size), size - ps)
-                img = img.copy()
-                img[y:y + ps, x:x + ps] = _render_crop(photos[other], pbox, ps)
-            if s["flip"]:
-                img = img[:, ::-1]
-            shot = wb.rerender(img, s["illum"], s["as_shot"]).astype(np.float32)
-            shot = shot + np.float32(s["noise_sd"]) * rng.standard_normal(shot.shape, dtype=np.float32)
-            shot = np.clip(np.rint(shot), 0, 255).astype(np.uint8)
+            id_global = _new_id(rng, ids)
+            shot = render_shot(photos, s, size, rng)
             # Exercise the codecs a reader must handle: uncompressed, deflate and LZW TIFFs.
-            compression = (None, "zlib", "lzw")[i % 3]
             tifffile.imwrite(out / s["split"] / "images" / f"{id_global}.tif", shot, photometric="rgb",
-                             compression=compression)
-
-            ev = float(s["ev"])
-            shutter = s["aperture"] ** 2 / (2.0 ** ev * s["iso"] / 100.0)  # EV100 = log2(N^2/t) + log2(100/ISO)
-            row = {
-                "id_global": id_global, "captureTime": clock[key].isoformat(),
-                "camera_model": s["camera"].model, "camera_group": s["camera"].group,
-                "aperture": s["aperture"], "shutterSpeed": float(f"{shutter:.6g}"),
-                "isoSpeedRating": int(s["iso"]), "focalLength": s["focal"], "flashFired": int(s["flash"]),
-                "intensity": round(float(shot.mean()) / 255.0, 4), "ev": round(ev, 2),
-                "currTemp": int(round(s["as_shot"][0])), "currTint": int(round(s["as_shot"][1])),
-                "Temperature": int(round(s["label"][0])), "Tint": int(round(s["label"][1])),
-                "scene_id": "s{}{:03d}{:02d}".format(s["split"][0], s["scene"][1], s["scene"][2]),
-                "shoot": dates[key].isoformat(),
-            }
+                             compression=(None, "zlib", "lzw")[i % 3])
+            row = _csv_row(s, id_global, clock[key], dates[key], shot)
             rows[s["split"]].append(row)
             bar.update(task, advance=1, info=f"{s['split']} {row['shoot']} {s['kind']} {s['camera'].model}")
-
-    train = pd.DataFrame(rows["Train"])
-    train[INPUT_CSV_COLUMNS + LABEL_COLUMNS].to_csv(out / "Train" / "sliders.csv", index=False)
-    val = pd.DataFrame(rows["Validation"], columns=list(train.columns))
-    val[INPUT_CSV_COLUMNS].to_csv(out / "Validation" / "sliders_inputs.csv", index=False)
-    val[["id_global", "Temperature", "Tint", "scene_id", "shoot"]].to_csv(out / "answers.csv", index=False)
+    _write_csvs(out, rows)
     return out
