@@ -183,14 +183,11 @@ def write_jpeg(path: str | Path, render: np.ndarray, model: str, exif: dict | No
 # The catalog.
 # ----------------------------------------------------------------------------------------------
 def develop_text(settings: dict) -> str:
-    """A develop-settings Lua table as Lightroom writes it: `s = { Key = value, ... }`."""
-    def lua(v):
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return repr(v)
-    body = "".join(f"\t{k} = {lua(v)},\n" for k, v in settings.items())
+    """A develop-settings Lua table as Lightroom writes it: `s = { Key = value, ... }` (values,
+    nested tables included, encoded by slpp)."""
+    from slpp import slpp as lua
+
+    body = "".join(f"\t{k} = {lua.encode(v)},\n" for k, v in settings.items())
     return "s = {\n" + body + "}\n"
 
 
