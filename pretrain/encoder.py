@@ -79,18 +79,54 @@ def embed(encoder: Encoder, images: np.ndarray, batch_size: int = 256,
     return torch.cat(out).numpy().astype(np.float32)
 
 
+ENCODER_FILE = "encoder.safetensors"  # weights; the architecture and provenance beside it in encoder.json
+
+
 def save_encoder(path: str | Path, encoder: Encoder, extra: dict[str, Any] | None = None,
                  half: bool = False) -> None:
-    """Checkpoint = weights + architecture config + whatever provenance the caller adds.
+    """Weights to `path` (X.safetensors), architecture config + whatever provenance the caller adds
+    (JSON-serialisable) to X.json; both data only (catalog.artifacts), written atomically.
 
     half=True stores the floating-point tensors as float16: the model folder's copy, which only has
     to run inference, is half the size (the model-size budget is 4 MB). finetune rounds the encoder
     to float16 precision *before* it computes features (`round_to_half`), so the head is trained on
     exactly the embeddings that predict will see from the stored weights."""
+    from catalog.artifacts import save_tensors, write_json
+
+    path = Path(path)
     sd = half_state(encoder.state_dict()) if half else encoder.state_dict()
-    blob = {"state_dict": sd, "arch": encoder.config(), "storage": "float16" if half else "float32", **(extra or {})}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(blob, path)
+    meta = {"arch": encoder.config(), "storage": "float16" if half else "float32", **(extra or {})}
+    save_tensors(path, {k: v.detach().cpu().numpy() for k, v in sd.items()})
+    write_json(path.with_suffix(".json"), meta)
+
+
+def save_checkpoint(path: str | Path, blob: dict[str, Any]) -> None:
+    """The training state --resume needs (weights, optimizer, schedule, history), atomically. Stays
+    a torch file (optimizer state has no data-only home), and is only ever read with weights_only."""
+    from catalog.artifacts import atomic_write
+
+    def plain(v):  # str subclasses (torch.__version__ is a TorchVersion) would need a pickled class
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return type(v)(plain(x) for x in v)
+        return str(v) if isinstance(v, str) else v
+
+    atomic_write(path, lambda f: torch.save(plain(blob), f))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Inverse of save_checkpoint: tensors and plain containers only (torch's weights_only loader
+    refuses anything that would run code)."""
+    from catalog.errors import CatalogError
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # pickle.UnpicklingError for code, RuntimeError for a truncated file
+        raise CatalogError(f"{path}: not a loadable training checkpoint ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0] if str(e) else ''}); start the run again without --resume") from e
 
 
 def half_state(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -115,8 +151,26 @@ def round_to_half(module: nn.Module) -> nn.Module:
 
 
 def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Encoder, dict[str, Any]]:
-    """Inverse of save_encoder: (float32 encoder in eval mode, the full checkpoint dict)."""
-    blob = torch.load(path, map_location=map_location, weights_only=False)
-    enc = Encoder(**blob["arch"])
-    enc.load_state_dict(float_state(blob["state_dict"]))
-    return enc.eval(), blob
+    """Inverse of save_encoder: (float32 encoder in eval mode, the metadata dict + "state_dict").
+    `path` may be the folder holding encoder.safetensors. Nothing in the files is executed."""
+    from catalog.artifacts import load_tensors, read_json
+    from catalog.errors import CatalogError
+
+    path = Path(path)
+    path = path / ENCODER_FILE if path.is_dir() else path
+    if path.suffix != ".safetensors":
+        raise CatalogError(f"{path}: not an encoder in the data-only format (encoder.safetensors + encoder.json); "
+                           f"an encoder.pt from an older wbstyle holds pickled objects and is never loaded: "
+                           f"re-run pretrain (or finetune without --encoder)")
+    if not path.is_file() and (path.parent / "encoder.pt").is_file():
+        raise CatalogError(f"{path.parent}: holds encoder.pt from an older wbstyle (pickled, never loaded); "
+                           f"re-run pretrain to write {ENCODER_FILE}")
+    meta = read_json(path.with_suffix(".json"))
+    sd = {k: torch.from_numpy(v) for k, v in load_tensors(path).items()}
+    try:
+        enc = Encoder(**meta["arch"])
+        enc.load_state_dict(float_state(sd))
+    except (KeyError, TypeError, RuntimeError) as e:
+        raise CatalogError(f"{path}: weights do not fit the architecture in {path.with_suffix('.json').name} "
+                           f"({type(e).__name__}: {str(e).splitlines()[0]})") from e
+    return enc.eval().to(map_location), {**meta, "state_dict": sd}

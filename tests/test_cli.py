@@ -54,11 +54,11 @@ def test_every_stage_through_the_cli(make_catalog, tmp_path):
     _ok(r.invoke(cli.main, ["pretrain", "--data", str(root), "--out", str(model), "--epochs", "2",
                             "--batch-size", "8", "--image-size", "32", "--load-size", "32", "--width", "8",
                             "--no-progress", "--device", "cpu", "--eval-every", "0"]))
-    assert (model / "encoder.pt").exists()
+    assert (model / "encoder.safetensors").exists()
     _ok(r.invoke(cli.main, ["finetune", "--data", str(root), "--encoder", str(model), "--out", str(model),
                             "--epochs", "3", "--ensemble", "1", "--rerender-aug", "1", "--no-progress",
                             "--device", "cpu", "--threads", "1"]))
-    assert (model / "head.pt").exists()
+    assert (model / "head.safetensors").exists() and (model / "manifest.json").exists()
     pred = tmp_path / "pred.csv"
     _ok(r.invoke(cli.main, ["predict", "--data", str(root), "--model", str(model), "--out", str(pred),
                             "--blend-neighbors", "--k", "4", "--no-progress", "--device", "cpu"]))

@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
     root = write_catalog(base, n_train=16, n_val=6, size=32, with_labels=False)
     enc_dir = base / "enc"
     torch.manual_seed(0)
-    save_encoder(enc_dir / "encoder.pt", Encoder(width=8, image_size=32))
+    save_encoder(enc_dir / "encoder.safetensors", Encoder(width=8, image_size=32))
     model = base / "model"
     run_finetune(FinetuneConfig(data=str(root), encoder=str(enc_dir), out=str(model), epochs=2, ensemble=2, hidden=16,
                                 batch_size=16, rerender_aug=1, baselines=False, threads=1, workers=1, progress=False,
@@ -48,7 +48,7 @@ def _check_csv(path: Path, ids: list[str]) -> pd.DataFrame:
 
 def test_model_folder_and_predict_csv(trained, tmp_path):
     root, model = trained
-    assert {"encoder.pt", "head.pt", "finetune_report.json", "neighbors.faiss", "neighbors.json"} <= \
+    assert {"encoder.safetensors", "head.safetensors", "manifest.json", "finetune_report.json", "neighbors.faiss", "neighbors.json"} <= \
         {p.name for p in model.iterdir()}
     ids = read_catalog(root, "Validation", labels="ignore").table["id_global"].tolist()
     out = run_predict(PredictConfig(data=str(root), model=str(model), out=str(tmp_path / "p.csv"), workers=1,

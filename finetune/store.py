@@ -1,0 +1,111 @@
+"""A trained model folder on disk: what finetune writes and predict reads, data only.
+
+    encoder.safetensors + encoder.json   the (float16) encoder and its architecture/provenance
+    head.safetensors + head.json         the MLP heads' float16 weights; specs, encoders, blend, provenance
+    forest.npz                           the gradient-boosting member (finetune.gbm.Forest arrays)
+    neighbors.faiss/.npz/.json           the neighbour index (retrieval.index), when built
+    manifest.json                        SHA-256 of each file + versions + config, written last
+
+Written through catalog.artifacts.ModelWriter (staged, then committed in one rename), so a run
+killed at any moment leaves the previous model loadable; read through `load_model_files`, which
+verifies the manifest first. No file is ever unpickled (tests/test_loaders_safe.py).
+
+The head's state (HeadEnsemble.state_dict() + extras) is split by type: tensors and lists of tensor
+dicts go to head.safetensors under "key.name" / "key.i.name", the packed Forest to forest.npz, and
+everything else to head.json, where a placeholder records what went where.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from catalog.artifacts import ModelWriter, load_arrays, load_tensors, open_model, read_json, save_tensors, write_bytes, write_json
+from catalog.errors import CatalogError
+from finetune.gbm import Forest
+from pretrain.encoder import ENCODER_FILE, Encoder, load_encoder, save_encoder
+from retrieval.index import NeighborIndex
+
+HEAD_FILE, HEAD_META, FOREST_FILE = "head.safetensors", "head.json", "forest.npz"
+MODEL_FILES = (ENCODER_FILE, "encoder.json", HEAD_FILE, HEAD_META)  # what every model folder holds
+
+
+def _is_tensors(v: Any) -> bool:
+    return isinstance(v, dict) and bool(v) and all(isinstance(t, torch.Tensor) for t in v.values())
+
+
+def save_head(folder: str | Path, blob: dict[str, Any]) -> None:
+    """Split the head state by type into head.safetensors, forest.npz and head.json (module doc)."""
+    folder = Path(folder)
+    tensors: dict[str, np.ndarray] = {}
+    meta: dict[str, Any] = {}
+    for key, v in blob.items():
+        if isinstance(v, (bytes, bytearray)):  # the packed Forest (an .npz already)
+            write_bytes(folder / FOREST_FILE, bytes(v))
+            meta[key] = {"__file__": FOREST_FILE}
+        elif _is_tensors(v):
+            tensors.update({f"{key}.{n}": t.detach().cpu().numpy() for n, t in v.items()})
+            meta[key] = {"__tensors__": key}
+        elif isinstance(v, list) and v and all(_is_tensors(x) for x in v):
+            for i, sd in enumerate(v):
+                tensors.update({f"{key}.{i}.{n}": t.detach().cpu().numpy() for n, t in sd.items()})
+            meta[key] = {"__tensor_list__": key, "n": len(v)}
+        else:
+            meta[key] = v
+    save_tensors(folder / HEAD_FILE, tensors)
+    write_json(folder / HEAD_META, meta)
+
+
+def load_head(folder: str | Path) -> dict[str, Any]:
+    """Inverse of save_head: the blob HeadEnsemble.from_state_dict reads (torch tensors, Forest bytes)."""
+    folder = Path(folder)
+    meta = read_json(folder / HEAD_META)
+    tensors = load_tensors(folder / HEAD_FILE)
+
+    def group(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith(prefix)}
+
+    blob = {}
+    for key, v in meta.items():
+        if isinstance(v, dict) and "__file__" in v:
+            if v["__file__"] != FOREST_FILE:
+                raise CatalogError(f"{folder / HEAD_META}: '{key}' points at {v['__file__']!r}; expected {FOREST_FILE}")
+            try:  # parse once here, so a bad file is named (data only: allow_pickle=False)
+                Forest.from_arrays(load_arrays(folder / FOREST_FILE))
+            except (KeyError, TypeError, ValueError) as e:
+                raise CatalogError(f"{folder / FOREST_FILE}: not a gradient-boosting forest ({type(e).__name__}: "
+                                   f"{e}); re-run finetune") from e
+            blob[key] = (folder / FOREST_FILE).read_bytes()
+        elif isinstance(v, dict) and "__tensors__" in v:
+            blob[key] = group(f"{key}.")
+        elif isinstance(v, dict) and "__tensor_list__" in v:
+            blob[key] = [group(f"{key}.{i}.") for i in range(int(v["n"]))]
+        else:
+            blob[key] = v
+    return blob
+
+
+def save_model(out: str | Path, encoder: Encoder, encoder_extra: dict[str, Any], head: dict[str, Any],
+               index: NeighborIndex | None, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Write a whole model folder atomically (staged, then committed; see catalog.artifacts);
+    returns its manifest. The encoder is stored in float16."""
+    with ModelWriter(out) as w:
+        save_encoder(w.dir / ENCODER_FILE, encoder, encoder_extra, half=True)
+        if index is not None:
+            index.save(w.dir)
+        save_head(w.dir, head)
+        return w.commit(provenance)
+
+
+def load_model_files(model_dir: str | Path) -> tuple[Encoder, dict[str, Any], NeighborIndex | None]:
+    """(encoder, head blob, neighbour index or None) of a verified model folder; CatalogError names
+    the file that is missing, truncated or changed, or says to re-run finetune for an old folder."""
+    model_dir = Path(model_dir)
+    manifest = open_model(model_dir, required=MODEL_FILES)
+    encoder, _ = load_encoder(model_dir / ENCODER_FILE)
+    blob = load_head(model_dir)
+    has_index = all(f in manifest["files"] for f in ("neighbors.faiss", "neighbors.npz", "neighbors.json"))
+    index = NeighborIndex.load(model_dir) if has_index else None
+    return encoder, blob, index
