@@ -171,6 +171,14 @@ command("evaluate", EvaluateConfig, "app.evaluate:run_evaluate",
         help="Accuracy (MAE K/tint/mired, per camera and temperature band), consistency and plots.")
 command("demo", DemoConfig, "app.demo:run_demo",
         help="Run the whole system on an embedded demo catalog (no data needed).")
+from app.lightroom import ApplyConfig, ImportConfig, IngestConfig  # noqa: E402
+
+command("import-lightroom", ImportConfig, "app.lightroom:run_import_lightroom", positional=("catalog",), says="train split",
+        help="Turn a Lightroom Classic catalog (.lrcat, read-only) and its photos into Train/sliders.csv + images.")
+command("ingest", IngestConfig, "app.lightroom:run_ingest", positional=("photos",), says="validation split",
+        help="Turn a folder of new raws/DNGs/JPEGs into a Validation layout that `predict` reads.")
+command("apply", ApplyConfig, "app.lightroom:run_apply", positional=("predictions",),
+        help="Write predictions as XMP Lightroom reads (sidecars for raws, embedded for DNG/JPEG/TIFF).")
 # new commands: one `command(...)` line each, above this comment
 
 

@@ -366,3 +366,47 @@ def run_apply(cfg: ApplyConfig, console: Console | None = None) -> ApplyResult:
     if not cfg.dry_run:
         write_changes(changes, force=cfg.force)
     return ApplyResult(changes, not cfg.dry_run)
+
+
+# ----------------------------------------------------------------------------------------------
+# demo --lightroom
+# ----------------------------------------------------------------------------------------------
+def run_demo_lightroom(cfg, console: Console | None = None) -> dict[str, Path]:
+    """`demo --lightroom`: the Lightroom loop on the demo photos, each step the command's own run
+    function: build (DNG/JPEG folders + .lrcat) -> import-lightroom -> pretrain -> finetune ->
+    ingest -> predict -> apply --dry-run -> apply -> evaluate against the hidden edits.
+
+    cfg: app.demo.DemoConfig (out, n_train, n_val, size, pretrain/finetune epochs, ensemble,
+    image_size, width, device, seed, progress)."""
+    from app.evaluate import EvaluateConfig, run_evaluate
+    from app.predict import PredictConfig, run_predict
+    from catalog.demo_lightroom import make_demo_lightroom
+    from finetune.train import FinetuneConfig, run_finetune
+    from pretrain.train import PretrainConfig, run_pretrain
+
+    console = console or Console(quiet=not cfg.progress)
+    out = Path(cfg.out) / "lightroom"
+    data, model = out / "data", out / "model"
+    console.rule("demo Lightroom setup (DNG + JPEG folders, .lrcat)")
+    setup = make_demo_lightroom(out / "setup", n_train=cfg.n_train, n_val=cfg.n_val, size=cfg.size, seed=cfg.seed,
+                                progress=cfg.progress)
+    console.rule("import-lightroom")
+    run_import_lightroom(ImportConfig(catalog=setup["catalog"], out=data, progress=cfg.progress), console)
+    console.rule("pretrain")
+    run_pretrain(PretrainConfig(data=data, out=model, epochs=cfg.pretrain_epochs, image_size=cfg.image_size,
+                                width=cfg.width, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
+    console.rule("finetune")
+    run_finetune(FinetuneConfig(data=str(data), encoder=str(model), out=str(model), epochs=cfg.finetune_epochs,
+                                ensemble=cfg.ensemble, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
+    console.rule("ingest (the new shoot)")
+    run_ingest(IngestConfig(photos=setup["new_shoot"], out=data, progress=cfg.progress), console)
+    console.rule("predict")
+    pred = Path(run_predict(PredictConfig(data=data, model=model, out=model / "predictions.csv", split="Validation",
+                                          device=cfg.device, progress=cfg.progress)))
+    console.rule("apply")
+    run_apply(ApplyConfig(predictions=pred, photos=setup["new_shoot"], dry_run=True, progress=cfg.progress), console)
+    run_apply(ApplyConfig(predictions=pred, photos=setup["new_shoot"], progress=False), console)
+    console.rule("evaluate (against the new shoot's hidden edits)")
+    run_evaluate(EvaluateConfig(data=data, model=model, pred=pred, answers=setup["answers"], split="Validation",
+                                out=model / "eval", device=cfg.device, seed=cfg.seed, progress=cfg.progress))
+    return {"catalog": setup["catalog"], "photos": setup["new_shoot"], "predictions": pred, "evaluation": model / "eval"}

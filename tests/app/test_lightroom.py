@@ -1,0 +1,185 @@
+"""app/lightroom.py: import-lightroom -> ingest -> apply on tiny real files (DNGs LibRaw decodes,
+JPEGs, a .lrcat with Lightroom's tables), read back by the catalog reader and by exiftool."""
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.lightroom import (ApplyConfig, ImportConfig, IngestConfig, find_photos, run_apply, run_import_lightroom,
+                           run_ingest)
+from catalog.demo_lightroom import LrcatWriter, write_dng, write_jpeg
+from catalog.errors import CatalogError
+from catalog.lightroom import MISSING, REJECT
+from catalog.reader import read_catalog
+from finetune.splits import shoot_groups
+
+pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool (libimage-exiftool-perl) not installed")
+ROOT = Path(__file__).resolve().parents[2]
+EXIF = {"shutter": 1 / 125, "aperture": 5.6, "iso": 200, "focal": 35, "flash": False}
+
+
+def render(value):
+    img = np.zeros((48, 48, 3), np.uint8)
+    img[:] = value
+    return img
+
+
+def build(tmp_path):
+    """Photos/ with 2 DNGs, 2 JPEGs and a corrupt DNG + Test.lrcat: edits for all of them, a virtual
+    copy of the first DNG, a reject and a photo whose file is gone."""
+    photos = tmp_path / "Photos" / "2024-06-01"
+    photos.mkdir(parents=True)
+    write_dng(photos / "IMG_0001.dng", render((120, 110, 90)), "NIKON D750", 4200.0, 5.0, EXIF)
+    write_dng(photos / "IMG_0002.dng", render((100, 110, 130)), "Canon EOS R6", 6800.0, -3.0, EXIF)
+    write_jpeg(photos / "IMG_0003.jpg", render((128, 120, 110)), "Canon EOS R6", EXIF)
+    write_jpeg(photos / "IMG 0004 (edit).jpg", render((90, 100, 100)), "Canon EOS R6", EXIF)
+    (photos / "IMG_0005.dng").write_bytes(b"II*\x00 truncated")
+    cat = LrcatWriter(tmp_path / "Test.lrcat")
+    folder = cat.add_folder(cat.add_root(tmp_path / "Photos"), "2024-06-01/")
+    ids = {}
+    edits = {"IMG_0001.dng": {"Temperature": 4600, "Tint": 9}, "IMG_0002.dng": {"Temperature": 6000, "Tint": 2},
+             "IMG_0003.jpg": {"IncrementalTemperature": 12, "IncrementalTint": 4},
+             "IMG 0004 (edit).jpg": {"IncrementalTemperature": -8, "IncrementalTint": 0},
+             "IMG_0005.dng": {"Temperature": 5000, "Tint": 0}, "IMG_0006.dng": {"Temperature": 5000, "Tint": 0},
+             "IMG_0007.jpg": {"IncrementalTemperature": 1, "IncrementalTint": 1}}
+    for k, (name, edit) in enumerate(edits.items()):
+        ids[name] = cat.add_image(cat.add_file(folder, name), f"2024-06-01T10:0{k}:00",
+                                  pick=-1 if name == "IMG_0007.jpg" else 0)
+        cat.add_exif(ids[name], "Canon EOS R6", aperture_apex=5.0, shutter_apex=7.0, iso=200, focal=35, flash=False)
+        cat.add_develop(ids[name], {"WhiteBalance": "Custom", **edit, "Exposure2012": 0.2}, compressed=k % 2 == 0)
+    file1 = cat.db.execute("SELECT rootFile FROM Adobe_images WHERE id_local=?", (ids["IMG_0001.dng"],)).fetchone()[0]
+    ids["copy"] = cat.add_image(file1, None, master=ids["IMG_0001.dng"], copy_name="Cool")
+    cat.add_develop(ids["copy"], {"WhiteBalance": "Custom", "Temperature": 5200, "Tint": 9})
+    cat.close()
+    return cat.path, photos, ids
+
+
+def test_import_writes_the_train_layout_and_accounts_for_every_photo(tmp_path):
+    lrcat, photos, ids = build(tmp_path)
+    digest = hashlib.sha256(lrcat.read_bytes()).hexdigest()
+    csv = run_import_lightroom(ImportConfig(catalog=lrcat, out=tmp_path / "data", size=32, progress=False))
+    assert hashlib.sha256(lrcat.read_bytes()).hexdigest() == digest  # read-only
+    cat = read_catalog(tmp_path / "data", "Train")
+    t = cat.table.set_index("id_global")
+    assert set(t.index) == {"IMG_0001", "IMG_0002", "IMG_0003", "IMG_0004__edit_", f"IMG_0001-{ids['copy']}"}
+    one = t.loc["IMG_0001"]
+    assert one.currTemp == pytest.approx(4200, abs=1) and one.currTint == pytest.approx(5, abs=0.1)
+    assert (one.Temperature, one.Tint) == (4600, 9) and one.camera_model == "Canon EOS R6" and one.aperture == 5.0
+    jpg = t.loc["IMG_0003"]  # relative edit on the reference scale: 12 mired warmer than 5500 K
+    assert jpg.currTemp == 5500 and jpg.Temperature == pytest.approx(1e6 / (1e6 / 5500 - 12), abs=0.1) and jpg.Tint == 4
+    copy = t.loc[f"IMG_0001-{ids['copy']}"]
+    assert copy.master_id == "IMG_0001" and copy.Temperature == 5200 and copy.captureTime == one.captureTime
+    groups = dict(zip(cat.table["id_global"], shoot_groups(cat.table)))
+    assert groups["IMG_0001"] == groups[f"IMG_0001-{ids['copy']}"]  # the copy validates with its master
+    assert cat.images is None and len(cat.image_paths) == 5 and all(p.exists() for p in cat.image_paths)
+    report = pd.read_csv(tmp_path / "data" / "lightroom_import.csv")
+    assert len(report) == 8  # every Adobe_images row: 5 labelled + 3 counted skips
+    reasons = dict(zip(report["lr_image"], report["reason"].fillna("")))
+    assert reasons[ids["IMG_0007.jpg"]] == REJECT and reasons[ids["IMG_0006.dng"]] == MISSING
+    assert reasons[ids["IMG_0005.dng"]] == "file cannot be decoded"
+
+
+def test_ingest_makes_a_validation_layout_with_stems_as_ids(tmp_path):
+    _, photos, _ = build(tmp_path)
+    (photos / "IMG_0005.dng").unlink()
+    csv = run_ingest(IngestConfig(photos=photos.parent, out=tmp_path / "new", size=32, progress=False))
+    cat = read_catalog(tmp_path / "new", "Validation")
+    t = cat.table.set_index("id_global")
+    assert set(t.index) == {"IMG_0001", "IMG_0002", "IMG_0003", "IMG 0004 (edit)"}
+    assert t.loc["IMG_0002"].currTemp == pytest.approx(6800, abs=1) and t.loc["IMG_0003"].currTemp == 5500
+    assert t.loc["IMG_0001"].aperture == pytest.approx(2 * np.log2(5.6), abs=0.01)  # APEX, like the catalog
+    assert t.loc["IMG_0001"].shutterSpeed == pytest.approx(np.log2(125), abs=0.01)
+    assert t.loc["IMG_0003"].isoSpeedRating == 200 and t.loc["IMG_0003"].camera_model == "Canon EOS R6"
+    assert csv.name == "sliders_inputs.csv"
+
+
+def test_ingest_counts_undecodable_files_and_refuses_duplicate_stems(tmp_path):
+    _, photos, _ = build(tmp_path)
+    run_ingest(IngestConfig(photos=photos, out=tmp_path / "new", size=32, progress=False))
+    report = pd.read_csv(tmp_path / "new" / "ingest_report.csv")
+    assert len(report) == 5 and report.set_index("id_global").loc["IMG_0005", "status"] == "skipped"
+    other = photos.parent / "other"
+    other.mkdir()
+    shutil.copy(photos / "IMG_0003.jpg", other / "IMG_0003.JPG")
+    with pytest.raises(CatalogError, match="two photos share the name 'IMG_0003'"):
+        find_photos(photos.parent)
+
+
+def _predictions(tmp_path, rows):
+    path = tmp_path / "pred.csv"
+    pd.DataFrame(rows, columns=["id_global", "Temperature", "Tint"]).to_csv(path, index=False)
+    return path
+
+
+def exiftool_crs(path):
+    out = subprocess.run(["exiftool", "-j", "-XMP-crs:all", str(path)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)[0]
+
+
+def test_apply_writes_sidecars_and_embedded_xmp_lightroom_reads(tmp_path):
+    _, photos, _ = build(tmp_path)
+    (photos / "IMG_0008.CR3").write_bytes(b"raw")  # a proprietary raw: sidecar, with earlier settings
+    (photos / "IMG_0008.xmp").write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/" '
+        'crs:Exposure2012="+0.70" crs:WhiteBalance="As Shot"/></rdf:RDF></x:xmpmeta>')
+    pred = _predictions(tmp_path, [("IMG_0008", 5333, 7), ("IMG_0001", 4444, -2), ("IMG_0003", 6000, 3)])
+    dry = run_apply(ApplyConfig(predictions=pred, photos=photos, dry_run=True, progress=False))
+    assert not dry.written and not (photos / "IMG_0001.dng_original").exists()
+    assert "Temperature" not in exiftool_crs(photos / "IMG_0008.xmp") and "ColorTemperature" not in exiftool_crs(photos / "IMG_0008.xmp")
+    run_apply(ApplyConfig(predictions=pred, photos=photos, progress=False))
+    side = exiftool_crs(photos / "IMG_0008.xmp")
+    assert side["ColorTemperature"] == 5333 and int(side["Tint"]) == 7 and side["Exposure2012"] == "+0.70"
+    dng = exiftool_crs(photos / "IMG_0001.dng")
+    assert dng["ColorTemperature"] == 4444 and int(dng["Tint"]) == -2 and dng["WhiteBalance"] == "Custom"
+    jpg = exiftool_crs(photos / "IMG_0003.jpg")
+    assert int(jpg["IncrementalTemperature"]) == round(1e6 / 5500 - 1e6 / 6000) and int(jpg["IncrementalTint"]) == 3
+    assert (photos / "IMG_0001.dng_original").exists() and (photos / "IMG_0003.jpg_original").exists()
+
+
+def test_apply_refuses_hand_set_white_balance_and_writes_nothing(tmp_path):
+    _, photos, _ = build(tmp_path)
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP-crs:WhiteBalance=Custom",
+                    "-XMP-crs:ColorTemperature=3900", "-XMP-crs:Tint=+1", str(photos / "IMG_0002.dng")], check=True)
+    before = (photos / "IMG_0001.dng").read_bytes()
+    pred = _predictions(tmp_path, [("IMG_0001", 4444, -2), ("IMG_0002", 6100, 0)])
+    with pytest.raises(CatalogError, match="set by hand.*IMG_0002.dng.*nothing written.*--force"):
+        run_apply(ApplyConfig(predictions=pred, photos=photos, progress=False))
+    assert (photos / "IMG_0001.dng").read_bytes() == before  # all-or-nothing
+    run_apply(ApplyConfig(predictions=pred, photos=photos, force=True, progress=False))
+    assert exiftool_crs(photos / "IMG_0002.dng")["ColorTemperature"] == 6100
+
+
+@pytest.mark.parametrize("rows,match", [
+    ([("IMG_9999", 5000, 0)], "1 of 1 predictions have no photo.*'IMG_9999'.*nothing written"),
+    ([("IMG_0001", "warm", 0)], "row 1 \\(line 2\\), column 'Temperature': 'warm' is not a number"),
+    ([("IMG_0001", 5000, 0), ("IMG_0001", 5100, 0)], "'IMG_0001' appears more than once"),
+    ([("../IMG_0001", 5000, 0)], "row 1 \\(line 2\\): id_global '../IMG_0001' is not a file name"),
+])
+def test_apply_bad_predictions_are_clear_errors(tmp_path, rows, match):
+    _, photos, _ = build(tmp_path)
+    with pytest.raises(CatalogError, match=match):
+        run_apply(ApplyConfig(predictions=_predictions(tmp_path, rows), photos=photos, progress=False))
+    assert not list(photos.glob("*_original")) and not list(photos.glob("*.xmp"))
+
+
+def test_cli_import_ingest_apply(tmp_path):
+    lrcat, photos, _ = build(tmp_path)
+    run = lambda *a: subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, a)], capture_output=True,  # noqa: E731
+                                    text=True, cwd=ROOT)
+    r = run("import-lightroom", lrcat, "--out", tmp_path / "data", "--size", 32, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_csv(tmp_path / "data" / "Train" / "sliders.csv")) == 5
+    r = run("ingest", photos, "--out", tmp_path / "new", "--size", 32, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    pred = _predictions(tmp_path, [("IMG_0002", 6100, 0)])
+    r = run("apply", pred, "--photos", photos, "--dry-run")
+    assert r.returncode == 0 and "IMG_0002.dng" in r.stdout and "6100" in r.stdout
+    r = run("apply", _predictions(tmp_path, [("IMG_7777", 6100, 0)]), "--photos", photos)
+    assert r.returncode == 2 and "error:" in r.stderr and "IMG_7777" in r.stderr
