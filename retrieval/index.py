@@ -132,7 +132,8 @@ class NeighborIndex:
 
     def __init__(self, index: faiss.Index, ids: Sequence[str], edits: np.ndarray, asshot: np.ndarray,
                  shoots: Sequence[str | None], mean: np.ndarray, std: np.ndarray, kind: str,
-                 basis: np.ndarray | None = None):
+                 basis: np.ndarray | None = None, n_train: int | None = None, head: np.ndarray | None = None,
+                 times: np.ndarray | None = None):
         self.index = index
         self.ids = [str(i) for i in ids]
         self.edits = np.asarray(edits, np.float64).reshape(-1, 2)
@@ -142,6 +143,16 @@ class NeighborIndex:
         self.std = np.asarray(std, np.float32)
         self.basis = np.eye(len(self.mean), dtype=np.float32) if basis is None else np.asarray(basis, np.float32)
         self.kind = kind
+        # Entries [0, n_train) are the training photos; entries after them were added later by
+        # `add-edits` (a few edits of a new shoot), blended with their own parameters. `head` is the
+        # model's own prediction (mired, tint) for each added photo at the time it was added (NaN for
+        # training entries): what the photographer corrected, for the "residual" blend. `times`: capture
+        # time in seconds of each added photo (NaN when unknown, and for training entries): a photo
+        # shot a minute before the query is the best witness of its light (retrieval.edits).
+        n = len(self.ids)
+        self.n_train = n if n_train is None else int(n_train)
+        self.head = np.full((n, 2), np.nan) if head is None else np.asarray(head, np.float64).reshape(-1, 2)
+        self.times = np.full(n, np.nan) if times is None else np.asarray(times, np.float64).reshape(-1)
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -192,11 +203,96 @@ class NeighborIndex:
         """As `search`, for vectors already in the index space (e.g. `self.vectors()`)."""
         return search_faiss(self.index, vectors, k)
 
+    def search_training(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """As `search`, among the training entries only (those added by `add-edits` blend by their own
+        rule, retrieval.edits): asks for k more than needed per added entry, up to k, then drops them."""
+        sims, idx = self.search(queries, k + min(self.n_added, k) if self.n_added else k)
+        if not self.n_added:
+            return sims, idx
+        k = min(k, self.n_train)
+        out_s, out_i = np.full((len(idx), k), -1.0, np.float32), np.full((len(idx), k), -1, np.int64)
+        for r in range(len(idx)):
+            keep = (idx[r] >= 0) & (idx[r] < self.n_train)
+            n = min(k, int(keep.sum()))
+            out_s[r, :n], out_i[r, :n] = sims[r][keep][:n], idx[r][keep][:n]
+        return out_s, out_i
+
     def vectors(self) -> np.ndarray:
         """The indexed (standardised, projected, normalised) training vectors, (N, K) float32, in id order."""
         return self.index.reconstruct_n(0, self.index.ntotal)
 
+    @property
+    def n_added(self) -> int:
+        """Entries added after training (by `add-edits`)."""
+        return len(self) - self.n_train
+
+    def added(self) -> np.ndarray:
+        """Positions of the entries added after training, (n_added,) int64."""
+        return np.arange(self.n_train, len(self), dtype=np.int64)
+
+    # ------------------------------------------------------------------ growing
+    def add(self, embeddings: np.ndarray, ids: Sequence[str], edits: np.ndarray, asshot: np.ndarray,
+            shoots: Sequence[str | None], head: np.ndarray | None = None,
+            times: np.ndarray | None = None) -> "NeighborIndex":
+        """A NEW index: every entry of this one unchanged (same position, vector, edit), then the new
+        photos, put in the same space (training mean/std and PCA basis: the space every threshold
+        was fitted in; a photo of a camera never seen in training is just another vector there).
+
+        `head` (M, 2): the model's own prediction for each new photo, `times` (M,) their capture
+        times in seconds (NaN: unknown; see __init__). Raises
+        ValueError naming the photo for an id already in the index (or twice among the new ones), a
+        non-finite embedding, or arrays of the wrong length; this index is never modified.
+        """
+        emb = np.asarray(embeddings, np.float32)
+        m = len(emb)
+        head = np.full((m, 2), np.nan) if head is None else np.asarray(head, np.float64).reshape(-1, 2)
+        times = np.full(m, np.nan) if times is None else np.asarray(times, np.float64).reshape(-1)
+        for name, arr in (("ids", ids), ("edits", edits), ("asshot", asshot), ("shoots", shoots), ("head", head),
+                          ("times", times)):
+            if len(arr) != m:
+                raise ValueError(f"NeighborIndex.add: {name} has {len(arr)} entries, expected {m} (one per embedding)")
+        ids = [str(i) for i in ids]
+        seen = set(self.ids)
+        for pos, i in enumerate(ids):
+            if i in seen:
+                raise ValueError(f"NeighborIndex.add: photo {i!r} (new photo {pos + 1}) is already in the index")
+            seen.add(i)
+        if m and not np.isfinite(emb).all():
+            bad = int(np.flatnonzero(~np.isfinite(emb).all(1))[0])
+            raise ValueError(f"NeighborIndex.add: embedding of photo {ids[bad]!r} (new photo {bad + 1}) is not finite")
+        index = faiss.clone_index(self.index)  # the caller's index stays exactly as it was
+        if m:
+            index.add(self.normalize(emb))
+        return NeighborIndex(index, self.ids + ids, np.concatenate([self.edits, np.asarray(edits, np.float64).reshape(-1, 2)]),
+                             np.concatenate([self.asshot, np.asarray(asshot, np.float64).reshape(-1, 2)]),
+                             self.shoots + list(shoots), self.mean, self.std, self.kind, self.basis,
+                             n_train=self.n_train, head=np.concatenate([self.head, head]),
+                             times=np.concatenate([self.times, times]))
+
     # ------------------------------------------------------------------ persistence
+    def save_atomic(self, model_dir: str | Path) -> Path:
+        """`save`, so that a run killed part-way leaves the previous index readable: the files are
+        written into a temporary folder next to them, flushed, then moved over the old ones with
+        os.replace (atomic per file) — the faiss file and arrays first, the json that lists the ids
+        last, so the only window with a mismatch is between three renames."""
+        import os
+        import shutil
+        import tempfile
+
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".neighbors-", dir=model_dir))
+        try:
+            self.save(tmp)
+            for name in (INDEX_FILE, ARRAYS_FILE, META_FILE):
+                with open(tmp / name, "rb") as f:
+                    os.fsync(f.fileno())
+            for name in (INDEX_FILE, ARRAYS_FILE, META_FILE):
+                os.replace(tmp / name, model_dir / name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return model_dir / META_FILE
+
     def save(self, model_dir: str | Path) -> Path:
         """Write `neighbors.faiss`, `neighbors.npz` and `neighbors.json` into `model_dir`; returns the json path."""
         model_dir = Path(model_dir)
@@ -204,13 +300,14 @@ class NeighborIndex:
         faiss.write_index(self.index, str(model_dir / INDEX_FILE))
         # float32 arrays restore bit-identical statistics; edits/as-shot keep NaN for a missing label
         np.savez(model_dir / ARRAYS_FILE, mean=self.mean, std=self.std, basis=self.basis,
-                 edits=self.edits.astype(np.float32), asshot=self.asshot.astype(np.float32))
+                 edits=self.edits.astype(np.float32), asshot=self.asshot.astype(np.float32),
+                 head=self.head.astype(np.float32), times=self.times)
         meta: dict[str, Any] = {
             "format": FORMAT_VERSION, "kind": self.kind, "n": len(self), "dim": self.dim,
             "pca_dims": int(self.basis.shape[0]), "storage": "float16",
             "units": "edits and asshot (in neighbors.npz) are (mired, tint) pairs",
             "hnsw": {"M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": HNSW_EF_SEARCH},
-            "ids": self.ids, "shoots": self.shoots,
+            "ids": self.ids, "shoots": self.shoots, "n_train": self.n_train,
         }
         path = model_dir / META_FILE
         path.write_text(json.dumps(meta))
@@ -238,8 +335,10 @@ class NeighborIndex:
             if key not in meta:
                 raise CatalogError(f"{mpath}: key '{key}' missing")
         try:
-            with np.load(apath) as z:
+            with np.load(apath, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in ("mean", "std", "basis", "edits", "asshot")}
+                for k in ("head", "times"):  # absent: written before add-edits existed, nothing was added
+                    arrays[k] = z[k] if k in z.files else None
         except (OSError, ValueError, KeyError) as e:
             raise CatalogError(f"{apath}: unreadable neighbour arrays ({e})") from e
         try:
@@ -258,8 +357,13 @@ class NeighborIndex:
                                    f"(one (mired, tint) pair per indexed photo)")
         if len(meta["shoots"]) != n:
             raise CatalogError(f"{mpath}: 'shoots' has {len(meta['shoots'])} entries, expected {n}")
+        n_train = int(meta.get("n_train", n))
+        if not 0 <= n_train <= n or (arrays["head"] is not None and arrays["head"].shape != (n, 2)) \
+                or (arrays["times"] is not None and arrays["times"].shape != (n,)):
+            raise CatalogError(f"{mpath}: n_train {n_train} / added-edit predictions do not fit {n} indexed photos")
         return cls(index, meta["ids"], arrays["edits"], arrays["asshot"], meta["shoots"], arrays["mean"],
-                   arrays["std"], meta["kind"], arrays["basis"])
+                   arrays["std"], meta["kind"], arrays["basis"], n_train=n_train, head=arrays["head"],
+                   times=arrays["times"])
 
     def __repr__(self) -> str:
         return f"NeighborIndex(n={len(self)}, dim={self.dim}, kind={self.kind!r})"

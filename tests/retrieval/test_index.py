@@ -120,3 +120,53 @@ def test_non_finite_query_matches_nothing():
     q[0, 3] = np.nan
     sims, idx = ix.search(q, 3)
     assert np.abs(sims[0]).max() < 1e-6 and sims[1, 0] == pytest.approx(1.0, abs=2e-3)
+
+
+def test_add_appends_in_the_training_space_and_leaves_the_original_alone(tmp_path):
+    ix, emb = _index()
+    rng = np.random.default_rng(5)
+    new = (rng.normal(size=(3, 16)) * np.logspace(-2, 2, 16)).astype(np.float32)
+    grown = ix.add(new, ["n0", "n1", "n2"], np.c_[[200.0, 210, 220], [1.0, 2, 3]], np.zeros((3, 2)),
+                   ["2025-01-01"] * 3, head=np.c_[[190.0, 200, 210], [0.0, 0, 0]], times=[1.0, 2.0, np.nan])
+    assert len(ix) == 200 and ix.index.ntotal == 200 and ix.n_added == 0           # untouched
+    assert len(grown) == 203 and grown.n_train == 200 and list(grown.added()) == [200, 201, 202]
+    np.testing.assert_array_equal(grown.vectors()[:200], ix.vectors())              # old entries unchanged
+    np.testing.assert_array_equal(grown.edits[:200], ix.edits)
+    assert (grown.mean == ix.mean).all() and (grown.basis == ix.basis).all()        # same space
+    sims, idx = grown.search(new[1:2], 1)
+    assert idx[0, 0] == 201 and sims[0, 0] > 0.99
+    # training-only search never returns an added entry, and still returns k training ones
+    s2, i2 = grown.search_training(np.concatenate([new, emb[:2]]), 4)
+    assert i2.shape == (5, 4) and (i2 < 200).all() and (i2 >= 0).all() and i2[3, 0] == 0
+    grown.save_atomic(tmp_path)
+    back = NeighborIndex.load(tmp_path)
+    assert back.n_train == 200 and back.ids[-1] == "n2" and np.allclose(back.head[201], [200, 0])
+    assert back.times[200] == 1.0 and np.isnan(back.times[202]) and np.isnan(back.times[:200]).all()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".neighbors-")]  # no temp left behind
+
+
+def test_add_refuses_a_known_id_a_repeated_id_and_a_broken_embedding():
+    ix, emb = _index()
+    one = emb[:1] + 1.0
+    with pytest.raises(ValueError, match="'p003'.*already in the index"):
+        ix.add(one, ["p003"], [[200.0, 0]], [[200.0, 0]], [None])
+    with pytest.raises(ValueError, match="'x'.*already in the index"):
+        ix.add(np.concatenate([one, one]), ["x", "x"], [[200.0, 0]] * 2, [[200.0, 0]] * 2, [None] * 2)
+    with pytest.raises(ValueError, match="not finite"):
+        ix.add(one * np.nan, ["y"], [[200.0, 0]], [[200.0, 0]], [None])
+    with pytest.raises(ValueError, match="edits has 2 entries"):
+        ix.add(one, ["y"], [[200.0, 0]] * 2, [[200.0, 0]], [None])
+    assert len(ix) == 200
+
+
+def test_index_written_before_add_edits_loads_with_nothing_added(tmp_path):
+    ix, _ = _index()
+    ix.save(tmp_path)
+    meta = json.loads((tmp_path / "neighbors.json").read_text())
+    del meta["n_train"]
+    (tmp_path / "neighbors.json").write_text(json.dumps(meta))
+    with np.load(tmp_path / "neighbors.npz") as z:
+        arrays = {k: z[k] for k in z.files if k not in ("head", "times")}
+    np.savez(tmp_path / "neighbors.npz", **arrays)
+    back = NeighborIndex.load(tmp_path)
+    assert back.n_train == 200 and back.n_added == 0 and np.isnan(back.head).all()
