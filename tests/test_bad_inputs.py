@@ -13,8 +13,9 @@ Decisions this table pins down (see catalog/reader.py and catalog/images.py):
   - TIFFs: 16-bit, float, alpha, palette, grey, 1x1 and multi-page (first page) are read; CMYK is
     refused (no colour-managed conversion: a guessed one would shift the white balance);
     a header declaring more than catalog.images.MAX_PIXELS is refused before any pixel is read.
-The model-folder cases (unseen camera, single photo, missing/truncated files) are in
-tests/test_loaders_safe.py, next to the model they need.
+The model cases (a second table, MODEL_CASES) run on one tiny trained model: every file of the
+folder missing or truncated (named in the error), a camera never seen in training and a one-photo
+catalog (predicted, one finite row per input row), one photo to train on (a clear error).
 """
 from __future__ import annotations
 
@@ -262,3 +263,98 @@ def test_table_covers_every_issue_case():
                    "csv-id-dotdot", "csv-nan-label", "csv-inf", "csv-temperature-low", "csv-temperature-high",
                    "csv-tint-high", "csv-empty-file"):
         assert needed in names, needed
+
+
+# --------------------------------------------------------------------------- model cases
+MODEL_FILES = ("encoder.safetensors", "encoder.json", "head.safetensors", "head.json", "forest.npz",
+               "neighbors.faiss", "neighbors.npz", "neighbors.json", "manifest.json")
+
+
+@dataclass
+class ModelCase:
+    """`make(model, root, tmp_path)` damages a copy of the model (or makes a catalog) and returns what
+    to run: ("load", model) loads and predicts root's Validation split; ("finetune", root) trains."""
+    name: str
+    make: Callable
+    expect: str  # "error" | "ok"
+    match: tuple[str, ...] = ()
+
+
+def _missing(name):
+    return lambda model, root, tmp: ((model / name).unlink(), ("load", model))[1]
+
+
+def _cut(name):
+    def make(model, root, tmp):
+        data = (model / name).read_bytes()
+        (model / name).write_bytes(data[: len(data) // 2])
+        return "load", model
+    return make
+
+
+def _unseen_camera(model, root, tmp):
+    csv = root / "Validation" / "sliders_inputs.csv"
+    df = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    df["camera_model"], df["camera_group"] = "NEVER-SEEN-CAMERA", "NEVER-SEEN-GROUP"
+    df.to_csv(csv, index=False)
+    return "load", model
+
+
+def _single_photo(model, root, tmp):
+    csv = root / "Validation" / "sliders_inputs.csv"
+    pd.read_csv(csv, dtype=str, keep_default_na=False).head(1).to_csv(csv, index=False)
+    return "load", model
+
+
+def _train_on_one(model, root, tmp):
+    from tests.conftest import write_catalog
+
+    return "finetune", write_catalog(tmp, n_train=1, n_val=0, size=16)
+
+
+MODEL_CASES = ([ModelCase(f"model-missing-{n}", _missing(n), "error",
+                          (re.escape(n) + r"(: missing| missing|.*re-run `finetune`)",)) for n in MODEL_FILES]
+               + [ModelCase(f"model-truncated-{n}", _cut(n), "error", (re.escape(n),)) for n in MODEL_FILES]
+               + [ModelCase("model-unseen-camera", _unseen_camera, "ok"),
+                  ModelCase("model-single-photo-catalog", _single_photo, "ok"),
+                  ModelCase("model-train-on-one-photo", _train_on_one, "error",
+                            (r"sliders\.csv: only 1 labelled photo\(s\); fine-tuning needs at least",))])
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from tests.test_loaders_safe import train_tiny_model
+
+    return train_tiny_model(tmp_path_factory.mktemp("bad_model"))
+
+
+@pytest.mark.parametrize("case", MODEL_CASES, ids=[c.name for c in MODEL_CASES])
+def test_bad_model_input(case: ModelCase, tiny_model, tmp_path):
+    import shutil
+
+    from catalog import read_catalog
+    from finetune.predict import WBModel
+    from finetune.train import FinetuneConfig, run_finetune
+
+    root, model = tiny_model
+    root = Path(shutil.copytree(root, tmp_path / "catalog"))
+    model = Path(shutil.copytree(model, tmp_path / "model"))
+    what, target = case.make(model, root, tmp_path)
+
+    def run():
+        if what == "finetune":
+            return run_finetune(FinetuneConfig(data=str(target), encoder="", image_size=16, out=str(tmp_path / "m"),
+                                               epochs=1, ensemble=1, hidden=8, batch_size=8, rerender_aug=0,
+                                               baselines=False, threads=1, workers=1, progress=False, device="cpu"))
+        cat = read_catalog(root, "Validation", labels="ignore")
+        return cat, WBModel.load(target).predict(cat, progress=False)
+
+    if case.expect == "error":
+        with pytest.raises(CatalogError) as err:
+            run()
+        for pattern in case.match:
+            assert re.search(pattern, str(err.value)), f"{pattern!r} not in:\n{err.value}"
+        return
+    cat, df = run()
+    assert df["id_global"].tolist() == cat.table["id_global"].tolist()  # one prediction per row, in order
+    assert np.isfinite(df[["Temperature", "Tint"]].to_numpy(float)).all()
