@@ -182,8 +182,19 @@ def _pair_table(nbins: int, lim: float) -> np.ndarray:
     return np.clip(((lc + lim) / (2 * lim) * nbins).astype(np.int64), 0, nbins - 1).astype(np.int32).ravel()
 
 
+def _soft_pair_tables(nbins: int, lim: float) -> tuple[np.ndarray, np.ndarray]:
+    """(lower bin int32, weight of the bin above float32) per code pair, bins centred on their cells:
+    a value moving across a bin edge moves its weight gradually. With hard bins a neutral pixel sits
+    on the middle edge (log-chroma 0) and one 8-bit code flips it between two bins; the canonical
+    render puts every neutral surface under the reference light right there (issue #12)."""
+    lc = _LOG_LUT[:, None] - _LOG_LUT[None, :]
+    pos = (lc + lim) / (2 * lim) * nbins - 0.5
+    lo = np.clip(np.floor(pos), 0, nbins - 2)
+    return lo.astype(np.int32).ravel(), np.clip(pos - lo, 0.0, 1.0).astype(np.float32).ravel()
+
+
 _Q_TABLE = _pair_table(_Q_BINS, _Q_LIM)
-_H_TABLE = _pair_table(_HIST_BINS, _HIST_LIM)
+_H_LO, _H_UP = _soft_pair_tables(_HIST_BINS, _HIST_LIM)
 
 
 def _quantiles_from_bins(b: np.ndarray, good: np.ndarray) -> np.ndarray:
@@ -240,10 +251,15 @@ def _chunk_chroma(images: np.ndarray) -> np.ndarray:
         feats += [(lc[:, 0] - lc[:, 1]).reshape(n, -1), (lc[:, 2] - lc[:, 1]).reshape(n, -1)]
     else:
         feats.append(np.zeros((n, 2 * _GRID * _GRID)))
-    # Luminance-weighted 2-D log-chroma histogram (sqrt: variance-stabilised shares).
+    # Luminance-weighted 2-D log-chroma histogram, bilinear (soft) bins (sqrt: variance-stabilised shares).
     bins = _HIST_BINS
-    idx = _H_TABLE[pair_rg] * bins + _H_TABLE[pair_bg] + (np.arange(n, dtype=np.int32) * bins * bins)[:, None]
-    hist = np.bincount(idx.ravel(), weights=np.where(good, lum, 0).ravel(), minlength=n * bins * bins).reshape(n, -1)
+    lo_rg, up_rg, lo_bg, up_bg = _H_LO[pair_rg], _H_UP[pair_rg], _H_LO[pair_bg], _H_UP[pair_bg]
+    base = lo_rg * bins + lo_bg + (np.arange(n, dtype=np.int32) * bins * bins)[:, None]
+    w = np.where(good, lum, 0).astype(np.float32)
+    idx = np.concatenate([base.ravel(), (base + 1).ravel(), (base + bins).ravel(), (base + bins + 1).ravel()])
+    wts = np.concatenate([(w * (1 - up_rg) * (1 - up_bg)).ravel(), (w * (1 - up_rg) * up_bg).ravel(),
+                          (w * up_rg * (1 - up_bg)).ravel(), (w * up_rg * up_bg).ravel()])
+    hist = np.bincount(idx, weights=wts, minlength=n * bins * bins).reshape(n, -1)
     feats.append(np.sqrt(hist / np.maximum(hist.sum(1, keepdims=True), 1e-12)))
     return np.concatenate(feats, 1).astype(np.float32)
 

@@ -1,17 +1,21 @@
 """The stage-2 head and its target units.
 
-Targets are *shifts from the as-shot white balance*, in the units edits are linear in:
-Temperature as Δmired = mired(label) − mired(currTemp), Tint as Δtint = label − currTint. The
-photographer edits relative to what the camera chose, and shifts are small, centred and far less
-spread than absolute values (sd 36 mired vs ~60 absolute on the real release). Any other target
-(e.g. Exposure) is learned directly, or as a shift from `curr<Name>` when the catalog has that
+Temperature and Tint are learned as the *absolute* edit, in the units edits are linear in:
+Temperature in mired (1e6/K), Tint as is. Not as a shift from the camera's as-shot white balance:
+every image input is computed on the canonical render (catalog.canonical: the photo re-rendered
+from its as-shot to one fixed reference), so the image says what the light was, whatever the camera
+guessed, and the as-shot never enters an image member. A shift target would add the as-shot back
+into every prediction (issue #12 measured predictions tracking it with correlation +0.96). Any other
+target (e.g. Exposure) is learned directly, or as a shift from `curr<Name>` when the catalog has that
 column. Each target is centred and scaled by its training median / spread, so one Huber loss with
 delta ~1 spread treats all targets alike and shrugs off the odd 49,000 K label.
 
 WBHead fuses four inputs, all standardised upstream: the image embedding, colour-constancy
-features, encoded metadata, and a learned camera embedding. It is a small MLP plus a linear
-shortcut from the colour + metadata features (the cast → shift relation is largely linear; the
-MLP learns the rest), zero-initialised at the output so training starts at "the median shift".
+features, encoded metadata (EXIF; the as-shot pair is left out, see IMAGE_META_EXCLUDED), and a
+learned camera embedding. It is a small MLP plus a linear shortcut from the colour + metadata
+features (the cast → edit relation is largely linear; the MLP learns the rest), zero-initialised at
+the output so training starts at "the median edit". Only the metadata-only fallback (for photos
+whose image cannot be read, so there is no bracket to be consistent across) reads the as-shot.
 """
 from __future__ import annotations
 
@@ -23,20 +27,25 @@ import pandas as pd
 import torch
 from torch import nn
 
+from catalog.canonical import REF_TEMP, REF_TINT, to_reference
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
 from finetune.gbm import Forest, gbm_inputs
 from pretrain.encoder import float_state, half_state
 
 
-HEAD_FORMAT = 2  # head.pt layout; 2: float16 heads, gradient-boosting member as a packed finetune.gbm.Forest
+# head.pt layout; 2: float16 heads, gradient-boosting member as a packed finetune.gbm.Forest; 3: absolute
+# targets on canonical-render inputs (catalog.canonical), reference white balance stored
+HEAD_FORMAT = 3
+# Metadata features the image members never see: the camera's as-shot guess (and its missing flags).
+IMAGE_META_EXCLUDED = ("asshot_mired", "asshot_tint")
 
 
 @dataclass
 class TargetSpec:
     """How one CSV target maps to the head's output unit.
 
-    kind: "mired" (Temperature: shift in mired from `anchor`), "shift" (label − anchor column),
-    "direct" (the label itself). centre/scale: training median and spread of that unit.
+    kind: "mired" (Temperature in mired; a shift from `anchor` when one is given), "shift" (label −
+    anchor column), "direct" (the label itself). centre/scale: training median and spread of that unit.
     """
     name: str
     kind: str
@@ -55,10 +64,10 @@ class TargetSpec:
 def make_specs(targets: list[str] | tuple[str, ...], columns) -> list[TargetSpec]:
     specs = []
     for name in targets:
-        if name == "Temperature":
-            specs.append(TargetSpec(name, "mired", "currTemp", lo=TEMP_MIN, hi=TEMP_MAX))
+        if name == "Temperature":  # absolute (see module doc)
+            specs.append(TargetSpec(name, "mired", None, lo=TEMP_MIN, hi=TEMP_MAX))
         elif name == "Tint":
-            specs.append(TargetSpec(name, "shift", "currTint", lo=TINT_MIN, hi=TINT_MAX))
+            specs.append(TargetSpec(name, "direct", None, lo=TINT_MIN, hi=TINT_MAX))
         elif f"curr{name}" in columns:
             specs.append(TargetSpec(name, "shift", f"curr{name}"))
         else:
@@ -67,15 +76,38 @@ def make_specs(targets: list[str] | tuple[str, ...], columns) -> list[TargetSpec
 
 
 def anchor_units(table: pd.DataFrame, specs: list[TargetSpec]) -> np.ndarray:
-    """(N, T) anchor per target in the head's units (mired for Temperature, 0 for direct)."""
+    """(N, T) what the head's output is added to, per target in the head's units: 0 for absolute
+    targets (Temperature, Tint), the anchor column for shift targets."""
     cols = []
     for s in specs:
-        if s.kind == "direct":
+        if s.anchor is None:
             cols.append(np.zeros(len(table)))
             continue
         a = pd.to_numeric(table[s.anchor], errors="coerce").to_numpy(np.float64)
         cols.append(kelvin_to_mired(a) if s.kind == "mired" else a)
     return np.stack(cols, 1) if cols else np.zeros((len(table), 0))
+
+
+def asshot_units(table: pd.DataFrame, specs: list[TargetSpec]) -> np.ndarray:
+    """(N, T) the camera's as-shot value per target in the head's units (mired(currTemp) for
+    Temperature, currTint for Tint, the anchor column of a shift target, 0 otherwise): the as-shot
+    baseline, the shift the gradient-boosting baselines learn from, the blend's shift mode."""
+    cols = []
+    for s in specs:
+        col = {"Temperature": "currTemp", "Tint": "currTint"}.get(s.name, s.anchor)
+        if col is None or col not in table.columns:
+            cols.append(np.zeros(len(table)))
+            continue
+        a = pd.to_numeric(table[col], errors="coerce").to_numpy(np.float64)
+        cols.append(kelvin_to_mired(a) if s.kind == "mired" else a)
+    return np.stack(cols, 1) if cols else np.zeros((len(table), 0))
+
+
+def image_meta_columns(feature_names: list[str]) -> np.ndarray:
+    """Indices of the metadata features the image members read: all but IMAGE_META_EXCLUDED (and their
+    missing flags), so the camera's as-shot guess cannot move a prediction."""
+    drop = set(IMAGE_META_EXCLUDED) | {f"{k}_missing" for k in IMAGE_META_EXCLUDED}
+    return np.array([i for i, k in enumerate(feature_names) if k not in drop], np.int64)
 
 
 def label_units(table: pd.DataFrame, specs: list[TargetSpec]) -> np.ndarray:
@@ -170,8 +202,12 @@ class HeadEnsemble:
 
     def __init__(self, heads: list[WBHead], specs: list[TargetSpec], meta_encoder, emb_mean, emb_std,
                  colour_mean, colour_std, fallback: WBHead | None = None, gbm: Forest | None = None,
-                 gbm_weight: float | list[float] | np.ndarray = 0.0):
+                 gbm_weight: float | list[float] | np.ndarray = 0.0,
+                 reference: tuple[float, float] = (REF_TEMP, REF_TINT)):
         self.heads, self.specs, self.meta_encoder, self.fallback = heads, specs, meta_encoder, fallback
+        # The white balance every image input is rendered at (catalog.canonical), stored with the model
+        # so a later change of the default cannot silently change what a saved model sees.
+        self.reference = (float(reference[0]), float(reference[1]))
         # Optional gradient-boosting member (finetune.gbm.Forest: one model per target, on metadata + raw
         # image statistics), averaged with the MLP heads: different model families err differently, so
         # the mix beats both.
@@ -183,6 +219,12 @@ class HeadEnsemble:
         self.emb_mean, self.emb_std = np.asarray(emb_mean, np.float32), np.asarray(emb_std, np.float32)
         self.colour_mean = np.asarray(colour_mean, np.float32)
         self.colour_std = np.asarray(colour_std, np.float32)
+
+    def canonical(self, images: np.ndarray, table: pd.DataFrame) -> np.ndarray:
+        """uint8 renders at each row's as-shot (currTemp, currTint) -> the canonical renders this model
+        reads (catalog.canonical.to_reference at the model's reference white balance)."""
+        return to_reference(images, table["currTemp"].to_numpy(np.float64), table["currTint"].to_numpy(np.float64),
+                            self.reference)
 
     @staticmethod
     def input_stats(emb: np.ndarray, colour: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -206,9 +248,11 @@ class HeadEnsemble:
 
     def predict_parts(self, emb: np.ndarray, colour: np.ndarray, table: pd.DataFrame,
                       exif_units: str) -> dict[str, np.ndarray]:
-        """Target shifts (N, T) in head units of each member family: {"mlp", "gbm" (if any), "mix"}."""
+        """Targets (N, T) in head units, before adding anchor_units (0 for Temperature/Tint), of each
+        member family: {"mlp", "gbm" (if any), "mix"}. emb/colour: of the canonical render."""
         e, c = self.standardise(emb, colour)
         meta, cam = self.meta_encoder.transform(table, exif_units)
+        meta = meta[:, image_meta_columns(self.meta_encoder.feature_names)]
         out = {"mlp": self._run(self.heads, e, c, meta, cam)}
         out["mix"] = out["mlp"]
         if self.gbm is not None:
@@ -217,11 +261,12 @@ class HeadEnsemble:
         return out
 
     def predict_shift(self, emb: np.ndarray, colour: np.ndarray, table: pd.DataFrame, exif_units: str) -> np.ndarray:
-        """Ensemble-mean target shifts (N, T) in head units (Δmired, Δtint, ...)."""
+        """Ensemble-mean targets (N, T) in head units (mired, tint, ...; see predict_parts)."""
         return self.predict_parts(emb, colour, table, exif_units)["mix"]
 
     def predict_fallback_shift(self, table: pd.DataFrame, exif_units: str) -> np.ndarray:
-        """Metadata-only shifts (N, T) for photos whose image cannot be read."""
+        """Metadata-only targets (N, T) for photos whose image cannot be read (the only member that
+        reads the as-shot: without an image it is the best cue, and there is nothing to re-render)."""
         meta, cam = self.meta_encoder.transform(table, exif_units)
         empty = np.zeros((len(table), 0), np.float32)
         if self.fallback is None:
@@ -241,7 +286,8 @@ class HeadEnsemble:
                 "emb_mean": self.emb_mean.tolist(), "emb_std": self.emb_std.tolist(),
                 "colour_mean": self.colour_mean.tolist(), "colour_std": self.colour_std.tolist(),
                 "gbm": self.gbm.pack() if self.gbm is not None else None,
-                "gbm_weight": [float(w) for w in self.gbm_weight]}
+                "gbm_weight": [float(w) for w in self.gbm_weight],
+                "reference_wb": list(self.reference)}
 
     @classmethod
     def from_state_dict(cls, d: dict[str, Any]) -> "HeadEnsemble":
@@ -260,5 +306,6 @@ class HeadEnsemble:
         specs = [TargetSpec(**s) for s in d["targets"]]
         gbm = Forest.unpack(d["gbm"]) if d.get("gbm") is not None else None
         return cls(heads, specs, MetadataEncoder.from_state_dict(d["metadata_encoder"]), d["emb_mean"],
-                   d["emb_std"], d["colour_mean"], d["colour_std"], fallback, gbm, d.get("gbm_weight", 0.0))
+                   d["emb_std"], d["colour_mean"], d["colour_std"], fallback, gbm, d.get("gbm_weight", 0.0),
+                   tuple(d["reference_wb"]))
 

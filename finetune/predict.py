@@ -1,8 +1,9 @@
 """Predict Temperature/Tint for a catalog with a trained model folder.
 
-Reads top to bottom: load the model (encoder.pt + head.pt + neighbors.* when present), load the
-catalog's images at the encoder's size (decoding threads), embed in batches, colour features,
-metadata, ensemble heads -> shifts -> (mired, tint); optionally pull towards similar training
+Reads top to bottom: load the model (a verified data-only folder, finetune.store), load the
+catalog's images at the encoder's size (decoding threads), re-render each to the model's reference
+white balance (catalog.canonical: the camera's as-shot guess cannot move a prediction), embed in
+batches, colour features, metadata, ensemble heads -> absolute (mired, tint); optionally pull towards similar training
 photos (neighbour blending) and make near-duplicates within the batch agree (smoothing), both
 with the parameters chosen on validation at training time; write `id_global,Temperature,Tint`,
 one row per input row in input order.
@@ -30,8 +31,9 @@ from catalog.reader import Catalog
 from catalog.progress import progress_bar
 from catalog.runtime import pick_device, set_threads
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
-from finetune.model import HEAD_FORMAT, HeadEnsemble, anchor_units, to_csv_units
-from pretrain.encoder import Encoder, load_encoder, to_tensor
+from finetune.model import HEAD_FORMAT, HeadEnsemble, anchor_units, asshot_units, to_csv_units
+from finetune.store import HEAD_META, load_model_files
+from pretrain.encoder import Encoder, to_tensor
 from pretrain.train import use_bf16
 from retrieval.blend import BlendParams, SmoothParams, apply_blend, smooth_batch
 from retrieval.index import NeighborIndex
@@ -118,22 +120,18 @@ class WBModel:
     @classmethod
     def load(cls, model_dir: str | Path, device: str | torch.device = "cpu") -> "WBModel":
         model_dir = Path(model_dir)
-        head_path, enc_path = model_dir / "head.pt", model_dir / "encoder.pt"
-        for p, what in ((head_path, "finetune"), (enc_path, "pretrain/finetune")):
-            if not p.is_file():
-                raise CatalogError(f"{model_dir}: {p.name} not found; expected a model folder written by `{what}`")
-        blob = torch.load(head_path, map_location="cpu", weights_only=False)
+        # data only, verified against manifest.json first (finetune.store): a shared model runs no code
+        encoder, blob, index = load_model_files(model_dir)
+        head_path = model_dir / HEAD_META
         if blob.get("format") != HEAD_FORMAT:
             raise CatalogError(f"{head_path}: written by another version of wbstyle (head format "
                                f"{blob.get('format')}, this version reads {HEAD_FORMAT}); re-run finetune")
-        encoder, _ = load_encoder(enc_path)
         if int(blob.get("image_size", encoder.image_size)) != encoder.image_size:
-            raise CatalogError(f"{model_dir}: head.pt was trained at {blob['image_size']} px but encoder.pt "
+            raise CatalogError(f"{model_dir}: the head was trained at {blob['image_size']} px but the encoder "
                                f"is {encoder.image_size} px; re-run finetune")
         if list(blob.get("colour_feature_names", IMAGE_FEATURE_NAMES)) != list(IMAGE_FEATURE_NAMES):
             raise CatalogError(f"{head_path}: trained on another set of image features than this version computes "
                                f"({len(blob['colour_feature_names'])} vs {len(IMAGE_FEATURE_NAMES)}); re-run finetune")
-        index = NeighborIndex.load(model_dir) if NeighborIndex.exists(model_dir) else None
         return cls(encoder, HeadEnsemble.from_state_dict(blob), blob, index, model_dir, pick_device(str(device)))
 
     # ------------------------------------------------------------------------------------------
@@ -171,7 +169,13 @@ class WBModel:
                                           progress=False, on_error=mode)
             failures.update({a + i: m for i, m in fails.items()})
             ok = np.array([i not in fails for i in range(len(imgs))], bool)
-            return imgs, ok, image_features(imgs[ok]) if ok.any() else None
+            if not ok.any():
+                return imgs, ok, None
+            # Every image input is computed on the canonical render (the model's reference white balance).
+            canon = self.ensemble.canonical(imgs[ok], catalog.table.iloc[a:a + chunk].iloc[np.flatnonzero(ok)])
+            imgs = imgs.copy()
+            imgs[ok] = canon
+            return imgs, ok, image_features(canon)
 
         threads = torch.get_num_threads()
         if not have:
@@ -241,7 +245,8 @@ class WBModel:
             if blend and self.index is not None and len(self.index):
                 params = self.blend_params or BlendParams()
                 sims, idx = self.index.search(emb[ok], int(k or self.blend_k))
-                mt = apply_blend(mt, anchors[ok][:, [jt, ji]], sims, idx, self.index.edits, self.index.asshot, params)
+                asshot = asshot_units(table, specs)[ok][:, [jt, ji]]
+                mt = apply_blend(mt, asshot, sims, idx, self.index.edits, self.index.asshot, params)
                 neighbors = (np.full((n, sims.shape[1]), -1.0, np.float32), np.full((n, sims.shape[1]), -1, np.int64))
                 neighbors[0][ok], neighbors[1][ok] = sims, idx
             if smooth and self.smooth_params is not None and len(ok) > 1:

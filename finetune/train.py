@@ -2,13 +2,15 @@
 
 Reads top to bottom:
   1. load the encoder (pretrained, or randomly initialised = "no pretraining") and the Train
-     catalog at the encoder's image size;
-  2. AS-SHOT RE-RENDERING AUGMENTATION: each training photo gets `rerender_aug` copies rendered as
-     if the camera had picked another as-shot white balance (catalog.wb.rerender_matrix from the
-     true as-shot to a shifted one), with currTemp/currTint changed to match and the label kept —
-     the final edit is a property of the raw capture, not of what the camera guessed. This teaches
-     the head the one physical fact it must get right: "image bluer by X, as-shot lower by X" is
-     the same photo;
+     catalog at the encoder's image size, and re-render every photo from its as-shot to the one
+     reference white balance (catalog.canonical): every image input below is computed on that
+     canonical render, and the targets are the absolute edit, so the camera's as-shot guess cannot
+     move a prediction (it is the same capture whatever the camera guessed);
+  2. AS-SHOT RE-RENDERING AUGMENTATION: each training photo gets `rerender_aug` copies as if the
+     camera had picked another as-shot white balance (±150 mired, ±30 tint: the range real cameras
+     produce), rendered there (clipped, 8-bit) and canonicalised again, label kept. With canonical
+     inputs the copies teach robustness to what the round trip loses (clipping, 8-bit rounding),
+     for every member, the gradient-boosting one included;
   3. embed originals + copies ONCE with the frozen encoder and compute colour features once (the
      cache); the heads then train on arrays in seconds (with --train-encoder the encoder is first
      fine-tuned jointly with a head on rendered batches, then the cache is rebuilt with it);
@@ -16,7 +18,7 @@ Reads top to bottom:
      as-shot baseline and two gradient-boosting baselines (metadata; metadata + colour) on the
      same split; neighbour blending and batch smoothing (retrieval.blend) chosen on validation with
      an index built from the training part only;
-  5. refit on every labelled photo and save OUT/head.pt, OUT/encoder.pt, OUT/neighbors.*,
+  5. refit on every labelled photo and save OUT/head.*, OUT/encoder.*, OUT/forest.npz, OUT/neighbors.*, OUT/manifest.json (finetune.store),
      OUT/finetune_report.json (+ OUT/validation_predictions.csv: every system's out-of-fold predictions).
 """
 from __future__ import annotations
@@ -34,19 +36,20 @@ import numpy as np
 import pandas as pd
 import torch
 
+from catalog.canonical import REF_TEMP, REF_TINT, from_reference, to_reference
 from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, image_features
 from catalog.errors import CatalogError
 from catalog.metadata import MetadataEncoder
 from catalog.progress import progress_bar
 from catalog.runtime import pick_device, provenance, seed_everything, set_threads, write_json
-from catalog.wb import (TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin,
-                        rerender_matrix, rerender_torch)
+from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
 from catalog.metrics import MIN_GAIN, SIGNIFICANCE, gain_z, target_mae, wb_metrics
 from finetune.gbm import fit_gbm, gbm_inputs, predict_gbm
-from finetune.model import (HEAD_FORMAT, HeadEnsemble, TargetSpec, WBHead, anchor_units, fit_scaling, huber, label_units,
-                            make_specs, scale_targets, to_csv_units)
+from finetune.model import (HEAD_FORMAT, HeadEnsemble, TargetSpec, WBHead, anchor_units, asshot_units, fit_scaling,
+                            huber, image_meta_columns, label_units, make_specs, scale_targets, to_csv_units)
 from finetune.splits import grouped_holdout, grouped_kfold, shoot_groups
-from pretrain.encoder import Encoder, embed, load_encoder, round_to_half, save_encoder, to_tensor
+from finetune.store import save_model
+from pretrain.encoder import ENCODER_FILE, Encoder, embed, load_encoder, round_to_half, to_tensor
 
 FALLBACK_HIDDEN = 64  # the metadata-only head has ~30 inputs: a narrow MLP is enough, and keeps the model small
 
@@ -54,8 +57,8 @@ FALLBACK_HIDDEN = 64  # the metadata-only head has ~30 inputs: a narrow MLP is e
 @dataclass
 class FinetuneConfig:
     data: str = field(default="", metadata={"help": "Catalog root (ROOT/Train/images + sliders.csv) or a folder with images/ and one CSV."})
-    encoder: str = field(default="", metadata={"help": "Folder with encoder.pt from `pretrain`; empty = no pretraining (randomly initialised encoder; combine with --train-encoder all to learn it here)."})
-    out: str = field(default="artifacts/model", metadata={"help": "Model folder to write (head.pt, encoder.pt, neighbors.*, finetune_report.json)."})
+    encoder: str = field(default="", metadata={"help": "Folder with encoder.safetensors from `pretrain`; empty = no pretraining (randomly initialised encoder; combine with --train-encoder all to learn it here)."})
+    out: str = field(default="artifacts/model", metadata={"help": "Model folder to write (encoder.*, head.*, forest.npz, neighbors.*, manifest.json, finetune_report.json)."})
     targets: str = field(default="Temperature,Tint", metadata={"help": "Comma-separated CSV columns to learn. Temperature is learned as a mired shift from currTemp, Tint as a shift from currTint, X as a shift from currX when present, else directly."})
     image_size: int = field(default=96, metadata={"help": "Image side (px) for a randomly initialised encoder; a pretrained encoder brings its own."})
     epochs: int = field(default=40, metadata={"help": "Training epochs of each head; an epoch is one pass over the training photos, each in one random version (original or a re-rendered copy)."})
@@ -70,8 +73,8 @@ class FinetuneConfig:
     tune_gbm_weight: bool = field(default=True, metadata={"help": "Choose the gradient-boosting member's weight per target (0, 0.1, ..., 1) by validation MAE (mired, tint) of the out-of-fold predictions, keeping --gbm-weight unless the best beats it significantly (1 % and z >= 2), and save those weights: which family generalises better differs by catalog (on a catalog of many repeated scenes the MLP memorises scenes through the embedding)."})
     ensemble: int = field(default=3, metadata={"help": "Number of heads trained with different seeds and averaged."})
     rerender_aug: int = field(default=4, metadata={"help": "As-shot re-rendered copies per training photo (0 = off)."})
-    rerender_mired: float = field(default=20.0, metadata={"help": "Max |shift| of the simulated as-shot temperature, in mired."})
-    rerender_tint: float = field(default=3.0, metadata={"help": "Max |shift| of the simulated as-shot tint."})
+    rerender_mired: float = field(default=150.0, metadata={"help": "Max |shift| of the simulated as-shot temperature, in mired (±150: the range real cameras produce; issue #12 saw 2,629-48,296 K within one 12-minute shoot)."})
+    rerender_tint: float = field(default=30.0, metadata={"help": "Max |shift| of the simulated as-shot tint."})
     val_fraction: float = field(default=0.2, metadata={"help": "Share of photos (whole shoots) held out when folds = 0."})
     folds: int = field(default=0, metadata={"help": "0 = one grouped holdout; K >= 2 = grouped K-fold validation figures."})
     refit: bool = field(default=True, metadata={"help": "After validation, retrain on every labelled photo for the saved model."})
@@ -99,12 +102,12 @@ def parse_targets(targets: str | list[str] | tuple[str, ...]) -> list[str]:
 # 1. Encoder
 # ------------------------------------------------------------------------------------------------
 def load_or_init_encoder(cfg: FinetuneConfig) -> tuple[Encoder, dict[str, Any]]:
-    """The pretrained encoder from cfg.encoder (a folder with encoder.pt, or the file itself), or a
+    """The pretrained encoder from cfg.encoder (a folder with encoder.safetensors, or the file itself), or a
     seeded random one when no folder is given: then the features are random projections of the
     image, still informative about colour — and --train-encoder can learn it from scratch."""
     if cfg.encoder:
         path = Path(cfg.encoder)
-        path = path / "encoder.pt" if path.is_dir() else path
+        path = path / ENCODER_FILE if path.is_dir() else path
         if not path.is_file():
             raise CatalogError(f"encoder checkpoint not found: {path} (expected the folder written by `pretrain`)")
         enc, blob = load_encoder(path)
@@ -154,25 +157,18 @@ def expand_table(table: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def plan_matrices(table: pd.DataFrame, plan: pd.DataFrame) -> np.ndarray:
-    """(M, 3, 3) linear-sRGB matrices: from the photo's true as-shot to the plan's as-shot."""
-    src = plan["src"].to_numpy()
-    return rerender_matrix(table["currTemp"].to_numpy(np.float64)[src], table["currTint"].to_numpy(np.float64)[src],
-                           plan["currTemp"].to_numpy(), plan["currTint"].to_numpy())
-
-
-def render(images: np.ndarray, src: np.ndarray, matrices: np.ndarray, identity: np.ndarray) -> torch.Tensor:
-    """Float (B,3,S,S) renders of images[src]; rows flagged `identity` are the originals untouched."""
-    x = to_tensor(images[src])
-    if (~identity).any():
-        moved = torch.from_numpy(np.flatnonzero(~identity))
-        x[moved] = rerender_torch(x[moved], matrices[~identity])
-    return x
-
-
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    """Float NCHW [0,1] -> uint8 NHWC, as a stored 8-bit render would be."""
-    return (x.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+def plan_images(images: np.ndarray, plan: pd.DataFrame, rows: np.ndarray,
+                reference: tuple[float, float] = (REF_TEMP, REF_TINT)) -> np.ndarray:
+    """uint8 (B,S,S,3) canonical renders of the plan rows `rows`: an original is the loaded image (already
+    canonical); a copy is rendered at its simulated as-shot, clipped and 8-bit as a camera's render would
+    be, and canonicalised again, so it differs from the original only by what that round trip loses."""
+    rows = np.asarray(rows)
+    out = images[plan["src"].to_numpy()[rows]]  # fancy indexing: a copy
+    moved = plan["copy"].to_numpy()[rows] != 0
+    if moved.any():
+        t, ti = plan["currTemp"].to_numpy()[rows][moved], plan["currTint"].to_numpy()[rows][moved]
+        out[moved] = to_reference(from_reference(out[moved], t, ti, reference), t, ti, reference)
+    return out
 
 
 @dataclass
@@ -181,22 +177,19 @@ class FeatureCache:
     colour: np.ndarray  # (M, C) float32: catalog.colour.image_features (colour_features first)
 
 
-def build_cache(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, matrices: np.ndarray,
+def build_cache(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame,
                 device: torch.device | str = "cpu", chunk: int = 512, progress: bool = True,
                 colour: np.ndarray | None = None) -> FeatureCache:
-    """Embed and colour-describe every plan row once (copies rendered on the fly, 8-bit like a real
-    render). Pass `colour` to reuse colour features (they do not depend on the encoder)."""
+    """Embed and colour-describe every plan row once (images: canonical renders; copies made on the fly
+    by plan_images). Pass `colour` to reuse colour features (they do not depend on the encoder)."""
     m = len(plan)
-    src = plan["src"].to_numpy()
-    identity = plan["copy"].to_numpy() == 0
     emb = np.zeros((m, encoder.dim), np.float32)
     col = np.zeros((m, len(IMAGE_FEATURE_NAMES)), np.float32) if colour is None else colour
     with progress_bar(progress) as bar:
         task = bar.add_task("embedding photos + re-rendered copies", total=m)
         for i in range(0, m, chunk):
             sl = slice(i, min(i + chunk, m))
-            u8 = _to_uint8(render(images, src[sl], matrices[sl], identity[sl])) if (~identity[sl]).any() \
-                else images[src[sl]]
+            u8 = plan_images(images, plan, np.arange(sl.start, sl.stop))
             emb[sl] = embed(encoder, u8, batch_size=256, device=device)
             if colour is None:
                 col[sl] = image_features(u8)
@@ -301,7 +294,7 @@ def train_head(emb: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.nd
     return head.eval()
 
 
-def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, matrices: np.ndarray,
+def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame,
                      versions: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.ndarray, y: np.ndarray,
                      emb_stats: tuple[np.ndarray, np.ndarray], n_cameras: int, cfg: FinetuneConfig, seed: int,
                      device: torch.device, progress: bool) -> Encoder:
@@ -327,8 +320,6 @@ def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, m
     epochs = cfg.encoder_epochs or cfg.epochs
     sched = _one_cycle(opt, epochs * steps)
     mean, std = (torch.as_tensor(a, device=device) for a in emb_stats)
-    src = plan["src"].to_numpy()
-    identity = plan["copy"].to_numpy() == 0
     side = [torch.from_numpy(np.ascontiguousarray(a)) for a in (colour, meta, cam, y)]
     with progress_bar(progress) as bar:
         task = bar.add_task(f"fine-tuning encoder ({cfg.train_encoder})", total=epochs)
@@ -341,7 +332,7 @@ def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, m
             perm = versions[np.arange(n), pick][torch.randperm(n, generator=g).numpy()]
             for i in range(steps):
                 b = perm[i * bs:(i + 1) * bs]
-                x = render(images, src[b], matrices[b], identity[b]).to(device)
+                x = to_tensor(plan_images(images, plan, b)).to(device)
                 e = (encoder(x) - mean) / std
                 bt = torch.from_numpy(b)
                 pred = head(e, *(s[bt].to(device) for s in side[:3]))
@@ -358,7 +349,7 @@ def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, m
 
 def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame, plan: pd.DataFrame,
               table_all: pd.DataFrame, units_all: np.ndarray, anchors_all: np.ndarray, exif_units: str,
-              rows: np.ndarray, encoder: Encoder, cache: FeatureCache, images: np.ndarray, matrices: np.ndarray,
+              rows: np.ndarray, encoder: Encoder, cache: FeatureCache, images: np.ndarray,
               seed: int, device: torch.device, label: str) -> tuple[HeadEnsemble, Encoder, FeatureCache]:
     """Train everything that is fitted on labels, from the training photos `rows` (original row
     indices) and their re-rendered copies only: metadata encoder, standardisation, target scaling,
@@ -369,6 +360,7 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
     originals = train_all[plan["copy"].to_numpy()[train_all] == 0]
     meta_enc = MetadataEncoder().fit(table.iloc[rows], exif_units)
     meta, cam = meta_enc.transform(table_all, exif_units)
+    meta_img = meta[:, image_meta_columns(meta_enc.feature_names)]  # what the image members read: no as-shot
     specs = [copy.deepcopy(s) for s in specs]
     shifts = units_all - anchors_all
     fit_scaling(shifts[train_all], specs)
@@ -377,11 +369,11 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
     tmp = HeadEnsemble([], specs, meta_enc, *stats)
     if cfg.train_encoder != "none":
         _, col = tmp.standardise(cache.emb, cache.colour)
-        encoder = finetune_encoder(copy.deepcopy(encoder), images, plan, matrices, version_table(plan, rows), col,
-                                   meta, cam, y,
+        encoder = finetune_encoder(copy.deepcopy(encoder), images, plan, version_table(plan, rows), col,
+                                   meta_img, cam, y,
                                    (tmp.emb_mean, tmp.emb_std), meta_enc.n_cameras, cfg, seed, device, cfg.progress)
         round_to_half(encoder)  # what the model folder stores (float16): see pretrain.encoder.save_encoder
-        cache = build_cache(encoder, images, plan, matrices, device, progress=cfg.progress, colour=cache.colour)
+        cache = build_cache(encoder, images, plan, device, progress=cfg.progress, colour=cache.colour)
         # The head still sees standardised embeddings: re-derive the statistics for the tuned encoder.
         stats = HeadEnsemble.input_stats(cache.emb[originals], cache.colour[originals])
         tmp = HeadEnsemble([], specs, meta_enc, *stats)
@@ -392,16 +384,17 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
         task = bar.add_task(f"{label}: {cfg.ensemble} head(s) + fallback", total=(cfg.ensemble + 1) * cfg.epochs)
         versions = version_table(plan, rows)
         for k in range(cfg.ensemble):
-            heads.append(train_head(emb, col, meta, cam, y, meta_enc.n_cameras, fb, cfg, seed + 7919 * k,
+            heads.append(train_head(emb, col, meta_img, cam, y, meta_enc.n_cameras, fb, cfg, seed + 7919 * k,
                                     versions, bar, task))
-        # Metadata-only fallback: trained on originals only (copies add nothing without the image).
+        # Metadata-only fallback: trained on originals only (copies add nothing without the image); the one
+        # member that reads the as-shot (without an image it is the best cue).
         empty = np.zeros((len(originals), 0), np.float32)
         fallback = train_head(empty, empty, meta[originals], cam[originals], y[originals], meta_enc.n_cameras,
                               fb, cfg, seed + 104729, None, bar, task, hidden=min(cfg.hidden, FALLBACK_HIDDEN))
     gbm = None
-    if cfg.gbm_weight > 0 or cfg.tune_gbm_weight:  # on the original photos only, like the GBM baseline
-        x, cat = gbm_inputs(meta[originals], cam[originals], cache.colour[originals])
-        gbm = fit_gbm(x, cat, shifts[originals], seed)
+    if cfg.gbm_weight > 0 or cfg.tune_gbm_weight:  # originals and their re-rendered copies, like the heads
+        x, cat = gbm_inputs(meta_img[train_all], cam[train_all], cache.colour[train_all])
+        gbm = fit_gbm(x, cat, shifts[train_all], seed)
     # the model folder stores the heads in float16: validate exactly what will be saved
     heads = [round_to_half(h) for h in heads]
     fallback = round_to_half(fallback) if fallback is not None else None
@@ -417,9 +410,9 @@ def baseline_gbm(table: pd.DataFrame, exif_units: str, splits: list[tuple[np.nda
                  **hgb: Any) -> np.ndarray:
     """Out-of-fold predictions (N, T) in head units (anchor + shift; NaN for rows never validated) of
     sklearn HistGradientBoosting on the MetadataEncoder features (+ colour_features when given),
-    one regressor per target, predicting the same shifts as the head, with an absolute-error loss
-    (the metric is an MAE). The baselines the head must beat."""
-    units, anchors = label_units(table, specs), anchor_units(table, specs)
+    one regressor per target, predicting the shift from the as-shot (what the head did before issue
+    #12), with an absolute-error loss (the metric is an MAE). The baselines the head must beat."""
+    units, anchors = label_units(table, specs), asshot_units(table, specs)
     shifts = units - anchors
     out = np.full(units.shape, np.nan)
     for tr, va in splits:
@@ -434,7 +427,7 @@ def baseline_predictions(table: pd.DataFrame, exif_units: str, splits: list[tupl
     """Out-of-fold predictions (head units) of the reference systems on `splits`: as-shot, and — when
     `image_feats` (catalog.colour.image_features of the photos) is given — the GBMs on metadata,
     metadata + colour_features, and metadata + every image statistic the head reads."""
-    out = {"as-shot": anchor_units(table, specs)}
+    out = {"as-shot": asshot_units(table, specs)}
     if image_feats is not None:
         n_col = len(COLOUR_FEATURE_NAMES)
         for name, feats in (("gbm metadata", None), ("gbm metadata+colour", image_feats[:, :n_col]),
@@ -564,7 +557,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         raise CatalogError(f"{cat.csv_path}: target column(s) {missing} not found; columns are {list(table.columns)}")
     specs = make_specs(targets, table.columns)
     units = label_units(table, specs)
-    keep = np.isfinite(units).all(1) & np.isfinite(anchor_units(table, specs)).all(1)
+    keep = np.isfinite(units).all(1) & np.isfinite(asshot_units(table, specs)).all(1)
     if not keep.all():  # the reader skips unlabelled rows; a non-positive/NaN as-shot is the rest
         warnings.warn(f"{cat.csv_path}: {int((~keep).sum())} row(s) without usable targets/as-shot ignored")
         table, images = table[keep].reset_index(drop=True), images[keep]
@@ -572,15 +565,15 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     n = len(table)
     if n < 4:
         raise CatalogError(f"{cat.csv_path}: only {n} labelled photo(s); fine-tuning needs at least 4")
+    images = to_reference(images, table["currTemp"].to_numpy(np.float64), table["currTint"].to_numpy(np.float64))
 
     # 2. augmentation plan + feature cache ----------------------------------------------------------
     plan = make_rerender_plan(table, cfg.rerender_aug, cfg.rerender_mired, cfg.rerender_tint, cfg.seed)
     table_all = expand_table(table, plan)
-    matrices = plan_matrices(table, plan)
     units_all = units[plan["src"].to_numpy()]
     anchors_all = anchor_units(table_all, specs)
     t0 = time.time()
-    cache = build_cache(encoder, images, plan, matrices, device, progress=cfg.progress)
+    cache = build_cache(encoder, images, plan, device, progress=cfg.progress)
     t_cache = time.time() - t0
 
     # 3. validation: whole shoots held out ----------------------------------------------------------
@@ -600,13 +593,13 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     nb_sims = np.full((n, k), -1.0, np.float32)
     nb_idx = np.full((n, k), -1, np.int64)
     vectors = None
-    edits_mt, asshot_mt = _mired_tint(units, specs), _mired_tint(anchors, specs)
+    edits_mt, asshot_mt = _mired_tint(units, specs), _mired_tint(asshot_units(table, specs), specs)
     shoots = [None if v is None else str(v) for v in (table["shoot"] if "shoot" in table.columns else [None] * n)]
     val_rows = np.concatenate([va for _, va in splits])
     t0 = time.time()
     for f, (tr, va) in enumerate(splits):
         model, enc_f, cache_f = fit_model(cfg, specs, table, plan, table_all, units_all, anchors_all, cat.exif_units,
-                                          tr, encoder, cache, images, matrices, cfg.seed + 1000 * (f + 1), device,
+                                          tr, encoder, cache, images, cfg.seed + 1000 * (f + 1), device,
                                           f"fold {f + 1}/{len(splits)}")
         parts = model.predict_parts(cache_f.emb[va], cache_f.colour[va], table.iloc[va], cat.exif_units)
         oof[va] = anchors[va] + parts["mix"]
@@ -654,8 +647,11 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     if retrieval is not None:
         NeighborIndex, blend = retrieval
         head_mt = _mired_tint(oof, specs)[val_rows]
+        # Absolute mode only: the "shift" mode carries a neighbour's edit - as-shot onto the query's as-shot,
+        # which would bring the camera's guess back into the prediction (issue #12).
         blend_params, blend_report = blend.fit_blend(head_mt, asshot_mt[val_rows], edits_mt[val_rows],
-                                                     nb_sims[val_rows], nb_idx[val_rows], edits_mt, asshot_mt)
+                                                     nb_sims[val_rows], nb_idx[val_rows], edits_mt, asshot_mt,
+                                                     modes=("absolute",))
         for mode in blend_report.get("modes", {}):
             p = blend.BlendParams(**{kk: blend_report["modes"][mode][kk] for kk in ("mode", "strength", "tau", "min_sim")})
             mt = blend.apply_blend(head_mt, asshot_mt[val_rows], nb_sims[val_rows], nb_idx[val_rows], edits_mt, asshot_mt, p)
@@ -685,23 +681,18 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     if cfg.refit or len(splits) > 1:
         rows = np.arange(n) if cfg.refit else splits[0][0]
         final, final_enc, final_cache = fit_model(cfg, specs, table, plan, table_all, units_all, anchors_all,
-                                                  cat.exif_units, rows, encoder, cache, images, matrices, cfg.seed,
+                                                  cat.exif_units, rows, encoder, cache, images, cfg.seed,
                                                   device, "refit on all photos" if cfg.refit else "model")
     else:
         final, final_enc, final_cache = model, enc_f, cache_f
     if final.gbm is not None:
         final.gbm_weight = gbm_weight.copy()
     t_refit = time.time() - t0
-    enc_path = out / "encoder.pt"
-    # Only inference weights travel with the model (float16, no optimiser / projection head: those stay
-    # in the pretrain folder for --resume); the pretraining provenance comes along.
-    save_encoder(enc_path, final_enc, {"provenance": provenance(cfg), "source": enc_info["source"],
-                                       "pretrain": enc_info["pretrain"], "fine_tuned": cfg.train_encoder},
-                 half=True)
+    index = None
     if retrieval is not None:
         NeighborIndex, _ = retrieval
-        NeighborIndex.build(final_cache.emb[:n], [str(i) for i in table["id_global"]], edits_mt, asshot_mt,
-                            shoots).save(out)
+        index = NeighborIndex.build(final_cache.emb[:n], [str(i) for i in table["id_global"]], edits_mt, asshot_mt,
+                                    shoots)
     report = {
         "provenance": provenance(cfg), "encoder": enc_info, "n_photos": n, "n_groups": n_groups,
         "exif_units": cat.exif_units, "targets": [s.to_dict() for s in final.specs],
@@ -712,11 +703,17 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         "smooth": {"params": smooth_params.to_dict() if smooth_params else None, "report": smooth_report},
         "timings_s": {"cache": t_cache, "validation": t_val, "refit": t_refit, "total": time.time() - t_start},
     }
-    torch.save({"format": HEAD_FORMAT, **final.state_dict(), "image_size": encoder.image_size,
-                "colour_feature_names": list(IMAGE_FEATURE_NAMES),
-                "blend": blend_params.to_dict() if blend_params else None, "blend_k": k,
-                "smooth": smooth_params.to_dict() if smooth_params else None,
-                "provenance": provenance(cfg), "validation": results}, out / "head.pt")
+    # Only inference weights travel with the model (float16, no optimiser / projection head: those stay
+    # in the pretrain folder for --resume); the pretraining provenance comes along. One data-only folder,
+    # staged and committed at once (finetune.store): a run killed before this leaves the previous model.
+    head = {"format": HEAD_FORMAT, **final.state_dict(), "image_size": encoder.image_size,
+            "colour_feature_names": list(IMAGE_FEATURE_NAMES),
+            "blend": blend_params.to_dict() if blend_params else None, "blend_k": k,
+            "smooth": smooth_params.to_dict() if smooth_params else None,
+            "provenance": provenance(cfg), "validation": results}
+    save_model(out, final_enc, {"provenance": provenance(cfg), "source": enc_info["source"],
+                                "pretrain": enc_info["pretrain"], "fine_tuned": cfg.train_encoder},
+               head, index, provenance(cfg))
     write_json(out / "finetune_report.json", report)
     # Every system's validation predictions, per photo (CSV units), for error analysis and plots.
     fold_of = np.full(n, -1)

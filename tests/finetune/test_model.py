@@ -7,7 +7,7 @@ import torch
 
 from catalog.metadata import MetadataEncoder
 from finetune.gbm import fit_gbm, gbm_inputs
-from finetune.model import HeadEnsemble, WBHead, make_specs
+from finetune.model import HeadEnsemble, WBHead, anchor_units, asshot_units, image_meta_columns, make_specs
 from pretrain.encoder import round_to_half
 
 
@@ -26,6 +26,7 @@ def _ensemble(n=120, seed=0, gbm=True):
     table = _table(n, seed)
     menc = MetadataEncoder().fit(table, "plain")
     meta, cam = menc.transform(table, "plain")
+    meta = meta[:, image_meta_columns(menc.feature_names)]  # the image members never see the as-shot
     emb, colour = rng.normal(size=(n, 12)).astype(np.float32), rng.normal(size=(n, 5)).astype(np.float32)
     heads = []
     for _ in range(2):
@@ -78,3 +79,43 @@ def test_gbm_weight_is_per_target_and_saved():
     assert list(back.gbm_weight) == [0.0, 1.0]
     old = dict(ens.state_dict(), gbm_weight=0.5)  # format-2 folders written before: one float for all targets
     assert list(HeadEnsemble.from_state_dict(old).gbm_weight) == [0.5, 0.5]
+
+
+def test_image_members_ignore_the_as_shot_and_the_fallback_reads_it():
+    """Same image inputs, a wildly different as-shot: the head and GBM give the same prediction (the
+    as-shot is not among their inputs); the metadata-only fallback, which has no image, may use it."""
+    ens, emb, colour, table = _ensemble()
+    ens.fallback = WBHead(0, 0, ens.meta_encoder.dim, ens.meta_encoder.n_cameras, 2, hidden=8)
+    for p in ens.fallback.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    moved = table.assign(currTemp=np.where(table["currTemp"] > 5000, 3000.0, 12000.0), currTint=-30.0)
+    a, b = ens.predict_parts(emb, colour, table, "plain"), ens.predict_parts(emb, colour, moved, "plain")
+    for part in ("mlp", "gbm", "mix"):
+        np.testing.assert_array_equal(a[part], b[part])
+    assert not np.allclose(ens.predict_fallback_shift(table, "plain"), ens.predict_fallback_shift(moved, "plain"))
+    names = [ens.meta_encoder.feature_names[i] for i in image_meta_columns(ens.meta_encoder.feature_names)]
+    assert not any(k.startswith("asshot") for k in names) and "ev_exif" in names
+
+
+def test_wb_targets_are_absolute_and_the_as_shot_is_kept_for_baselines():
+    table = _table(4)
+    specs = make_specs(["Temperature", "Tint", "Exposure"], list(table.columns) + ["currExposure"])
+    table["currExposure"] = [0.1, 0.2, 0.3, 0.4]
+    assert [(s.kind, s.anchor) for s in specs] == [("mired", None), ("direct", None), ("shift", "currExposure")]
+    anchors = anchor_units(table, specs)
+    np.testing.assert_array_equal(anchors[:, :2], 0.0)  # nothing is added to the Temperature/Tint outputs
+    np.testing.assert_allclose(anchors[:, 2], table["currExposure"])
+    np.testing.assert_allclose(asshot_units(table, specs)[:, :2],
+                               np.c_[1e6 / table["currTemp"], table["currTint"]])
+
+
+def test_reference_white_balance_is_saved_and_used_for_the_canonical_render():
+    ens, emb, colour, table = _ensemble(gbm=False)
+    ens.reference = (6500.0, 0.0)
+    back = HeadEnsemble.from_state_dict(ens.state_dict())
+    assert back.reference == (6500.0, 0.0)
+    imgs = np.full((2, 4, 4, 3), 120, np.uint8)
+    t = pd.DataFrame({"currTemp": [6500.0, 3000.0], "currTint": [0.0, 0.0]})
+    out = back.canonical(imgs, t)
+    np.testing.assert_array_equal(out[0], imgs[0])  # already at the reference
+    assert out[1, 0, 0, 2] < out[1, 0, 0, 0]         # as-shot assumed tungsten: at 6,500 K it turns warm

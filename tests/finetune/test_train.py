@@ -9,10 +9,13 @@ import torch
 
 from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, colour_features, image_features
 from catalog.wb import kelvin_to_mired
-from finetune.model import HeadEnsemble, WBHead, anchor_units, label_units, make_specs, to_csv_units
-from finetune.train import (FinetuneConfig, _to_uint8, build_cache, choose_gbm_weights, expand_table,
-                            make_rerender_plan, plan_matrices, render, run_finetune)
-from pretrain.encoder import Encoder, load_encoder, round_to_half, save_encoder
+from catalog.canonical import REF_TEMP, REF_TINT, from_reference, to_reference
+from finetune.model import (HeadEnsemble, WBHead, anchor_units, asshot_units, image_meta_columns, label_units,
+                            make_specs, to_csv_units)
+from finetune.train import (FinetuneConfig, build_cache, choose_gbm_weights, expand_table, make_rerender_plan,
+                            plan_images, run_finetune)
+from finetune.store import load_head
+from pretrain.encoder import ENCODER_FILE, Encoder, load_encoder, round_to_half, save_encoder
 
 
 def _table() -> pd.DataFrame:
@@ -35,28 +38,32 @@ def test_rerender_plan_keeps_labels_and_moves_asshot_consistently():
     assert np.abs(dm[copies]).max() <= 40 + 1e-9 and np.abs(dm[copies]).min() > 0 and np.abs(dm[~copies]).max() == 0
     assert np.abs(dt[copies]).max() <= 10 + 1e-9
     assert full["currTint"].min() >= -150  # clipped to the slider range
-    # the target shift moves by exactly minus the simulated as-shot move
+    # the targets are the absolute edit: they do not move with the simulated as-shot, which does move
     specs = make_specs(["Temperature", "Tint"], t.columns)
-    shift = label_units(full, specs) - anchor_units(full, specs)
-    orig = (label_units(t, specs) - anchor_units(t, specs))[plan["src"]]
-    np.testing.assert_allclose(shift[:, 0], orig[:, 0] - dm, atol=1e-9)
-    np.testing.assert_allclose(shift[:, 1], orig[:, 1] - dt, atol=1e-9)
+    target = label_units(full, specs) - anchor_units(full, specs)
+    np.testing.assert_allclose(target, label_units(t, specs)[plan["src"]], atol=1e-9)
+    moved = asshot_units(full, specs) - asshot_units(t, specs)[plan["src"]]
+    np.testing.assert_allclose(moved, np.c_[dm, dt], atol=1e-9)
     # seeded
     assert make_rerender_plan(t, 3, 40, 10, seed=0).equals(plan)
 
 
-def test_lower_asshot_temperature_renders_bluer():
-    """A camera that had guessed a lower (warmer-light) as-shot temperature renders the photo bluer."""
+def test_plan_copies_are_the_canonical_photo_up_to_clipping():
+    """A copy is the capture rendered at its simulated as-shot (clipped, 8-bit) and canonicalised again:
+    for an unclipped photo that is the original to within 8-bit rounding; a highlight that the simulated
+    render clips stays clipped (what the copies teach the members to shrug off)."""
     rng = np.random.default_rng(0)
-    img = np.clip(rng.uniform(0.2, 0.8, (1, 16, 16, 1)) * np.ones(3) * 255, 0, 255).astype(np.uint8)
-    t = pd.DataFrame({"currTemp": [5000.0], "currTint": [0.0]})
-    plan = pd.DataFrame({"src": [0, 0, 0], "copy": [0, 1, 2], "currTemp": [5000.0, 4000.0, 6500.0],
-                         "currTint": [0.0, 0.0, 0.0]})
-    out = _to_uint8(render(img, plan["src"].to_numpy(), plan_matrices(t, plan), plan["copy"].to_numpy() == 0))
-    np.testing.assert_array_equal(out[0], img[0])  # the original is untouched
-    f = colour_features(out)
-    bg = f[:, list(COLOUR_FEATURE_NAMES).index("gw_log_bg")]
-    assert bg[1] > bg[0] > bg[2]  # 4000 K as-shot: bluer; 6500 K: warmer
+    grey = np.clip(rng.uniform(0.2, 0.6, (2, 16, 16, 1)) * np.ones(3) * 255, 0, 255).astype(np.uint8)
+    grey[1, :4] = 250  # a near-white highlight
+    plan = pd.DataFrame({"src": [0, 1, 0, 1], "copy": [0, 0, 1, 1], "currTemp": [5000.0, 5000.0, 3500.0, 9000.0],
+                         "currTint": [0.0, 0.0, 20.0, 10.0]})
+    out = plan_images(grey, plan, np.arange(4))
+    np.testing.assert_array_equal(out[:2], grey)                                        # originals untouched
+    assert np.abs(out[2].astype(int) - grey[0]).max() <= 2                              # round trip, unclipped
+    assert np.abs(out[3, 4:].astype(int) - grey[1, 4:]).max() <= 2
+    rendered = from_reference(grey[1:], [9000.0], [10.0])                               # what that camera wrote
+    assert (rendered[0, :4, :, 0] == 255).all()                                         # red clipped ...
+    assert (out[3, :4, :, 0].astype(int) < grey[1, :4, :, 0] - 3).all()                 # ... and lost
 
 
 def test_build_cache_covers_every_plan_row():
@@ -66,16 +73,17 @@ def test_build_cache_covers_every_plan_row():
     t = _table()
     plan = make_rerender_plan(t, 1, 30, 5, 0)
     enc = Encoder(width=4, image_size=16)
-    cache = build_cache(enc, imgs, plan, plan_matrices(t, plan), progress=False)
+    cache = build_cache(enc, imgs, plan, progress=False)
     assert cache.emb.shape == (6, enc.dim) and cache.colour.shape == (6, len(IMAGE_FEATURE_NAMES))
     np.testing.assert_allclose(cache.colour[:3], image_features(imgs), atol=1e-6)
-    assert not np.allclose(cache.colour[3:], cache.colour[:3])  # copies look different
+    np.testing.assert_allclose(cache.colour[3:], image_features(plan_images(imgs, plan, np.arange(3, 6))), atol=1e-6)
+    assert not np.allclose(cache.colour[3:], cache.colour[:3])  # random pixels clip: copies differ a little
 
 
-def test_targets_are_shifts_and_round_trip_to_csv_units():
+def test_targets_are_absolute_and_round_trip_to_csv_units():
     t = _table()
     specs = make_specs(["Temperature", "Tint", "Exposure"], list(t.columns) + ["Exposure"])
-    assert [s.kind for s in specs] == ["mired", "shift", "direct"]
+    assert [s.kind for s in specs] == ["mired", "direct", "direct"] and all(s.anchor is None for s in specs)
     t["Exposure"] = [0.1, -0.3, 0.5]
     units = label_units(t, specs)
     back = to_csv_units(units, specs)
@@ -91,7 +99,8 @@ def test_head_starts_at_the_median_shift_and_fallback_runs():
     for s, c in zip(specs, (7.0, 2.0)):
         s.centre = c
     enc = MetadataEncoder().fit(t, "plain")
-    heads = [WBHead(5, len(COLOUR_FEATURE_NAMES), enc.dim, enc.n_cameras, 2, hidden=8, dropout=0.0)]
+    heads = [WBHead(5, len(COLOUR_FEATURE_NAMES), len(image_meta_columns(enc.feature_names)), enc.n_cameras, 2,
+                    hidden=8, dropout=0.0)]
     fb = WBHead(0, 0, enc.dim, enc.n_cameras, 2, hidden=8, dropout=0.0)
     ens = HeadEnsemble(heads, specs, enc, np.zeros(5), np.ones(5), np.zeros(len(COLOUR_FEATURE_NAMES)),
                        np.ones(len(COLOUR_FEATURE_NAMES)), fallback=fb)
@@ -142,10 +151,10 @@ def test_run_finetune_kfold_with_encoder_training_and_baselines(make_catalog, tm
     assert all(v["n"] == 16 for v in r.values())  # 2 folds: every photo validated once
     for k in ("mae_temp_k", "mae_tint", "mae_mired", "score_temp"):
         assert np.isfinite(r["head"][k])
-    assert (out / "head.pt").is_file() and (out / "encoder.pt").is_file()
+    assert {"head.safetensors", "head.json", "encoder.safetensors", "manifest.json"} <= {p.name for p in out.iterdir()}
     rep = json.loads((out / "finetune_report.json").read_text())
     assert rep["validation"]["scheme"] == "2-fold" and rep["provenance"]["config"]["train_encoder"] == "last"
-    blob = torch.load(out / "head.pt", weights_only=False)
+    blob = load_head(out)
     # the member weights chosen on validation are the ones the saved model mixes with
     assert set(rep["gbm_weight"]) == {"Temperature", "Tint"}
     assert blob["gbm_weight"] == [rep["gbm_weight"]["Temperature"], rep["gbm_weight"]["Tint"]]
@@ -159,13 +168,13 @@ def test_run_finetune_is_deterministic(make_catalog, tmp_path):
     root = make_catalog(n_train=12, n_val=0, size=16)
     enc = tmp_path / "enc"
     torch.manual_seed(0)
-    save_encoder(enc / "encoder.pt", Encoder(width=4, image_size=16))
+    save_encoder(enc / ENCODER_FILE, Encoder(width=4, image_size=16))
     kw = dict(data=str(root), encoder=str(enc), epochs=2, ensemble=1, hidden=8, batch_size=8, rerender_aug=1,
               baselines=False, refit=False, threads=1, workers=1, progress=False, device="cpu")
     a = run_finetune(FinetuneConfig(out=str(tmp_path / "a"), **kw))["results"]["head"]
     b = run_finetune(FinetuneConfig(out=str(tmp_path / "b"), **kw))["results"]["head"]
     assert a == b
-    assert (tmp_path / "a" / "encoder.pt").is_file()  # the pretrained encoder travels with the model
+    assert (tmp_path / "a" / ENCODER_FILE).is_file()  # the pretrained encoder travels with the model
 
 
 def test_model_folder_encoder_is_float16_and_matches_training(make_catalog, tmp_path):
@@ -176,14 +185,51 @@ def test_model_folder_encoder_is_float16_and_matches_training(make_catalog, tmp_
     enc_dir = tmp_path / "enc"
     torch.manual_seed(0)
     original = Encoder(width=4, image_size=16)
-    save_encoder(enc_dir / "encoder.pt", original, extra={"optimizer": {"big": torch.zeros(1000)}})
+    save_encoder(enc_dir / ENCODER_FILE, original, extra={"optimizer": {"big": [0.0] * 1000}})
     run_finetune(FinetuneConfig(data=str(root), encoder=str(enc_dir), out=str(tmp_path / "m"), epochs=1, ensemble=1,
                                 hidden=8, batch_size=8, rerender_aug=0, baselines=False, refit=True, threads=1,
                                 workers=1, progress=False, device="cpu"))
-    blob = torch.load(tmp_path / "m" / "encoder.pt", weights_only=False)
+    _, blob = load_encoder(tmp_path / "m")
     assert blob["storage"] == "float16" and "optimizer" not in blob
     assert all(v.dtype == torch.float16 for v in blob["state_dict"].values() if v.is_floating_point())
-    stored, _ = load_encoder(tmp_path / "m" / "encoder.pt")
+    stored, _ = load_encoder(tmp_path / "m" / ENCODER_FILE)
     x = torch.rand(3, 3, 16, 16)
     with torch.no_grad():
         assert torch.equal(stored(x), round_to_half(original.eval())(x))
+
+
+def test_same_capture_with_as_shot_3000_or_9000_gets_the_same_prediction(make_catalog, tmp_path):
+    """Issue #12: a photo's prediction moves by at most 1 mired and 0.5 tint when the same capture comes
+    with an as-shot of 3,000 K instead of 9,000 K (both renders made from one linear capture with
+    catalog.wb, as a camera would write them: 8-bit), through the whole predict path (blending and
+    smoothing included)."""
+    import dataclasses
+
+    from catalog.reader import load_catalog
+    from catalog.wb import linear_to_srgb, rerender, srgb_to_linear
+    from finetune.predict import WBModel
+
+    torch.set_num_threads(1)
+    root = make_catalog(n_train=24, n_val=0, size=48)
+    run_finetune(FinetuneConfig(data=str(root), encoder="", image_size=32, out=str(tmp_path / "m"), epochs=20,
+                                ensemble=1, hidden=16, batch_size=16, rerender_aug=2, baselines=False, refit=False,
+                                threads=1, workers=1, progress=False, device="cpu"))
+    model = WBModel.load(tmp_path / "m")
+    model.bf16 = False
+    cat = load_catalog(root, "Train", image_size=32, progress=False)
+    rows = np.arange(8)
+    # one linear capture per photo (its texture, milder colours and half exposure: no render clips)
+    lin = srgb_to_linear(cat.images[rows] / 255.0)
+    capture = linear_to_srgb(0.5 * (0.8 * lin.mean(-1, keepdims=True) + 0.2 * lin))   # as rendered at the reference
+    preds = []
+    for temp in (3000.0, 9000.0):
+        render = rerender(capture, (REF_TEMP, REF_TINT), (temp, 5.0))
+        assert render.min() >= 0 and render.max() <= 1
+        table = cat.table.iloc[rows].reset_index(drop=True).assign(currTemp=temp, currTint=5.0)
+        version = dataclasses.replace(cat, table=table, images=np.rint(render * 255).astype(np.uint8),
+                                      image_paths=[cat.image_paths[i] for i in rows], image_failures={})
+        preds.append(model.predict(version, blend=True, smooth=True, progress=False))
+    a, b = preds
+    assert np.abs(a["mired"] - b["mired"]).max() <= 1.0 and np.abs(a["tint"] - b["tint"]).max() <= 0.5
+    assert np.abs(a["head_mired"] - b["head_mired"]).max() <= 1.0
+    assert a["mired"].std() > 2.0  # the model does read the image: the photos get different predictions
