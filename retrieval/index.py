@@ -270,28 +270,30 @@ class NeighborIndex:
                              times=np.concatenate([self.times, times]))
 
     # ------------------------------------------------------------------ persistence
-    def save_atomic(self, model_dir: str | Path) -> Path:
-        """`save`, so that a run killed part-way leaves the previous index readable: the files are
-        written into a temporary folder next to them, flushed, then moved over the old ones with
-        os.replace (atomic per file) — the faiss file and arrays first, the json that lists the ids
-        last, so the only window with a mismatch is between three renames."""
+    def save_into_model(self, model_dir: str | Path) -> dict[str, Any]:
+        """Replace the neighbour index of a sealed model folder (catalog.artifacts) and re-seal it;
+        returns the new manifest. The folder is first verified; its other files are staged unchanged
+        (hard links, else copies) next to the new index files, and the one atomic commit of
+        catalog.artifacts swaps the whole model: a run killed at any moment leaves the previous
+        model, index included, loadable."""
         import os
         import shutil
-        import tempfile
+
+        from catalog.artifacts import ModelWriter, open_model
 
         model_dir = Path(model_dir)
-        model_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".neighbors-", dir=model_dir))
-        try:
-            self.save(tmp)
-            for name in (INDEX_FILE, ARRAYS_FILE, META_FILE):
-                with open(tmp / name, "rb") as f:
-                    os.fsync(f.fileno())
-            for name in (INDEX_FILE, ARRAYS_FILE, META_FILE):
-                os.replace(tmp / name, model_dir / name)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return model_dir / META_FILE
+        manifest = open_model(model_dir)
+        provenance = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "files", "written")}
+        with ModelWriter(model_dir) as w:
+            for name in manifest["files"]:
+                if name in (INDEX_FILE, ARRAYS_FILE, META_FILE):
+                    continue
+                try:
+                    os.link(model_dir / name, w.dir / name)
+                except OSError:  # a file system without hard links
+                    shutil.copy2(model_dir / name, w.dir / name)
+            self.save(w.dir)
+            return w.commit(provenance)
 
     def save(self, model_dir: str | Path) -> Path:
         """Write `neighbors.faiss`, `neighbors.npz` and `neighbors.json` into `model_dir`; returns the json path."""

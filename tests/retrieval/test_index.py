@@ -138,11 +138,41 @@ def test_add_appends_in_the_training_space_and_leaves_the_original_alone(tmp_pat
     # training-only search never returns an added entry, and still returns k training ones
     s2, i2 = grown.search_training(np.concatenate([new, emb[:2]]), 4)
     assert i2.shape == (5, 4) and (i2 < 200).all() and (i2 >= 0).all() and i2[3, 0] == 0
-    grown.save_atomic(tmp_path)
+    grown.save(tmp_path)
     back = NeighborIndex.load(tmp_path)
     assert back.n_train == 200 and back.ids[-1] == "n2" and np.allclose(back.head[201], [200, 0])
     assert back.times[200] == 1.0 and np.isnan(back.times[202]) and np.isnan(back.times[:200]).all()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".neighbors-")]  # no temp left behind
+
+
+def _sealed_model(folder, ix):
+    from catalog.artifacts import ModelWriter, write_json
+    with ModelWriter(folder) as w:
+        write_json(w.dir / "head.json", {"weights": [1, 2, 3]})
+        ix.save(w.dir)
+        w.commit({"config": {"seed": 7}})
+
+
+def test_save_into_model_reseals_the_folder_and_a_failed_write_keeps_the_old_index(tmp_path, monkeypatch):
+    from catalog.artifacts import open_model
+    ix, emb = _index()
+    _sealed_model(tmp_path, ix)
+    grown = ix.add(emb[:2] + 1.0, ["n0", "n1"], [[200.0, 1], [210, 2]], np.zeros((2, 2)), [None, None])
+    manifest = grown.save_into_model(tmp_path)
+    assert open_model(tmp_path) == manifest and manifest["config"] == {"seed": 7}   # verified, provenance kept
+    assert json.loads((tmp_path / "head.json").read_text()) == {"weights": [1, 2, 3]}  # other files unchanged
+    assert len(NeighborIndex.load(tmp_path)) == 202
+    more = grown.add(emb[2:3] + 1.0, ["n2"], [[220.0, 3]], np.zeros((1, 2)), [None])
+
+    def killed(self, folder):
+        (folder / "neighbors.faiss").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(NeighborIndex, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        more.save_into_model(tmp_path)
+    monkeypatch.undo()
+    open_model(tmp_path)                                        # still a complete, verified model
+    assert NeighborIndex.load(tmp_path).ids[-1] == "n1"        # the previous index
 
 
 def test_add_refuses_a_known_id_a_repeated_id_and_a_broken_embedding():
