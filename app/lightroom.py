@@ -344,8 +344,8 @@ def _print_changes(changes: list, console: Console, dry_run: bool) -> None:
 
 def run_apply(cfg: ApplyConfig, console: Console | None = None) -> ApplyResult:
     """Write each prediction into its photo's XMP (all checks first: a missing photo or a hand-set
-    white balance without --force stops before anything is written)."""
-    console = console or Console(quiet=not cfg.progress)
+    white balance without --force stops before anything is written). --dry-run always prints its table."""
+    console = console or Console(quiet=not (cfg.progress or cfg.dry_run))
     pred = read_predictions(Path(cfg.predictions))
     photos = find_photos(Path(cfg.photos))
     missing = [i for i in pred["id_global"] if i not in photos]

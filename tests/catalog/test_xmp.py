@@ -159,3 +159,14 @@ def test_dng_gets_absolute_values_embedded_and_still_decodes(tmp_path):
     assert seen["ColorTemperature"] == 4400 and int(seen["Tint"]) == 12 and "IncrementalTemperature" not in seen
     with rawpy.imread(str(photo)) as raw:
         assert raw.raw_image.shape == (32, 32)
+
+
+def test_tiff_gets_relative_values_embedded(tmp_path):
+    import tifffile
+
+    photo = tmp_path / "IMG_0006.tif"
+    tifffile.imwrite(photo, np.full((16, 16, 3), 90, np.uint8), photometric="rgb")
+    apply(photo, 4000, -5)
+    seen = exiftool_crs(photo)
+    assert int(seen["IncrementalTemperature"]) == round(1e6 / 5500 - 1e6 / 4000) and int(seen["IncrementalTint"]) == -5
+    assert tifffile.imread(photo).shape == (16, 16, 3)  # still a readable image
