@@ -83,3 +83,18 @@ def test_chroma_features_quantiles_histogram_and_cast():
     assert abs(g[0, names.index("q50_log_bg")]) < 0.03
     both = image_features(np.stack([img, warm]))
     assert both.shape == (2, len(IMAGE_FEATURE_NAMES))
+
+
+def test_chroma_histogram_is_soft_a_one_code_change_moves_it_a_little():
+    """Bins are bilinear: a neutral grey (log-chroma 0, the middle bin edge) is shared between the
+    middle bins, and moving red by one 8-bit code shifts a little weight, not a whole bin."""
+    from catalog.colour import CHROMA_FEATURE_NAMES, chroma_features
+
+    grey = np.full((1, 16, 16, 3), 128, np.uint8)
+    redder = grey.copy()
+    redder[..., 0] = 129
+    cols = [i for i, k in enumerate(CHROMA_FEATURE_NAMES) if k.startswith("hist_")]
+    a, b = chroma_features(grey)[0, cols], chroma_features(redder)[0, cols]
+    assert np.isclose((a ** 2).sum(), 1.0) and np.isclose((b ** 2).sum(), 1.0)   # sqrt of shares
+    assert (a > 0.4).sum() == 4                                                   # four middle bins share it
+    assert np.abs(a ** 2 - b ** 2).max() < 0.05                                   # shares move by < 5 %
