@@ -1,0 +1,251 @@
+"""The accuracy sections: the real release (grouped k-fold, plus the consistency of every system) and
+the synthetic benchmark (its Train -> its Validation). Each returns one plain, JSON-ready dict.
+
+real_section reads as its steps: load the catalog and its folds -> gradient-boosting baselines ->
+SimCLR once on every photo -> the heads on every fold -> pooled metrics -> consistency on fold 1.
+synthetic_section: pretrain + finetune through cli.py -> the systems' Validation CSVs -> score.py.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.evaluate import subset_catalog as subset
+from benchmarks.harness import SHARED, Budget, Context, console, measured, one_openmp_thread
+from benchmarks.oracle import camera_oracles
+from benchmarks.systems import (BLEND_SYSTEM, GBM_SYSTEMS, HEAD_SYSTEMS, PRODUCT_SYSTEM, GBM, AsShot, Catalogs,
+                                finetune_cmd, head_predictions, predict_cmd, pretrain_cmd, score, write_fold)
+from catalog.reader import TARGETS
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stage 1's figures (both accuracy sections pretrain once and report them)
+# ---------------------------------------------------------------------------------------------------
+def pretrain_figures(folder: Path, run: dict[str, float]) -> dict[str, Any]:
+    """Stage 1's measurements from a pretrain folder (its report, its encoder) and its measured process."""
+    from pretrain.encoder import load_encoder
+
+    report = json.loads((folder / "pretrain_report.json").read_text())
+    encoder, _ = load_encoder(folder)
+    files = [p for p in folder.glob("encoder.*") if p.is_file()]
+    return {"run": run, "epochs": report["epochs_trained"], "seconds_per_epoch": report["seconds_per_epoch"],
+            "images_per_s": report["images_per_s"], "n_images": report["n_images"],
+            "params": int(sum(p.numel() for p in encoder.parameters())),
+            "encoder_files": sorted(p.name for p in files), "encoder_mb": sum(p.stat().st_size for p in files) / 1e6,
+            "initial": report["initial_eval"], "final": report["final_eval"], "hardware": report["hardware"]}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Section: accuracy on the real release, grouped k-fold cross-validation
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class RealRun:
+    """The state real_section's steps share: the catalog, its folds, and what each system predicted."""
+    root: Path
+    budget: Budget
+    work: Path
+    quick: bool
+    catalogs: Catalogs
+    cat: Any                                                     # the Train catalog at stage 1's image size
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    groups: np.ndarray
+    preds: dict[str, np.ndarray] = field(default_factory=dict)   # system -> (N, 2) Temperature, Tint
+    seconds: dict[str, float] = field(default_factory=dict)
+    models0: dict[str, Any] = field(default_factory=dict)        # head system -> its fold-1 WBModel
+
+
+def real_section(ctx: Context) -> dict[str, Any]:
+    from pretrain.train import PretrainConfig
+
+    root, budget, work = ctx.real_root(), ctx.budget, ctx.work / "real"
+    pre_cfg = PretrainConfig(data=root, out=work / "pretrained", progress=not ctx.quick, seed=0,
+                             **{"threads": budget.threads, **budget.pretrain})
+    run = _load_folds(root, budget, work, ctx.quick, pre_cfg.image_size)
+    _gbm_baselines(run)
+    stage1 = _pretrain_all(run, pre_cfg)
+    _cross_validate_heads(run, pre_cfg.out)
+    return {"n": len(run.cat), "n_shoots": len(set(run.groups)), "fold_sizes": [len(va) for _, va in run.folds],
+            "results": _pooled_metrics(run), "seconds": run.seconds,
+            "consistency": _consistency(run, pre_cfg.image_size), "pretrain": json.loads(json.dumps(
+                dataclasses.asdict(pre_cfg), default=str)), "stage1": stage1,
+            "budgets": {nm: getattr(budget, v[2]) for nm, v in HEAD_SYSTEMS.items()}}
+
+
+def _load_folds(root: Path, budget: Budget, work: Path, quick: bool, size: int) -> RealRun:
+    from finetune.splits import grouped_kfold, shoot_groups
+
+    catalogs = Catalogs(root, "Train", quick)
+    cat = catalogs.at(size)
+    table = cat.table
+    groups = shoot_groups(table)
+    folds = grouped_kfold(groups, budget.folds, seed=0)
+    console.log(f"real release: {len(table)} labelled photos, {len(set(groups))} shoots, {len(folds)} folds "
+                f"(validation sizes {[len(va) for _, va in folds]})")
+    run = RealRun(root, budget, work, quick, catalogs, cat, folds, groups)
+    run.preds["as-shot"] = table[["currTemp", "currTint"]].to_numpy(np.float64)
+    return run
+
+
+def _gbm_baselines(run: RealRun) -> None:
+    """finetune.train's gradient-boosting baselines, on the same folds."""
+    from catalog.colour import colour_features
+    from finetune.model import make_specs, to_csv_units
+    from finetune.train import baseline_gbm
+
+    cat = run.cat
+    specs = make_specs(TARGETS, cat.table.columns)
+    cols = [[s.name for s in specs].index(t) for t in TARGETS]
+    colour = colour_features(cat.images)
+    for name, with_colour in GBM_SYSTEMS.items():
+        t0 = time.perf_counter()
+        with one_openmp_thread():
+            units = baseline_gbm(cat.table, cat.exif_units, run.folds, specs, colour=colour if with_colour else None,
+                                 seed=0)
+        run.preds[name] = to_csv_units(units, specs)[:, cols]
+        run.seconds[name] = time.perf_counter() - t0
+
+
+def _pretrain_all(run: RealRun, pre_cfg) -> dict[str, Any]:
+    """SimCLR once on every photo, no labels (as a user would: the whole catalog is unlabelled input),
+    through the CLI in its own process: wall time and that process's peak memory are stage 1's own."""
+    overrides = {k: v for k, v in dataclasses.asdict(pre_cfg).items() if k not in ("data", "out")}
+    measurement = measured(pretrain_cmd(run.root, Path(pre_cfg.out), {**overrides, "progress": False}),
+                           run.work / "logs" / "pretrain.log")
+    run.seconds["SimCLR pretraining (all photos, once)"] = measurement["wall_s"]
+    return pretrain_figures(Path(pre_cfg.out), measurement)
+
+
+def _cross_validate_heads(run: RealRun, encoder_dir: Path) -> None:
+    """Every head system trained on each fold's training photos, predicting its held-out photos."""
+    from catalog.wb import mired_to_kelvin
+    from finetune.train import FinetuneConfig, run_finetune
+
+    cat = run.cat
+    for name in [*HEAD_SYSTEMS, BLEND_SYSTEM]:
+        run.preds[name] = np.full((len(cat), 2), np.nan)
+    for k, (tr, va) in enumerate(run.folds):
+        fold_root = write_fold(cat, tr, run.work / f"fold{k}" / "data")
+        for name, (folder, encoder, overrides) in HEAD_SYSTEMS.items():
+            console.log(f"fold {k + 1}/{len(run.folds)}: {name}")
+            out = run.work / f"fold{k}" / folder
+            cfg = FinetuneConfig(data=str(fold_root), encoder=str(encoder_dir) if encoder else "", out=str(out),
+                                 baselines=False, progress=not run.quick, seed=0,
+                                 **{"threads": run.budget.threads, **getattr(run.budget, overrides)})
+            t0 = time.perf_counter()
+            run_finetune(cfg)
+            run.seconds[name] = run.seconds.get(name, 0.0) + time.perf_counter() - t0
+            blend = encoder == "pretrained"
+            model, p = head_predictions(out, run.catalogs, va, blend)
+            run.preds[name][va] = np.stack([mired_to_kelvin(p["head_mired"].to_numpy(np.float64)),
+                                            p["head_tint"].to_numpy(np.float64)], 1)
+            if blend:
+                run.preds[BLEND_SYSTEM][va] = p[["Temperature", "Tint"]].to_numpy(np.float64)
+            if k == 0:
+                run.models0[name] = model
+
+
+def _pooled_metrics(run: RealRun) -> dict[str, dict[str, Any]]:
+    """Metrics of the out-of-fold predictions pooled over the folds, plus each fold's own MAE."""
+    from catalog.metrics import wb_metrics
+
+    table = run.cat.table
+    truth_t, truth_tint = table["Temperature"].to_numpy(np.float64), table["Tint"].to_numpy(np.float64)
+    results = {}
+    for name, p in run.preds.items():
+        pooled = wb_metrics(truth_t, truth_tint, p[:, 0], p[:, 1])
+        per_fold = [wb_metrics(truth_t[va], truth_tint[va], p[va, 0], p[va, 1]) for _, va in run.folds]
+        results[name] = {**pooled, "fold_mae_mired": [f["mae_mired"] for f in per_fold],
+                         "fold_mae_temp_k": [f["mae_temp_k"] for f in per_fold]}
+    return results
+
+
+def _consistency(run: RealRun, size: int) -> dict[str, dict[str, Any]]:
+    """Variant and as-shot bracket spread of every system on fold 1's validation photos."""
+    from app.evaluate import consistency_metrics
+
+    tr0, va0 = run.folds[0]
+    b = run.budget
+    kw = dict(n_variants=b.n_variants, n_brackets=b.n_brackets, max_photos=b.consistency_photos, seed=0,
+              progress=False)
+    train0 = subset(run.cat, tr0)
+    systems = [("as-shot", AsShot(), size, False),
+               *[(name, GBM(train0, colour=c), size, False) for name, c in GBM_SYSTEMS.items()],
+               *[(nm, run.models0[nm], run.models0[nm].image_size, HEAD_SYSTEMS[nm][1] == "pretrained")
+                 for nm in HEAD_SYSTEMS]]
+    out: dict[str, dict[str, Any]] = {}
+    for name, predictor, at, blend in systems:
+        console.log(f"consistency: {name}")
+        c = consistency_metrics(predictor, subset(run.catalogs.at(at), va0), blend=blend, **kw)
+        common = {"n_photos": c["n_photos"], "brackets_k": c["brackets_k"]}
+        out[name] = {"variant": c["variant"]["head"], "bracket": c["bracket"]["head"], **common}
+        if blend:
+            out[BLEND_SYSTEM] = {"variant": c["variant"]["blend"], "bracket": c["bracket"]["blend"], **common}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Section: the synthetic benchmark (its Train -> its Validation), trained through cli.py
+# ---------------------------------------------------------------------------------------------------
+def synthetic_section(ctx: Context) -> dict[str, Any]:
+    from catalog.reader import read_catalog
+
+    root, work = ctx.bench_root(), ctx.work / "bench"
+    n_train = len(read_catalog(root, "Train"))
+    n_val = len(read_catalog(root, "Validation", labels="ignore"))
+    console.log(f"synthetic benchmark: Train {n_train}, Validation {n_val} photos")
+    model, runs, stage1 = _train_bench_model(root, ctx.budget, work)
+    csvs = _validation_predictions(root, model, work, ctx.budget, runs)
+    if not ctx.quick:
+        csvs |= _oracle_predictions(root, work)
+    return {"n_train": n_train, "n_val": n_val, "n_pretrain_images": n_train + n_val, "runs": runs,
+            "scores": {name: score(csv, root / "answers.csv") for name, csv in csvs.items()},
+            "model": str(model), "root": root.name, "stage1": stage1}
+
+
+def _train_bench_model(root: Path, budget: Budget, work: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """`cli.py pretrain` then `cli.py finetune` into one model folder, each measured."""
+    model, logs = work / "bench_model", work / "logs"
+    quiet = {"threads": budget.threads, "progress": False}
+    runs = {"pretrain": measured(pretrain_cmd(root, model, {**budget.pretrain, **quiet}), logs / "bench_pretrain.log")}
+    stage1 = pretrain_figures(model, runs["pretrain"])  # before finetune writes its compact encoder there
+    runs["finetune"] = measured(finetune_cmd(root, model, model, {**budget.finetune, **quiet}),
+                                logs / "bench_finetune.log")
+    return model, runs, stage1
+
+
+def _validation_predictions(root: Path, model: Path, work: Path, budget: Budget,
+                            runs: dict[str, Any]) -> dict[str, Path]:
+    """As-shot, the head alone (in-process) and the product's answer exactly as a user gets it (the CLI)."""
+    from catalog.reader import load_catalog
+    from finetune.predict import WBModel
+
+    wb = WBModel.load(model)
+    val = load_catalog(root, "Validation", image_size=wb.image_size, labels="ignore", progress=False)
+    csvs = {"as-shot": work / "pred_asshot.csv", "head, SimCLR-pretrained encoder": work / "pred_head.csv",
+            PRODUCT_SYSTEM: work / "pred_product.csv"}
+    val.table[["id_global", "currTemp", "currTint"]].rename(columns={"currTemp": "Temperature", "currTint": "Tint"}) \
+        .to_csv(csvs["as-shot"], index=False)
+    wb.predict(val, blend=False, progress=False)[["id_global", "Temperature", "Tint"]].to_csv(
+        csvs["head, SimCLR-pretrained encoder"], index=False)
+    quiet = {"threads": budget.threads, "progress": False}
+    runs["predict Validation"] = measured(predict_cmd(root, model, csvs[PRODUCT_SYSTEM], "Validation", True, quiet),
+                                          work / "logs" / "bench_predict_validation.log")
+    return csvs
+
+
+def _oracle_predictions(root: Path, work: Path) -> dict[str, Path]:
+    """What the inputs allow at best: oracles that know the generator (diagnostic rows)."""
+    generator = SHARED / "bench" / "make_wb_bench.py"
+    if not (generator.is_file() and (generator.parent / "photos").is_dir()):
+        return {}
+    csvs = {}
+    for name, pred in camera_oracles(root, generator, generator.parent / "photos").items():
+        csvs[name] = work / f"pred_oracle_{len(csvs)}.csv"
+        pred.to_csv(csvs[name], index=False)
+    return csvs

@@ -1,0 +1,194 @@
+"""The cost section: what the product costs on this CPU, once per instruction-set column.
+
+Each column (harness.ISA_ENV: "native", and "avx2" = this CPU capped with ONEDNN_MAX_CPU_ISA=AVX2
+ATEN_CPU_CAPABILITY=avx2) runs, as a user would, through cli.py in measured subprocesses:
+
+    hardware probe   torch's CPU capability and the bf16 decision under the column's environment
+    pretrain         `cli.py pretrain` on the synthetic benchmark (both splits, no labels)
+    finetune         `cli.py finetune` on its Train
+    predict          `cli.py predict` (blending + smoothing on) on the Train list replicated to
+                     Budget.predict_photos photos, TIFF files to CSV, start-up included
+    decode only      the physical reference: the same TIFFs read and resized to the model's input size
+                     (catalog.images.load_images, no model); predict ÷ decode-only shows what the model costs
+    single photo     one TIFF -> CSV (full run only)
+    demo             `cli.py demo` into a fresh folder
+
+Every column predicts with the same model files (the first column's that trained), so only the
+ISA differs. FAISS query time and the model's size are measured once. The targets (issue #13) are
+stored with the result: those of the bf16 path where the column's stages use bf16, else the fp32
+(AVX2 laptop) targets.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.harness import ISA_ENV, Context, console, hardware, measured
+from benchmarks.systems import demo_cmd, finetune_cmd, predict_cmd, pretrain_cmd, write_fold
+
+# Issue #13's targets on 2 cores, by the precision the column's stages run in.
+TARGETS = {
+    "fp32": {"pretrain_s": 300.0, "train_s": 360.0, "predict_ips": 500.0, "demo_s": 60.0},
+    "bf16": {"pretrain_s": 150.0, "train_s": 360.0, "predict_ips": 1000.0, "demo_s": 60.0},
+}
+TARGET_DECODE_RATIO = 0.5   # predict end to end ÷ decode-only rate of the same TIFFs
+TARGET_MODEL_MB = 4.0       # the files of the model folder that predict reads
+TARGET_PEAK_MB = 2048.0     # peak resident memory of any stage
+
+
+def cost_section(ctx: Context) -> dict[str, Any]:
+    root, work = ctx.bench_root(), ctx.work / "cost"
+    many = _replicated_catalog(root, ctx.budget.predict_photos, work / "predict_list")
+    columns: dict[str, dict[str, Any]] = {}
+    predict_model: Path | None = None
+    for isa in ctx.isas:
+        console.rule(f"cost: {isa} ({' '.join(f'{k}={v}' for k, v in ISA_ENV[isa].items()) or 'no caps'})")
+        col = _isa_column(ctx, isa, root, many, work / isa, predict_model)
+        if predict_model is None and "model" in col:
+            predict_model = Path(col["model"])
+        columns[isa] = col
+    shared = _model_figures(predict_model) if predict_model else {"error": "no column trained a model"}
+    return {"n_pretrain_images": _count(root, "Train") + _count(root, "Validation"), "n_train": _count(root, "Train"),
+            "n_predict": ctx.budget.predict_photos, "n_unique_predict": many["n_unique"], "columns": columns,
+            "model_figures": shared, "targets": {"by_precision": TARGETS, "decode_ratio": TARGET_DECODE_RATIO,
+                                                 "model_mb": TARGET_MODEL_MB, "peak_mb": TARGET_PEAK_MB}}
+
+
+def _count(root: Path, split: str) -> int:
+    from catalog.reader import read_catalog
+    return len(read_catalog(root, split, labels="ignore"))
+
+
+def _replicated_catalog(root: Path, n: int, dest: Path) -> dict[str, Any]:
+    """The Train photos listed over and over up to `n` (a second copy gets the id `<id>~2`), on disk."""
+    from catalog.reader import read_catalog
+
+    cat = read_catalog(root, "Train")
+    rows = np.resize(np.arange(len(cat)), n)
+    folder = write_fold(cat, rows, dest)
+    return {"root": folder, "n": n, "n_unique": len(cat)}
+
+
+def _step(col: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
+    """Run one measurement of a column. A command that fails (e.g. an abort on the capped ISA) is
+    recorded as that cell's error, so one failure does not cost the column's other figures."""
+    try:
+        col[name] = fn()
+        return col[name]
+    except RuntimeError as e:
+        console.log(f"[red]{name}: {e}")
+        col[name] = {"error": str(e).splitlines()[0]}
+        return None
+
+
+def _isa_column(ctx: Context, isa: str, root: Path, many: dict[str, Any], work: Path,
+                predict_model: Path | None) -> dict[str, Any]:
+    """Every cost figure of one ISA column (see the module docstring)."""
+    env, budget, logs = ISA_ENV[isa], ctx.budget, work / "logs"
+    quiet = {"threads": budget.threads, "progress": False}
+    col: dict[str, Any] = {"hardware": hardware(isa), "load_start": list(os.getloadavg())}
+    model = work / "model"
+    trained = _step(col, "pretrain", lambda: measured(pretrain_cmd(root, model, {**budget.pretrain, **quiet}),
+                                                       logs / "pretrain.log", env))
+    if trained:
+        col["pretrain_bf16"] = _pretrain_bf16(model)
+        if _step(col, "finetune", lambda: measured(finetune_cmd(root, model, model, {**budget.finetune, **quiet}),
+                                                   logs / "finetune.log", env)):
+            col["model"] = model
+    predict_model = predict_model or col.get("model")
+    if predict_model is None:
+        col["predict"] = {"error": "no trained model"}
+    else:
+        col["predict_model"] = str(predict_model)
+        _step(col, "predict", lambda: _predict_many(many, predict_model, work, quiet, env))
+        col["decode_only"] = _decode_only(many["root"], predict_model, budget.threads)
+        if not ctx.quick:  # --quick saves this subprocess (~15 s of imports on a busy 2-core machine)
+            _step(col, "single", lambda: _predict_one(root, predict_model, work, quiet, env))
+    _step(col, "demo", lambda: _demo(work / "demo", budget.demo, logs, env))
+    col["load_end"] = list(os.getloadavg())
+    if "model" in col:
+        col["model"] = str(col["model"])
+    return col
+
+
+def _pretrain_bf16(model: Path) -> bool:
+    """The bf16 decision the pretrain run itself took (its report's hardware block)."""
+    import json
+    return bool(json.loads((model / "pretrain_report.json").read_text())["hardware"]["bf16_autocast"])
+
+
+def _predict_many(many: dict[str, Any], model: Path, work: Path, quiet: dict, env: dict) -> dict[str, Any]:
+    out = work / "pred_many.csv"
+    run = measured(predict_cmd(many["root"], model, out, "Train", True, quiet), work / "logs" / "predict.log", env)
+    rows = len(pd.read_csv(out))
+    if rows != many["n"]:
+        raise RuntimeError(f"predict wrote {rows} rows for {many['n']} photos ({out})")
+    return {**run, "ips": many["n"] / run["wall_s"]}
+
+
+def _predict_one(root: Path, model: Path, work: Path, quiet: dict, env: dict) -> dict[str, Any]:
+    from catalog.reader import read_catalog
+
+    one = write_fold(read_catalog(root, "Train"), np.array([0]), work / "one_photo")
+    return measured(predict_cmd(one, model, work / "pred_one.csv", "Train", True, quiet),
+                    work / "logs" / "predict_one.log", env)
+
+
+def _decode_only(root: Path, model: Path, workers: int) -> dict[str, Any]:
+    """The physical reference: read + resize the same TIFFs to the model's input size, no model, with
+    as many decoding threads as the stages have cores (the page cache is as warm as predict's)."""
+    from catalog.images import load_images
+    from catalog.reader import read_catalog
+    from finetune.predict import WBModel
+
+    size = WBModel.load(model, device="cpu").image_size
+    paths = read_catalog(root, "Train").image_paths
+    t0 = time.perf_counter()
+    load_images(paths, size, workers=workers, progress=False)
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "ips": len(paths) / wall, "size": size, "workers": workers}
+
+
+def _demo(out: Path, overrides: dict[str, Any], logs: Path, env: dict) -> dict[str, float]:
+    """`cli.py demo` into a fresh folder: every stage on the embedded demo catalog, as a new user runs it."""
+    shutil.rmtree(out, ignore_errors=True)
+    return measured(demo_cmd(out, overrides), logs / "demo.log", env)
+
+
+def _model_figures(model: Path) -> dict[str, Any]:
+    """FAISS query time (batch and one at a time) and the size of the files predict reads."""
+    from retrieval.index import NeighborIndex
+
+    index = NeighborIndex.load(model)
+    v = index.vectors()
+    k = min(8, len(index))
+    t0 = time.perf_counter()
+    index.search_normalized(v, k)
+    batch_us = (time.perf_counter() - t0) / len(v) * 1e6
+    singles = []
+    for i in range(min(200, len(v))):
+        t0 = time.perf_counter()
+        index.search_normalized(v[i:i + 1], k)
+        singles.append(time.perf_counter() - t0)
+    files = _model_files(model)
+    return {"faiss_batch_us": batch_us, "faiss_single_us": float(np.median(singles)) * 1e6, "faiss_n": len(index),
+            "faiss_k": k, "faiss_kind": type(index.index).__name__ if hasattr(index, "index") else "faiss",
+            "files": {p.name: p.stat().st_size for p in files}, "model_mb": sum(p.stat().st_size for p in files) / 2**20}
+
+
+def _model_files(model: Path) -> list[Path]:
+    """The files a model folder's manifest lists (and the manifest), or, for a folder without one,
+    encoder.pt + head.pt + neighbors.*: the model predict reads, not the reports beside it."""
+    import json
+
+    manifest = model / "manifest.json"
+    if manifest.is_file():
+        names = json.loads(manifest.read_text())["files"]
+        return sorted([model / n for n in names] + [manifest])
+    return sorted(p for p in [model / "encoder.pt", model / "head.pt", *model.glob("neighbors.*")] if p.is_file())

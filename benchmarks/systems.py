@@ -1,0 +1,164 @@
+"""The systems the benchmarks compare, and the plumbing to train, run and score them.
+
+Every in-process system predicts through `predict(catalog, blend=, progress=) -> DataFrame`, the hook
+`app.evaluate.consistency_metrics` uses: AsShot (the camera's guess), GBM (finetune's gradient-boosting
+baselines), and WBModel (the product, loaded from a model folder). The product's own answer is also
+taken exactly as a user gets it: `cli.py predict` through `predict_cmd`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from app.evaluate import subset_catalog as subset
+from benchmarks.harness import SHARED, cli, one_openmp_thread
+from catalog.reader import TARGETS
+from cli import argv_for
+
+# name -> (folder, encoder: "pretrained" | "", Budget attribute with FinetuneConfig overrides)
+HEAD_SYSTEMS = {
+    "head, encoder trained from scratch in stage 2": ("scratch", "", "scratch"),
+    "head, SimCLR-pretrained encoder": ("simclr", "pretrained", "finetune"),
+}
+BLEND_SYSTEM = "head, SimCLR-pretrained + neighbour blending"
+PRODUCT_SYSTEM = "head, SimCLR-pretrained + neighbour blending + batch smoothing (`cli.py predict` default)"
+GBM_SYSTEMS = {"GBM, metadata": False, "GBM, metadata + grey-world": True}  # name -> with colour statistics
+
+
+class AsShot:
+    """The camera's own guess: the floor every learned system must beat."""
+    index = None
+
+    def predict(self, catalog, blend: bool = False, progress: bool = False) -> pd.DataFrame:
+        t = catalog.table
+        return pd.DataFrame({"id_global": t["id_global"], "Temperature": t["currTemp"], "Tint": t["currTint"]})
+
+
+class GBM:
+    """finetune.train.baseline_gbm (metadata, optionally + colour_features) trained on `train`, applied
+    to any catalog: the train rows and the new rows form one table and one (train, new) split."""
+    index = None
+
+    def __init__(self, train, colour: bool, seed: int = 0):
+        from finetune.model import make_specs
+
+        self.train, self.colour, self.seed = train, colour, seed
+        self.specs = make_specs(TARGETS, train.table.columns)
+        self.train_colour = self._colour(train.images) if colour else None
+
+    @staticmethod
+    def _colour(images: np.ndarray) -> np.ndarray:
+        from catalog.colour import colour_features
+        return colour_features(images)
+
+    def predict(self, catalog, blend: bool = False, progress: bool = False) -> pd.DataFrame:
+        from finetune.model import to_csv_units
+        from finetune.train import baseline_gbm
+
+        n0, m = len(self.train.table), len(catalog.table)
+        table = pd.concat([self.train.table, catalog.table], ignore_index=True)
+        colour = np.concatenate([self.train_colour, self._colour(catalog.images)]) if self.colour else None
+        with one_openmp_thread():
+            units = baseline_gbm(table, self.train.exif_units, [(np.arange(n0), np.arange(n0, n0 + m))], self.specs,
+                                 colour=colour, seed=self.seed)
+        csv = to_csv_units(units[n0:], self.specs)
+        names = [s.name for s in self.specs]
+        return pd.DataFrame({"id_global": catalog.table["id_global"].to_numpy(),
+                             "Temperature": csv[:, names.index("Temperature")], "Tint": csv[:, names.index("Tint")]})
+
+
+def write_fold(catalog, rows: np.ndarray, dest: Path) -> Path:
+    """A Train-only catalog on disk of the given rows: the original CSV rows, images linked.
+
+    A row listed again is a second photo of the same file under the id `<id>~<copy>` (the cost section
+    replicates the synthetic Train up to the 4,000 photos its predict target names)."""
+    raw = pd.read_csv(catalog.csv_path, dtype=str, keep_default_na=False)
+    img_dir = dest / "Train" / "images"
+    shutil.rmtree(dest, ignore_errors=True)
+    img_dir.mkdir(parents=True)
+    out = raw.iloc[catalog.table["row"].to_numpy()[rows] - 1].reset_index(drop=True)
+    seen: dict[int, int] = {}
+    for j, i in enumerate(rows):
+        copy = seen[i] = seen.get(i, 0) + 1
+        src = Path(catalog.image_paths[i]).resolve()
+        name = out.at[j, "id_global"] if copy == 1 else f"{out.at[j, 'id_global']}~{copy}"
+        out.at[j, "id_global"] = name
+        os.symlink(src, img_dir / f"{name}{src.suffix}")
+    out.to_csv(dest / "Train" / "sliders.csv", index=False)
+    return dest
+
+
+class Catalogs:
+    """The same split loaded once per image size (models with different encoders see different sizes)."""
+
+    def __init__(self, root: Path, split: str, quick: bool):
+        self.root, self.split, self.quick, self.by_size = root, split, quick, {}
+
+    def at(self, size: int):
+        from catalog.reader import load_catalog
+        if size not in self.by_size:
+            self.by_size[size] = load_catalog(self.root, self.split, image_size=size, progress=not self.quick)
+        return self.by_size[size]
+
+
+def head_predictions(model_dir: Path, catalogs: Catalogs, rows: np.ndarray, blend: bool) -> tuple[Any, pd.DataFrame]:
+    """(WBModel, its predictions for `rows`) with and without neighbours in one pass."""
+    from app.evaluate import has_index
+    from finetune.predict import WBModel
+
+    model = WBModel.load(model_dir, device="cpu")
+    cat = subset(catalogs.at(model.image_size), rows)
+    return model, model.predict(cat, blend=blend and has_index(model), progress=False)
+
+
+def score(pred_csv: Path, answers: Path) -> dict[str, Any]:
+    """The benchmark's own score.py when the answers carry its clean labels; else catalog.metrics."""
+    cols = pd.read_csv(answers, nrows=0).columns
+    script = SHARED / "bench" / "score.py"
+    if "Temperature_clean" in cols and script.is_file():
+        r = subprocess.run([sys.executable, str(script), "--pred", str(pred_csv), "--answers", str(answers), "--json"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"score.py failed on {pred_csv}: {r.stderr.strip()}")
+        return {"scorer": "score.py", **json.loads(r.stdout)}
+    from app.evaluate import read_wb_csv
+    from catalog.metrics import wb_metrics
+    truth = read_wb_csv(answers, "answers")
+    df = truth.merge(read_wb_csv(pred_csv, "predictions"), on="id_global", suffixes=("", "_pred"))
+    m = wb_metrics(df["Temperature"], df["Tint"], df["Temperature_pred"], df["Tint_pred"])
+    return {"scorer": "catalog.metrics", "mae_temp": m["mae_temp_k"], "mae_tint": m["mae_tint"],
+            "mae_mired": m["mae_mired"], "n": m["n"]}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Command lines, through cli.argv_for (the inverse of the options cli.py declares)
+# ---------------------------------------------------------------------------------------------------
+def pretrain_cmd(data: Path, out: Path, overrides: dict[str, Any]) -> list[str]:
+    from pretrain.train import PretrainConfig
+    return cli("pretrain", *argv_for(PretrainConfig, {**overrides, "data": data, "out": out}))
+
+
+def finetune_cmd(data: Path, encoder: Path, out: Path, overrides: dict[str, Any]) -> list[str]:
+    from finetune.train import FinetuneConfig
+    return cli("finetune", *argv_for(FinetuneConfig, {**overrides, "data": data, "encoder": encoder, "out": out}))
+
+
+def predict_cmd(data: Path, model: Path, out: Path, split: str, blend: bool, extra: dict[str, Any]) -> list[str]:
+    """`cli.py predict`: blend=True is the product's default (neighbour blending + batch smoothing),
+    False the head alone."""
+    from app.predict import PredictConfig
+    return cli("predict", *argv_for(PredictConfig, {"data": data, "model": model, "out": out, "split": split,
+                                                    "blend_neighbors": blend, "smooth": blend, **extra}))
+
+
+def demo_cmd(out: Path, overrides: dict[str, Any]) -> list[str]:
+    from app.demo import DemoConfig
+    return cli("demo", *argv_for(DemoConfig, {**overrides, "out": out, "progress": False}))
