@@ -101,7 +101,8 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
         db = sqlite3.connect(uri, uri=True)
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.DatabaseError as e:
-        raise CatalogError(f"{path}: not a SQLite database ({e}); expected a Lightroom Classic .lrcat") from e
+        raise CatalogError(f"{path}: not a readable SQLite database ({e}); expected a Lightroom Classic .lrcat "
+                           f"(if Lightroom has it open, quit Lightroom first)") from e
     missing = [t for t in REQUIRED_TABLES if t not in tables]
     if missing:
         db.close()

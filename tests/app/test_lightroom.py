@@ -85,6 +85,23 @@ def test_import_writes_the_train_layout_and_accounts_for_every_photo(tmp_path):
     assert reasons[ids["IMG_0005.dng"]] == "file cannot be decoded"
 
 
+def test_settings_that_do_not_fit_the_file_type_are_counted(tmp_path):
+    photos = tmp_path / "P"
+    photos.mkdir()
+    write_dng(photos / "R.dng", render((100, 100, 100)), "NIKON D750", 5000.0, 0.0)
+    write_jpeg(photos / "J.jpg", render((100, 100, 100)), "NIKON D750")
+    cat = LrcatWriter(tmp_path / "c.lrcat")
+    folder = cat.add_folder(cat.add_root(photos), "")
+    for name, edit in (("R.dng", {"IncrementalTemperature": 5, "IncrementalTint": 0}),
+                       ("J.jpg", {"IncrementalTemperature": 5, "IncrementalTint": 1})):
+        cat.add_develop(cat.add_image(cat.add_file(folder, name), None), {"WhiteBalance": "Custom", **edit})
+    cat.close()
+    run_import_lightroom(ImportConfig(catalog=cat.path, out=tmp_path / "d", size=32, progress=False))
+    report = pd.read_csv(tmp_path / "d" / "lightroom_import.csv").set_index("source_file")
+    assert report.loc[str(photos / "R.dng"), "reason"] == "develop settings do not fit the file type"
+    assert report.loc[str(photos / "J.jpg"), "status"] == "labelled"
+
+
 def test_ingest_makes_a_validation_layout_with_stems_as_ids(tmp_path):
     _, photos, _ = build(tmp_path)
     (photos / "IMG_0005.dng").unlink()

@@ -122,8 +122,20 @@ def test_not_a_catalog(tmp_path):
     with pytest.raises(CatalogError, match="Lightroom catalog not found"):
         read_lightroom(tmp_path / "none.lrcat")
     (tmp_path / "text.lrcat").write_text("hello" * 100)
-    with pytest.raises(CatalogError, match="text.lrcat: not a SQLite database"):
+    with pytest.raises(CatalogError, match="text.lrcat: not a readable SQLite database"):
         read_lightroom(tmp_path / "text.lrcat")
     sqlite3.connect(tmp_path / "other.lrcat").execute("CREATE TABLE t (x)").connection.commit()
     with pytest.raises(CatalogError, match="other.lrcat: not a Lightroom Classic catalog: table.*Adobe_images"):
         read_lightroom(tmp_path / "other.lrcat")
+
+
+def test_a_white_balance_that_is_not_a_number_is_a_counted_skip(tmp_path):
+    (tmp_path / "P").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "P" / "X.jpg")
+    cat = LrcatWriter(tmp_path / "c.lrcat")
+    image = cat.add_image(cat.add_file(cat.add_folder(cat.add_root(tmp_path / "P"), ""), "X.jpg"), None)
+    cat.add_develop(image, 's = { WhiteBalance = "Custom", IncrementalTemperature = "warm", IncrementalTint = 0 }')
+    cat.close()
+    got = read_lightroom(cat.path)
+    assert got.summary() == {"labelled": 0, BAD_TEXT: 1}
+    assert "IncrementalTemperature = 'warm' is not a number" in got.skipped[0]["detail"]
