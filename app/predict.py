@@ -14,6 +14,7 @@ from catalog.reader import read_catalog, resolve_split
 from catalog.runtime import pick_device, set_threads
 from finetune.predict import ON_ERROR, WBModel
 from pretrain.train import use_bf16
+from retrieval.scenes import write_scenes
 
 
 @dataclass
@@ -25,6 +26,7 @@ class PredictConfig:
     blend_neighbors: bool = field(default=True, metadata={"help": "Pull predictions towards similar training photos' edits (strength chosen on validation; 0 = off)."})
     k: int = field(default=0, metadata={"help": "Neighbours consulted when blending; 0 = the model's setting."})
     smooth: bool = field(default=True, metadata={"help": "Make near-duplicate photos of this batch agree (strength chosen on validation; 0 = off)."})
+    consistency: str = field(default="scene", metadata={"help": "'scene': group the photos into scenes (camera, capture-time gaps, look) and pull each towards its scene's median, with the strength chosen on validation (0, said in finetune's report, when it does not help); the scene of each photo goes to OUT's side file OUT.scenes.csv. 'off': neither."})
     on_error: str = field(default="raise", metadata={"help": "Unreadable image: 'raise' (stop with the file name) or 'metadata-only' (predict from metadata, warn)."})
     batch_size: int = field(default=128, metadata={"help": "Images embedded per batch."})
     precision: str = field(default="auto", metadata={"help": "auto | bf16 | fp32 for the image encoder. auto: bfloat16 where the hardware runs it natively (predictions move by < 0.1 mired)."})
@@ -43,11 +45,15 @@ def run_predict(cfg: PredictConfig) -> Path:
     model.bf16 = use_bf16(cfg.precision, model.device)
     split = resolve_split(cfg.data, cfg.split)
     cat = read_catalog(cfg.data, split, targets=tuple(model.targets), labels="ignore")
-    pred = model.predict(cat, blend=cfg.blend_neighbors, k=cfg.k or None, on_error=cfg.on_error,
-                         progress=cfg.progress, smooth=cfg.smooth, batch_size=cfg.batch_size, workers=cfg.workers)
+    full = model.predict_full(cat, blend=cfg.blend_neighbors, k=cfg.k or None, on_error=cfg.on_error,
+                              progress=cfg.progress, smooth=cfg.smooth, batch_size=cfg.batch_size,
+                              workers=cfg.workers, consistency=cfg.consistency)
+    pred = full.table
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     pred[["id_global"] + model.targets].to_csv(out, index=False)
+    if full.scenes is not None:  # the submission CSV keeps its columns; scenes go to a side file
+        write_scenes(out, pred["id_global"], full.scenes)
     dt = time.time() - t0
     if cfg.progress:
         print(f"wrote {len(pred):,} predictions to {out} in {dt:.1f} s ({len(pred) / max(dt, 1e-9):.0f} photos/s)")

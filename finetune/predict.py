@@ -36,7 +36,9 @@ from finetune.store import HEAD_META, load_model_files
 from pretrain.encoder import Encoder, to_tensor
 from pretrain.train import use_bf16
 from retrieval.blend import BlendParams, SmoothParams, apply_blend, smooth_batch
+from retrieval.edits import EditBlendParams, blend_added
 from retrieval.index import NeighborIndex
+from retrieval.scenes import CONSISTENCY, SceneParams, scene_consistency
 
 ON_ERROR = ("raise", "metadata-only")
 
@@ -96,6 +98,8 @@ class Prediction:
     """Ids predicted from metadata only (image unreadable)."""
     neighbors: tuple[np.ndarray, np.ndarray] | None = None
     """(sims (N, k) float32, idx (N, k) int64) of the training neighbours used for blending; -1 where none."""
+    scenes: np.ndarray | None = None
+    """(N,) int64 scene of each photo (retrieval.scenes) with consistency='scene', else None."""
 
 
 class WBModel:
@@ -116,6 +120,9 @@ class WBModel:
         self.blend_k = int(blob.get("blend_k") or 8)
         self.blend_params = BlendParams(**blob["blend"]) if blob.get("blend") else None
         self.smooth_params = SmoothParams(**blob["smooth"]) if blob.get("smooth") else None
+        # photos added after training (add-edits) and scenes: their own rules, chosen on validation
+        self.edit_params = EditBlendParams(**blob["edit_blend"]) if blob.get("edit_blend") else EditBlendParams()
+        self.scene_params = SceneParams(**blob["scene"]) if blob.get("scene") else SceneParams()
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str | torch.device = "cpu") -> "WBModel":
@@ -207,11 +214,15 @@ class WBModel:
 
     def predict_full(self, catalog: Catalog, blend: bool = False, k: int | None = None, on_error: str = "raise",
                      progress: bool = True, smooth: bool = False, batch_size: int = 128,
-                     workers: int = 1) -> Prediction:
+                     workers: int = 1, consistency: str = "off") -> Prediction:
         """Predictions for every row of `catalog.table`, in order, with the embeddings and neighbours
-        behind them (see module doc and `Prediction`)."""
+        behind them (see module doc and `Prediction`). consistency="scene": group the photos into
+        scenes and pull each towards its scene's centre (retrieval.scenes; strength from validation)."""
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        if consistency not in CONSISTENCY:
+            raise ValueError(f"consistency must be one of {CONSISTENCY}, got {consistency!r}")
+        scenes = None
         table = catalog.table.reset_index(drop=True)
         n = len(table)
         emb, col, failures = self._features(catalog, on_error, workers, progress, batch_size)
@@ -244,13 +255,22 @@ class WBModel:
             mt = units[ok][:, [jt, ji]]
             if blend and self.index is not None and len(self.index):
                 params = self.blend_params or BlendParams()
-                sims, idx = self.index.search(emb[ok], int(k or self.blend_k))
+                sims, idx = self.index.search_training(emb[ok], int(k or self.blend_k))
                 asshot = asshot_units(table, specs)[ok][:, [jt, ji]]
                 mt = apply_blend(mt, asshot, sims, idx, self.index.edits, self.index.asshot, params)
                 neighbors = (np.full((n, sims.shape[1]), -1.0, np.float32), np.full((n, sims.shape[1]), -1, np.int64))
                 neighbors[0][ok], neighbors[1][ok] = sims, idx
+            if blend and self.index is not None:  # photos added by add-edits, by their own rule
+                mt = blend_added(self.index, mt, head_units[ok][:, [jt, ji]], emb[ok], table.iloc[ok], self.edit_params)
             if smooth and self.smooth_params is not None and len(ok) > 1:
                 mt = smooth_batch(mt, emb[ok], self.smooth_params, index=self.index)
+            if consistency == "scene":
+                vec = self.index.normalize(emb[ok]) if self.index is not None else emb[ok]
+                mt, scenes_ok = scene_consistency(mt, vec, table.iloc[ok], self.scene_params)
+                scenes = np.full(n, -1, np.int64)
+                scenes[ok] = scenes_ok
+                if failed.any():  # photos predicted from metadata only: each its own scene
+                    scenes[failed] = scenes_ok.max(initial=-1) + 1 + np.arange(int(failed.sum()))
             units[ok, jt], units[ok, ji] = mt[:, 0], mt[:, 1]
 
         final = to_csv_units(units, specs)
@@ -264,4 +284,4 @@ class WBModel:
             out["mired"], out["tint"] = units[:, jt], units[:, ji]
         out["image_ok"] = ~failed
         failed_ids = table["id_global"].iloc[np.flatnonzero(failed)].astype(str).tolist()
-        return Prediction(out, emb, failed_ids, neighbors)
+        return Prediction(out, emb, failed_ids, neighbors, scenes)

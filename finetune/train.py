@@ -640,9 +640,11 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     results = {name: figures(table, specs, p, val_rows) for name, p in preds.items()}
 
     # 4. neighbour blending + batch smoothing, chosen on validation ---------------------------------
-    blend_params, smooth_params = None, None
+    blend_params, smooth_params, scene_params, edit_params = None, None, None, None
     blend_report: dict[str, Any] = {}
     smooth_report: dict[str, Any] = {}
+    scene_report: dict[str, Any] = {}
+    edit_report: dict[str, Any] = {}
     final_oof = oof.copy()
     if retrieval is not None:
         NeighborIndex, blend = retrieval
@@ -666,6 +668,15 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         final_oof[val_rows] = _units_from_mired_tint(oof[val_rows], smoothed, specs)
         results["final (head + chosen blend + smooth)"] = figures(table, specs, final_oof, val_rows)
         preds["final"] = final_oof
+        # issue #12: scenes among the photos predicted together, and a few edits of a new shoot
+        # (add-edits), each with its own strength chosen here under the same significance rule
+        from retrieval.edits import fit_edit_blend
+        from retrieval.scenes import capture_seconds, fit_scene
+
+        val_table = table.iloc[val_rows]
+        scene_params, scene_report = fit_scene(smoothed, edits_mt[val_rows], vectors[val_rows], val_table)
+        edit_params, edit_report = fit_edit_blend(head_mt, edits_mt[val_rows], vectors[val_rows],
+                                                  capture_seconds(val_table), np.array([str(s) for s in shoots])[val_rows])
     what = f"{len(splits)}-fold" if len(splits) > 1 else f"holdout {len(val_rows)}/{n}"
     print_table(results, f"Validation ({what}, grouped by shoot: {n_groups} groups)")
     notes = []
@@ -673,6 +684,10 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         notes.append("neighbour blending strength is 0: on validation no blend beat the head alone")
     if smooth_params is not None and smooth_params.strength == 0:
         notes.append("batch smoothing strength is 0: on validation it did not beat unsmoothed predictions")
+    if scene_params is not None and scene_params.strength == 0:
+        notes.append("scene consistency strength is 0: on validation pulling scenes together did not help")
+    if edit_params is not None and edit_params.strength == 0:
+        notes.append("added-edits strength is 0: on validation shoots a few revealed edits did not help the others")
     for note in notes:
         print(note)
 
@@ -701,6 +716,8 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         "gbm_weight": {s.name: float(w) for s, w in zip(specs, gbm_weight)},
         "blend": {"params": blend_params.to_dict() if blend_params else None, "report": blend_report},
         "smooth": {"params": smooth_params.to_dict() if smooth_params else None, "report": smooth_report},
+        "scene": {"params": scene_params.to_dict() if scene_params else None, "report": scene_report},
+        "edit_blend": {"params": edit_params.to_dict() if edit_params else None, "report": edit_report},
         "timings_s": {"cache": t_cache, "validation": t_val, "refit": t_refit, "total": time.time() - t_start},
     }
     # Only inference weights travel with the model (float16, no optimiser / projection head: those stay
@@ -710,6 +727,8 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
             "colour_feature_names": list(IMAGE_FEATURE_NAMES),
             "blend": blend_params.to_dict() if blend_params else None, "blend_k": k,
             "smooth": smooth_params.to_dict() if smooth_params else None,
+            "scene": scene_params.to_dict() if scene_params else None,
+            "edit_blend": edit_params.to_dict() if edit_params else None,
             "provenance": provenance(cfg), "validation": results}
     save_model(out, final_enc, {"provenance": provenance(cfg), "source": enc_info["source"],
                                 "pretrain": enc_info["pretrain"], "fine_tuned": cfg.train_encoder},

@@ -1,0 +1,148 @@
+"""`cli.py add-edits`: teach a trained model a few edits of a new shoot, without retraining.
+
+    python cli.py add-edits --model artifacts/run1 --data NEW_SHOOT [--skip-bad]
+
+NEW_SHOOT is a catalog in the usual layout whose Train split holds the photos the photographer has
+edited so far (sliders.csv with Temperature/Tint). Each is embedded with the model's own encoder,
+predicted by its head (what the photographer corrected), and appended to the model's neighbour
+index (retrieval.index.NeighborIndex.add) with its edit, as-shot, shoot and capture time. The
+training entries stay exactly as they were; a camera never seen in training is fine (its photos are
+vectors like any other). From then on `predict --blend-neighbors` pulls the photos of that shoot
+towards these edits (retrieval.edits, with the parameters finetune chose on validation).
+
+Reads top to bottom: load the model -> read the edits (every problem named, or counted and
+skipped with --skip-bad) -> decode, embed and predict them -> append -> write the index atomically
+(a killed run leaves the previous index usable) -> report.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from catalog.errors import CatalogError
+from catalog.images import load_images
+from catalog.reader import Catalog, image_where, problems_message, scan_catalog
+from catalog.runtime import pick_device, set_threads
+from catalog.wb import TEMP_MAX, TEMP_MIN, kelvin_to_mired
+from finetune.predict import WBModel
+from retrieval.index import NeighborIndex
+from retrieval.scenes import capture_seconds
+
+
+@dataclass
+class AddEditsConfig:
+    model: Path = field(default=Path("artifacts/model"), metadata={"help": "Model folder written by `finetune`; its neighbour index (neighbors.*) is extended in place."})
+    data: Path = field(default=Path(""), metadata={"required": True, "help": "Catalog of newly edited photos (ROOT/Train/images + sliders.csv with Temperature/Tint)."})
+    split: str = field(default="Train", metadata={"help": "Split of --data holding the edited photos."})
+    skip_bad: bool = field(default=False, metadata={"help": "Skip and count photos with a missing label, an unreadable image or an id already in the index, instead of stopping at them."})
+    device: str = field(default="auto", metadata={"help": "'auto', 'cpu', 'cuda', 'mps'."})
+    threads: int = field(default=2, metadata={"help": "Torch intra-op threads."})
+    workers: int = field(default=1, metadata={"help": "Image decoding threads."})
+    progress: bool = field(default=True, metadata={"help": "Show progress and the summary."})
+
+
+@dataclass
+class Edits:
+    """Photos ready to be added: their catalog rows (images loaded) and what was skipped, by reason."""
+    catalog: Catalog
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> ["row R id X", ...]
+
+
+def _bad(cfg: AddEditsConfig, edits: Edits, reason: str, where: list[str]) -> None:
+    """One kind of bad input: a clear error naming every case, or a counted skip with --skip-bad."""
+    if not where:
+        return
+    if not cfg.skip_bad:
+        more = f" and {len(where) - 10} more" if len(where) > 10 else ""
+        raise CatalogError(f"{cfg.data}: {len(where)} photo(s) with {reason}: {'; '.join(where[:10])}{more} "
+                           f"(fix them, or pass --skip-bad to add the others)")
+    edits.skipped.setdefault(reason, []).extend(where)
+
+
+def _keep(cat: Catalog, keep: np.ndarray) -> Catalog:
+    """The catalog restricted to the rows where `keep` (table, image paths and images together)."""
+    rows = np.flatnonzero(keep)
+    images = cat.images[rows] if cat.images is not None else None
+    return dataclasses.replace(cat, table=cat.table.iloc[rows].reset_index(drop=True),
+                               image_paths=[cat.image_paths[i] for i in rows], images=images, image_failures={})
+
+
+def read_edits(cfg: AddEditsConfig, index: NeighborIndex, image_size: int, targets: tuple[str, ...]) -> Edits:
+    """The edited photos of cfg.data with their images, every bad row an error or a counted skip."""
+    cat, problems = scan_catalog(cfg.data, cfg.split, targets, labels="required")
+    fatal = [p for p in problems if p.row is None]
+    if cat is None or fatal:
+        raise CatalogError(problems_message(fatal or problems))
+    edits = Edits(cat)
+    where = {int(r): f"row {r} id {i}" for r, i in zip(cat.table["row"], cat.table["id_global"])}
+    _bad(cfg, edits, "a missing label", [f"row {s['row']} id {s['id_global']}" for s in cat.skipped])
+    _bad(cfg, edits, "a bad value or a missing image", [p.message for p in problems if p.row is not None])
+    bad_rows = {p.row for p in problems if p.row is not None}
+    labels = cat.table[["Temperature", "Tint", "currTemp", "currTint"]].apply(pd.to_numeric, errors="coerce")
+    unusable = ~np.isfinite(labels.to_numpy(np.float64)).all(1) | (labels["currTemp"] <= 0).to_numpy()
+    unusable &= ~cat.table["row"].isin(bad_rows).to_numpy()
+    _bad(cfg, edits, "no usable label or as-shot (Temperature, Tint, currTemp, currTint)",
+         [where[int(r)] for r in cat.table["row"][unusable]])
+    known = set(index.ids)
+    dup = cat.table["id_global"].astype(str).isin(known).to_numpy()
+    _bad(cfg, edits, "an id already in the model's index", [where[int(r)] for r in cat.table["row"][dup]])
+    cat = _keep(cat, ~(cat.table["row"].isin(bad_rows).to_numpy() | unusable | dup))
+    cat.images, failures = load_images(cat.image_paths, image_size, workers=cfg.workers, progress=False,
+                                       on_error="collect", where=image_where(cat))
+    _bad(cfg, edits, "an unreadable image", [failures[i] for i in sorted(failures)])
+    edits.catalog = _keep(cat, ~np.isin(np.arange(len(cat.table)), list(failures)))
+    return edits
+
+
+def add_edits(model: WBModel, edits: Catalog, progress: bool = False) -> NeighborIndex:
+    """A new index: the model's, plus the edited photos of `edits` (images loaded at the model's
+    size): embedded and predicted by the model (the add-edits code path; the benchmark calls it too)."""
+    if model.index is None:
+        raise CatalogError(f"{model.model_dir}: no neighbour index (neighbors.*); re-run finetune to build one")
+    t = edits.table
+    if len(t) == 0:
+        return model.index
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nothing here is predicted from metadata only: images were checked
+        pred = model.predict_full(edits, blend=False, smooth=False, progress=progress)
+    num = lambda c: pd.to_numeric(t[c], errors="coerce").to_numpy(np.float64)  # noqa: E731
+    edit_mt = np.column_stack([kelvin_to_mired(np.clip(num("Temperature"), TEMP_MIN, TEMP_MAX)), num("Tint")])
+    asshot_mt = np.column_stack([kelvin_to_mired(num("currTemp")), num("currTint")])
+    head_mt = pred.table[["head_mired", "head_tint"]].to_numpy(np.float64)
+    shoots = [None if s is None or (isinstance(s, float) and np.isnan(s)) else str(s)
+              for s in (t["shoot"] if "shoot" in t.columns else [None] * len(t))]
+    return model.index.add(pred.embeddings, t["id_global"].astype(str).tolist(), edit_mt, asshot_mt, shoots,
+                           head=head_mt, times=capture_seconds(t))
+
+
+def run_add_edits(cfg: AddEditsConfig) -> dict[str, Any]:
+    """The command: add cfg.data's edited photos to cfg.model's index and write it back atomically."""
+    t0 = time.time()
+    set_threads(cfg.threads)
+    model = WBModel.load(cfg.model, device=pick_device(cfg.device))
+    if model.index is None:
+        raise CatalogError(f"{cfg.model}: no neighbour index (neighbors.*); re-run finetune to build one")
+    edits = read_edits(cfg, model.index, model.image_size, tuple(model.targets))
+    before = len(model.index)
+    grown = add_edits(model, edits.catalog, progress=cfg.progress)
+    if len(grown) > before:
+        grown.save_into_model(cfg.model)
+    summary = {"added": len(grown) - before, "index_before": before, "index_after": len(grown),
+               "training_entries": grown.n_train, "skipped": {k: len(v) for k, v in edits.skipped.items()},
+               "seconds": time.time() - t0}
+    if cfg.progress:
+        skipped = ", ".join(f"{n} with {why}" for why, n in summary["skipped"].items()) or "none"
+        print(f"added {summary['added']} edited photo(s) to {cfg.model} (index {before} -> {len(grown)}, "
+              f"{grown.n_train} from training, unchanged); skipped: {skipped}; {summary['seconds']:.1f} s")
+        params = getattr(model, "edit_params", None)
+        if params is None or params.strength == 0:
+            print("note: this model's strength for added edits is 0 (finetune found no significant gain on its "
+                  "validation shoots, or the model predates add-edits): predictions will not move")
+    return summary
