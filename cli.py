@@ -179,6 +179,10 @@ command("ingest", IngestConfig, "app.lightroom:run_ingest", positional=("photos"
         help="Turn a folder of new raws/DNGs/JPEGs into a Validation layout that `predict` reads.")
 command("apply", ApplyConfig, "app.lightroom:run_apply", positional=("predictions",),
         help="Write predictions as XMP Lightroom reads (sidecars for raws, embedded for DNG/JPEG/TIFF).")
+from app.add_edits import AddEditsConfig  # noqa: E402
+
+command("add-edits", AddEditsConfig, "app.add_edits:run_add_edits",
+        help="Add a new shoot's edited photos (DATA/Train) to a model's neighbour index without retraining.")
 # new commands: one `command(...)` line each, above this comment
 
 

@@ -21,7 +21,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,15 +31,17 @@ from catalog.images import load_images
 from catalog.reader import Catalog, image_where, problems_message, scan_catalog
 from catalog.runtime import pick_device, set_threads
 from catalog.wb import TEMP_MAX, TEMP_MIN, kelvin_to_mired
-from finetune.predict import WBModel
-from retrieval.index import NeighborIndex
 from retrieval.scenes import capture_seconds
+
+if TYPE_CHECKING:  # the options dataclass is imported by cli.py's --help: no torch/faiss at import
+    from finetune.predict import WBModel
+    from retrieval.index import NeighborIndex
 
 
 @dataclass
 class AddEditsConfig:
     model: Path = field(default=Path("artifacts/model"), metadata={"help": "Model folder written by `finetune`; its neighbour index (neighbors.*) is extended in place."})
-    data: Path = field(default=Path(""), metadata={"required": True, "help": "Catalog of newly edited photos (ROOT/Train/images + sliders.csv with Temperature/Tint)."})
+    data: Path | None = field(default=None, metadata={"required": True, "help": "Catalog of newly edited photos (ROOT/Train/images + sliders.csv with Temperature/Tint)."})
     split: str = field(default="Train", metadata={"help": "Split of --data holding the edited photos."})
     skip_bad: bool = field(default=False, metadata={"help": "Skip and count photos with a missing label, an unreadable image or an id already in the index, instead of stopping at them."})
     device: str = field(default="auto", metadata={"help": "'auto', 'cpu', 'cuda', 'mps'."})
@@ -124,6 +126,8 @@ def add_edits(model: WBModel, edits: Catalog, progress: bool = False) -> Neighbo
 
 def run_add_edits(cfg: AddEditsConfig) -> dict[str, Any]:
     """The command: add cfg.data's edited photos to cfg.model's index and write it back atomically."""
+    from finetune.predict import WBModel
+
     t0 = time.time()
     set_threads(cfg.threads)
     model = WBModel.load(cfg.model, device=pick_device(cfg.device))
