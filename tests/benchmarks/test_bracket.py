@@ -1,0 +1,73 @@
+"""benchmarks/bracket.py: the as-shot bracket benchmark, end to end on tiny catalogs, and its figures."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.bracket import bracket_grid, bracket_version, main, spread
+from catalog.wb import kelvin_to_mired
+
+
+def test_grid_spans_the_issue_range_even_in_mired():
+    temps, tints = bracket_grid()
+    assert temps.min() == pytest.approx(2500) and temps.max() == pytest.approx(12000)
+    assert set(tints) == {-30.0, 0.0, 30.0} and len(temps) == 18
+    steps = np.diff(np.unique(kelvin_to_mired(temps)))
+    np.testing.assert_allclose(steps, steps[0])
+
+
+def test_spread_tells_a_copying_system_from_an_invariant_one():
+    asshot = kelvin_to_mired(bracket_grid()[0])
+    rng = np.random.default_rng(0)
+    truth = rng.normal(200, 30, (50, 1))
+    copies = np.stack([truth + (asshot - asshot.mean()), np.full((50, len(asshot)), 5.0)], -1)   # follows the camera
+    invariant = np.stack([truth + rng.normal(0, 0.5, (50, len(asshot))), np.full((50, len(asshot)), 5.0)], -1)
+    c, i = spread(copies, asshot), spread(invariant, asshot)
+    assert c["slope"] == pytest.approx(1.0) and c["corr_within"] == pytest.approx(1.0) and c["corr"] > 0.8
+    assert c["sd_mired"] == pytest.approx(np.std(asshot))
+    assert abs(i["slope"]) < 0.02 and abs(i["corr"]) < 0.1 and i["sd_mired"] < 0.6 and i["sd_tint"] == 0
+
+
+def test_bracket_version_rerenders_from_each_photos_own_as_shot(make_catalog):
+    from catalog.reader import load_catalog
+
+    import dataclasses
+
+    cat = load_catalog(make_catalog(n_train=4, n_val=0, size=16), "Train", image_size=16, progress=False)
+    cat = dataclasses.replace(cat, table=cat.table.assign(currTemp=6000.0, currTint=0.0))
+    warm = bracket_version(cat, 2500.0, -30.0)
+    assert (warm.table["currTemp"] == 2500.0).all() and (warm.table["currTint"] == -30.0).all()
+    assert warm.images.dtype == np.uint8 and warm.images.shape == cat.images.shape
+    # an as-shot of 2,500 K assumes tungsten light: the render turns blue
+    assert warm.images[..., 2].mean() > cat.images[..., 2].mean() + 20
+    assert warm.images[..., 0].mean() < cat.images[..., 0].mean() - 20
+    np.testing.assert_array_equal(bracket_version(cat, 6000.0, 0.0).images, cat.images)  # same as-shot: untouched
+
+
+def test_one_command_writes_the_section_and_figures(tmp_path):
+    """Both data sets on tiny catalogs with tiny budgets: a markdown section holding its own command, a
+    table per data set with every system, and the JSON figures behind it."""
+    from tests.conftest import write_catalog
+
+    real = write_catalog(tmp_path, n_train=16, n_val=0, layout="B", size=32)
+    bench = write_catalog(tmp_path, n_train=12, n_val=6, layout="A", size=32, seed=1)
+    v = pd.read_csv(bench / "Validation" / "sliders_inputs.csv")
+    v[["id_global", "Temperature", "Tint"]].to_csv(bench / "answers.csv", index=False)
+    out = tmp_path / "bracket.md"
+    argv = ["--real", str(real), "--bench", str(bench), "--out", str(out), "--work", str(tmp_path / "work"),
+            "--folds", "2", "--quick", "--quiet", "--threads", "1"]
+    assert main(argv) == 0
+    md = out.read_text()
+    assert "python benchmarks/bracket.py --real" in md and "### Real release" in md and "### Synthetic benchmark" in md
+    assert md.count("| head |") == 2 and md.count("| as-shot |") == 2 and "Targets (head)" in md
+    fig = json.loads(out.with_suffix(".json").read_text())
+    real_fig, bench_fig = fig["real"], fig["bench"]
+    assert real_fig["fold_ids"] == [0, 1] and sum(f["n"] for f in real_fig["per_fold"]) == 16
+    assert bench_fig["n_photos"] == 6
+    for r in (real_fig["systems"], bench_fig["systems"]):
+        assert r["as-shot"]["slope"] == pytest.approx(1.0)                      # the camera copies itself
+        assert abs(r["head"]["slope"]) < 0.2                                    # the model does not
+        assert r["head"]["sd_mired"] < r["as-shot"]["sd_mired"] / 5
