@@ -2,7 +2,8 @@
 
 `cli.py finetune` writes into the folder that already holds a model, on another catalog (so a
 finished run would change the predictions). It is killed while training, and again at the moment
-it starts writing the new model (its staging folder appears); each time the previous model must
+it starts writing the new model (its staging folder appears), and `cli.py add-edits` is killed
+while it re-seals the model with a grown index; each time the previous model must
 load, verify and predict exactly as before. Then an unkilled run shows that the kill mattered: it
 replaces the model and the predictions change. The moves inside a commit are covered in
 tests/catalog/test_artifacts.py (an interrupted commit is finished on the next load).
@@ -49,7 +50,7 @@ def run_and_kill(cmd: list[str], when, timeout: float = 300) -> int:
             if when(proc.pid):
                 proc.send_signal(signal.SIGKILL)
                 break
-            time.sleep(0.002)
+            time.sleep(0.0005)
         return proc.wait(timeout=timeout)
     finally:
         if proc.poll() is None:
@@ -92,3 +93,20 @@ def test_an_unkilled_run_does_replace_the_model(setup, tmp_path):
     assert code == 0
     assert (copy / MANIFEST).read_bytes() != manifest and not (copy / INCOMING).exists()
     assert not np.array_equal(predict(copy, root), before)
+
+
+def test_killed_add_edits_leaves_the_previous_model(setup, tmp_path):
+    """add-edits re-seals the model with a grown index; killed while writing it, nothing changes."""
+    import shutil
+
+    root, model, other, before, manifest = setup
+    cmd = [sys.executable, str(PROJECT / "cli.py"), "add-edits", "--model", str(model), "--data", str(other),
+           "--threads", "1", "--workers", "1", "--no-progress", "--device", "cpu"]
+    code = run_and_kill(cmd, lambda pid: (model / INCOMING).exists())
+    assert code == -signal.SIGKILL, f"the run was not killed mid-way (exit {code})"
+    assert (model / MANIFEST).read_bytes() == manifest
+    np.testing.assert_array_equal(predict(model, root), before)
+    # control: left alone, the same command does change the model folder
+    copy = Path(shutil.copytree(model, tmp_path / "model"))
+    assert run_and_kill([c if c != str(model) else str(copy) for c in cmd], lambda pid: False) == 0
+    assert (copy / MANIFEST).read_bytes() != manifest
