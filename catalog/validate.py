@@ -43,14 +43,12 @@ def _stats_row(name: str, values, fmt: str = "{:,.0f}") -> list[str]:
     return [name, fmt.format(ok.min()), fmt.format(np.median(ok)), fmt.format(ok.max()), f"{len(v) - len(ok):,}"]
 
 
-def _report_split(cat: Catalog, problems: list[Problem], notes: list[str], cfg: ValidateConfig,
-                  console: Console) -> list[Problem]:
-    """Print the tables of one split; returns extra problems found here (unreadable images)."""
+def _rows_and_images(cat: Catalog, problems: list[Problem], cfg: ValidateConfig,
+                     console: Console) -> list[Problem]:
+    """Rows (in the CSV, used, skipped, with errors) and images (found, missing, unreadable, orphans);
+    returns the unreadable images as problems (decoding each one is the only way to find them)."""
     t = cat.table
     n_csv = cat.csv_rows if cat.csv_rows is not None else len(t) + len(cat.skipped)
-    extra: list[Problem] = []
-
-    # Rows: how many the CSV has, how many a stage would use, and why the rest are not used.
     console.print(f"CSV: {cat.csv_path}\nimages: {cat.image_dir}", highlight=False, soft_wrap=True)
     rows = Table(title=f"{cat.split}: rows")
     rows.add_column("rows"), rows.add_column("count", justify="right"), rows.add_column("why")
@@ -61,8 +59,7 @@ def _report_split(cat: Catalog, problems: list[Problem], notes: list[str], cfg: 
         reasons[s["reason"]] = reasons.get(s["reason"], 0) + 1
     rows.add_row("skipped", f"{len(cat.skipped):,}", "; ".join(f"{k}: {v}" for k, v in reasons.items()))
 
-    # Images: found / missing / unreadable (decoding each one is the only way to find corrupt files).
-    n_missing = sum(p.kind == "image" for p in problems)
+    extra: list[Problem] = []
     unreadable: dict[int, str] = {}
     if cfg.image_check and cat.image_paths:
         _, unreadable = load_images(cat.image_paths, 8, workers=cfg.workers, progress=console.is_terminal,
@@ -76,15 +73,19 @@ def _report_split(cat: Catalog, problems: list[Problem], notes: list[str], cfg: 
     images = Table(title=f"{cat.split}: images")
     images.add_column("images"), images.add_column("count", justify="right")
     images.add_row("found", f"{len(cat.image_paths):,}")
-    images.add_row("missing", f"{n_missing:,}")
+    images.add_row("missing", f"{sum(p.kind == 'image' for p in problems):,}")
     images.add_row("unreadable", f"{len(unreadable):,}" if cfg.image_check else "not checked (--no-image-check)")
     images.add_row("without a CSV row (ignored)", f"{len(orphans):,}")
     bad_rows = {p.row for p in problems + extra if p.row is not None}
     rows.add_row("with errors", f"{len(bad_rows):,}", "see problems below" if bad_rows else "")
     console.print(rows)
     console.print(images)
+    return extra
 
-    # Columns: what the stages can use, what they will do without, what is carried along unused.
+
+def _columns(cat: Catalog, console: Console) -> None:
+    """What the stages can use, what they will do without, what is carried along unused."""
+    t = cat.table
     cols = Table(title=f"{cat.split}: columns")
     cols.add_column("columns"), cols.add_column("names")
     cols.add_row("present", ", ".join(cat.present_columns) or "-")
@@ -95,40 +96,54 @@ def _report_split(cat: Catalog, problems: list[Problem], notes: list[str], cfg: 
     cols.add_row("empty cells", ", ".join(empties) or "-")
     console.print(cols)
 
-    # Labels and the as-shot anchor; medians show the photographer's usual shift from as-shot.
-    ranges = Table(title=f"{cat.split}: labels and as-shot white balance")
+
+def _ranges_table(title: str, rows: list[list[str]]) -> Table:
+    table = Table(title=title)
     for h in ("column", "min", "median", "max", "empty"):
-        ranges.add_column(h, justify="right" if h != "column" else "left")
-    for c, name in (("Temperature", "Temperature K"), ("Tint", "Tint"), ("currTemp", "as-shot K (currTemp)"),
-                    ("currTint", "as-shot tint (currTint)")):
-        if c in t.columns:
-            ranges.add_row(*_stats_row(name, t[c]))
-        else:
-            ranges.add_row(name, "-", "-", "-", "no column")
-    console.print(ranges)
-    if "Temperature" in t.columns:  # slider limits: often "pushed to the end", worth a look before training
+        table.add_column(h, justify="right" if h != "column" else "left")
+    for r in rows:
+        table.add_row(*r)
+    return table
+
+
+def _labels(cat: Catalog, console: Console) -> list[str]:
+    """Labels and the as-shot anchor (medians show the photographer's usual shift from as-shot);
+    returns notes (labels pushed to a slider limit are worth a look before training)."""
+    t = cat.table
+    named = (("Temperature", "Temperature K"), ("Tint", "Tint"), ("currTemp", "as-shot K (currTemp)"),
+             ("currTint", "as-shot tint (currTint)"))
+    console.print(_ranges_table(f"{cat.split}: labels and as-shot white balance",
+                                [_stats_row(name, t[c]) if c in t.columns else [name, "-", "-", "-", "no column"]
+                                 for c, name in named]))
+    notes = []
+    if "Temperature" in t.columns:
         lim = t["Temperature"].le(TEMP_MIN) | t["Temperature"].ge(TEMP_MAX)
         if "Tint" in t.columns:
             lim |= t["Tint"].le(TINT_MIN) | t["Tint"].ge(TINT_MAX)
         if lim.any():
-            notes = notes + [f"{int(lim.sum())} labels sit at a slider limit ({TEMP_MIN:.0f}/{TEMP_MAX:.0f} K, "
-                             f"tint {TINT_MIN:.0f}/{TINT_MAX:.0f}): rows {', '.join(map(str, t.loc[lim, 'row'].head(8)))}"]
+            notes.append(f"{int(lim.sum())} labels sit at a slider limit ({TEMP_MIN:.0f}/{TEMP_MAX:.0f} K, "
+                         f"tint {TINT_MIN:.0f}/{TINT_MAX:.0f}): rows {', '.join(map(str, t.loc[lim, 'row'].head(8)))}")
     if not cat.has_labels():
         console.print(f"labels: {'absent' if not any(x in t.columns for x in TARGETS) else 'partial'} "
                       f"({'to be predicted' if cat.split != 'Train' else 'needed for training'})")
+    return notes
 
-    # EXIF units: APEX and plain values mean different things to the metadata encoder.
-    exif = Table(title=f"{cat.split}: exposure metadata")
-    for h in ("column", "min", "median", "max", "empty"):
-        exif.add_column(h, justify="right" if h != "column" else "left")
-    for c in ("aperture", "shutterSpeed", "isoSpeedRating", "focalLength"):
-        if c in t.columns:
-            exif.add_row(*_stats_row(c, t[c], "{:,.3g}"))
-    console.print(exif)
+
+def _exif(cat: Catalog, console: Console) -> None:
+    """EXIF units: APEX and plain values mean different things to the metadata encoder."""
+    t = cat.table
+    console.print(_ranges_table(f"{cat.split}: exposure metadata",
+                                [_stats_row(c, t[c], "{:,.3g}") for c in ("aperture", "shutterSpeed",
+                                                                         "isoSpeedRating", "focalLength")
+                                 if c in t.columns]))
     console.print(f"exif units: [bold]{cat.exif_units}[/bold] "
                   f"({'APEX: shutterSpeed = log2(1/seconds), aperture = 2 log2(f-number)' if cat.exif_units == 'apex' else 'seconds and f-numbers'})")
 
-    # Cameras: each has its own auto-WB bias, so the model wants to know which one took a photo.
+
+def _cameras_and_shoots(cat: Catalog, console: Console) -> None:
+    """Cameras (each has its own auto-WB bias) and shoots (near-duplicates of one date; validation
+    must hold out whole shoots)."""
+    t = cat.table
     if "camera_model" in t.columns:
         cams = Table(title=f"{cat.split}: cameras")
         cams.add_column("camera_model"), cams.add_column("photos", justify="right")
@@ -140,8 +155,6 @@ def _report_split(cat: Catalog, problems: list[Problem], notes: list[str], cfg: 
         console.print(cams)
     else:
         console.print("cameras: no camera_model column (one shared camera assumed)")
-
-    # Shoots: near-duplicate photos of one date; validation must hold out whole shoots.
     shoots = t["shoot"].dropna().value_counts()
     if len(shoots):
         console.print(f"shoots (capture dates): [bold]{len(shoots):,}[/bold]; photos per shoot "
@@ -149,6 +162,16 @@ def _report_split(cat: Catalog, problems: list[Problem], notes: list[str], cfg: 
                       f"photos without a capture date: {int(t['shoot'].isna().sum()):,}")
     else:
         console.print("shoots: no capture dates (captureTime missing or unparseable); validation cannot group by shoot")
+
+
+def _report_split(cat: Catalog, problems: list[Problem], notes: list[str], cfg: ValidateConfig,
+                  console: Console) -> list[Problem]:
+    """Print the tables of one split; returns extra problems found here (unreadable images)."""
+    extra = _rows_and_images(cat, problems, cfg, console)
+    _columns(cat, console)
+    notes = notes + _labels(cat, console)
+    _exif(cat, console)
+    _cameras_and_shoots(cat, console)
     for note in notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     return extra
