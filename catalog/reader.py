@@ -425,6 +425,17 @@ def _capture_times(csv_path: Path, df: pd.DataFrame, rows: np.ndarray, keep: np.
     return capture
 
 
+def _used_rows(df: pd.DataFrame, rows: np.ndarray, capture: pd.Series, keep: np.ndarray) -> pd.DataFrame:
+    """The kept rows with the reader's own columns: row (1-based data row), capture_time, shoot."""
+    df = df.assign(row=rows, capture_time=capture.to_numpy(),
+                   shoot=pd.Series([d.strftime("%Y-%m-%d") if not pd.isna(d) else None for d in capture],
+                                   dtype=object, index=df.index))
+    table = df.loc[keep].reset_index(drop=True)
+    if "id_global" in table.columns:
+        table["id_global"] = table["id_global"].astype(str)
+    return table
+
+
 def _exif_units(table: pd.DataFrame) -> str:
     """APEX Tv = log2(1/seconds): 1/250 s -> 7.97; plain speeds are seconds, almost always < 1."""
     shutter = table["shutterSpeed"].dropna() if "shutterSpeed" in table.columns else pd.Series(dtype=float)
@@ -483,13 +494,7 @@ def scan_catalog(root: str | Path, split: str = "Train", targets: Sequence[str] 
         keep &= ~drop
         problems += more + found
 
-    capture = _capture_times(csv_path, df, rows, keep)
-    df["row"] = rows
-    df["capture_time"] = capture.to_numpy()
-    df["shoot"] = pd.Series([d.strftime("%Y-%m-%d") if not pd.isna(d) else None for d in capture], dtype=object)
-    table = df.loc[keep].reset_index(drop=True)
-    if "id_global" in columns:
-        table["id_global"] = table["id_global"].astype(str)
+    table = _used_rows(df, rows, _capture_times(csv_path, df, rows, keep), keep)
     if n and not keep.any() and not any(p.kind == "empty" for p in problems) and skipped:
         problems.append(Problem("empty", f"{csv_path}: empty catalog: all {n} rows were skipped "
                                          f"({skipped[0]['reason']}, ...)"))
