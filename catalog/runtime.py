@@ -68,5 +68,7 @@ def set_threads(n: int | None) -> None:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(obj, indent=2, default=str))
+    """Reports and results: atomically (catalog.artifacts), so a killed run never leaves half a file."""
+    from catalog.artifacts import write_json as write_atomically
+
+    write_atomically(path, obj)
