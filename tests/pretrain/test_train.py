@@ -10,7 +10,7 @@ import torch
 
 from pretrain.augment import WBViewAugment
 import pretrain.train as train_module
-from pretrain.encoder import Encoder, embed, load_encoder, save_encoder
+from pretrain.encoder import ENCODER_FILE, Encoder, embed, load_checkpoint, load_encoder, save_checkpoint, save_encoder
 from pretrain.train import PretrainConfig, evaluate_embeddings, holdout_split, run_pretrain
 
 torch.set_num_threads(1)
@@ -46,19 +46,18 @@ def test_pretrain_learns_saves_and_resumes_exactly(make_catalog, tmp_path, monke
     # the same result as the uninterrupted run (same batches, views, optimizer and schedule state)
     cfg = tiny_config(root, tmp_path / "split")
 
-    def save_then_die(path, *args, **kwargs):
-        save_encoder(path, *args, **kwargs)
-        if Path(path).name == train_module.STATE_FILE:  # both files of epoch 1 are written
-            raise KeyboardInterrupt
+    def save_then_die(path, blob):
+        save_checkpoint(path, blob)  # both files of epoch 1 are written (the encoder first)
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "save_encoder", save_then_die)
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         run_pretrain(cfg)
     monkeypatch.undo()
-    assert load_encoder(tmp_path / "split" / "encoder.pt")[1]["epoch"] == 1
-    # encoder.pt is the encoder alone; the resume state is a file of its own
-    assert "optimizer" not in load_encoder(tmp_path / "split" / "encoder.pt")[1]
-    assert "optimizer" in load_encoder(tmp_path / "split" / train_module.STATE_FILE)[1]
+    assert load_encoder(tmp_path / "split" / ENCODER_FILE)[1]["epoch"] == 1
+    # encoder.safetensors is the encoder alone; the resume state is a file of its own (torch, weights_only)
+    assert "optimizer" not in load_encoder(tmp_path / "split" / ENCODER_FILE)[1]
+    assert "optimizer" in load_checkpoint(tmp_path / "split" / train_module.STATE_FILE)
     enc2, blob2 = load_encoder(run_pretrain(replace(cfg, resume=True)))
     assert blob2["epoch"] == 2 and [h["epoch"] for h in blob2["history"]] == [1, 2]
     assert blob2["history"][1]["loss"] == pytest.approx(hist[1]["loss"], rel=1e-4)
