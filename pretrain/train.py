@@ -38,9 +38,9 @@ from catalog.errors import CatalogError
 from catalog.runtime import pick_device, provenance, seed_everything, set_threads, write_json
 from catalog.wb import kelvin_to_mired
 from pretrain.augment import WBViewAugment
-from pretrain.encoder import Encoder, embed, load_encoder, save_encoder, to_tensor
+from pretrain.encoder import ENCODER_FILE, Encoder, embed, load_checkpoint, save_checkpoint, save_encoder, to_tensor
 
-STATE_FILE = "pretrain_state.pt"  # everything --resume needs; encoder.pt is the encoder alone
+STATE_FILE = "pretrain_state.pt"  # everything --resume needs (torch, weights_only); encoder.safetensors is the encoder alone
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -51,7 +51,7 @@ class PretrainConfig:
     data: Path = field(metadata={"help": "Catalog root (ROOT/Train[+Validation]) or a single catalog folder.",
                                  "required": True})
     out: Path = field(default=Path("artifacts/run1"),
-                      metadata={"help": "Model folder: encoder.pt, pretrain_state.pt (for --resume), pretrain_report.json, pretrain_curve.png."})
+                      metadata={"help": "Model folder: encoder.safetensors + encoder.json, pretrain_state.pt (for --resume), pretrain_report.json, pretrain_curve.png."})
     epochs: int = field(default=25, metadata={
         "help": "Passes over the (non-held-out) photos; 25 x 2.5k photos at 96 px: about 4 min on 2 idle "
                 "CPU cores with bf16, about twice that in fp32."})
@@ -318,7 +318,7 @@ def _print_table(initial: dict, final: dict, where: str) -> None:
 # The stage
 # ---------------------------------------------------------------------------------------------------
 def run_pretrain(cfg: PretrainConfig) -> Path:
-    """Train the encoder on every photo of `cfg.data`; returns the path of OUT/encoder.pt."""
+    """Train the encoder on every photo of `cfg.data`; returns the path of OUT/encoder.safetensors."""
     t_start = time.time()
     set_threads(cfg.threads)
     # --- processes: one, or one per GPU under torchrun -----------------------------------------------
@@ -334,9 +334,9 @@ def run_pretrain(cfg: PretrainConfig) -> Path:
     progress = cfg.progress and main
     bf16 = use_bf16(cfg.precision, device)
     out = Path(cfg.out)
-    ckpt_path = out / "encoder.pt"
+    ckpt_path = out / ENCODER_FILE
     # The resume state (float32 weights, optimiser, projection head, schedule) lives in its own file:
-    # encoder.pt is what finetune reads, and finetune may write its compact copy over it (same folder).
+    # encoder.safetensors is what finetune reads, and finetune may write its compact copy over it (same folder).
     state_path = out / STATE_FILE
     if cfg.resume and not state_path.exists():
         raise FileNotFoundError(f"{state_path}: --resume given but there is no checkpoint to continue from")
@@ -375,7 +375,7 @@ def run_pretrain(cfg: PretrainConfig) -> Path:
     history: list[dict[str, Any]] = []
     start_epoch, initial_eval = 0, None
     if cfg.resume:
-        _, blob = load_encoder(state_path, map_location=device)
+        blob = load_checkpoint(state_path, map_location=device)
         if blob["arch"] != encoder.config():
             raise ValueError(f"{state_path}: checkpoint architecture {blob['arch']} differs from the options "
                              f"{encoder.config()}; resume with the same width/image_size")
@@ -408,9 +408,9 @@ def run_pretrain(cfg: PretrainConfig) -> Path:
         extra = {**provenance(cfg), "history": history, "epoch": epoch, "n_images": counts,
                  "initial_eval": initial_eval, "final_eval": final, "hardware": hardware}
         save_encoder(ckpt_path, encoder, extra=extra)
-        save_encoder(state_path, encoder, extra={**extra, "optimizer": optimizer.state_dict(),
-                                                 "projection_head": model.head.state_dict(),
-                                                 "scheduler": scheduler.state_dict()})
+        save_checkpoint(state_path, {**extra, "state_dict": encoder.state_dict(), "arch": encoder.config(),
+                                     "optimizer": optimizer.state_dict(), "projection_head": model.head.state_dict(),
+                                     "scheduler": scheduler.state_dict()})
 
     # --- training loop --------------------------------------------------------------------------------
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
