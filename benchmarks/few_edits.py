@@ -140,6 +140,29 @@ def run_fold(model, cat, shoots: np.ndarray, rows: np.ndarray, args) -> list[dic
     return out
 
 
+def scene_figures(model, cat, rows: np.ndarray) -> dict[str, Any]:
+    """The held-out photos predicted as `predict` does by default (blending, smoothing) with scene
+    consistency off and on: MAE and the spread within the scenes `predict` found, next to the
+    photographer's own spread in those scenes. Per-photo errors are kept so folds pool exactly."""
+    from app.evaluate import subset_catalog
+    from catalog.wb import kelvin_to_mired
+    from retrieval.scenes import scene_spread
+
+    sub = subset_catalog(cat, rows)
+    truth = sub.table[["Temperature", "Tint"]].to_numpy(np.float64)
+    on = model.predict_full(sub, blend=True, smooth=True, progress=False, consistency="scene")
+    off = model.predict_full(sub, blend=True, smooth=True, progress=False, consistency="off").table
+    out: dict[str, Any] = {"params": dataclasses.asdict(model.scene_params), "n_scenes": int(len(set(on.scenes.tolist())))}
+    for name, t in (("photographer's edits", sub.table), ("`predict`, --consistency off", off),
+                    ("`predict`, --consistency scene (default)", on.table)):
+        out[name] = {"spread": scene_spread(t, on.scenes)}
+        if name != "photographer's edits":
+            out[name]["err_mired"] = np.abs(t["mired"].to_numpy() - kelvin_to_mired(truth[:, 0])).tolist()
+            out[name]["err_tint"] = np.abs(t["Tint"].to_numpy(np.float64) - truth[:, 1]).tolist()
+            out[name]["err_k"] = np.abs(t["Temperature"].to_numpy(np.float64) - truth[:, 0]).tolist()
+    return out
+
+
 def summarise(records: list[dict[str, Any]]) -> dict[int, dict[str, float]]:
     """Per k: MAE over every unrevealed photo of every reveal; gain = 1 - MAE / MAE at k = 0 (same photos)."""
     out = {}
@@ -167,7 +190,7 @@ def real_section(root: Path, work: Path, args) -> dict[str, Any]:
     folds = grouped_kfold(groups, args.folds, seed=0)
     fold_ids = [int(f) for f in args.fold_ids.split(",")] if args.fold_ids else list(range(len(folds)))
     encoder = pretrained(root, args.encoder, work, args)
-    cat, per_fold, records = None, [], []
+    cat, per_fold, records, scenes = None, [], [], []
     for f in fold_ids:
         tr, va = folds[f]
         t0 = time.time()
@@ -179,11 +202,13 @@ def real_section(root: Path, work: Path, args) -> dict[str, Any]:
         console.log(f"fold {f + 1}: revealing k = {list(args.ks)} photos of each held-out shoot ({args.repeats} times)")
         recs = run_fold(model, cat, groups, va, args)
         records += recs
+        scenes.append(scene_figures(model, cat, va))
         per_fold.append({"fold": f, "edit_params": dataclasses.asdict(model.edit_params),
                          "edit_fit": model.blob.get("edit_blend"), "seconds": time.time() - t0,
                          "by_k": summarise(recs)})
     return {"n_photos": int(len(table)), "n_shoots": int(len(set(groups))), "folds": len(folds),
             "fold_ids": fold_ids, "by_k": summarise(records), "per_fold": per_fold, "encoder": encoder,
+            "scenes": scenes,
             "ks": list(args.ks), "repeats": args.repeats, "refit": not args.no_refit}
 
 
@@ -222,7 +247,35 @@ def render_md(result: dict[str, Any], command: str) -> str:
         f"fold {f['fold'] + 1}: strength {f['edit_params']['strength']:g}, beta {f['edit_params']['beta']:g}, "
         f"tau {f['edit_params']['tau']:g}, time scale {f['edit_params']['time_scale_s']:g} s, prior {f['edit_params']['prior']:g}"
         for f in r["per_fold"]), ""]
-    return "\n".join(lines)
+    return "\n".join(lines + scenes_md(r["scenes"]))
+
+
+def scenes_md(folds: list[dict[str, Any]]) -> list[str]:
+    """Scene consistency table: MAE pooled over folds; within-scene spread = median over folds of the
+    per-fold median per-scene sd (scenes of 2+ photos, as `predict` grouped them)."""
+    if not folds:
+        return []
+    names = [n for n in folds[0] if isinstance(folds[0][n], dict) and "spread" in folds[0][n]]
+    lines = ["### Scene consistency on the same held-out photos", "",
+             "Each fold's held-out photos predicted together as `predict` does by default (neighbour blending, batch "
+             "smoothing), with `--consistency off` and `scene`. Scenes: what `predict` found (same camera, capture-time "
+             "gaps, canonical-embedding similarity; `retrieval.scenes`); within-scene sd over scenes of 2+ photos.", "",
+             "| system | MAE K | MAE tint | MAE mired | within-scene sd mired (median / mean) | within-scene sd tint (median / mean) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name in names:
+        sp = [f[name]["spread"] for f in folds]
+        med = lambda key: float(np.nanmedian([x[key] for x in sp]))  # noqa: E731
+        if "err_mired" in folds[0][name]:
+            mae = {u: float(np.concatenate([f[name][f"err_{u}"] for f in folds]).mean()) for u in ("k", "tint", "mired")}
+            maes = f"{mae['k']:.1f} | {mae['tint']:.2f} | {mae['mired']:.2f}"
+        else:
+            maes = "— | — | —"
+        lines.append(f"| {name} | {maes} | {med('sd_mired_median'):.2f} / {med('sd_mired_mean'):.2f} | "
+                     f"{med('sd_tint_median'):.2f} / {med('sd_tint_mean'):.2f} |")
+    lines += ["", "Scene parameters chosen by finetune on validation, per fold: " + "; ".join(
+        f"fold {i + 1}: strength {f['params']['strength']:g}, gap {f['params']['max_gap_s']:g} s, min sim "
+        f"{f['params']['min_sim']:g} ({f['n_scenes']} scenes)" for i, f in enumerate(folds)), ""]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

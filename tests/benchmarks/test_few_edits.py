@@ -45,3 +45,6 @@ def test_benchmark_writes_a_table_with_its_command(tmp_path):
     # every shoot held out once: 4 shoots x 2 reveals x (6 - k) photos scored; k = 0 scores each photo once
     assert (by_k["3"]["photos"], by_k["1"]["photos"], by_k["0"]["photos"]) == (4 * 2 * 3, 4 * 2 * 5, 4 * 6)
     assert len(res["real"]["per_fold"]) == 2 and np.isfinite(by_k["3"]["mae_mired"])
+    assert "### Scene consistency" in md and "| photographer's edits |" in md
+    scenes = res["real"]["scenes"]
+    assert len(scenes) == 2 and all(len(f["`predict`, --consistency scene (default)"]["err_mired"]) == 12 for f in scenes)
