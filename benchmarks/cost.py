@@ -103,12 +103,14 @@ def _isa_column(ctx: Context, isa: str, root: Path, many: dict[str, Any], work: 
             col["model"] = model
     predict_model = predict_model or col.get("model")
     if predict_model is None:
-        col["predict"] = {"error": "no trained model"}
+        col["predict"] = {"not_run": "no column trained a model"}
     else:
         col["predict_model"] = str(predict_model)
         _step(col, "predict", lambda: _predict_many(many, predict_model, work, quiet, env))
         col["decode_only"] = _decode_only(many["root"], predict_model, budget.threads)
-        if not ctx.quick:  # --quick saves this subprocess (~15 s of imports on a busy 2-core machine)
+        if ctx.quick:  # saves a subprocess (~15 s of imports on a busy 2-core machine)
+            col["single"] = {"not_run": "--quick"}
+        else:
             _step(col, "single", lambda: _predict_one(root, predict_model, work, quiet, env))
     _step(col, "demo", lambda: _demo(work / "demo", budget.demo, logs, env))
     col["load_end"] = list(os.getloadavg())

@@ -10,6 +10,7 @@ without measuring anything again. A stored result is an envelope:
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -254,6 +255,8 @@ def _cell(col: dict[str, Any], key: str, value: Callable[[dict], str], target: s
     run = col.get(key)
     if run is None:
         return ["not run", target, ""]
+    if "not_run" in run:
+        return [f"not run: {run['not_run']}", target, ""]
     if "error" in run:
         return [f"error: {run['error']}", target, passfail(False) if ok else ""]
     return [value(run), target, passfail(ok(run)) if ok else ""]
@@ -288,8 +291,7 @@ def _cost_rows(c: dict[str, Any]) -> list[tuple[str, Callable[[dict, dict], list
         ("predict ÷ decode only", lambda col, c: _ratio_cell(col, c["targets"]["decode_ratio"])),
         ("predict steady state (end to end minus the single-photo run)", lambda col, c: _steady_cell(col)),
         ("single-photo latency (one TIFF → CSV, start-up included)",
-         lambda col, c: _cell(col, "single", lambda r: f"{fmt(r['wall_s'], 2)} s") if "single" in col
-         else ["not run: --quick", "", ""]),
+         lambda col, c: _cell(col, "single", lambda r: f"{fmt(r['wall_s'], 2)} s")),
         ("`cli.py demo` (fresh --out)", lambda col, c: _cell(
             col, "demo", lambda r: f"{fmt(r['wall_s'], 1)} s", f"≤ {t(col, c)['demo_s']:.0f} s",
             lambda r: r["wall_s"] <= t(col, c)["demo_s"])),
@@ -323,7 +325,7 @@ def _ratio_cell(col: dict[str, Any], target: float) -> list[str]:
 def _steady_cell(col: dict[str, Any]) -> list[str]:
     p, one = col.get("predict", {}), col.get("single", {})
     if "wall_s" not in p or "wall_s" not in one:
-        return ["not run: --quick" if "single" not in col else "not run: a predict run failed", "", ""]
+        return [f"not run: {one.get('not_run', 'needs both predict runs')}", "", ""]
     n = p["ips"] * p["wall_s"]
     return [f"{fmt((n - 1) / max(1e-9, p['wall_s'] - one['wall_s']), 0)} photos/s", "", ""]
 
@@ -361,7 +363,16 @@ def extra_markdown(number: int, name: str, title: str, stored: dict[str, Any] | 
     text = r["markdown"] if "markdown" in r else to_markdown(r) if to_markdown else None
     if text is None:
         return lines + ["not run: the result has no markdown and the registry gives no markdown function", ""]
-    return lines + [text.rstrip(), ""]
+    return lines + [demote_headings(text.rstrip()), ""]
+
+
+def demote_headings(text: str) -> str:
+    """Markdown headings one level down (outside code fences), to sit under this report's own heading."""
+    out, fenced = [], False
+    for line in text.splitlines():
+        fenced ^= line.startswith("```")
+        out.append("#" + line if not fenced and re.match(r"#{1,5} ", line) else line)
+    return "\n".join(out)
 
 
 def render(stored: dict[str, dict[str, Any]], command: str, date: str,

@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import importlib
 import importlib.util
+import json
 import os
 import shlex
 import sys
@@ -59,7 +60,25 @@ def extra_module(name: str) -> ModuleType:
 
 
 def bracket(ctx: Context) -> dict[str, Any]:
-    return extra_module("bracket").section(ctx)
+    """benchmarks/bracket.py through its own command line, on the data sets this run has; it reuses the
+    real section's SimCLR encoder when that section ran in the same work folder."""
+    work = ctx.work / "bracket"
+    out = work / "bracket.md"
+    argv = ["--out", str(out), "--work", str(work), "--threads", str(ctx.budget.threads), "--quiet",
+            *(["--quick"] if ctx.quick else [])]
+    for flag, root in (("--real", ctx.real_root), ("--bench", ctx.bench_root)):
+        try:
+            argv += [flag, str(root())]
+        except NotRun as e:
+            console.log(f"bracket: {flag[2:]} data not run: {e}")
+    if "--real" not in argv and "--bench" not in argv:
+        raise NotRun("neither the real release nor the synthetic benchmark is available")
+    encoder = ctx.work / "real" / "pretrained"
+    if "--real" in argv and (encoder / "pretrain_report.json").is_file():
+        argv += ["--encoder-real", str(encoder)]
+    if extra_module("bracket").main(argv) != 0:
+        raise RuntimeError(f"benchmarks/bracket.py {shlex.join(argv)} failed")
+    return {"markdown": out.read_text(), **json.loads(out.with_suffix(".json").read_text())}
 
 
 def few_edits(ctx: Context) -> dict[str, Any]:

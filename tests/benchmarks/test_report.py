@@ -1,0 +1,94 @@
+"""benchmarks/report.py: BENCHMARKS.md from stored section envelopes alone (hand-made here)."""
+from __future__ import annotations
+
+import re
+
+from benchmarks import report
+from benchmarks.cost import TARGETS
+
+MACHINE = {"cpu_model": "Test CPU 9000", "cpu_capability": "AVX512", "cpus": 2, "ram_gb": 8.0, "platform": "linux",
+           "torch_threads": 2, "load_start": [0.5, 0.4, 0.3], "load_end": [1.5, 0.9, 0.4]}
+
+
+def _stored(name: str, result=None, status="ok", reason="", command=None) -> dict:
+    return {"section": name, "command": command or f"python benchmarks/run.py --sections {name}",
+            "date": "2026-12-01 10:00 UTC", "seconds": 90.0, "quick": False, "machine": MACHINE,
+            "versions": {"torch": "9.9"}, "status": status, "reason": reason, "result": result}
+
+
+def _column(isa: str, bf16: bool, pretrain_s, predict_ips: float) -> dict:
+    col = {"hardware": {"isa": isa, "env": {} if isa == "native" else {"ONEDNN_MAX_CPU_ISA": "AVX2"},
+                        "cpu_capability": "AVX512" if isa == "native" else "AVX2", "bf16": bf16},
+           "load_start": [0.1, 0.2, 0.3], "load_end": [1.0, 1.1, 1.2], "pretrain_bf16": bf16,
+           "finetune": {"wall_s": 50.0, "peak_mb": 900.0},
+           "predict": {"wall_s": 4000 / predict_ips, "peak_mb": 800.0, "ips": predict_ips},
+           "decode_only": {"wall_s": 2.0, "ips": 2000.0, "size": 96, "workers": 2},
+           "demo": {"wall_s": 45.0, "peak_mb": 1000.0}}
+    col["pretrain"] = {"error": "`cli.py pretrain` exited with -6"} if pretrain_s is None else \
+        {"wall_s": pretrain_s, "peak_mb": 1500.0}
+    return col
+
+
+def _cost() -> dict:
+    return {"n_pretrain_images": 3032, "n_train": 2539, "n_predict": 4000, "n_unique_predict": 2539,
+            "columns": {"native": _column("native", True, 140.0, 1200.0), "avx2": _column("avx2", False, None, 450.0)},
+            "model_figures": {"faiss_batch_us": 6.0, "faiss_single_us": 19.0, "faiss_n": 2539, "faiss_k": 8,
+                              "faiss_kind": "IndexFlatIP", "files": {"head.safetensors": 1}, "model_mb": 3.1},
+            "targets": {"by_precision": TARGETS, "decode_ratio": 0.5, "model_mb": 4.0, "peak_mb": 2048.0}}
+
+
+def _rows(text: str, header_start: str) -> dict[str, list[str]]:
+    lines = text.splitlines()
+    i = next(i for i, line in enumerate(lines) if line.startswith(f"| {header_start}"))
+    rows = {}
+    for line in lines[i + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_cost_columns_are_judged_by_the_precision_each_one_used():
+    text = "\n".join(report.cost_markdown(_stored("cost", _cost())))
+    assert "Test CPU 9000" in text and "`python benchmarks/run.py --sections cost`" in text
+    rows = _rows(text, "measure | native: value")
+    assert rows["torch CPU capability"][0] == "AVX512" and rows["torch CPU capability"][3] == "AVX2"
+    assert rows["bf16 used (the stages' decision; pretrain's own)"][0::3] == ["yes (yes)", "no (no)"]
+    assert rows["load average (1, 5, 15 min) at column start / end"][0] == "0.1 0.2 0.3 / 1.0 1.1 1.2"
+    pre = rows["SimCLR pretrain (`cli.py pretrain`)"]  # bf16: ≤ 150 s; the capped column's run aborted
+    assert pre[:3] == ["140.0 s", "≤ 150 s", "**pass**"] and pre[3].startswith("error: ") and pre[5] == "**FAIL**"
+    assert rows["pretrain + finetune"][3:] == ["not run: pretrain or finetune failed", "≤ 360 s", "**FAIL**"]
+    predict = next(v for k, v in rows.items() if k.startswith("predict end to end: 4,000 TIFFs"))
+    assert predict[1:3] == ["≥ 1,000 photos/s", "**pass**"] and predict[4:] == ["≥ 500 photos/s", "**FAIL**"]
+    ratio = rows["predict ÷ decode only"]
+    assert ratio[:3] == ["0.60", "≥ 0.50", "**pass**"] and ratio[3:] == ["0.23", "≥ 0.50", "**FAIL**"]
+    assert rows["`cli.py demo` (fresh --out)"][0::3] == ["45.0 s", "45.0 s"]
+    assert rows["single-photo latency (one TIFF → CSV, start-up included)"][0] == "not run"  # never measured
+    assert rows["peak memory (any stage)"][:3] == ["1,500 MB", "≤ 2048 MB", "**pass**"]
+    model = _rows(text, "model (either column)")
+    assert next(v for k, v in model.items() if k.startswith("model size")) == ["3.10 MB", "≤ 4 MB", "**pass**"]
+
+
+def test_render_names_each_sections_command_and_what_was_never_run():
+    stored = {"cost": _stored("cost", _cost(), command="python benchmarks/run.py --sections cost --isa native,avx2"),
+              "bracket": _stored("bracket", status="not run", reason="benchmarks/bracket.py absent"),
+              "workflow": _stored("workflow", {"markdown": "## Workflow rates\n\n| a | b |\n|---|---:|\n| x | 1 |"})}
+    extras = {"bracket": ("As-shot brackets", None), "workflow": ("Workflow", None), "reliability": ("Reliability", None)}
+    text = report.render(stored, "python benchmarks/run.py --sections none", "2026-12-02 00:00 UTC", extras)
+    assert text.startswith("# wbstyle benchmarks") and "--sections none" in text.splitlines()[2]
+    runs = _rows(text, "section | command")
+    assert list(runs) == ["cost", "bracket", "workflow"]
+    assert runs["cost"][0] == "`python benchmarks/run.py --sections cost --isa native,avx2`" and runs["cost"][-1] == "ok"
+    for name in ("real", "synthetic"):
+        assert f"not run: no stored result (`python benchmarks/run.py --sections {name}`)" in text
+    assert re.search(r"## 5\. As-shot brackets\n\n_Measured by .*\n\nnot run: benchmarks/bracket\.py absent", text)
+    assert "## 6. Workflow\n" in text and "### Workflow rates" in text and "| x | 1 |" in text
+    assert "## 7. Reliability\n\nnot run: no stored result" in text
+    assert "Contains --quick" not in text and "(--quick" not in text  # no quick section stored: no quick flags
+
+
+def test_quick_results_are_flagged():
+    stored = {"cost": {**_stored("cost", _cost()), "quick": True}}
+    text = report.render(stored, "c", "d", {})
+    assert "**Contains --quick results**" in text and "(--quick: tiny stand-in data" in text

@@ -1,0 +1,77 @@
+"""benchmarks/systems.py: command lines through cli.argv_for (the inverse of cli.options_from), and
+catalogs written for folds and for the replicated predict list."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+import pytest
+
+import cli
+from app.demo import DemoConfig
+from app.predict import PredictConfig
+from benchmarks.systems import predict_cmd, write_fold
+from catalog.reader import load_catalog, read_catalog
+from finetune.train import FinetuneConfig
+from pretrain.train import PretrainConfig
+
+
+def _parsed(cfg_cls: type, argv: list[str]):
+    """What cli.py's options make of `argv` for `cfg_cls` (the same decorator the commands use)."""
+    got = []
+
+    @click.command()
+    @cli.options_from(cfg_cls)
+    def command(cfg):
+        got.append(cfg)
+
+    command.main(argv, standalone_mode=False)
+    return got[0]
+
+
+@pytest.mark.parametrize("cfg_cls, overrides", [
+    (PretrainConfig, {"data": Path("/d"), "out": Path("/o"), "epochs": 3, "resume": True, "progress": False,
+                      "lr": 0.5}),
+    (FinetuneConfig, {"data": "/d", "encoder": "", "train_encoder": "all", "baselines": False, "epochs": 2}),
+    (PredictConfig, {"data": Path("/d"), "blend_neighbors": False, "smooth": True, "k": 4, "split": "Train"}),
+    (DemoConfig, {"out": Path("/tmp/x"), "n_train": 24, "progress": False}),
+])
+def test_argv_for_is_the_inverse_of_options_from(cfg_cls, overrides):
+    cfg = _parsed(cfg_cls, cli.argv_for(cfg_cls, overrides))
+    for name, value in overrides.items():
+        assert getattr(cfg, name) == value, name
+    # and every field not named keeps its default
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg_cls) if f.default is not dataclasses.MISSING}
+    assert {k: getattr(cfg, k) for k in defaults if k not in overrides} == {k: v for k, v in defaults.items()
+                                                                           if k not in overrides}
+
+
+def test_argv_for_refuses_an_unknown_option():
+    with pytest.raises(ValueError, match=r"PredictConfig has no option \['blend'\]"):
+        cli.argv_for(PredictConfig, {"blend": True})
+
+
+def test_predict_cmd_runs_the_product_default_through_cli(tmp_path):
+    cmd = predict_cmd(tmp_path / "d", tmp_path / "m", tmp_path / "p.csv", "Train", True, {"threads": 1})
+    assert cmd[1].endswith("cli.py") and cmd[2] == "predict"
+    assert "--blend-neighbors" in cmd and "--smooth" in cmd and cmd[cmd.index("--threads") + 1] == "1"
+    assert "--no-smooth" in predict_cmd(tmp_path, tmp_path, tmp_path / "p.csv", "Train", False, {})
+
+
+def test_write_fold_replicates_rows_under_new_ids(make_catalog, tmp_path):
+    root = make_catalog(tmp_path / "src", n_train=5, n_val=2)
+    cat = read_catalog(root, "Train")
+    rows = np.resize(np.arange(len(cat)), 12)  # every photo listed 2-3 times
+    out = write_fold(cat, rows, tmp_path / "many")
+    many = load_catalog(out, "Train", image_size=16, progress=False)
+    ids = many.table["id_global"].tolist()
+    assert len(ids) == 12 and len(set(ids)) == 12
+    first = cat.table["id_global"].iloc[0]
+    assert ids[0] == first and ids[5] == f"{first}~2" and ids[10] == f"{first}~3"
+    original = load_catalog(root, "Train", image_size=16, progress=False)
+    assert np.array_equal(many.images[5], original.images[0])  # the copy is the same photo
+    src = pd.read_csv(cat.csv_path)
+    assert many.table["currTemp"].iloc[7] == src["currTemp"].iloc[2]  # inputs of the copied row unchanged
