@@ -39,6 +39,20 @@ def md_table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def table_rows(text: str, header_start: str) -> dict[str, list[str]]:
+    """The inverse of md_table, to read a report back (tests, comparisons of two reports): the rows of
+    the first table whose header row starts with `header_start`, as first cell -> the other cells."""
+    lines = text.splitlines()
+    i = next(i for i, line in enumerate(lines) if line.startswith(f"| {header_start}"))
+    rows = {}
+    for line in lines[i + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
 def passfail(ok: bool) -> str:
     return "**pass**" if ok else "**FAIL**"
 

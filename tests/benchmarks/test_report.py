@@ -5,6 +5,7 @@ import re
 
 from benchmarks import report
 from benchmarks.cost import TARGETS
+from benchmarks.report import table_rows
 
 MACHINE = {"cpu_model": "Test CPU 9000", "cpu_capability": "AVX512", "cpus": 2, "ram_gb": 8.0, "platform": "linux",
            "torch_threads": 2, "load_start": [0.5, 0.4, 0.3], "load_end": [1.5, 0.9, 0.4]}
@@ -37,22 +38,10 @@ def _cost() -> dict:
             "targets": {"by_precision": TARGETS, "decode_ratio": 0.5, "model_mb": 4.0, "peak_mb": 2048.0}}
 
 
-def _rows(text: str, header_start: str) -> dict[str, list[str]]:
-    lines = text.splitlines()
-    i = next(i for i, line in enumerate(lines) if line.startswith(f"| {header_start}"))
-    rows = {}
-    for line in lines[i + 2:]:
-        if not line.startswith("|"):
-            break
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        rows[cells[0]] = cells[1:]
-    return rows
-
-
 def test_cost_columns_are_judged_by_the_precision_each_one_used():
     text = "\n".join(report.cost_markdown(_stored("cost", _cost())))
     assert "Test CPU 9000" in text and "`python benchmarks/run.py --sections cost`" in text
-    rows = _rows(text, "measure | native: value")
+    rows = table_rows(text, "measure | native: value")
     assert rows["torch CPU capability"][0] == "AVX512" and rows["torch CPU capability"][3] == "AVX2"
     assert rows["bf16 used (the stages' decision; pretrain's own)"][0::3] == ["yes (yes)", "no (no)"]
     assert rows["load average (1, 5, 15 min) at column start / end"][0] == "0.1 0.2 0.3 / 1.0 1.1 1.2"
@@ -66,7 +55,7 @@ def test_cost_columns_are_judged_by_the_precision_each_one_used():
     assert rows["`cli.py demo` (fresh --out)"][0::3] == ["45.0 s", "45.0 s"]
     assert rows["single-photo latency (one TIFF → CSV, start-up included)"][0] == "not run"  # never measured
     assert rows["peak memory (any stage)"][:3] == ["1,500 MB", "≤ 2048 MB", "**pass**"]
-    model = _rows(text, "model (either column)")
+    model = table_rows(text, "model (either column)")
     assert next(v for k, v in model.items() if k.startswith("model size")) == ["3.10 MB", "≤ 4 MB", "**pass**"]
 
 
@@ -77,7 +66,7 @@ def test_render_names_each_sections_command_and_what_was_never_run():
     extras = {"bracket": ("As-shot brackets", None), "workflow": ("Workflow", None), "reliability": ("Reliability", None)}
     text = report.render(stored, "python benchmarks/run.py --sections none", "2026-12-02 00:00 UTC", extras)
     assert text.startswith("# wbstyle benchmarks") and "--sections none" in text.splitlines()[2]
-    runs = _rows(text, "section | command")
+    runs = table_rows(text, "section | command")
     assert list(runs) == ["cost", "bracket", "workflow"]
     assert runs["cost"][0] == "`python benchmarks/run.py --sections cost --isa native,avx2`" and runs["cost"][-1] == "ok"
     for name in ("real", "synthetic"):

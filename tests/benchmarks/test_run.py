@@ -9,20 +9,8 @@ import re
 import torch
 
 from benchmarks import run as bench
+from benchmarks.report import table_rows
 from benchmarks.systems import BLEND_SYSTEM, GBM_SYSTEMS, HEAD_SYSTEMS, PRODUCT_SYSTEM
-
-
-def _table(text: str, header_start: str) -> dict[str, list[str]]:
-    """Rows (first cell -> the other cells) of the markdown table whose header row starts with `header_start`."""
-    lines = text.splitlines()
-    i = next(i for i, line in enumerate(lines) if line.startswith(f"| {header_start}"))
-    rows = {}
-    for line in lines[i + 2:]:
-        if not line.startswith("|"):
-            break
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        rows[cells[0]] = cells[1:]
-    return rows
 
 
 def _number(cell: str) -> float:
@@ -33,21 +21,21 @@ def _number(cell: str) -> float:
 
 def _check_accuracy(text: str) -> None:
     systems = ["as-shot", *GBM_SYSTEMS, *HEAD_SYSTEMS, BLEND_SYSTEM]
-    accuracy = _table(text, "system | MAE Temperature (K) | MAE Tint | MAE mired | MAE mired, per")
+    accuracy = table_rows(text, "system | MAE Temperature (K) | MAE Tint | MAE mired | MAE mired, per")
     assert list(accuracy) == systems
     assert all(_number(c) >= 0 for row in accuracy.values() for c in row[:3])
     assert re.search(r"Improvement of the head over the GBM: \*\*[+-]\d+\.\d %\*\*", text)
-    consistency = _table(text, "system | variant sd mired")
+    consistency = table_rows(text, "system | variant sd mired")
     assert list(consistency) == systems
     assert _number(consistency["as-shot"][0]) == 0 and _number(consistency["as-shot"][2]) > 50  # the bracket's own sd
-    synthetic = _table(text, "system | MAE Temperature (K) | MAE Tint | MAE mired | ÷ floor")
+    synthetic = table_rows(text, "system | MAE Temperature (K) | MAE Tint | MAE mired | ÷ floor")
     assert set(synthetic) == {"as-shot", "head, SimCLR-pretrained encoder", PRODUCT_SYSTEM}
     assert all(_number(c) >= 0 for r in synthetic.values() for c in r[:3])
     # stage 1 (issue #3) on both data sets: time, memory, size and embedding quality, all measured
     assert text.count("Stage 1 (SimCLR pretraining) on") == 2
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Stage 1 (SimCLR pretraining) on"))
-    stage1 = {k: v[0] for k, v in _table("\n".join(lines[start:]), "measure | value").items()}
+    stage1 = {k: v[0] for k, v in table_rows("\n".join(lines[start:]), "measure | value").items()}
     assert _number(stage1["peak memory"]) > 10
     assert _number(stage1["encoder parameters; encoder files (float32)"]) > 1000
     top1 = [float(v) for v in stage1[next(k for k in stage1 if k.startswith("view retrieval top-1"))].split(" / ")]
@@ -56,7 +44,7 @@ def _check_accuracy(text: str) -> None:
 
 def _check_cost(text: str) -> None:
     """Both ISA columns, each with the hardware it ran on and measured, judged figures."""
-    cost = _table(text, "measure | native: value | native: target | native: result | AVX2 (capped): value")
+    cost = table_rows(text, "measure | native: value | native: target | native: result | AVX2 (capped): value")
     native, capped = slice(0, 3), slice(3, 6)
     assert cost["torch CPU capability"][0] == torch.backends.cpu.get_cpu_capability()
     assert cost["torch CPU capability"][3] not in ("", "AVX512")
@@ -76,7 +64,7 @@ def _check_cost(text: str) -> None:
         assert cost["single-photo latency (one TIFF → CSV, start-up included)"][col][0] == "not run: --quick"
     targets = cost["SimCLR pretrain (`cli.py pretrain`)"]
     assert targets[4] == "≤ 300 s" and targets[1] == ("≤ 150 s" if bf16[0].startswith("yes") else "≤ 300 s")
-    size = next(v for k, v in _table(text, "model (either column)").items() if k.startswith("model size"))
+    size = next(v for k, v in table_rows(text, "model (either column)").items() if k.startswith("model size"))
     assert 0 < _number(size[0]) and size[2] in ("**pass**", "**FAIL**")
 
 
@@ -103,6 +91,6 @@ def test_quick_benchmark_stores_sections_and_renders_them_all(tmp_path, monkeypa
     assert bench.main(["--quick", "--out", str(out), "--work", str(work), "--sections", "nothing_here"]) == 0
     again = out.read_text()
     assert "not run: benchmarks/nothing_here.py absent" in again
-    runs = _table(again, "section | command")
+    runs = table_rows(again, "section | command")
     assert "--sections real,synthetic,cost" in runs["cost"][0] and "--sections nothing_here" in runs["nothing_here"][0]
-    assert _table(again, "system | variant sd mired") == _table(text, "system | variant sd mired")
+    assert table_rows(again, "system | variant sd mired") == table_rows(text, "system | variant sd mired")
