@@ -58,7 +58,8 @@ class ImportConfig:
 
 @dataclass
 class IngestConfig:
-    photos: Path = field(metadata={"help": "Folder of new, unedited photos (raws, DNG, JPEG, TIFF), searched recursively."})
+    photos: Path = field(metadata={
+        "help": "Folder of new, unedited photos (raws, DNG, JPEG, TIFF), searched recursively."})
     out: Path = field(default=Path("artifacts/ingest"), metadata={
         "help": "Folder to write: OUT/Validation/sliders_inputs.csv + OUT/Validation/images/<stem>.tif."})
     size: int = field(default=256, metadata={"help": "Side of the renders written (pixels)."})
@@ -187,7 +188,8 @@ def _label(photo: LightroomPhoto) -> tuple[float, float] | str:
 def _import_row(photo: LightroomPhoto, ids: dict[int, str], capture: dict[int, str | None],
                 dec: Decoded, label: tuple[float, float]) -> dict:
     e = photo.exif
-    return {"id_global": ids[photo.image], "captureTime": capture.get(photo.master or photo.image) or photo.capture_time,
+    when = capture.get(photo.master or photo.image) or photo.capture_time  # a copy is shot when its master was
+    return {"id_global": ids[photo.image], "captureTime": when,
             "camera_model": e["camera_model"], "camera_group": _camera_group(e["camera_model"]),
             "aperture": e["aperture"], "shutterSpeed": e["shutterSpeed"], "isoSpeedRating": e["isoSpeedRating"],
             "focalLength": e["focalLength"], "flashFired": e["flashFired"],
@@ -281,7 +283,8 @@ def run_ingest(cfg: IngestConfig, console: Console | None = None) -> Path:
     for stem, p in photos.items():
         dec = decoded[p]
         if isinstance(dec, str):
-            report.append({"id_global": stem, "status": "skipped", "reason": UNDECODABLE, "detail": dec, "file": str(p)})
+            report.append({"id_global": stem, "status": "skipped", "reason": UNDECODABLE, "detail": dec,
+                           "file": str(p)})
             continue
         rows.append({"id_global": stem, **exif[p], "currTemp": round(dec.curr_temp, 1),
                      "currTint": round(dec.curr_tint, 2), "wb_kind": "absolute" if is_raw(p) else "relative",
@@ -289,7 +292,8 @@ def run_ingest(cfg: IngestConfig, console: Console | None = None) -> Path:
         renders.append(dec.render)
         report.append({"id_global": stem, "status": "ingested", "reason": "", "detail": "", "file": str(p)})
     if not rows:
-        raise CatalogError(f"{cfg.photos}: none of the {len(photos)} photos could be decoded, e.g. {report[0]['detail']}")
+        raise CatalogError(f"{cfg.photos}: none of the {len(photos)} photos could be decoded, "
+                           f"e.g. {report[0]['detail']}")
     table = pd.DataFrame(rows)[INPUT_COLUMNS + ["wb_kind", "source_file"]]
     csv = write_split(Path(cfg.out), "Validation", "sliders_inputs.csv", table, renders)
     pd.DataFrame(report).to_csv(Path(cfg.out) / "ingest_report.csv", index=False)
@@ -317,7 +321,8 @@ def read_predictions(path: Path) -> pd.DataFrame:
             except ValueError:
                 v = float("nan")
             if not np.isfinite(v):
-                raise CatalogError(f"{path}: row {i} (line {i + 1}), column '{col}': {getattr(row, col)!r} is not a number")
+                raise CatalogError(f"{path}: row {i} (line {i + 1}), column '{col}': {getattr(row, col)!r} "
+                                   f"is not a number")
     dup = df["id_global"][df["id_global"].duplicated()]
     if len(dup):
         raise CatalogError(f"{path}: id_global {dup.iloc[0]!r} appears more than once; one prediction per photo")
@@ -409,4 +414,5 @@ def run_demo_lightroom(cfg, console: Console | None = None) -> dict[str, Path]:
     console.rule("evaluate (against the new shoot's hidden edits)")
     run_evaluate(EvaluateConfig(data=data, model=model, pred=pred, answers=setup["answers"], split="Validation",
                                 out=model / "eval", device=cfg.device, seed=cfg.seed, progress=cfg.progress))
-    return {"catalog": setup["catalog"], "photos": setup["new_shoot"], "predictions": pred, "evaluation": model / "eval"}
+    return {"catalog": setup["catalog"], "photos": setup["new_shoot"], "predictions": pred,
+            "evaluation": model / "eval"}

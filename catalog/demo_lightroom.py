@@ -127,7 +127,8 @@ def write_dng(path: str | Path, render: np.ndarray, model: str, temp: float, tin
     tags = [(50706, "B", 4, (1, 4, 0, 0), True), (50707, "B", 4, (1, 1, 0, 0), True),
             (50708, "s", 0, f"{make} {model}", True), (33421, "H", 2, (2, 2), True),
             (33422, "B", 4, (0, 1, 1, 2), True),
-            (50721, "2i", 9, _srational(colour.matrices[0]), True), (50722, "2i", 9, _srational(colour.matrices[1]), True),
+            (50721, "2i", 9, _srational(colour.matrices[0]), True),
+            (50722, "2i", 9, _srational(colour.matrices[1]), True),
             (50778, "H", 1, 17, True), (50779, "H", 1, 21, True),
             (50728, "2I", 3, _srational(neutral), True), (50714, "H", 1, 0, True), (50717, "H", 1, DNG_WHITE, True),
             (271, "s", 0, make, True), (272, "s", 0, model, True)]
@@ -241,12 +242,18 @@ class LrcatWriter:
                         (i, f"I{i}", capture, pick, master, copy_name, file_format, file))
         return i
 
+    def add_virtual_copy(self, master: int, copy_name: str) -> int:
+        """A virtual copy: a new Adobe_images row on the master's file, masterImage = master."""
+        file, capture, fmt = self.db.execute("SELECT rootFile, captureTime, fileFormat FROM Adobe_images "
+                                             "WHERE id_local=?", (master,)).fetchone()
+        return self.add_image(file, capture, master=master, copy_name=copy_name, file_format=fmt)
+
     def add_develop(self, image: int, settings: dict | str | bytes, compressed: bool = False) -> int:
         i = self._id()
         text = develop_text(settings) if isinstance(settings, dict) else settings
         value = compress_text(text) if compressed and isinstance(text, str) else text
-        self.db.execute("INSERT INTO Adobe_imageDevelopSettings (id_local, image, text, processVersion) VALUES (?,?,?,?)",
-                        (i, image, value, "15.4"))
+        self.db.execute("INSERT INTO Adobe_imageDevelopSettings (id_local, image, text, processVersion) "
+                        "VALUES (?,?,?,?)", (i, image, value, "15.4"))
         return i
 
     def add_exif(self, image: int, model: str, *, aperture_apex: float, shutter_apex: float, iso: float,
@@ -293,7 +300,8 @@ def _edit_settings(row, is_jpeg: bool, as_shot: bool) -> dict:
     if as_shot:
         s["WhiteBalance"] = "As Shot"
     elif is_jpeg:
-        inc_t, inc_tint = temp_tint_to_incremental(*relative_edit(row.currTemp, row.currTint, row.Temperature, row.Tint))
+        rel = relative_edit(row.currTemp, row.currTint, row.Temperature, row.Tint)
+        inc_t, inc_tint = temp_tint_to_incremental(*rel)
         s.update(WhiteBalance="Custom", IncrementalTemperature=int(inc_t), IncrementalTint=int(inc_tint))
     else:
         s.update(WhiteBalance="Custom", Temperature=int(row.Temperature), Tint=int(row.Tint))
@@ -302,7 +310,8 @@ def _edit_settings(row, is_jpeg: bool, as_shot: bool) -> dict:
 
 def _add_to_catalog(cat: LrcatWriter, folders: dict, root: int, path: Path, row, k: int) -> None:
     """One photo: file, image, EXIF (APEX), develop settings; every 9th also gets a virtual copy
-    with a slightly warmer edit, every 23rd is a reject, every 17th was left "As Shot"."""
+    (a second crop: the same white balance within a few mired, more exposure), every 23rd is a
+    reject, every 17th was left "As Shot"."""
     day = str(row.captureTime)[:10]
     if day not in folders:
         folders[day] = cat.add_folder(root, f"Photos/{day}/")
@@ -314,18 +323,17 @@ def _add_to_catalog(cat: LrcatWriter, folders: dict, root: int, path: Path, row,
     cat.add_exif(image, row.camera_model, **apex)
     cat.add_develop(image, _edit_settings(row, is_jpeg, as_shot=k % 17 == 16), compressed=k % 2 == 1)
     if k % 9 == 4:
-        copy = cat.add_image(cat.db.execute("SELECT rootFile FROM Adobe_images WHERE id_local=?", (image,)).fetchone()[0],
-                             str(row.captureTime), master=image, copy_name="Warmer",
-                             file_format="JPG" if is_jpeg else "DNG")
+        copy = cat.add_virtual_copy(image, "Crop")
         cat.add_exif(copy, row.camera_model, **apex)
-        warmer = row._replace(Temperature=float(wb.mired_to_kelvin(wb.kelvin_to_mired(row.Temperature) - 15)))
-        cat.add_develop(copy, _edit_settings(warmer, is_jpeg, as_shot=False), compressed=True)
+        again = row._replace(Temperature=float(wb.mired_to_kelvin(wb.kelvin_to_mired(row.Temperature) - 3)))
+        cat.add_develop(copy, {**_edit_settings(again, is_jpeg, as_shot=False), "Exposure2012": 0.6}, compressed=True)
 
 
 def make_demo_lightroom(out_dir: str | Path, n_train: int = 240, n_val: int = 60, size: int = 256, seed: int = 0,
-                        dng_every: int = 2, progress: bool = True) -> dict[str, Path]:
+                        jpeg_every: int = 4, progress: bool = True) -> dict[str, Path]:
     """Build the demo Lightroom setup (see the module docstring); returns its paths. Every
-    `dng_every`-th photo is a DNG, the others JPEGs. Deterministic for a seed."""
+    `jpeg_every`-th photo is a JPEG, the others DNGs (photographers who keep a catalog mostly shoot
+    raw). Deterministic for a seed."""
     from catalog.progress import progress_bar
     from catalog.reader import read_catalog
 
@@ -343,11 +351,12 @@ def make_demo_lightroom(out_dir: str | Path, n_train: int = 240, n_val: int = 60
         task = bar.add_task("demo photos (DNG + JPEG)", total=len(train) + len(val))
         for k, (row, src) in enumerate(zip(train.table.itertuples(index=False), train.image_paths)):
             path = _write_photo(paths["photos"] / str(row.captureTime)[:10], row, np.asarray(Image.open(src)),
-                                as_dng=k % dng_every == 0)
+                                as_dng=k % jpeg_every != jpeg_every - 1)
             _add_to_catalog(cat, folders, root, path, row, k)
             bar.advance(task)
         for k, (row, src) in enumerate(zip(val.table.itertuples(index=False), val.image_paths)):
-            path = _write_photo(paths["new_shoot"], row, np.asarray(Image.open(src)), as_dng=k % dng_every == 0)
+            path = _write_photo(paths["new_shoot"], row, np.asarray(Image.open(src)),
+                                as_dng=k % jpeg_every != jpeg_every - 1)
             stems[row.id_global] = (path.stem, path.suffix.lower() == ".jpg", row)
             bar.advance(task)
     cat.close()
@@ -355,7 +364,7 @@ def make_demo_lightroom(out_dir: str | Path, n_train: int = 240, n_val: int = 60
         stem, is_jpeg, row = stems[id_]
         answers.loc[i, "id_global"] = stem
         if is_jpeg:
-            answers.loc[i, ["Temperature", "Tint"]] = relative_edit(row.currTemp, row.currTint, answers.loc[i, "Temperature"],
-                                                                    answers.loc[i, "Tint"])
+            answers.loc[i, ["Temperature", "Tint"]] = relative_edit(
+                row.currTemp, row.currTint, answers.loc[i, "Temperature"], answers.loc[i, "Tint"])
     answers.to_csv(paths["answers"], index=False)
     return paths

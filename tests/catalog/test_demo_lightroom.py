@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from catalog.demo_lightroom import make_demo_lightroom
-from catalog.lightroom import read_lightroom
+from catalog.lightroom import AS_SHOT, REJECT, read_lightroom
 from catalog.raw import read_raw
 
 
@@ -18,14 +18,15 @@ def test_catalog_holds_every_demo_edit_with_copies_rejects_and_as_shot(setup):
     cat = read_lightroom(setup["catalog"])
     summary = cat.summary()
     copies = [p for p in cat.photos if p.master is not None]
-    assert len(copies) == 3 and summary["rejected (pick = -1)"] == 1 and summary["white balance As Shot (not an edit)"] == 1
+    assert len(copies) == 3 and summary[REJECT] == 1 and summary[AS_SHOT] == 1
     assert sum(summary.values()) == len(renders) + len(copies)  # one Adobe_images row per photo + the copies
     dng = next(p for p in cat.photos if p.path.suffix == ".dng" and p.master is None)
     row = renders[renders["id_global"].str[:8].str.upper() == dng.path.stem[4:]].iloc[0]
     assert (dng.settings["Temperature"], dng.settings["Tint"]) == (row.Temperature, row.Tint)
     assert dng.exif["aperture"] == pytest.approx(2 * np.log2(row.aperture))  # APEX, as Lightroom stores it
     photo = read_raw(dng.path, 32)
-    assert photo.temperature == pytest.approx(row.currTemp, abs=1) and photo.tint == pytest.approx(row.currTint, abs=0.1)
+    assert photo.temperature == pytest.approx(row.currTemp, abs=1)
+    assert photo.tint == pytest.approx(row.currTint, abs=0.1)
 
 
 def test_new_shoot_and_answers(setup):

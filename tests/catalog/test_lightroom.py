@@ -46,9 +46,9 @@ def build_catalog(tmp_path):
     photo("F.jpg", {"WhiteBalance": "Custom", "IncrementalTemperature": 5, "IncrementalTint": 0}, pick=-1)
     photo("G.jpg", {"WhiteBalance": "Daylight"})
     photo("Gone.jpg", {"WhiteBalance": "Custom", "IncrementalTemperature": 5, "IncrementalTint": 0})
-    copy = cat.add_image(cat.db.execute("SELECT rootFile FROM Adobe_images WHERE id_local=?", (ids["A.jpg"],)).fetchone()[0],
-                         "2024-05-01T10:00:00.00", master=ids["A.jpg"], copy_name="Warm")
-    cat.add_develop(copy, {"WhiteBalance": "Custom", "IncrementalTemperature": 25, "IncrementalTint": -4}, compressed=True)
+    copy = cat.add_virtual_copy(ids["A.jpg"], "Warm")
+    cat.add_develop(copy, {"WhiteBalance": "Custom", "IncrementalTemperature": 25, "IncrementalTint": -4},
+                    compressed=True)
     ids["A copy"] = copy
     cat.close()
     return cat.path, ids
@@ -75,7 +75,8 @@ def test_settings_paths_exif_and_virtual_copies(tmp_path):
     a, b, copy = photos[ids["A.jpg"]], photos[ids["B.jpg"]], photos[ids["A copy"]]
     assert a.path == tmp_path / "Photos" / "2024-05-01" / "A.jpg"
     assert a.settings["IncrementalTemperature"] == 10 and a.settings["Look"] == {"Name": "Adobe Color"}
-    assert b.settings == {"WhiteBalance": "Custom", "IncrementalTemperature": -20, "IncrementalTint": 3}  # compressed row
+    # the compressed row:
+    assert b.settings == {"WhiteBalance": "Custom", "IncrementalTemperature": -20, "IncrementalTint": 3}
     assert copy.master == ids["A.jpg"] and copy.path == a.path and copy.settings["IncrementalTemperature"] == 25
     assert a.exif == {"aperture": 4.0, "shutterSpeed": 7.97, "isoSpeedRating": 400, "focalLength": 50,
                       "flashFired": 0, "camera_model": "Canon EOS R6"}

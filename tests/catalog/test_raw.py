@@ -10,7 +10,8 @@ from PIL import Image
 
 from catalog import wb
 from catalog.errors import ImageReadError
-from catalog.raw import CameraColour, as_shot_temp_tint, interpolate_matrix, neutral_to_xy, read_raw, read_render, xy_to_neutral
+from catalog.raw import (CameraColour, as_shot_temp_tint, interpolate_matrix, neutral_to_xy, read_raw, read_render,
+                         xy_to_neutral)
 
 CM_A = np.array([[0.97, -0.29, -0.09], [-0.43, 1.21, 0.24], [-0.11, 0.21, 0.63]])  # under illuminant A
 CM_D65 = np.array([[0.90, -0.29, -0.07], [-0.45, 1.24, 0.23], [-0.09, 0.19, 0.71]])  # under D65

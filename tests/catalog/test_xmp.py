@@ -12,7 +12,8 @@ from catalog.errors import CatalogError
 from catalog.xmp import (HandSetWhiteBalance, current_packets, incremental_to_temp_tint, merge_wb, plan_change,
                          sidecar_path, temp_tint_to_incremental, write_changes)
 
-pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool (libimage-exiftool-perl) not installed")
+pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None,
+                                reason="exiftool (Debian: libimage-exiftool-perl) not installed")
 
 EXISTING = """<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Adobe XMP Core 7.0">
  <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
