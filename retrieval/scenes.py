@@ -38,6 +38,8 @@ from catalog.metrics import MIN_GAIN, SIGNIFICANCE, gain_z
 
 CONSISTENCY = ("off", "scene")
 UNTIMED_SIM = 0.9            # a photo without capture time joins only near-duplicates of its camera
+UNTIMED_BLOCK = 256          # rows of the untimed similarity block (memory: block x photos of a camera)
+EDGES_PER_PHOTO = 8          # beyond this many collected edges per photo, reduce them to a spanning forest
 SCENE_GAPS_S = (30.0, 120.0, 300.0, 900.0)
 SCENE_SIMS = (-1.0, 0.0, 0.3, 0.5, 0.7, 0.8, 0.9)
 STRENGTHS = tuple(np.round(np.linspace(0.1, 1.0, 10), 2))
@@ -81,6 +83,20 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
+def _spanning(n: int, rows: list[np.ndarray], cols: list[np.ndarray]) -> tuple[list, list]:
+    """The same connectivity in at most n edges: each photo linked to the first photo of its
+    component (scenes only need the components, group_scenes)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    labels = connected_components(coo_matrix((np.ones(len(r), np.int8), (r, c)), shape=(n, n)), directed=False)[1]
+    _, first = np.unique(labels, return_index=True)
+    root = first[labels]
+    linked = np.flatnonzero(root != np.arange(n))
+    return [linked], [root[linked]]
+
+
 def _edges(times: np.ndarray, cams: np.ndarray, v: np.ndarray, max_gap_s: float,
            min_sim: float) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (i, j) that belong to one scene (see module doc)."""
@@ -100,12 +116,16 @@ def _edges(times: np.ndarray, cams: np.ndarray, v: np.ndarray, max_gap_s: float,
                 rows.append(np.full(len(keep), on[a]))
                 cols.append(keep)
         off = np.flatnonzero((cams == cam) & ~timed)
-        if len(off):  # untimed photos: near-duplicates among all photos of the camera
-            every = np.flatnonzero(cams == cam)
-            s = v[off] @ v[every].T
-            r, c = np.nonzero(s >= max(min_sim, UNTIMED_SIM))
-            rows.append(off[r])
+        every = np.flatnonzero(cams == cam)
+        # untimed photos: near-duplicates among all photos of the camera, in blocks of rows so that
+        # memory is (block, N) rather than (N, N): 20,000 untimed photos took 2.3 GB at once
+        for lo in range(0, len(off), UNTIMED_BLOCK):
+            blk = off[lo:lo + UNTIMED_BLOCK]
+            r, c = np.nonzero(v[blk] @ v[every].T >= max(min_sim, UNTIMED_SIM))
+            rows.append(blk[r])
             cols.append(every[c])
+            if sum(len(x) for x in rows) > EDGES_PER_PHOTO * len(times):  # keep the edges O(N)
+                rows, cols = _spanning(len(times), rows, cols)
     if not rows:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64)

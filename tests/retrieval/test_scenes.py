@@ -98,3 +98,22 @@ def test_scene_consistency_spread_and_side_file(tmp_path):
     assert side["scene"].nunique() == 2 and (side["scene_size"] == 5).all()
     with pytest.raises(ValueError, match="scene labels"):
         scene_spread(df(pred), scenes[:3])
+
+
+def test_untimed_scenes_in_blocks_equal_the_one_shot_grouping(monkeypatch):
+    """Untimed photos are compared in row blocks and their edges reduced to a spanning forest (memory
+    O(block x N) and O(N) instead of O(N^2)); the scenes are exactly those of the one-shot product."""
+    import retrieval.scenes as sc
+
+    rng = np.random.default_rng(0)
+    n = 1500
+    v = rng.normal(size=(30, 16))[rng.integers(0, 30, n)] + rng.normal(0, 0.25, (n, 16))
+    t = pd.DataFrame({"camera_model": rng.choice(["a", "b"], n),
+                      "captureTime": [None if rng.random() < 0.7 else f"2023-01-01T10:{i % 60:02d}:00" for i in range(n)]})
+    monkeypatch.setattr(sc, "UNTIMED_BLOCK", 10**9)
+    monkeypatch.setattr(sc, "EDGES_PER_PHOTO", 10**9)
+    one_shot = sc.group_scenes(t, v)
+    monkeypatch.setattr(sc, "UNTIMED_BLOCK", 64)
+    monkeypatch.setattr(sc, "EDGES_PER_PHOTO", 1)
+    blocked = sc.group_scenes(t, v)
+    assert 1 < len(np.unique(one_shot)) < n and np.array_equal(one_shot, blocked)
