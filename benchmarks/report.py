@@ -380,13 +380,16 @@ def extra_markdown(number: int, name: str, title: str, stored: dict[str, Any] | 
     return lines + [demote_headings(text.rstrip()), ""]
 
 
-def demote_headings(text: str) -> str:
-    """Markdown headings one level down (outside code fences), to sit under this report's own heading."""
-    out, fenced = [], False
-    for line in text.splitlines():
+def demote_headings(text: str, top: int = 3) -> str:
+    """Markdown headings moved down (outside code fences) so the highest is level `top`: a section from
+    another module sits under this report's own numbered heading."""
+    lines, fenced, heading = text.splitlines(), False, []
+    for line in lines:
         fenced ^= line.startswith("```")
-        out.append("#" + line if not fenced and re.match(r"#{1,5} ", line) else line)
-    return "\n".join(out)
+        heading.append(not fenced and re.match(r"#{1,6} ", line) is not None)
+    levels = [len(line) - len(line.lstrip("#")) for line, h in zip(lines, heading) if h]
+    shift = max(0, top - min(levels)) if levels else 0
+    return "\n".join("#" * shift + line if h else line for line, h in zip(lines, heading))
 
 
 def render(stored: dict[str, dict[str, Any]], command: str, date: str,

@@ -59,30 +59,44 @@ def extra_module(name: str) -> ModuleType:
     return importlib.import_module(f"benchmarks.{name}")
 
 
-def bracket(ctx: Context) -> dict[str, Any]:
-    """benchmarks/bracket.py through its own command line, on the data sets this run has; it reuses the
-    real section's SimCLR encoder when that section ran in the same work folder."""
-    work = ctx.work / "bracket"
-    out = work / "bracket.md"
-    argv = ["--out", str(out), "--work", str(work), "--threads", str(ctx.budget.threads), "--quiet",
-            *(["--quick"] if ctx.quick else [])]
-    for flag, root in (("--real", ctx.real_root), ("--bench", ctx.bench_root)):
+def script_section(name: str, argv: list[str], out: Path) -> dict[str, Any]:
+    """An extra module run through its own `main(argv)`, which writes its markdown to `out` (and, where
+    it does, its figures to OUT.json): the same command a user can run alone."""
+    rc = extra_module(name).main(argv)
+    if rc not in (None, 0):
+        raise RuntimeError(f"python benchmarks/{name}.py {shlex.join(argv)} exited with {rc}")
+    figures = out.with_suffix(".json")
+    return {**(json.loads(figures.read_text()) if figures.is_file() else {}), "markdown": out.read_text()}
+
+
+def script_args(ctx: Context, name: str, data: tuple[str, ...], encoder_flag: str) -> list[str]:
+    """The common command line of the extra scripts: --out/--work in the run's folder, threads,
+    --quick, the data sets asked for (those not available are left out), and the real section's
+    SimCLR encoder when it ran in the same work folder (saves pretraining again)."""
+    argv = ["--out", str(ctx.work / name / f"{name}.md"), "--work", str(ctx.work / name),
+            "--threads", str(ctx.budget.threads), "--quiet", *(["--quick"] if ctx.quick else [])]
+    roots = {"real": ctx.real_root, "bench": ctx.bench_root}
+    for which in data:
         try:
-            argv += [flag, str(root())]
+            argv += [f"--{which}", str(roots[which]())]
         except NotRun as e:
-            console.log(f"bracket: {flag[2:]} data not run: {e}")
-    if "--real" not in argv and "--bench" not in argv:
-        raise NotRun("neither the real release nor the synthetic benchmark is available")
+            console.log(f"{name}: {which} data not run: {e}")
+    if not any(f"--{which}" in argv for which in data):
+        raise NotRun(f"no data for it ({', '.join(data)} not available)")
     encoder = ctx.work / "real" / "pretrained"
     if "--real" in argv and (encoder / "pretrain_report.json").is_file():
-        argv += ["--encoder-real", str(encoder)]
-    if extra_module("bracket").main(argv) != 0:
-        raise RuntimeError(f"benchmarks/bracket.py {shlex.join(argv)} failed")
-    return {"markdown": out.read_text(), **json.loads(out.with_suffix(".json").read_text())}
+        argv += [encoder_flag, str(encoder)]
+    return argv
+
+
+def bracket(ctx: Context) -> dict[str, Any]:
+    return script_section("bracket", script_args(ctx, "bracket", ("real", "bench"), "--encoder-real"),
+                          ctx.work / "bracket" / "bracket.md")
 
 
 def few_edits(ctx: Context) -> dict[str, Any]:
-    return extra_module("few_edits").section(ctx)
+    return script_section("few_edits", script_args(ctx, "few_edits", ("real",), "--encoder"),
+                          ctx.work / "few_edits" / "few_edits.md")
 
 
 def workflow(ctx: Context) -> dict[str, Any]:
@@ -90,7 +104,10 @@ def workflow(ctx: Context) -> dict[str, Any]:
 
 
 def reliability(ctx: Context) -> dict[str, Any]:
-    return extra_module("reliability").section(ctx)
+    out = ctx.work / "reliability" / "RELIABILITY.md"
+    photos = ["200", "400"] if ctx.quick else ["5000", "20000"]
+    return script_section("reliability", ["--work", str(out.parent / "work"), "--out", str(out), "--photos", *photos],
+                          out)
 
 
 EXTRAS: dict[str, Extra] = {
