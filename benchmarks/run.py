@@ -173,12 +173,18 @@ def make_context(args: argparse.Namespace, work: Path) -> Context:
     return Context(budget=budget, work=work, quick=args.quick, real=args.real, bench=args.bench, isas=args.isa)
 
 
-def measure(ctx: Context, names: list[str], jobs: int, command: str) -> dict[str, dict[str, Any]]:
-    """Each chosen section's envelope. With jobs > 1 the real release runs in a second process beside
-    the accuracy sections (independent single-threaded jobs on two cores); cost is timed only after
-    both, once the other core is free again."""
+def measure(ctx: Context, names: list[str], jobs: int, command: str, results: Path) -> dict[str, dict[str, Any]]:
+    """Each chosen section's envelope, stored as soon as the section ends (a run stopped later keeps
+    it). With jobs > 1 the real release runs in a second process beside the accuracy sections
+    (independent single-threaded jobs on two cores); cost is timed only after both, once the other
+    core is free again."""
     fns = {**SECTIONS, **{n: e.run for n, e in EXTRAS.items()}}
     done: dict[str, dict[str, Any]] = {}
+
+    def keep(env: dict[str, Any]) -> None:
+        done[env["section"]] = env
+        console.log(f"{env['section']}: {env['status']} → {save_result(results, env)}")
+
     pool = job = None
     if jobs > 1 and "real" in names and len(names) > 1:
         import concurrent.futures
@@ -189,10 +195,11 @@ def measure(ctx: Context, names: list[str], jobs: int, command: str) -> dict[str
         if name == "real" and job is not None:
             continue
         if name == "cost" and job is not None:
-            done["real"], job = job.result(), None
-        done[name] = run_section(name, fns[name], ctx, command)
+            keep(job.result())
+            job = None
+        keep(run_section(name, fns[name], ctx, command))
     if job is not None:
-        done["real"] = job.result()
+        keep(job.result())
     if pool is not None:
         pool.shutdown()
     return done
@@ -206,9 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     results = Path(args.results) if args.results else (work / "results" if args.quick else CACHE / "results")
     try:
-        done = measure(make_context(args, work), args.sections, args.jobs, command)
-        for env in done.values():
-            console.log(f"{env['section']}: {env['status']} → {save_result(results, env)}")
+        done = measure(make_context(args, work), args.sections, args.jobs, command, results)
         stored = write_report(results, Path(args.out), command)
     finally:
         if tmp is not None:
