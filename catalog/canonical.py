@@ -47,7 +47,11 @@ def _matrices(from_temp, from_tint, to_temp, to_tint) -> np.ndarray:
 def rerender_batch(images: np.ndarray, from_temp, from_tint, to_temp, to_tint, chunk: int = 256) -> np.ndarray:
     """uint8 (N, H, W, 3) sRGB renders at white balance `from` -> uint8 renders of the same captures at
     `to` (per-photo (N,) arrays or scalars): linearise, von Kries (Bradford) re-render, clip to [0, 1]
-    as a real render would, re-encode. A new array; the input is left untouched."""
+    as a real render would, re-encode. A new array; the input is left untouched.
+
+    A pixel clipped in the input (any channel at 255) stays white: its true colour is unknown, and
+    re-rendered it would take the colour of the `from` white balance itself (a blown highlight at
+    as-shot 3,000 K turns orange at 5,500 K), handing the camera's guess to every image input."""
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise CatalogError(f"canonical render: expected uint8 images (N, H, W, 3), got {images.dtype} {images.shape}")
@@ -67,6 +71,7 @@ def rerender_batch(images: np.ndarray, from_temp, from_tint, to_temp, to_tint, c
         moved += 0.5
         np.clip(moved, 0.0, _LEVELS, out=moved)
         out[a:a + chunk] = _LINEAR_TO_SRGB8[moved.astype(np.uint16)].reshape(-1, h, w, 3)
+    out[images.max(-1) == 255] = 255
     return out
 
 

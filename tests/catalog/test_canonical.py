@@ -36,7 +36,7 @@ def test_same_capture_at_two_as_shots_gives_the_same_canonical_image():
 
 def test_matches_the_per_image_rerender_within_one_code():
     rng = np.random.default_rng(1)
-    x = rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    x = rng.integers(0, 255, (4, 16, 16, 3), dtype=np.uint8)  # no clipped pixel (those stay white)
     temp, tint = np.array([2600.0, 4000.0, 7000.0, 12000.0]), np.array([-30.0, 0.0, 12.0, 30.0])
     got = to_reference(x, temp, tint)
     want = np.stack([rerender(x[i], (temp[i], tint[i]), (REF_TEMP, REF_TINT)) for i in range(4)])
@@ -64,6 +64,17 @@ def test_clipping_is_kept_as_a_real_render_would():
     x = np.full((1, 4, 4, 3), 250, np.uint8)
     out = rerender_batch(x, 3000.0, 0.0, 9000.0, 0.0)  # much warmer: red channel above white
     assert out[..., 0].max() == 255 and out.dtype == np.uint8
+
+
+def test_a_blown_highlight_stays_white_whatever_the_as_shot():
+    """A pixel clipped in the as-shot render has no known colour: it must not turn the colour of the
+    camera's guess (which would tell every image input what the as-shot was)."""
+    x = np.full((2, 4, 4, 3), 120, np.uint8)
+    x[:, 0, 0] = 255                  # fully blown
+    x[:, 0, 1] = (255, 240, 200)      # red clipped only
+    out = to_reference(x, [3000.0, 9000.0], [0.0, 20.0])
+    assert (out[:, 0, :2] == 255).all()
+    assert (out[0, 1:] != out[1, 1:]).any()  # the rest is re-rendered as usual
 
 
 @pytest.mark.parametrize("temp,tint", [(np.nan, 0.0), (0.0, 0.0), (-5.0, 0.0), (5000.0, np.inf)])

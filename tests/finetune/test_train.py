@@ -51,7 +51,7 @@ def test_rerender_plan_keeps_labels_and_moves_asshot_consistently():
 def test_plan_copies_are_the_canonical_photo_up_to_clipping():
     """A copy is the capture rendered at its simulated as-shot (clipped, 8-bit) and canonicalised again:
     for an unclipped photo that is the original to within 8-bit rounding; a highlight that the simulated
-    render clips stays clipped (what the copies teach the members to shrug off)."""
+    render clips comes back white (what the copies teach the members to shrug off)."""
     rng = np.random.default_rng(0)
     grey = np.clip(rng.uniform(0.2, 0.6, (2, 16, 16, 1)) * np.ones(3) * 255, 0, 255).astype(np.uint8)
     grey[1, :4] = 250  # a near-white highlight
@@ -63,7 +63,7 @@ def test_plan_copies_are_the_canonical_photo_up_to_clipping():
     assert np.abs(out[3, 4:].astype(int) - grey[1, 4:]).max() <= 2
     rendered = from_reference(grey[1:], [9000.0], [10.0])                               # what that camera wrote
     assert (rendered[0, :4, :, 0] == 255).all()                                         # red clipped ...
-    assert (out[3, :4, :, 0].astype(int) < grey[1, :4, :, 0] - 3).all()                 # ... and lost
+    assert (out[3, :4] == 255).all()                           # ... so its colour is unknown: white
 
 
 def test_build_cache_covers_every_plan_row():
@@ -212,7 +212,7 @@ def test_same_capture_with_as_shot_3000_or_9000_gets_the_same_prediction(make_ca
     torch.set_num_threads(1)
     root = make_catalog(n_train=24, n_val=0, size=48)
     run_finetune(FinetuneConfig(data=str(root), encoder="", image_size=32, out=str(tmp_path / "m"), epochs=20,
-                                ensemble=1, hidden=16, batch_size=16, rerender_aug=2, baselines=False, refit=False,
+                                ensemble=1, hidden=16, batch_size=16, rerender_aug=4, baselines=False, refit=False,
                                 threads=1, workers=1, progress=False, device="cpu"))
     model = WBModel.load(tmp_path / "m")
     model.bf16 = False
