@@ -51,6 +51,9 @@ class ImportConfig:
         "help": "Folder to write: OUT/Train/sliders.csv + OUT/Train/images/*.tif, and OUT/lightroom_import.csv "
                 "(every catalog photo with what happened to it)."})
     include_rejects: bool = field(default=False, metadata={"help": "Also learn from rejected photos (pick = -1)."})
+    relocate: str = field(default="", metadata={
+        "help": "OLD=NEW: photos moved since the catalog saw them; a root folder path starting with OLD "
+                "starts with NEW instead (e.g. 'D:/Photos/=/mnt/photos/')."})
     size: int = field(default=256, metadata={"help": "Side of the renders written (pixels)."})
     workers: int = field(default=2, metadata={"help": "Threads decoding photos."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars and the summary table."})
@@ -200,11 +203,20 @@ def _import_row(photo: LightroomPhoto, ids: dict[int, str], capture: dict[int, s
             "lr_image": photo.image, "source_file": str(photo.path)}
 
 
+def _relocation(text: str) -> tuple[str, str] | None:
+    if not text:
+        return None
+    if "=" not in text:
+        raise CatalogError(f"--relocate {text!r}: expected OLD=NEW, e.g. 'D:/Photos/=/mnt/photos/'")
+    old, new = text.split("=", 1)
+    return old, new
+
+
 def run_import_lightroom(cfg: ImportConfig, console: Console | None = None) -> Path:
     """Catalog -> OUT/Train (sliders.csv + images); returns the CSV path. Every catalog photo is in
     sliders.csv or, with its reason, in OUT/lightroom_import.csv and the printed summary."""
     console = console or Console(quiet=not cfg.progress)
-    cat = read_lightroom(cfg.catalog, include_rejects=cfg.include_rejects)
+    cat = read_lightroom(cfg.catalog, include_rejects=cfg.include_rejects, relocate=_relocation(cfg.relocate))
     paths = list(dict.fromkeys(p.path for p in cat.photos))  # a virtual copy shares its master's file
     decoded = decode_all(paths, cfg.size, cfg.workers, cfg.progress, "catalog photos")
     ids = _safe_ids(cat.photos)

@@ -151,11 +151,21 @@ def parse_develop_settings(text: str, where: str) -> dict:
     return value
 
 
-def _photo(row: tuple, catalog: Path) -> tuple[LightroomPhoto, str | None]:
+def relocate_root(root: str, relocate: tuple[str, str] | None) -> str:
+    """A root folder's absolutePath with its start OLD replaced by NEW (photos moved to another drive
+    or machine). Lightroom writes "/" in paths on every system, so a Windows catalog's
+    "D:/Photos/" is relocated by ("D:/Photos/", "/mnt/photos/")."""
+    if relocate and root.startswith(relocate[0]):
+        return relocate[1] + root[len(relocate[0]):]
+    return root
+
+
+def _photo(row: tuple, catalog: Path, relocate: tuple[str, str] | None) -> tuple[LightroomPhoto, str | None]:
     """One query row -> (photo, develop text or the decode error message)."""
     (image, capture, _pick, master, copy_name, base, ext, folder, root,
      av, tv, iso, focal, flash, model, text) = row
-    path = Path(str(root or "")) / str(folder or "") / (f"{base}.{ext}" if ext else str(base or ""))
+    root = relocate_root(str(root or ""), relocate)
+    path = Path(root) / str(folder or "") / (f"{base}.{ext}" if ext else str(base or ""))
     exif = {"aperture": av, "shutterSpeed": tv, "isoSpeedRating": iso, "focalLength": focal,
             "flashFired": flash, "camera_model": model}
     photo = LightroomPhoto(int(image), path, capture, int(master) if master else None, copy_name, exif, None)
@@ -186,8 +196,10 @@ def _label_class(photo: LightroomPhoto, error: str | None) -> tuple[str, str] | 
     return None
 
 
-def read_lightroom(path: str | Path, include_rejects: bool = False) -> LightroomCatalog:
-    """Every Adobe_images row of the catalog, sorted into labelled photos and counted skips."""
+def read_lightroom(path: str | Path, include_rejects: bool = False,
+                   relocate: tuple[str, str] | None = None) -> LightroomCatalog:
+    """Every Adobe_images row of the catalog, sorted into labelled photos and counted skips.
+    relocate: (OLD, NEW) start of the root folders' paths (see relocate_root)."""
     path = Path(path)
     db = connect_readonly(path)
     try:
@@ -198,7 +210,7 @@ def read_lightroom(path: str | Path, include_rejects: bool = False) -> Lightroom
         db.close()
     cat = LightroomCatalog(path)
     for row in rows:
-        photo, error = _photo(row, path)
+        photo, error = _photo(row, path, relocate)
         if row[2] is not None and float(row[2]) < 0 and not include_rejects:
             cat.skip(photo, REJECT)
             continue

@@ -86,6 +86,21 @@ def test_import_writes_the_train_layout_and_accounts_for_every_photo(tmp_path):
     assert reasons[ids["IMG_0005.dng"]] == "file cannot be decoded"
 
 
+def test_relocated_photos_are_found(tmp_path):
+    lrcat, photos, _ = build(tmp_path)
+    moved = tmp_path / "Moved drive"
+    shutil.move(tmp_path / "Photos", moved)
+    old = str((tmp_path / "Photos").resolve()) + "/"
+    cfg = ImportConfig(catalog=lrcat, out=tmp_path / "d", size=32, progress=False)
+    with pytest.raises(CatalogError, match="no photo has a white-balance edit"):  # every file missing
+        run_import_lightroom(cfg)
+    cfg.relocate = f"{old}={moved}/"
+    assert len(pd.read_csv(run_import_lightroom(cfg))) == 5
+    cfg.relocate = "no equals sign"
+    with pytest.raises(CatalogError, match="expected OLD=NEW"):
+        run_import_lightroom(cfg)
+
+
 def test_settings_that_do_not_fit_the_file_type_are_counted(tmp_path):
     photos = tmp_path / "P"
     photos.mkdir()
