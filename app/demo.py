@@ -33,10 +33,16 @@ class DemoConfig:
     device: str = dataclasses.field(default="auto", metadata={"help": "auto | cpu | cuda | mps."})
     seed: int = dataclasses.field(default=0, metadata={"help": "Seed of the demo data and of every stage."})
     progress: bool = dataclasses.field(default=True, metadata={"help": "Show progress bars and tables."})
+    lightroom: bool = dataclasses.field(default=False, metadata={
+        "help": "Run the Lightroom loop instead: DNG/JPEG folders + .lrcat -> import-lightroom -> pretrain/finetune "
+                "-> ingest -> predict -> apply -> evaluate."})
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Path]:
     """Build the demo catalog, then run every stage on it exactly as a user would from the shell."""
+    if cfg.lightroom:
+        from app.lightroom import run_demo_lightroom  # the raw/XMP libraries load only for this loop
+        return run_demo_lightroom(cfg)
     console = Console()
     root = cfg.out / "catalog"
     model = cfg.out / "model"
