@@ -95,3 +95,22 @@ def test_demo_runs_every_stage(tmp_path):
     assert (out / "model" / "audit" / "index.html").exists()
     assert (out / "model" / "eval" / "evaluation.json").exists()
     assert "predictions" in res.output
+
+
+def test_demo_lightroom_runs_the_whole_loop(tmp_path):
+    """`demo --lightroom`: .lrcat + DNG/JPEG folders -> import -> train -> ingest -> predict -> apply;
+    every photo of the new shoot gets a prediction and its white balance written back where
+    Lightroom reads it (a sidecar or the file's own XMP)."""
+    out = tmp_path / "demo"
+    _ok(CliRunner().invoke(cli.main, [
+        "demo", "--lightroom", "--out", str(out), "--n-train", "16", "--n-val", "4", "--size", "48",
+        "--pretrain-epochs", "1", "--finetune-epochs", "2", "--ensemble", "1", "--image-size", "32", "--width", "8",
+        "--device", "cpu", "--no-progress"]))
+    lr = out / "lightroom"
+    pred = pd.read_csv(lr / "model" / "predictions.csv")
+    shoot = [p for p in (lr / "setup").rglob("*") if p.suffix.lower() in (".dng", ".jpg", ".jpeg")
+             and p.parent.name != "images" and "new" in str(p.parent).lower()]
+    assert len(pred) == 4 and set(pred["id_global"]) == {p.stem for p in shoot}
+    assert (lr / "model" / "eval" / "evaluation.json").exists()
+    written = [p for p in shoot if p.with_suffix(".xmp").exists() or p.with_name(p.name + "_original").exists()]
+    assert len(written) == len(shoot)  # each photo changed (sidecar, or embedded XMP with its backup kept)
