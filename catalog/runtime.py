@@ -1,5 +1,8 @@
 """Run-time plumbing every stage shares: device choice, seeding, and the provenance
-(versions, config) that each artifact carries so a result can be traced to what made it."""
+(versions, config) that each artifact carries so a result can be traced to what made it.
+
+torch is imported inside the functions that need it: predicting runs without torch installed
+(the lean install), and it shares this module."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 
-def pick_device(name: str = "auto") -> torch.device:
+def pick_device(name: str = "auto") -> "torch.device":
     """'auto' takes CUDA when present (then Apple MPS), else the CPU; anything else is passed to torch."""
+    import torch
+
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -27,8 +31,10 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def seed_everything(seed: int) -> torch.Generator:
+def seed_everything(seed: int) -> "torch.Generator":
     """Seed python, numpy and torch; return a torch generator for code that wants its own stream."""
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
@@ -39,12 +45,11 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def versions() -> dict[str, str]:
     """Versions of the packages that shape results, stored inside every artifact."""
-    out = {"python": sys.version.split()[0], "platform": platform.platform(), "torch": torch.__version__,
-           "numpy": np.__version__}
+    out = {"python": sys.version.split()[0], "platform": platform.platform(), "numpy": np.__version__}
     # importlib.metadata reads the installed version without importing the package (sklearn and
     # torchvision take seconds to import, and provenance is written by every stage)
     from importlib import metadata
-    for dist in ("torchvision", "lightly", "kornia", "faiss-cpu", "pandas", "tifffile", "scikit-learn"):
+    for dist in ("torch", "torchvision", "onnxruntime", "lightly", "kornia", "faiss-cpu", "pandas", "tifffile", "scikit-learn"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:  # an optional package missing must not break saving
@@ -63,6 +68,8 @@ def provenance(config: Any) -> dict[str, Any]:
 def set_threads(n: int | None) -> None:
     """Limit intra-op threads (2-core laptops: more threads than cores only adds contention)."""
     if n:
+        import torch
+
         torch.set_num_threads(n)
         os.environ.setdefault("OMP_NUM_THREADS", str(n))
 
