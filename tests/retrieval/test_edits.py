@@ -92,3 +92,13 @@ def test_blend_added_uses_only_entries_added_after_training():
                    head=[[200.0, 0.0]], times=[pd.Timestamp("2024-05-01T10:01:00").timestamp()])
     out = blend_added(grown, pred, pred, emb[:3], table, P)
     assert out[0, 0] > 250 and abs(out[1, 0] - 200) < 5    # its twin follows the edit, others barely move
+
+
+def test_head_scale_discounts_an_added_photo_the_model_sees_in_other_light():
+    vec, t = unit([[1.0, 0]]), [0.0]
+    p = EditBlendParams(strength=1.0, beta=0.0, tau=0.5, head_scale=20.0)
+    near = edit_weights(vec, t, vec, t, p, np.array([[200.0, 0]]), np.array([[205.0, 0]]))
+    far = edit_weights(vec, t, vec, t, p, np.array([[200.0, 0]]), np.array([[260.0, 0]]))
+    assert np.isclose(near[0, 0] / far[0, 0], np.exp(55 / 20))
+    off = edit_weights(vec, t, vec, t, EditBlendParams(head_scale=0.0), np.array([[200.0, 0]]), np.array([[260.0, 0]]))
+    assert off[0, 0] == 1.0
