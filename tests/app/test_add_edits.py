@@ -108,3 +108,20 @@ def test_bad_input_is_a_clear_error_or_a_counted_skip(trained, tmp_path):
     s = run_add_edits(AddEditsConfig(model=model, data=shoot, skip_bad=True, threads=1, progress=False))
     assert s["added"] == 0 and s["skipped"]["an id already in the model's index"] == 5
     assert len(NeighborIndex.load(model)) == 21
+
+
+def test_predict_keeps_three_columns_and_writes_scenes_beside_them(trained, tmp_path):
+    """(predict side of issue #12; could live in tests/app/test_predict.py) --consistency scene."""
+    from app.predict import PredictConfig, run_predict
+
+    root, model = trained
+    out = run_predict(PredictConfig(data=root, model=model, split="Train", out=tmp_path / "p.csv", threads=1,
+                                    progress=False, device="cpu"))
+    assert list(pd.read_csv(out).columns) == ["id_global", "Temperature", "Tint"]
+    side = pd.read_csv(tmp_path / "p.scenes.csv")
+    ids = pd.read_csv(out)["id_global"].tolist()
+    assert side["id_global"].tolist() == ids and side["scene"].str.startswith("scene-").all()
+    assert (side.groupby("scene").size() == side.groupby("scene")["scene_size"].first()).all()
+    run_predict(PredictConfig(data=root, model=model, split="Train", out=tmp_path / "q.csv", consistency="off",
+                              threads=1, progress=False, device="cpu"))
+    assert not (tmp_path / "q.scenes.csv").exists()
