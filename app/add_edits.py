@@ -130,7 +130,7 @@ def run_add_edits(cfg: AddEditsConfig) -> dict[str, Any]:
 
     t0 = time.time()
     set_threads(cfg.threads)
-    model = WBModel.load(cfg.model, device=pick_device(cfg.device))
+    model = WBModel.load(cfg.model, device=cfg.device)
     if model.index is None:
         raise CatalogError(f"{cfg.model}: no neighbour index (neighbors.*); re-run finetune to build one")
     edits = read_edits(cfg, model.index, model.image_size, tuple(model.targets))

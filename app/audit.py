@@ -34,7 +34,7 @@ from catalog.errors import CatalogError
 from catalog.ids import check_id
 from catalog.images import read_image, square_resize
 from catalog.reader import load_catalog, read_catalog, resolve_split
-from catalog.runtime import pick_device, provenance, seed_everything, write_json
+from catalog.runtime import provenance, seed_everything, write_json
 from catalog.wb import kelvin_to_mired, mired_to_kelvin, rerender
 from retrieval.blend import BlendParams, find_anomalies, neighbour_mean
 from retrieval.index import NeighborIndex
@@ -355,7 +355,7 @@ def load_audited(cfg: AuditConfig) -> Audited:
     """Model, index, the audited split predicted exactly as `predict` would (the model's own k,
     blending and batch smoothing; cfg.k only sets how many neighbours the grids show)."""
     data = Path(cfg.data)
-    model = WBModel.load(cfg.model, device=str(pick_device(cfg.device)))
+    model = WBModel.load(cfg.model, threads=cfg.workers, device=cfg.device)
     index = model.index if model.index is not None else NeighborIndex.load(cfg.model)
     split = resolve_split(data, cfg.split)
     catalog = load_catalog(data, split, image_size=model.image_size, workers=cfg.workers, progress=cfg.progress)

@@ -37,7 +37,7 @@ import pandas as pd
 
 from catalog.errors import CatalogError
 from catalog.reader import TARGETS, load_catalog, read_catalog, resolve_split
-from catalog.runtime import pick_device, provenance, seed_everything, write_json
+from catalog.runtime import provenance, seed_everything, write_json
 from catalog.wb import kelvin_to_mired, mired_to_kelvin, rerender_matrix, rerender_torch
 from catalog.metrics import wb_metrics
 from finetune.predict import WBModel
@@ -375,7 +375,7 @@ def load_truth(cfg: EvaluateConfig, split: str) -> tuple[WBModel | None, Any, pd
     model, catalog = None, None
     labels = "ignore" if cfg.answers is not None else "auto"
     if cfg.model is not None:
-        model = WBModel.load(cfg.model, device=str(pick_device(cfg.device)))
+        model = WBModel.load(cfg.model, device=cfg.device)
         catalog = load_catalog(cfg.data, split, image_size=model.image_size, labels=labels, progress=cfg.progress)
     elif cfg.data is not None:
         catalog = read_catalog(cfg.data, split, labels=labels)

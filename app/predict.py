@@ -11,9 +11,7 @@ from pathlib import Path
 
 from catalog.errors import CatalogError
 from catalog.reader import read_catalog, resolve_split
-from catalog.runtime import pick_device, set_threads
 from finetune.predict import ON_ERROR, WBModel
-from pretrain.train import use_bf16
 from retrieval.scenes import write_scenes
 
 
@@ -29,20 +27,17 @@ class PredictConfig:
     consistency: str = field(default="scene", metadata={"help": "'scene': group the photos into scenes (camera, capture-time gaps, look) and pull each towards its scene's median, with the strength chosen on validation (0, said in finetune's report, when it does not help); the scene of each photo goes to OUT's side file OUT.scenes.csv. 'off': neither."})
     on_error: str = field(default="raise", metadata={"help": "Unreadable image: 'raise' (stop with the file name) or 'metadata-only' (predict from metadata, warn)."})
     batch_size: int = field(default=128, metadata={"help": "Images embedded per batch."})
-    precision: str = field(default="auto", metadata={"help": "auto | bf16 | fp32 for the image encoder. auto: bfloat16 where the hardware runs it natively (predictions move by < 0.1 mired)."})
-    device: str = field(default="auto", metadata={"help": "'auto', 'cpu', 'cuda', 'mps'."})
+    device: str = field(default="auto", metadata={"help": "Where the encoder runs: 'auto' (onnxruntime's CUDA provider when installed, else the CPU), 'cpu' or 'cuda'."})
     workers: int = field(default=1, metadata={"help": "Image decoding threads (they share one core with the colour statistics; more only help on more cores)."})
-    threads: int = field(default=2, metadata={"help": "Torch intra-op threads."})
+    threads: int = field(default=2, metadata={"help": "Cores to use: one decodes images, the encoder gets the others (at least one)."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
 
 
 def run_predict(cfg: PredictConfig) -> Path:
     t0 = time.time()
-    set_threads(cfg.threads)
     if cfg.on_error not in ON_ERROR:
         raise CatalogError(f"on_error must be one of {ON_ERROR}, got {cfg.on_error!r}")
-    model = WBModel.load(cfg.model, device=pick_device(cfg.device))
-    model.bf16 = use_bf16(cfg.precision, model.device)
+    model = WBModel.load(cfg.model, threads=cfg.threads, device=cfg.device)
     split = resolve_split(cfg.data, cfg.split)
     cat = read_catalog(cfg.data, split, targets=tuple(model.targets), labels="ignore")
     full = model.predict_full(cat, blend=cfg.blend_neighbors, k=cfg.k or None, on_error=cfg.on_error,

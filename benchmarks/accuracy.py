@@ -95,7 +95,7 @@ def _load_folds(root: Path, budget: Budget, work: Path, quick: bool, size: int) 
 def _gbm_baselines(run: RealRun) -> None:
     """finetune.train's gradient-boosting baselines, on the same folds."""
     from catalog.colour import colour_features
-    from finetune.model import make_specs, to_csv_units
+    from finetune.ensemble import make_specs, to_csv_units
     from finetune.train import baseline_gbm
 
     cat = run.cat

@@ -167,8 +167,7 @@ def finetune(data: Path, encoder: str, out: Path, args) -> Any:
     overrides = dict(TINY["finetune"]) if args.quick else {}
     run_finetune(FinetuneConfig(data=str(data), encoder=encoder, out=str(out), baselines=False, seed=0,
                                 progress=not args.quiet, threads=args.threads, **overrides))
-    model = WBModel.load(out, device="cpu")
-    model.bf16 = False  # exact fp32 embeddings: the bracket measures the model, not bf16 rounding
+    model = WBModel.load(out)
     return model
 
 

@@ -149,7 +149,7 @@ def _decode_only(root: Path, model: Path, workers: int) -> dict[str, Any]:
     from catalog.reader import read_catalog
     from finetune.predict import WBModel
 
-    size = WBModel.load(model, device="cpu").image_size
+    size = WBModel.load(model).image_size
     paths = read_catalog(root, "Train").image_paths
     t0 = time.perf_counter()
     load_images(paths, size, workers=workers, progress=False)

@@ -78,8 +78,7 @@ def fold_model(data: Path, encoder: str, out: Path, args) -> Any:
         overrides["refit"] = False
     run_finetune(FinetuneConfig(data=str(data), encoder=encoder, out=str(out), baselines=False, seed=0,
                                 progress=not args.quiet, threads=args.threads, **overrides))
-    model = WBModel.load(out, device="cpu")
-    model.bf16 = False
+    model = WBModel.load(out)
     return model
 
 

@@ -48,7 +48,7 @@ class GBM:
     index = None
 
     def __init__(self, train, colour: bool, seed: int = 0):
-        from finetune.model import make_specs
+        from finetune.ensemble import make_specs
 
         self.train, self.colour, self.seed = train, colour, seed
         self.specs = make_specs(TARGETS, train.table.columns)
@@ -60,7 +60,7 @@ class GBM:
         return colour_features(images)
 
     def predict(self, catalog, blend: bool = False, progress: bool = False) -> pd.DataFrame:
-        from finetune.model import to_csv_units
+        from finetune.ensemble import to_csv_units
         from finetune.train import baseline_gbm
 
         n0, m = len(self.train.table), len(catalog.table)
@@ -114,7 +114,7 @@ def head_predictions(model_dir: Path, catalogs: Catalogs, rows: np.ndarray, blen
     from app.evaluate import has_index
     from finetune.predict import WBModel
 
-    model = WBModel.load(model_dir, device="cpu")
+    model = WBModel.load(model_dir)
     cat = subset(catalogs.at(model.image_size), rows)
     return model, model.predict(cat, blend=blend and has_index(model), progress=False)
 

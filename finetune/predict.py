@@ -22,67 +22,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from catalog.colour import IMAGE_FEATURE_NAMES, image_features
 from catalog.errors import CatalogError, ImageReadError
 from catalog.reader import Catalog
 from catalog.progress import progress_bar
-from catalog.runtime import pick_device, set_threads
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
-from finetune.model import HEAD_FORMAT, HeadEnsemble, anchor_units, asshot_units, to_csv_units
+from finetune.ensemble import HEAD_FORMAT, HeadEnsemble, anchor_units, asshot_units, to_csv_units
 from finetune.store import HEAD_META, load_model_files
-from pretrain.encoder import Encoder, to_tensor
-from pretrain.train import use_bf16
+from pretrain.onnx import OnnxEncoder
 from retrieval.blend import BlendParams, SmoothParams, apply_blend, smooth_batch
 from retrieval.edits import EditBlendParams, blend_added
 from retrieval.index import NeighborIndex
 from retrieval.scenes import CONSISTENCY, SceneParams, scene_consistency
 
 ON_ERROR = ("raise", "metadata-only")
-
-
-def _fuse_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """Conv followed by an eval-mode BatchNorm == one conv with rescaled weights and a bias."""
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=True)
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    fused.weight.data = conv.weight.data * scale[:, None, None, None]
-    bias = conv.bias.data if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    fused.bias.data = (bias - bn.running_mean) * scale + bn.bias
-    return fused
-
-
-def inference_encoder(encoder: Encoder) -> Encoder:
-    """A copy of the encoder with every BatchNorm folded into its convolution: the same function in
-    eval mode (to float rounding), about a third fewer passes over the activations on a CPU."""
-    enc = copy.deepcopy(encoder).eval()
-    enc.stem = nn.Sequential(_fuse_bn(enc.stem[0], enc.stem[1]), enc.stem[2])
-    for block in enc.stages:
-        block.c1, block.b1 = _fuse_bn(block.c1, block.b1), nn.Identity()
-        block.c2, block.b2 = _fuse_bn(block.c2, block.b2), nn.Identity()
-        block.skip = _fuse_bn(block.skip[0], block.skip[1])
-    for p in enc.parameters():
-        p.requires_grad_(False)
-    # channels-last (NHWC) is the layout oneDNN's CPU convolutions run fastest in: measured here
-    # 1.34 vs 1.79 ms per photo (bf16, one thread); the same function, to float rounding
-    return enc.to(memory_format=torch.channels_last)
-
-
-@torch.inference_mode()
-def embed_fast(encoder: Encoder, images: np.ndarray, batch_size: int = 256,
-               device: torch.device | str = "cpu", bf16: bool = False) -> np.ndarray:
-    """pretrain.encoder.embed for an (already fused) encoder; optional bfloat16 autocast (where the
-    hardware runs it natively: ~1.5x faster on a CPU with AVX512-BF16; embeddings differ by ~0.5 %,
-    predictions by < 0.1 mired on the real release)."""
-    encoder = encoder.to(device)
-    device = torch.device(device)
-    out = np.zeros((len(images), encoder.dim), np.float32)
-    for i in range(0, len(images), batch_size):
-        x = to_tensor(images[i:i + batch_size], encoder.image_size).to(device, memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            out[i:i + len(x)] = encoder(x).float().cpu().numpy()
-    return out
 
 
 @dataclass
@@ -105,17 +59,14 @@ class Prediction:
 class WBModel:
     """A trained model folder, ready to predict any catalog (see module doc)."""
 
-    def __init__(self, encoder: Encoder, ensemble: HeadEnsemble, blob: dict[str, Any], index=None,
-                 model_dir: Path | None = None, device: str | torch.device = "cpu"):
-        self.encoder = encoder.eval()
-        self.fast_encoder = inference_encoder(encoder)
+    def __init__(self, encoder: OnnxEncoder, ensemble: HeadEnsemble, blob: dict[str, Any], index=None,
+                 model_dir: Path | None = None):
+        self.encoder = encoder  # the exported encoder, run by onnxruntime: predicting needs no torch
         self.ensemble = ensemble
         self.blob = blob
         self.index = index
         self.model_dir = model_dir
-        self.device = torch.device(device)
         self.image_size = int(encoder.image_size)
-        self.bf16 = use_bf16("auto", self.device)  # set to False for bit-exact fp32 embeddings
         self.targets = [s.name for s in ensemble.specs]
         self.blend_k = int(blob.get("blend_k") or 8)
         self.blend_params = BlendParams(**blob["blend"]) if blob.get("blend") else None
@@ -125,10 +76,13 @@ class WBModel:
         self.scene_params = SceneParams(**blob["scene"]) if blob.get("scene") else SceneParams()
 
     @classmethod
-    def load(cls, model_dir: str | Path, device: str | torch.device = "cpu") -> "WBModel":
+    def load(cls, model_dir: str | Path, threads: int = 2, device: str = "auto") -> "WBModel":
+        """The verified model folder. threads: the cores predicting may use (one decodes images and
+        computes colour statistics, the encoder gets the others, at least one); device: where the
+        encoder runs (pretrain.onnx.providers: onnxruntime's CUDA provider when asked for and present)."""
         model_dir = Path(model_dir)
         # data only, verified against manifest.json first (finetune.store): a shared model runs no code
-        encoder, blob, index = load_model_files(model_dir)
+        encoder, blob, index = load_model_files(model_dir, threads=max(1, int(threads) - 1), device=device)
         head_path = model_dir / HEAD_META
         if blob.get("format") != HEAD_FORMAT:
             raise CatalogError(f"{head_path}: written by another version of wbstyle (head format "
@@ -139,7 +93,7 @@ class WBModel:
         if list(blob.get("colour_feature_names", IMAGE_FEATURE_NAMES)) != list(IMAGE_FEATURE_NAMES):
             raise CatalogError(f"{head_path}: trained on another set of image features than this version computes "
                                f"({len(blob['colour_feature_names'])} vs {len(IMAGE_FEATURE_NAMES)}); re-run finetune")
-        return cls(encoder, HeadEnsemble.from_state_dict(blob), blob, index, model_dir, pick_device(str(device)))
+        return cls(encoder, HeadEnsemble.from_state_dict(blob), blob, index, model_dir)
 
     # ------------------------------------------------------------------------------------------
     def _features(self, catalog: Catalog, on_error: str, workers: int, progress: bool,
@@ -149,10 +103,10 @@ class WBModel:
         Uses the catalog's images when it holds them at the model's size; otherwise decodes them here
         in chunks, the next chunk's decoding threads running while the current chunk is embedded.
 
-        Core budget: the decoding + colour statistics thread takes one core, so the embedding runs on
-        the others (torch threads - 1, at least 1). Oversubscribing the cores costs more than it
-        gives: on 2 cores, 2,539 photos took 4.2 s with 2 torch threads + 2 decoders, 2.5 s with one
-        each (and small chunks, so that the first chunk's wait is short)."""
+        Core budget: the decoding + colour statistics thread takes one core, so the encoder runs on
+        the others (WBModel.load: threads - 1, at least 1). Oversubscribing the cores costs more than
+        it gives: on 2 cores, 2,539 photos took 4.2 s with 2 encoder threads + 2 decoders, 2.5 s with
+        one each (and small chunks, so that the first chunk's wait is short)."""
         from concurrent.futures import ThreadPoolExecutor
 
         from catalog.images import load_images
@@ -184,28 +138,22 @@ class WBModel:
             imgs[ok] = canon
             return imgs, ok, image_features(canon)
 
-        threads = torch.get_num_threads()
-        if not have:
-            torch.set_num_threads(max(1, threads - 1))
-        try:
-            with progress_bar(progress) as bar, ThreadPoolExecutor(1) as pool:
-                task = bar.add_task("predicting", total=n)
-                pending = pool.submit(load, 0) if n else None
-                for start in range(0, n, chunk):
-                    try:
-                        imgs, ok, feats = pending.result()
-                    except ImageReadError as e:
-                        raise ImageReadError(f"{e} (use on_error='metadata-only' to predict unreadable photos "
-                                             f"from their metadata)") from e
-                    if start + chunk < n:
-                        pending = pool.submit(load, start + chunk)
-                    rows = start + np.flatnonzero(ok)
-                    if len(rows):
-                        emb[rows] = embed_fast(self.fast_encoder, imgs[ok], batch_size, self.device, self.bf16)
-                        col[rows] = feats
-                    bar.advance(task, len(imgs))
-        finally:
-            torch.set_num_threads(threads)
+        with progress_bar(progress) as bar, ThreadPoolExecutor(1) as pool:
+            task = bar.add_task("predicting", total=n)
+            pending = pool.submit(load, 0) if n else None
+            for start in range(0, n, chunk):
+                try:
+                    imgs, ok, feats = pending.result()
+                except ImageReadError as e:
+                    raise ImageReadError(f"{e} (use on_error='metadata-only' to predict unreadable photos "
+                                         f"from their metadata)") from e
+                if start + chunk < n:
+                    pending = pool.submit(load, start + chunk)
+                rows = start + np.flatnonzero(ok)
+                if len(rows):
+                    emb[rows] = self.encoder.embed(imgs[ok], batch_size)
+                    col[rows] = feats
+                bar.advance(task, len(imgs))
         return emb, col, failures
 
     def predict(self, catalog: Catalog, **options: Any) -> pd.DataFrame:

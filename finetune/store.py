@@ -20,20 +20,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from catalog.artifacts import ModelWriter, load_arrays, load_tensors, open_model, read_json, save_tensors, write_bytes, write_json
 from catalog.errors import CatalogError
 from finetune.gbm import Forest
-from pretrain.encoder import ENCODER_FILE, Encoder, load_encoder, save_encoder
+from pretrain.onnx import ONNX_FILE, OnnxEncoder, providers
 from retrieval.index import NeighborIndex
 
 HEAD_FILE, HEAD_META, FOREST_FILE = "head.safetensors", "head.json", "forest.npz"
-MODEL_FILES = (ENCODER_FILE, "encoder.json", HEAD_FILE, HEAD_META)  # what every model folder holds
+ENCODER_FILE = "encoder.safetensors"  # = pretrain.encoder.ENCODER_FILE (that module needs torch to import)
+# what every model folder holds: the torch encoder (to fine-tune from), its ONNX export (what predict
+# runs, no torch), the heads
+MODEL_FILES = (ENCODER_FILE, "encoder.json", ONNX_FILE, HEAD_FILE, HEAD_META)
 
 
 def _is_tensors(v: Any) -> bool:
-    return isinstance(v, dict) and bool(v) and all(isinstance(t, torch.Tensor) for t in v.values())
+    return isinstance(v, dict) and bool(v) and all(isinstance(t, np.ndarray) for t in v.values())
 
 
 def save_head(folder: str | Path, blob: dict[str, Any]) -> None:
@@ -46,11 +48,11 @@ def save_head(folder: str | Path, blob: dict[str, Any]) -> None:
             write_bytes(folder / FOREST_FILE, bytes(v))
             meta[key] = {"__file__": FOREST_FILE}
         elif _is_tensors(v):
-            tensors.update({f"{key}.{n}": t.detach().cpu().numpy() for n, t in v.items()})
+            tensors.update({f"{key}.{n}": t for n, t in v.items()})
             meta[key] = {"__tensors__": key}
         elif isinstance(v, list) and v and all(_is_tensors(x) for x in v):
             for i, sd in enumerate(v):
-                tensors.update({f"{key}.{i}.{n}": t.detach().cpu().numpy() for n, t in sd.items()})
+                tensors.update({f"{key}.{i}.{n}": t for n, t in sd.items()})
             meta[key] = {"__tensor_list__": key, "n": len(v)}
         else:
             meta[key] = v
@@ -59,13 +61,13 @@ def save_head(folder: str | Path, blob: dict[str, Any]) -> None:
 
 
 def load_head(folder: str | Path) -> dict[str, Any]:
-    """Inverse of save_head: the blob HeadEnsemble.from_state_dict reads (torch tensors, Forest bytes)."""
+    """Inverse of save_head: the blob HeadEnsemble.from_state_dict reads (numpy arrays, Forest bytes)."""
     folder = Path(folder)
     meta = read_json(folder / HEAD_META)
     tensors = load_tensors(folder / HEAD_FILE)
 
-    def group(prefix: str) -> dict[str, torch.Tensor]:
-        return {k[len(prefix):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith(prefix)}
+    def group(prefix: str) -> dict[str, np.ndarray]:
+        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
     blob = {}
     for key, v in meta.items():
@@ -87,24 +89,31 @@ def load_head(folder: str | Path) -> dict[str, Any]:
     return blob
 
 
-def save_model(out: str | Path, encoder: Encoder, encoder_extra: dict[str, Any], head: dict[str, Any],
+def save_model(out: str | Path, encoder: Any, encoder_extra: dict[str, Any], head: dict[str, Any],
                index: NeighborIndex | None, provenance: dict[str, Any]) -> dict[str, Any]:
     """Write a whole model folder atomically (staged, then committed; see catalog.artifacts);
-    returns its manifest. The encoder is stored in float16."""
+    returns its manifest. The encoder (pretrain.encoder.Encoder, weights already rounded to float16)
+    is stored in float16, as safetensors and as the ONNX graph predict runs."""
+    from pretrain.encoder import save_encoder  # training side: torch
+    from pretrain.onnx import export_onnx
+
     with ModelWriter(out) as w:
         save_encoder(w.dir / ENCODER_FILE, encoder, encoder_extra, half=True)
+        export_onnx(encoder, w.dir / ONNX_FILE, half_storage=True)
         if index is not None:
             index.save(w.dir)
         save_head(w.dir, head)
         return w.commit(provenance)
 
 
-def load_model_files(model_dir: str | Path) -> tuple[Encoder, dict[str, Any], NeighborIndex | None]:
-    """(encoder, head blob, neighbour index or None) of a verified model folder; CatalogError names
-    the file that is missing, truncated or changed, or says to re-run finetune for an old folder."""
+def load_model_files(model_dir: str | Path, threads: int = 1,
+                     device: str = "cpu") -> tuple[OnnxEncoder, dict[str, Any], NeighborIndex | None]:
+    """(ONNX encoder, head blob, neighbour index or None) of a verified model folder, without torch;
+    CatalogError names the file that is missing, truncated or changed, or says to re-run finetune for
+    an old folder."""
     model_dir = Path(model_dir)
     manifest = open_model(model_dir, required=MODEL_FILES)
-    encoder, _ = load_encoder(model_dir / ENCODER_FILE)
+    encoder = OnnxEncoder(model_dir / ONNX_FILE, threads=threads, providers=providers(device))
     blob = load_head(model_dir)
     has_index = all(f in manifest["files"] for f in ("neighbors.faiss", "neighbors.npz", "neighbors.json"))
     index = NeighborIndex.load(model_dir) if has_index else None

@@ -45,8 +45,9 @@ from catalog.runtime import pick_device, provenance, seed_everything, set_thread
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
 from catalog.metrics import MIN_GAIN, SIGNIFICANCE, gain_z, target_mae, wb_metrics
 from finetune.gbm import fit_gbm, gbm_inputs, predict_gbm
-from finetune.model import (HEAD_FORMAT, HeadEnsemble, TargetSpec, WBHead, anchor_units, asshot_units, fit_scaling,
-                            huber, image_meta_columns, label_units, make_specs, scale_targets, to_csv_units)
+from finetune.ensemble import (HEAD_FORMAT, HeadEnsemble, TargetSpec, anchor_units, asshot_units, fit_scaling,
+                               image_meta_columns, label_units, make_specs, scale_targets, to_csv_units)
+from finetune.model import WBHead, head_arrays, huber
 from finetune.splits import grouped_holdout, grouped_kfold, shoot_groups
 from finetune.store import save_model
 from pretrain.encoder import ENCODER_FILE, Encoder, embed, load_encoder, round_to_half, to_tensor
@@ -396,8 +397,8 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
         x, cat = gbm_inputs(meta_img[train_all], cam[train_all], cache.colour[train_all])
         gbm = fit_gbm(x, cat, shifts[train_all], seed)
     # the model folder stores the heads in float16: validate exactly what will be saved
-    heads = [round_to_half(h) for h in heads]
-    fallback = round_to_half(fallback) if fallback is not None else None
+    heads = [head_arrays(round_to_half(h)) for h in heads]
+    fallback = head_arrays(round_to_half(fallback)) if fallback is not None else None
     return HeadEnsemble(heads, specs, meta_enc, *stats, fallback=fallback, gbm=gbm,
                         gbm_weight=cfg.gbm_weight), encoder, cache
 

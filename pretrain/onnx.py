@@ -15,13 +15,18 @@ from typing import Any
 
 import numpy as np
 
+ONNX_FILE = "encoder.onnx"
 INPUT, OUTPUT = "images", "embedding"
 OPSET = 17
 
 
-def export_onnx(encoder: Any, path: str | Path) -> Path:
+def export_onnx(encoder: Any, path: str | Path, half_storage: bool = False) -> Path:
     """Write `encoder` (pretrain.encoder.Encoder, float32) as ONNX to `path`: uint8 (B, S, S, 3) ->
-    float32 (B, dim), batch size free. Uses torch's TorchScript exporter (no onnxscript needed)."""
+    float32 (B, dim), batch size free. Uses torch's TorchScript exporter (no onnxscript needed).
+
+    half_storage: store the weights as float16, each cast back to float32 inside the graph (computed
+    once, when onnxruntime loads it). Exact for an encoder whose weights are already float16 values
+    (finetune rounds them: pretrain.encoder.round_to_half) and half the file size."""
     import torch
 
     class _Graph(torch.nn.Module):
@@ -42,8 +47,52 @@ def export_onnx(encoder: Any, path: str | Path) -> Path:
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(graph, (example,), str(path), input_names=[INPUT], output_names=[OUTPUT],
                           dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}}, opset_version=OPSET,
-                          dynamo=False)
+                          # BatchNorm stays a node: its float16 statistics are then stored exactly, and
+                          # onnxruntime folds it into the convolution in float32 when it loads the graph
+                          do_constant_folding=False, dynamo=False)
+    if half_storage:
+        _store_weights_as_float16(path)
     return path
+
+
+def _store_weights_as_float16(path: Path) -> None:
+    """Rewrite the graph with float16 initialisers + a Cast node to float32 for each (see export_onnx)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    casts, halves = [], []
+    for init in list(graph.initializer):
+        if init.data_type != TensorProto.FLOAT:
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "__fp16")
+        halves.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT))
+        graph.initializer.remove(init)
+    graph.initializer.extend(halves)
+    nodes = casts + list(graph.node)  # the casts first: every consumer comes after its input
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def providers(device: str = "auto") -> list[str]:
+    """onnxruntime execution providers for a --device value: 'cuda' (or 'auto' where onnxruntime has
+    its CUDA provider, the onnxruntime-gpu package) runs the encoder on the GPU, anything else on the
+    CPU. Asking for 'cuda' where it is absent is an error, not a silent CPU run."""
+    import onnxruntime as ort
+
+    from catalog.errors import CatalogError
+
+    have_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if device == "cuda" and not have_cuda:
+        raise CatalogError("--device cuda: this onnxruntime has no CUDA provider (install onnxruntime-gpu), "
+                           "or use --device cpu")
+    if device in ("cuda", "auto") and have_cuda:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
 
 
 class OnnxEncoder:
@@ -57,9 +106,17 @@ class OnnxEncoder:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, int(threads))
         opts.inter_op_num_threads = 1
+        # no busy-waiting between batches: the other core decodes the next chunk meanwhile
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3  # warnings about unused initialisers are noise for a user
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), opts, providers=providers or ["CPUExecutionProvider"])
+        try:  # onnxruntime parses a protobuf: data, never code; a foreign file is an error naming it
+            self.session = ort.InferenceSession(str(path), opts, providers=providers or ["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types (Fail, InvalidProtobuf, ...)
+            from catalog.errors import CatalogError
+
+            raise CatalogError(f"{path}: not a wbstyle ONNX encoder ({type(e).__name__}: "
+                               f"{str(e).splitlines()[0][:200]}); re-run finetune") from e
         shape = self.session.get_inputs()[0].shape          # ['batch', S, S, 3]
         self.image_size = int(shape[1])
         self.dim = int(self.session.get_outputs()[0].shape[1])

@@ -74,10 +74,23 @@ def _reseal(folder: Path) -> None:
     (folder / MANIFEST).write_text(json.dumps(manifest_for(folder, list(old["files"]), {})))
 
 
-@pytest.mark.parametrize("target", ["encoder.safetensors", "encoder.json", "head.safetensors", "head.json",
-                                    "forest.npz", "neighbors.npz", "neighbors.json"])
+def _load_as_predict(folder: Path) -> None:
+    WBModel.load(folder)
+
+
+def _load_as_finetune(folder: Path) -> None:
+    """`finetune --encoder FOLDER` reads the torch encoder (the predict path reads encoder.onnx)."""
+    from pretrain.encoder import load_encoder
+
+    load_encoder(folder)
+
+
+@pytest.mark.parametrize("target, load", [
+    ("encoder.onnx", _load_as_predict), ("head.safetensors", _load_as_predict), ("head.json", _load_as_predict),
+    ("forest.npz", _load_as_predict), ("neighbors.npz", _load_as_predict), ("neighbors.json", _load_as_predict),
+    ("encoder.safetensors", _load_as_finetune), ("encoder.json", _load_as_finetune)])
 @pytest.mark.parametrize("how", ["pickle", "torch.save"])
-def test_planted_pickle_is_refused_and_never_runs(tiny, tmp_path, target, how):
+def test_planted_pickle_is_refused_and_never_runs(tiny, tmp_path, target, load, how):
     root, model = tiny
     folder = _copy(model, tmp_path / "m")
     marker = tmp_path / "PWNED"
@@ -88,7 +101,7 @@ def test_planted_pickle_is_refused_and_never_runs(tiny, tmp_path, target, how):
         WBModel.load(folder)
     _reseal(folder)  # the manifest now agrees: the file's own loader must refuse it
     with pytest.raises(CatalogError, match=re.escape(target)):
-        WBModel.load(folder)
+        load(folder)
     assert not marker.exists()
 
 

@@ -13,7 +13,7 @@ from catalog.errors import CatalogError
 from catalog.reader import load_catalog, read_catalog
 from catalog.wb import kelvin_to_mired
 from app.predict import PredictConfig, run_predict
-from finetune.predict import WBModel, inference_encoder
+from finetune.predict import WBModel
 from finetune.train import FinetuneConfig, run_finetune
 from pretrain.encoder import Encoder, embed, save_encoder
 
@@ -109,12 +109,3 @@ def test_blended_path_pulls_duplicates_to_their_edits(trained):
     np.testing.assert_allclose(p["head_mired"], head["head_mired"])  # the head part is unchanged
 
 
-def test_fused_inference_encoder_matches_embed():
-    torch.manual_seed(0)
-    enc = Encoder(width=4, image_size=16)
-    enc.train()
-    enc(torch.rand(8, 3, 16, 16))  # give BatchNorm non-trivial running statistics
-    imgs = np.random.default_rng(0).integers(0, 255, (5, 16, 16, 3), dtype=np.uint8)
-    from finetune.predict import embed_fast
-
-    np.testing.assert_allclose(embed_fast(inference_encoder(enc), imgs), embed(enc, imgs), rtol=1e-4, atol=1e-5)

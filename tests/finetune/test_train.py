@@ -10,7 +10,8 @@ import torch
 from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, colour_features, image_features
 from catalog.wb import kelvin_to_mired
 from catalog.canonical import REF_TEMP, REF_TINT, from_reference, to_reference
-from finetune.model import (HeadEnsemble, WBHead, anchor_units, asshot_units, image_meta_columns, label_units,
+from finetune.model import WBHead, head_arrays
+from finetune.ensemble import (HeadEnsemble, anchor_units, asshot_units, image_meta_columns, label_units,
                             make_specs, to_csv_units)
 from finetune.train import (FinetuneConfig, build_cache, choose_gbm_weights, expand_table, make_rerender_plan,
                             plan_images, run_finetune)
@@ -99,9 +100,9 @@ def test_head_starts_at_the_median_shift_and_fallback_runs():
     for s, c in zip(specs, (7.0, 2.0)):
         s.centre = c
     enc = MetadataEncoder().fit(t, "plain")
-    heads = [WBHead(5, len(COLOUR_FEATURE_NAMES), len(image_meta_columns(enc.feature_names)), enc.n_cameras, 2,
-                    hidden=8, dropout=0.0)]
-    fb = WBHead(0, 0, enc.dim, enc.n_cameras, 2, hidden=8, dropout=0.0)
+    heads = [head_arrays(WBHead(5, len(COLOUR_FEATURE_NAMES), len(image_meta_columns(enc.feature_names)),
+                                enc.n_cameras, 2, hidden=8, dropout=0.0))]
+    fb = head_arrays(WBHead(0, 0, enc.dim, enc.n_cameras, 2, hidden=8, dropout=0.0))
     ens = HeadEnsemble(heads, specs, enc, np.zeros(5), np.ones(5), np.zeros(len(COLOUR_FEATURE_NAMES)),
                        np.ones(len(COLOUR_FEATURE_NAMES)), fallback=fb)
     emb = np.random.default_rng(0).normal(size=(3, 5)).astype(np.float32)
@@ -215,7 +216,6 @@ def test_same_capture_with_as_shot_3000_or_9000_gets_the_same_prediction(make_ca
                                 ensemble=1, hidden=16, batch_size=16, rerender_aug=4, baselines=False, refit=False,
                                 threads=1, workers=1, progress=False, device="cpu"))
     model = WBModel.load(tmp_path / "m")
-    model.bf16 = False
     cat = load_catalog(root, "Train", image_size=32, progress=False)
     rows = np.arange(8)
     # one linear capture per photo (its texture, milder colours and half exposure: no render clips)

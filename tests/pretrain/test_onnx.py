@@ -37,6 +37,19 @@ def test_onnx_matches_torch_embedding(exported):
     assert not np.allclose(got[0], got[1])  # different photos, different embeddings
 
 
+def test_half_storage_is_exact_for_float16_weights_and_smaller(exported, tmp_path):
+    """finetune rounds the encoder to float16 values; stored as float16 they come back exactly."""
+    from pretrain.encoder import round_to_half
+
+    enc, full = exported
+    rounded = round_to_half(__import__("copy").deepcopy(enc))
+    half = export_onnx(rounded, tmp_path / "half.onnx", half_storage=True)
+    images = np.random.default_rng(2).integers(0, 256, (9, 32, 32, 3), dtype=np.uint8)
+    got = OnnxEncoder(half).embed(images)
+    np.testing.assert_allclose(got, embed(rounded, images), atol=1e-4 * float(np.abs(got).max()), rtol=1e-3)
+    assert half.stat().st_size < 0.7 * full.stat().st_size
+
+
 def test_onnx_refuses_the_wrong_image_size(exported):
     _, path = exported
     with pytest.raises(ValueError, match=r"expected uint8 images of shape \(N, 32, 32, 3\)"):

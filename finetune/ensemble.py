@@ -1,0 +1,269 @@
+"""Stage 2's regression outputs: target units, and the ensemble that turns inputs into predictions.
+
+Temperature and Tint are learned as the *absolute* edit, in the units edits are linear in:
+Temperature in mired (1e6/K), Tint as is. Not as a shift from the camera's as-shot white balance:
+every image input is computed on the canonical render (catalog.canonical: the photo re-rendered
+from its as-shot to one fixed reference), so the image says what the light was, whatever the camera
+guessed, and the as-shot never enters an image member. A shift target would add the as-shot back
+into every prediction (issue #12 measured predictions tracking it with correlation +0.96). Any other
+target (e.g. Exposure) is learned directly, or as a shift from `curr<Name>` when the catalog has that
+column. Each target is centred and scaled by its training median / spread, so one Huber loss with
+delta ~1 spread treats all targets alike and shrugs off the odd 49,000 K label.
+
+Numpy only: the same HeadEnsemble serves training (validation folds, refit) and predict, which runs
+without torch (finetune.mlp is the heads' forward pass; finetune.model trains them).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from catalog.canonical import REF_TEMP, REF_TINT, to_reference
+from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
+from finetune.gbm import Forest, gbm_inputs
+from finetune.mlp import check_state, ensemble_forward
+
+
+# head layout; 2: float16 heads, gradient-boosting member as a packed finetune.gbm.Forest; 3: absolute
+# targets on canonical-render inputs (catalog.canonical), reference white balance stored; 4: the heads
+# as numpy arrays run by finetune.mlp (no torch at predict), the encoder as ONNX (pretrain.onnx)
+HEAD_FORMAT = 4
+# Metadata features the image members never see: the camera's as-shot guess (and its missing flags).
+IMAGE_META_EXCLUDED = ("asshot_mired", "asshot_tint")
+
+
+@dataclass
+class TargetSpec:
+    """How one CSV target maps to the head's output unit.
+
+    kind: "mired" (Temperature in mired; a shift from `anchor` when one is given), "shift" (label −
+    anchor column), "direct" (the label itself). centre/scale: training median and spread of that unit.
+    """
+    name: str
+    kind: str
+    anchor: str | None
+    centre: float = 0.0
+    scale: float = 1.0
+    lo: float = -np.inf     # clip range of the final value in CSV units
+    hi: float = np.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["lo"], d["hi"] = float(self.lo), float(self.hi)  # JSON has no inf; json.dumps writes Infinity
+        return d
+
+
+def make_specs(targets: list[str] | tuple[str, ...], columns) -> list[TargetSpec]:
+    specs = []
+    for name in targets:
+        if name == "Temperature":  # absolute (see module doc)
+            specs.append(TargetSpec(name, "mired", None, lo=TEMP_MIN, hi=TEMP_MAX))
+        elif name == "Tint":
+            specs.append(TargetSpec(name, "direct", None, lo=TINT_MIN, hi=TINT_MAX))
+        elif f"curr{name}" in columns:
+            specs.append(TargetSpec(name, "shift", f"curr{name}"))
+        else:
+            specs.append(TargetSpec(name, "direct", None))
+    return specs
+
+
+def anchor_units(table: pd.DataFrame, specs: list[TargetSpec]) -> np.ndarray:
+    """(N, T) what the head's output is added to, per target in the head's units: 0 for absolute
+    targets (Temperature, Tint), the anchor column for shift targets."""
+    cols = []
+    for s in specs:
+        if s.anchor is None:
+            cols.append(np.zeros(len(table)))
+            continue
+        a = pd.to_numeric(table[s.anchor], errors="coerce").to_numpy(np.float64)
+        cols.append(kelvin_to_mired(a) if s.kind == "mired" else a)
+    return np.stack(cols, 1) if cols else np.zeros((len(table), 0))
+
+
+def asshot_units(table: pd.DataFrame, specs: list[TargetSpec]) -> np.ndarray:
+    """(N, T) the camera's as-shot value per target in the head's units (mired(currTemp) for
+    Temperature, currTint for Tint, the anchor column of a shift target, 0 otherwise): the as-shot
+    baseline, the shift the gradient-boosting baselines learn from, the blend's shift mode."""
+    cols = []
+    for s in specs:
+        col = {"Temperature": "currTemp", "Tint": "currTint"}.get(s.name, s.anchor)
+        if col is None or col not in table.columns:
+            cols.append(np.zeros(len(table)))
+            continue
+        a = pd.to_numeric(table[col], errors="coerce").to_numpy(np.float64)
+        cols.append(kelvin_to_mired(a) if s.kind == "mired" else a)
+    return np.stack(cols, 1) if cols else np.zeros((len(table), 0))
+
+
+def image_meta_columns(feature_names: list[str]) -> np.ndarray:
+    """Indices of the metadata features the image members read: all but IMAGE_META_EXCLUDED (and their
+    missing flags), so the camera's as-shot guess cannot move a prediction."""
+    drop = set(IMAGE_META_EXCLUDED) | {f"{k}_missing" for k in IMAGE_META_EXCLUDED}
+    return np.array([i for i, k in enumerate(feature_names) if k not in drop], np.int64)
+
+
+def label_units(table: pd.DataFrame, specs: list[TargetSpec]) -> np.ndarray:
+    """(N, T) labels in the head's units before subtracting the anchor (mired for Temperature)."""
+    cols = []
+    for s in specs:
+        v = pd.to_numeric(table[s.name], errors="coerce").to_numpy(np.float64)
+        cols.append(kelvin_to_mired(np.clip(v, TEMP_MIN, TEMP_MAX)) if s.kind == "mired" else v)
+    return np.stack(cols, 1)
+
+
+def fit_scaling(shifts: np.ndarray, specs: list[TargetSpec]) -> None:
+    """Set each spec's centre (median) and scale (robust spread: 1.4826·MAD, floored by 0.5·std)."""
+    for j, s in enumerate(specs):
+        v = shifts[:, j][np.isfinite(shifts[:, j])]
+        med = float(np.median(v)) if v.size else 0.0
+        mad = 1.4826 * float(np.median(np.abs(v - med))) if v.size else 1.0
+        sd = float(v.std()) if v.size else 1.0
+        s.centre, s.scale = med, max(mad, 0.5 * sd, 1e-3)
+
+
+def scale_targets(shifts: np.ndarray, specs: list[TargetSpec]) -> np.ndarray:
+    c = np.array([s.centre for s in specs])
+    k = np.array([s.scale for s in specs])
+    return ((shifts - c) / k).astype(np.float32)
+
+
+def unscale_targets(z: np.ndarray, specs: list[TargetSpec]) -> np.ndarray:
+    c = np.array([s.centre for s in specs])
+    k = np.array([s.scale for s in specs])
+    return np.asarray(z, np.float64) * k + c
+
+
+def to_csv_units(units: np.ndarray, specs: list[TargetSpec]) -> np.ndarray:
+    """Head units (anchor added back) -> CSV units: mired -> K; clipped to each target's range."""
+    out = np.array(units, np.float64, copy=True)
+    for j, s in enumerate(specs):
+        if s.kind == "mired":
+            out[:, j] = mired_to_kelvin(np.clip(out[:, j], kelvin_to_mired(TEMP_MAX), kelvin_to_mired(TEMP_MIN)))
+        out[:, j] = np.clip(out[:, j], s.lo, s.hi)
+    return out
+
+
+def _half(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Storage copy: floating arrays as float16 (training rounds the weights to float16 first, so the
+    stored model is the validated one)."""
+    return {k: np.asarray(v).astype(np.float16) if np.asarray(v).dtype.kind == "f" else np.asarray(v)
+            for k, v in state.items()}
+
+
+def _float(state: dict[str, Any], what: str) -> dict[str, np.ndarray]:
+    """Inverse of _half: float32 arrays, every weight of a head present."""
+    out = {k: np.asarray(v, np.float32) if np.asarray(v).dtype.kind == "f" else np.asarray(v)
+           for k, v in state.items()}
+    check_state(out, what)
+    return out
+
+
+def _std(a: np.ndarray) -> np.ndarray:
+    s = a.std(0)
+    return np.where(s > 1e-8, s, 1.0)
+
+
+class HeadEnsemble:
+    """Everything needed to turn (embedding, colour features, catalog rows) into predictions:
+    the ensemble of heads, the metadata-only fallback head, the input standardisation, the
+    metadata encoder and the target specs. Used by training (validation folds, refit) and by
+    finetune.predict, so both run exactly the same code — numpy only, so predicting needs no torch.
+
+    heads / fallback: each head's weights as float32 arrays keyed like WBHead's state dict
+    (finetune.model.head_arrays turns a trained WBHead into that; finetune.mlp runs it)."""
+
+    def __init__(self, heads: list[dict[str, np.ndarray]], specs: list[TargetSpec], meta_encoder, emb_mean, emb_std,
+                 colour_mean, colour_std, fallback: dict[str, np.ndarray] | None = None, gbm: Forest | None = None,
+                 gbm_weight: float | list[float] | np.ndarray = 0.0,
+                 reference: tuple[float, float] = (REF_TEMP, REF_TINT)):
+        self.heads, self.specs, self.meta_encoder, self.fallback = heads, specs, meta_encoder, fallback
+        # The white balance every image input is rendered at (catalog.canonical), stored with the model
+        # so a later change of the default cannot silently change what a saved model sees.
+        self.reference = (float(reference[0]), float(reference[1]))
+        # Optional gradient-boosting member (finetune.gbm.Forest: one model per target, on metadata + raw
+        # image statistics), averaged with the MLP heads: different model families err differently, so
+        # the mix beats both.
+        # The weight is per target (one value broadcasts): finetune chooses each on validation, since the
+        # better family differs by catalog and by target.
+        self.gbm = gbm
+        self.gbm_weight = (np.broadcast_to(np.asarray(gbm_weight, np.float64), (len(specs),)).copy()
+                           if gbm is not None else np.zeros(len(specs)))
+        self.emb_mean, self.emb_std = np.asarray(emb_mean, np.float32), np.asarray(emb_std, np.float32)
+        self.colour_mean = np.asarray(colour_mean, np.float32)
+        self.colour_std = np.asarray(colour_std, np.float32)
+
+    def canonical(self, images: np.ndarray, table: pd.DataFrame) -> np.ndarray:
+        """uint8 renders at each row's as-shot (currTemp, currTint) -> the canonical renders this model
+        reads (catalog.canonical.to_reference at the model's reference white balance)."""
+        return to_reference(images, table["currTemp"].to_numpy(np.float64), table["currTint"].to_numpy(np.float64),
+                            self.reference)
+
+    @staticmethod
+    def input_stats(emb: np.ndarray, colour: np.ndarray) -> tuple[np.ndarray, ...]:
+        return emb.mean(0), _std(emb), colour.mean(0), _std(colour)
+
+    def standardise(self, emb: np.ndarray, colour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e = (np.asarray(emb, np.float32) - self.emb_mean) / self.emb_std
+        c = (np.asarray(colour, np.float32) - self.colour_mean) / self.colour_std
+        # Colour statistics of a black / blown-out frame can be extreme; keep them in a sane range.
+        return e.astype(np.float32), np.clip(c, -8, 8).astype(np.float32)
+
+    def _run(self, heads: list[dict[str, np.ndarray]], emb, colour, meta, cam) -> np.ndarray:
+        return unscale_targets(ensemble_forward(heads, emb, colour, meta, np.asarray(cam, np.int64)), self.specs)
+
+    def predict_parts(self, emb: np.ndarray, colour: np.ndarray, table: pd.DataFrame,
+                      exif_units: str) -> dict[str, np.ndarray]:
+        """Targets (N, T) in head units, before adding anchor_units (0 for Temperature/Tint), of each
+        member family: {"mlp", "gbm" (if any), "mix"}. emb/colour: of the canonical render."""
+        e, c = self.standardise(emb, colour)
+        meta, cam = self.meta_encoder.transform(table, exif_units)
+        meta = meta[:, image_meta_columns(self.meta_encoder.feature_names)]
+        out = {"mlp": self._run(self.heads, e, c, meta, cam)}
+        out["mix"] = out["mlp"]
+        if self.gbm is not None:
+            out["gbm"] = self.gbm.predict(gbm_inputs(meta, cam, colour)[0])
+            out["mix"] = (1 - self.gbm_weight) * out["mlp"] + self.gbm_weight * out["gbm"]
+        return out
+
+    def predict_shift(self, emb: np.ndarray, colour: np.ndarray, table: pd.DataFrame, exif_units: str) -> np.ndarray:
+        """Ensemble-mean targets (N, T) in head units (mired, tint, ...; see predict_parts)."""
+        return self.predict_parts(emb, colour, table, exif_units)["mix"]
+
+    def predict_fallback_shift(self, table: pd.DataFrame, exif_units: str) -> np.ndarray:
+        """Metadata-only targets (N, T) for photos whose image cannot be read (the only member that
+        reads the as-shot: without an image it is the best cue, and there is nothing to re-render)."""
+        meta, cam = self.meta_encoder.transform(table, exif_units)
+        empty = np.zeros((len(table), 0), np.float32)
+        if self.fallback is None:
+            return unscale_targets(np.zeros((len(table), len(self.specs))), self.specs)  # median shift
+        return self._run([self.fallback], empty, empty, meta, cam)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Weights in float16 (training rounds them first, see finetune.train.fit_model) and the
+        gradient-boosting member as packed arrays (finetune.gbm.Forest.pack), for the model's 4 MB
+        budget."""
+        return {"heads": [_half(h) for h in self.heads],
+                "fallback": _half(self.fallback) if self.fallback is not None else None,
+                "targets": [s.to_dict() for s in self.specs],
+                "metadata_encoder": self.meta_encoder.state_dict(),
+                "emb_mean": self.emb_mean.tolist(), "emb_std": self.emb_std.tolist(),
+                "colour_mean": self.colour_mean.tolist(), "colour_std": self.colour_std.tolist(),
+                "gbm": self.gbm.pack() if self.gbm is not None else None,
+                "gbm_weight": [float(w) for w in self.gbm_weight],
+                "reference_wb": list(self.reference)}
+
+    @classmethod
+    def from_state_dict(cls, d: dict[str, Any]) -> "HeadEnsemble":
+        from catalog.metadata import MetadataEncoder
+
+        heads = [_float(sd, "head") for sd in d["heads"]]
+        fallback = _float(d["fallback"], "fallback head") if d.get("fallback") is not None else None
+        specs = [TargetSpec(**s) for s in d["targets"]]
+        gbm = Forest.unpack(d["gbm"]) if d.get("gbm") is not None else None
+        return cls(heads, specs, MetadataEncoder.from_state_dict(d["metadata_encoder"]), d["emb_mean"],
+                   d["emb_std"], d["colour_mean"], d["colour_std"], fallback, gbm, d.get("gbm_weight", 0.0),
+                   tuple(d["reference_wb"]))
+
