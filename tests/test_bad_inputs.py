@@ -266,7 +266,7 @@ def test_table_covers_every_issue_case():
 
 
 # --------------------------------------------------------------------------- model cases
-MODEL_FILES = ("encoder.safetensors", "encoder.json", "head.safetensors", "head.json", "forest.npz",
+MODEL_FILES = ("encoder.onnx", "encoder.safetensors", "encoder.json", "head.safetensors", "head.json", "forest.npz",
                "neighbors.faiss", "neighbors.npz", "neighbors.json", "manifest.json")
 
 

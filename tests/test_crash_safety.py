@@ -76,7 +76,8 @@ def test_killed_finetune_leaves_the_previous_model(setup, moment):
             return cpu_seconds(pid) > 3.5
         return staged[-1]  # the first instant the new model's files are being written
 
-    code = run_and_kill(finetune_command(other, model, epochs=40), when)
+    # training: a long run, killed part way; writing: a short one, killed as it starts to save
+    code = run_and_kill(finetune_command(other, model, epochs=40 if moment == "training" else 2), when)
     assert code == -signal.SIGKILL, f"the run was not killed mid-way (exit {code})"
     assert staged[-1] == (moment == "writing"), "killed at another moment than intended"
     assert (model / MANIFEST).read_bytes() == manifest
@@ -89,7 +90,7 @@ def test_an_unkilled_run_does_replace_the_model(setup, tmp_path):
     import shutil
 
     copy = Path(shutil.copytree(model, tmp_path / "model"))
-    code = run_and_kill(finetune_command(other, copy), lambda pid: False)
+    code = run_and_kill(finetune_command(other, copy, epochs=2), lambda pid: False)
     assert code == 0
     assert (copy / MANIFEST).read_bytes() != manifest and not (copy / INCOMING).exists()
     assert not np.array_equal(predict(copy, root), before)

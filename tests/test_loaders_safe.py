@@ -105,6 +105,30 @@ def test_planted_pickle_is_refused_and_never_runs(tiny, tmp_path, target, load, 
     assert not marker.exists()
 
 
+def test_onnx_reading_a_file_outside_the_folder_is_refused(tiny, tmp_path):
+    """An ONNX initializer may point at "external data" by path; one that leaves the model folder
+    (here ../secret.bin) is refused by onnxruntime, and the error names the file."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    root, model = tiny
+    folder = _copy(model, tmp_path / "m")
+    np.full(4, 7.0, np.float32).tofile(tmp_path / "secret.bin")
+    w = numpy_helper.from_array(np.zeros(4, np.float32), "w")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "../secret.bin"), ("offset", "0"), ("length", "16")):
+        entry = w.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), folder / "encoder.onnx")
+    _reseal(folder)
+    with pytest.raises(CatalogError, match=r"encoder\.onnx: not a wbstyle ONNX encoder .*escapes"):
+        WBModel.load(folder)
+
+
 def test_old_pickled_folder_gets_a_clear_error_and_never_runs(tmp_path):
     marker = tmp_path / "PWNED"
     folder = tmp_path / "old"
