@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from catalog.runtime import memory_format_for, strided_1x1_ok
+
 
 class Block(nn.Module):
     """Residual 3x3 block with a strided 1x1 shortcut (ResNet 'basic' block)."""
@@ -25,11 +27,17 @@ class Block(nn.Module):
         self.b1 = nn.BatchNorm2d(cout)
         self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.b2 = nn.BatchNorm2d(cout)
-        self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        # A narrow strided 1x1 shortcut corrupts the heap in oneDNN's weight gradient (see
+        # catalog.runtime.strided_1x1_ok): there the input is subsampled first and the 1x1 runs at
+        # stride 1, the same function. Wide blocks (the default width) keep the single primitive.
+        self.subsample = 1 if strided_1x1_ok(cin) else stride
+        self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride // self.subsample, bias=False),
+                                  nn.BatchNorm2d(cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.b1(self.c1(x)))
-        return F.relu(self.b2(self.c2(y)) + self.skip(x))
+        s = self.subsample
+        return F.relu(self.b2(self.c2(y)) + self.skip(x[:, :, ::s, ::s] if s > 1 else x))
 
 
 class Encoder(nn.Module):
@@ -69,10 +77,11 @@ def to_tensor(images: np.ndarray | torch.Tensor, size: int | None = None) -> tor
 def embed(encoder: Encoder, images: np.ndarray, batch_size: int = 256,
           device: torch.device | str = "cpu") -> np.ndarray:
     """Embed uint8 NHWC images in eval mode; returns float32 (N, dim)."""
-    encoder.eval().to(device, memory_format=torch.channels_last)  # NHWC: the fastest layout for CPU convolutions
+    layout = memory_format_for(device)  # NHWC: the fastest layout for CPU convolutions
+    encoder.eval().to(device, memory_format=layout)
     out = []
     for i in range(0, len(images), batch_size):
-        x = to_tensor(images[i:i + batch_size], encoder.image_size).to(device, memory_format=torch.channels_last)
+        x = to_tensor(images[i:i + batch_size], encoder.image_size).to(device, memory_format=layout)
         out.append(encoder(x).float().cpu())
     if not out:
         return np.zeros((0, encoder.dim), np.float32)

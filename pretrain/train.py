@@ -34,8 +34,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from catalog.options import PretrainConfig
 from catalog.errors import CatalogError
-from catalog.runtime import pick_device, provenance, seed_everything, set_threads, write_json
+from catalog.runtime import (memory_format_for, pick_device, provenance, seed_everything, set_threads, use_bf16,
+                             write_json)
 from catalog.wb import kelvin_to_mired
 from pretrain.augment import WBViewAugment
 from pretrain.encoder import ENCODER_FILE, Encoder, embed, load_checkpoint, save_checkpoint, save_encoder, to_tensor
@@ -46,49 +48,6 @@ STATE_FILE = "pretrain_state.pt"  # everything --resume needs (torch, weights_on
 # ---------------------------------------------------------------------------------------------------
 # Options
 # ---------------------------------------------------------------------------------------------------
-@dataclass
-class PretrainConfig:
-    data: Path = field(metadata={"help": "Catalog root (ROOT/Train[+Validation]) or a single catalog folder.",
-                                 "required": True})
-    out: Path = field(default=Path("artifacts/run1"),
-                      metadata={"help": "Model folder: encoder.safetensors + encoder.json, pretrain_state.pt (for --resume), pretrain_report.json, pretrain_curve.png."})
-    epochs: int = field(default=25, metadata={
-        "help": "Passes over the (non-held-out) photos; 25 x 2.5k photos at 96 px: about 4 min on 2 idle "
-                "CPU cores with bf16, about twice that in fp32."})
-    batch_size: int = field(default=128, metadata={
-        "help": "Photos per step (2 views each); NT-Xent uses the other 2*batch-2 views as negatives. 128 beat "
-                "256 on the real release (held-out view top-1 0.86 vs 0.79, head MAE 305.9 vs 308.3 K) at 2/3 "
-                "of the time per epoch and 80 % of the memory."})
-    image_size: int = field(default=96, metadata={"help": "Side of the views the encoder sees (pixels)."})
-    load_size: int = field(default=128, metadata={
-        "help": "Photos are decoded once at this square size; views are cropped from it."})
-    width: int = field(default=24, metadata={"help": "Encoder width (channels of the first stage)."})
-    proj_dim: int = field(default=64, metadata={"help": "Output size of the SimCLR projection head."})
-    lr: float = field(default=2e-3, metadata={"help": "Peak AdamW learning rate (after warmup)."})
-    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay."})
-    warmup_epochs: float = field(default=1.0, metadata={"help": "Linear warmup length before the cosine decay."})
-    temperature: float = field(default=0.2, metadata={"help": "NT-Xent temperature."})
-    crop_min: float = field(default=0.25, metadata={
-        "help": "Smallest area fraction of a random resized crop (zoom in)."})
-    zoom_out_min: float = field(default=0.7, metadata={
-        "help": "Smallest scale of the frame when zooming out (border filled by reflection)."})
-    p_zoom_out: float = field(default=0.2, metadata={"help": "Probability that a view zooms out."})
-    p_paste: float = field(default=0.5, metadata={
-        "help": "Probability that a view gets a pasted patch (5-20 percent of its area) of another photo."})
-    holdout_fraction: float = field(default=0.1, metadata={
-        "help": "Fraction of photos (whole shoots when capture dates exist) kept out of training to "
-                "measure view retrieval."})
-    eval_every: int = field(default=5, metadata={"help": "Measure embedding quality every N epochs (0: end only)."})
-    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | cuda:1 | mps."})
-    precision: str = field(default="auto", metadata={
-        "help": "auto | bf16 | fp32. auto: bfloat16 autocast where the hardware runs it natively (CUDA, "
-                "CPUs with AVX512-BF16/AMX: about 2x faster), else float32."})
-    seed: int = field(default=0, metadata={"help": "Seed for initialisation, batches and views."})
-    threads: int = field(default=0, metadata={"help": "CPU threads for torch (0: torch default)."})
-    workers: int = field(default=2, metadata={"help": "Threads decoding images."})
-    resume: bool = field(default=False, metadata={
-        "help": "Continue from OUT/pretrain_state.pt (weights, optimizer, schedule, epoch) up to --epochs."})
-    progress: bool = field(default=True, metadata={"help": "Show progress bars and the final table."})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -246,22 +205,6 @@ class SimCLR(nn.Module):
         return self.head(self.encoder(x))
 
 
-def use_bf16(precision: str, device: torch.device) -> bool:
-    """bfloat16 autocast only where it is native: emulated bf16 on an older CPU is slower than fp32."""
-    if precision not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
-    if precision != "auto":
-        return precision == "bf16"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        try:
-            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        except (AttributeError, RuntimeError):
-            return False
-    return False
-
-
 def warmup_cosine(total_steps: int, warmup_steps: int):
     """LR multiplier: linear warmup to 1, cosine decay to 0 at `total_steps`."""
     def f(step: int) -> float:
@@ -362,9 +305,9 @@ def run_pretrain(cfg: PretrainConfig) -> Path:
     # --- model, loss, optimiser ---------------------------------------------------------------------
     seed_everything(cfg.seed)
     encoder = Encoder(width=cfg.width, image_size=cfg.image_size)
-    # channels-last (NHWC): oneDNN's fastest layout for CPU convolutions (a training step measured
-    # 6.5 vs 7.8 ms per photo here); on CUDA it lets cuDNN use tensor cores under bf16/fp16
-    model = SimCLR(encoder, cfg.proj_dim).to(device, memory_format=torch.channels_last)
+    # channels-last (NHWC) on every ISA, measured (catalog.runtime.memory_format_for)
+    layout = memory_format_for(device)
+    model = SimCLR(encoder, cfg.proj_dim).to(device, memory_format=layout)
     from lightly.loss import NTXentLoss
 
     criterion = NTXentLoss(temperature=cfg.temperature, gather_distributed=world > 1)
@@ -430,7 +373,7 @@ def run_pretrain(cfg: PretrainConfig) -> Path:
             for s in range(steps_per_epoch):
                 idx = perm[s * batch:(s + 1) * batch][rank::world][:local_batch].to(device)
                 x = images[idx].float().div_(255.0)
-                views = torch.cat([augment(x, g_aug), augment(x, g_aug)]).contiguous(memory_format=torch.channels_last)
+                views = torch.cat([augment(x, g_aug), augment(x, g_aug)]).contiguous(memory_format=layout)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     z0, z1 = net(views).float().chunk(2)
                 loss = criterion(z0, z1)
