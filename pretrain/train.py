@@ -35,6 +35,7 @@ import torch.distributed as dist
 from torch import nn
 
 from catalog.options import PretrainConfig
+from catalog.canonical import to_reference
 from catalog.errors import CatalogError
 from catalog.runtime import (memory_format_for, pick_device, provenance, seed_everything, set_threads, use_bf16,
                              write_json)
@@ -73,7 +74,7 @@ def load_pretrain_images(cfg: PretrainConfig) -> tuple[np.ndarray, dict[str, Any
         keep[list(cat.image_failures)] = False  # a broken photo costs one sample, not the run (reader warns)
         failed += int((~keep).sum())
         t = cat.table[keep]
-        images.append(cat.images[keep])
+        images.append(to_reference(cat.images[keep], t["currTemp"], t["currTint"]))  # canonical render (issue #12)
         n = int(keep.sum())
         if "Temperature" in t and "Tint" in t and cat.split != "Validation":
             kelvin = pd.to_numeric(t["Temperature"], errors="coerce").to_numpy(np.float64)
