@@ -75,7 +75,8 @@ def options_from(cls: type, positional: tuple[str, ...] = ()) -> Callable[[Calla
                 if f.name in kwargs:
                     v = kwargs[f.name]
                     if v is not None and _unwrap_optional(hints[f.name]) is Path:
-                        v = Path(v)
+                        # an empty value of an optional path means "none" (e.g. finetune --encoder "")
+                        v = None if v == "" and _unwrap_optional(hints[f.name]) is not hints[f.name] else Path(v)
                     vals[f.name] = v
             return fn(cls(**vals))
 
@@ -149,13 +150,9 @@ def command(name: str, cfg_cls: type, run: str, help: str, positional: tuple[str
 
 
 # --------------------------------------------------------------------------- commands
-from catalog.validate import ValidateConfig  # noqa: E402
-from pretrain.train import PretrainConfig  # noqa: E402
-from finetune.train import FinetuneConfig  # noqa: E402
-from app.predict import PredictConfig  # noqa: E402
-from app.audit import AuditConfig  # noqa: E402
-from app.evaluate import EvaluateConfig  # noqa: E402
-from app.demo import DemoConfig  # noqa: E402
+from catalog.options import (AddEditsConfig, ApplyConfig, AuditConfig, DemoConfig, EvaluateConfig,  # noqa: E402
+                             FinetuneConfig, ImportConfig, IngestConfig, PredictConfig, PretrainConfig,
+                             ValidateConfig)
 
 command("validate", ValidateConfig, "catalog.validate:run_validate", positional=("data",), exit_code=True,
         help="Report what a catalog holds (rows, images, columns, labels, cameras, shoots) and its problems.")
@@ -171,18 +168,15 @@ command("evaluate", EvaluateConfig, "app.evaluate:run_evaluate",
         help="Accuracy (MAE K/tint/mired, per camera and temperature band), consistency and plots.")
 command("demo", DemoConfig, "app.demo:run_demo",
         help="Run the whole system on an embedded demo catalog (no data needed).")
-from app.lightroom import ApplyConfig, ImportConfig, IngestConfig  # noqa: E402
-
-command("import-lightroom", ImportConfig, "app.lightroom:run_import_lightroom", positional=("catalog",), says="train split",
+command("add-edits", AddEditsConfig, "app.add_edits:run_add_edits",
+        help="Add a new shoot's edited photos (DATA/Train) to a model's neighbour index without retraining.")
+command("import-lightroom", ImportConfig, "app.lightroom:run_import_lightroom", positional=("catalog",),
+        says="train split",
         help="Turn a Lightroom Classic catalog (.lrcat, read-only) and its photos into Train/sliders.csv + images.")
 command("ingest", IngestConfig, "app.lightroom:run_ingest", positional=("photos",), says="validation split",
         help="Turn a folder of new raws/DNGs/JPEGs into a Validation layout that `predict` reads.")
 command("apply", ApplyConfig, "app.lightroom:run_apply", positional=("predictions",),
         help="Write predictions as XMP Lightroom reads (sidecars for raws, embedded for DNG/JPEG/TIFF).")
-from app.add_edits import AddEditsConfig  # noqa: E402
-
-command("add-edits", AddEditsConfig, "app.add_edits:run_add_edits",
-        help="Add a new shoot's edited photos (DATA/Train) to a model's neighbour index without retraining.")
 # new commands: one `command(...)` line each, above this comment
 
 

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from catalog.options import AddEditsConfig
 from catalog.errors import CatalogError
 from catalog.images import load_images
 from catalog.reader import Catalog, image_where, problems_message, scan_catalog
-from catalog.runtime import pick_device, set_threads
 from catalog.wb import TEMP_MAX, TEMP_MIN, kelvin_to_mired
 from retrieval.scenes import capture_seconds
 
@@ -38,16 +38,6 @@ if TYPE_CHECKING:  # the options dataclass is imported by cli.py's --help: no to
     from retrieval.index import NeighborIndex
 
 
-@dataclass
-class AddEditsConfig:
-    model: Path = field(default=Path("artifacts/model"), metadata={"help": "Model folder written by `finetune`; its neighbour index (neighbors.*) is extended in place."})
-    data: Path | None = field(default=None, metadata={"required": True, "help": "Catalog of newly edited photos (ROOT/Train/images + sliders.csv with Temperature/Tint)."})
-    split: str = field(default="Train", metadata={"help": "Split of --data holding the edited photos."})
-    skip_bad: bool = field(default=False, metadata={"help": "Skip and count photos with a missing label, an unreadable image or an id already in the index, instead of stopping at them."})
-    device: str = field(default="auto", metadata={"help": "'auto', 'cpu', 'cuda', 'mps'."})
-    threads: int = field(default=2, metadata={"help": "Torch intra-op threads."})
-    workers: int = field(default=1, metadata={"help": "Image decoding threads."})
-    progress: bool = field(default=True, metadata={"help": "Show progress and the summary."})
 
 
 @dataclass
@@ -129,8 +119,7 @@ def run_add_edits(cfg: AddEditsConfig) -> dict[str, Any]:
     from finetune.predict import WBModel
 
     t0 = time.time()
-    set_threads(cfg.threads)
-    model = WBModel.load(cfg.model, device=cfg.device)
+    model = WBModel.load(cfg.model, threads=cfg.threads, device=cfg.device)
     if model.index is None:
         raise CatalogError(f"{cfg.model}: no neighbour index (neighbors.*); re-run finetune to build one")
     edits = read_edits(cfg, model.index, model.image_size, tuple(model.targets))

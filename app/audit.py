@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
+from catalog.options import AuditConfig
 from catalog.errors import CatalogError
 from catalog.ids import check_id
 from catalog.images import read_image, square_resize
@@ -49,39 +50,6 @@ BLANK = (232, 232, 232)
 MAX_TABLE_ROWS = 500   # anomalies listed on the page (all of them go to anomalies.csv)
 
 
-@dataclass
-class AuditConfig:
-    data: Path = field(metadata={"help": "Catalog root (ROOT/Train[+Validation]) or a single catalog folder; "
-                                         "its Train split supplies the neighbour photos.", "required": True})
-    model: Path = field(default=Path("artifacts/model"), metadata={
-        "help": "Model folder (encoder.pt, head.pt, neighbors.*)."})
-    out: Path | None = field(default=None, metadata={"help": "Output folder (default: MODEL/audit)."})
-    ids: str | None = field(default=None, metadata={
-        "help": "Comma-separated id_global values to audit (overrides --worst)."})
-    worst: int = field(default=20, metadata={
-        "help": "Audit the N photos with the largest |error| when the split has labels, else the N whose "
-                "head prediction disagrees most with their neighbours' edits."})
-    answers: Path | None = field(default=None, metadata={
-        "help": "CSV id_global,Temperature,Tint with the audited photos' true edits when their split has none "
-                "(default: DATA/answers.csv when present, as the demo catalog writes)."})
-    k: int = field(default=8, metadata={
-        "help": "Neighbours shown per photo (predictions use the model's own blending settings)."})
-    split: str = field(default="auto", metadata={
-        "help": "Split to audit: auto (Validation if present, else Train, else the single folder) | "
-                "Train | Validation | folder."})
-    anomalies: bool = field(default=True, metadata={
-        "help": "Also list training edits that disagree with their near-duplicates' (compared as the model's "
-                "blend mode carries edits over: as corrections of the as-shot WB for 'shift'; anomalies.csv + grids)."})
-    anomaly_grids: int = field(default=12, metadata={"help": "Grids drawn for the top N anomalies."})
-    anomaly_min_sim: float = field(default=0.85, metadata={
-        "help": "Cosine similarity from which a training photo counts as a near-duplicate for anomalies."})
-    anomaly_z: float = field(default=3.0, metadata={
-        "help": "Robust z (vs. the near-duplicates' median edit and spread) from which an edit is flagged."})
-    tile: int = field(default=256, metadata={"help": "Tile size of the grids (pixels)."})
-    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | mps (for embedding the photos)."})
-    seed: int = field(default=0, metadata={"help": "Seed (the audit is deterministic; kept for provenance)."})
-    workers: int = field(default=2, metadata={"help": "Threads decoding images."})
-    progress: bool = field(default=True, metadata={"help": "Show progress bars."})
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from catalog.options import DemoConfig
 from app.audit import AuditConfig, run_audit
 from app.evaluate import EvaluateConfig, run_evaluate
 from app.predict import PredictConfig, run_predict
@@ -18,24 +19,6 @@ from catalog.validate import ValidateConfig, run_validate
 from finetune.train import FinetuneConfig, run_finetune
 from pretrain.train import PretrainConfig, run_pretrain
 
-@dataclasses.dataclass
-class DemoConfig:
-    out: Path = dataclasses.field(default=Path("artifacts/demo"), metadata={
-        "help": "Folder for the demo catalog (OUT/catalog) and the model, predictions, audit and plots (OUT/model)."})
-    n_train: int = dataclasses.field(default=240, metadata={"help": "Edited (labelled) demo photos."})
-    n_val: int = dataclasses.field(default=60, metadata={"help": "Unseen demo photos to predict."})
-    size: int = dataclasses.field(default=256, metadata={"help": "Side of the demo renders (pixels)."})
-    pretrain_epochs: int = dataclasses.field(default=30, metadata={"help": "SimCLR epochs of stage 1."})
-    finetune_epochs: int = dataclasses.field(default=40, metadata={"help": "Head epochs of stage 2."})
-    ensemble: int = dataclasses.field(default=5, metadata={"help": "Heads averaged in stage 2."})
-    image_size: int = dataclasses.field(default=96, metadata={"help": "Side of the encoder's input (pixels)."})
-    width: int = dataclasses.field(default=24, metadata={"help": "Encoder width (channels of its first stage)."})
-    device: str = dataclasses.field(default="auto", metadata={"help": "auto | cpu | cuda | mps."})
-    seed: int = dataclasses.field(default=0, metadata={"help": "Seed of the demo data and of every stage."})
-    progress: bool = dataclasses.field(default=True, metadata={"help": "Show progress bars and tables."})
-    lightroom: bool = dataclasses.field(default=False, metadata={
-        "help": "Run the Lightroom loop instead: DNG/JPEG folders + .lrcat -> import-lightroom -> pretrain/finetune "
-                "-> ingest -> predict -> apply -> evaluate."})
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Path]:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from catalog.options import EvaluateConfig
 from catalog.errors import CatalogError
 from catalog.reader import TARGETS, load_catalog, read_catalog, resolve_split
 from catalog.runtime import provenance, seed_everything, write_json
@@ -51,36 +52,6 @@ BRACKET_K = (2500.0, 12000.0)
 # ---------------------------------------------------------------------------------------------------
 # Options
 # ---------------------------------------------------------------------------------------------------
-@dataclass
-class EvaluateConfig:
-    data: Path | None = field(default=None, metadata={
-        "help": "Catalog root (ROOT/Train[+Validation]) or folder whose photos are evaluated; its labels are "
-                "the truth unless --answers is given."})
-    model: Path | None = field(default=None, metadata={
-        "help": "Model folder (encoder.pt, head.pt, neighbors.*) to predict with. Needs --data."})
-    pred: Path | None = field(default=None, metadata={
-        "help": "Predictions CSV (id_global,Temperature,Tint) to score instead of running a model."})
-    answers: Path | None = field(default=None, metadata={
-        "help": "Answers CSV (id_global,Temperature,Tint[,...]) holding the labels, e.g. the synthetic "
-                "benchmark's answers.csv; pairs with the Validation split."})
-    split: str = field(default="auto", metadata={
-        "help": "Split to evaluate: auto (Validation with --answers or when it has labels, else Train), "
-                "Train, Validation or folder. Train is optimistic if the model was trained on it."})
-    out: Path | None = field(default=None, metadata={
-        "help": "Output folder for evaluation.json and plots (default MODEL/eval, else ./eval)."})
-    blend: bool = field(default=True, metadata={
-        "help": "Also evaluate neighbour blending (when the model has a neighbour index)."})
-    consistency: bool = field(default=True, metadata={
-        "help": "Measure variant and as-shot bracket spread (needs --model)."})
-    n_variants: int = field(default=5, metadata={
-        "help": "WB-preserving variants per photo (crop/zoom/flip/paste) for the variant spread."})
-    n_brackets: int = field(default=6, metadata={
-        "help": "As-shot temperatures, 2500-12000 K evenly in mired, for the bracket spread."})
-    max_photos: int = field(default=200, metadata={
-        "help": "Photos (seeded subsample) used for the consistency probes."})
-    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | mps."})
-    seed: int = field(default=0, metadata={"help": "Seed for the subsample and the variants."})
-    progress: bool = field(default=True, metadata={"help": "Show progress bars and the result tables."})
 
 
 # ---------------------------------------------------------------------------------------------------

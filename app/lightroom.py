@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from catalog import wb
+from catalog.options import ApplyConfig, ImportConfig, IngestConfig
 from catalog.errors import CatalogError, ImageReadError
 from catalog.ids import check_id
 from catalog.images import read_image, square_resize
@@ -44,40 +45,10 @@ INPUT_COLUMNS = ["id_global", "captureTime", "camera_model", "camera_group", "ap
                  "isoSpeedRating", "focalLength", "flashFired", "currTemp", "currTint"]
 
 
-@dataclass
-class ImportConfig:
-    catalog: Path = field(metadata={"help": "The Lightroom Classic catalog (.lrcat); opened read-only."})
-    out: Path = field(default=Path("artifacts/lightroom"), metadata={
-        "help": "Folder to write: OUT/Train/sliders.csv + OUT/Train/images/*.tif, and OUT/lightroom_import.csv "
-                "(every catalog photo with what happened to it)."})
-    include_rejects: bool = field(default=False, metadata={"help": "Also learn from rejected photos (pick = -1)."})
-    relocate: str = field(default="", metadata={
-        "help": "OLD=NEW: photos moved since the catalog saw them; a root folder path starting with OLD "
-                "starts with NEW instead (e.g. 'D:/Photos/=/mnt/photos/')."})
-    size: int = field(default=256, metadata={"help": "Side of the renders written (pixels)."})
-    workers: int = field(default=2, metadata={"help": "Threads decoding photos."})
-    progress: bool = field(default=True, metadata={"help": "Show progress bars and the summary table."})
 
 
-@dataclass
-class IngestConfig:
-    photos: Path = field(metadata={
-        "help": "Folder of new, unedited photos (raws, DNG, JPEG, TIFF), searched recursively."})
-    out: Path = field(default=Path("artifacts/ingest"), metadata={
-        "help": "Folder to write: OUT/Validation/sliders_inputs.csv + OUT/Validation/images/<stem>.tif."})
-    size: int = field(default=256, metadata={"help": "Side of the renders written (pixels)."})
-    workers: int = field(default=2, metadata={"help": "Threads decoding photos."})
-    progress: bool = field(default=True, metadata={"help": "Show progress bars and the summary table."})
 
 
-@dataclass
-class ApplyConfig:
-    predictions: Path = field(metadata={"help": "CSV written by `predict`: id_global,Temperature,Tint."})
-    photos: Path = field(default=Path("."), metadata={
-        "help": "Folder holding the photos (searched recursively); each is found by its file name without extension."})
-    dry_run: bool = field(default=False, metadata={"help": "Print the old -> new table and write nothing."})
-    force: bool = field(default=False, metadata={"help": "Overwrite a white balance someone set by hand."})
-    progress: bool = field(default=True, metadata={"help": "Show the table of changes."})
 
 
 # ----------------------------------------------------------------------------------------------

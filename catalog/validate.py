@@ -16,6 +16,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from catalog.options import ValidateConfig
 from catalog.images import IMAGE_SUFFIXES, load_images
 from catalog.reader import SPLITS, TARGETS, Catalog, Problem, image_where, list_splits, scan_catalog
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
@@ -25,14 +26,6 @@ PROBLEM_TITLES = {"csv": "catalog files", "empty": "empty catalog", "column": "c
                   "image": "missing images", "unreadable": "unreadable images"}
 
 
-@dataclass
-class ValidateConfig:
-    data: Path = field(metadata={"help": "catalog root: ROOT with Train/ and/or Validation/, or a single "
-                                         "folder with images/ and one CSV"})
-    split: str = field(default="all", metadata={"help": "Train, Validation, folder, or all (every split found)"})
-    image_check: bool = field(default=True, metadata={"help": "decode every image to find unreadable or corrupt "
-                                                               "files (slower; off = only check that files exist)"})
-    workers: int = field(default=2, metadata={"help": "threads decoding images"})
 
 
 def _stats_row(name: str, values, fmt: str = "{:,.0f}") -> list[str]:

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from catalog.options import FinetuneConfig
 from catalog.canonical import REF_TEMP, REF_TINT, from_reference, to_reference
 from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, image_features
 from catalog.errors import CatalogError
@@ -55,40 +56,6 @@ from pretrain.encoder import ENCODER_FILE, Encoder, embed, load_encoder, round_t
 FALLBACK_HIDDEN = 64  # the metadata-only head has ~30 inputs: a narrow MLP is enough, and keeps the model small
 
 
-@dataclass
-class FinetuneConfig:
-    data: str = field(default="", metadata={"help": "Catalog root (ROOT/Train/images + sliders.csv) or a folder with images/ and one CSV."})
-    encoder: str = field(default="", metadata={"help": "Folder with encoder.safetensors from `pretrain`; empty = no pretraining (randomly initialised encoder; combine with --train-encoder all to learn it here)."})
-    out: str = field(default="artifacts/model", metadata={"help": "Model folder to write (encoder.*, head.*, forest.npz, neighbors.*, manifest.json, finetune_report.json)."})
-    targets: str = field(default="Temperature,Tint", metadata={"help": "Comma-separated CSV columns to learn. Temperature is learned as a mired shift from currTemp, Tint as a shift from currTint, X as a shift from currX when present, else directly."})
-    image_size: int = field(default=96, metadata={"help": "Image side (px) for a randomly initialised encoder; a pretrained encoder brings its own."})
-    epochs: int = field(default=40, metadata={"help": "Training epochs of each head; an epoch is one pass over the training photos, each in one random version (original or a re-rendered copy)."})
-    batch_size: int = field(default=256, metadata={"help": "Minibatch size for the heads."})
-    lr: float = field(default=2e-3, metadata={"help": "Peak AdamW learning rate of the heads (one-cycle schedule)."})
-    weight_decay: float = field(default=1e-2, metadata={"help": "AdamW weight decay of the heads."})
-    huber_delta: float = field(default=1.0, metadata={"help": "Huber loss threshold in units of each target's training spread (small = closer to MAE, i.e. the median)."})
-    hidden: int = field(default=192, metadata={"help": "Hidden width of the head MLP (192 scored within 0.5 % of 256 on the real release and keeps the model under 4 MB)."})
-    dropout: float = field(default=0.2, metadata={"help": "Dropout after each hidden layer of the head MLP."})
-    emb_dropout: float = field(default=0.2, metadata={"help": "Dropout on the (wide) image embedding input of the head."})
-    gbm_weight: float = field(default=0.5, metadata={"help": "Weight of a gradient-boosting member (metadata + image statistics, no embedding) averaged with the MLP heads; 0 = MLP heads only. With --tune-gbm-weight, the default that validation must significantly beat."})
-    tune_gbm_weight: bool = field(default=True, metadata={"help": "Choose the gradient-boosting member's weight per target (0, 0.1, ..., 1) by validation MAE (mired, tint) of the out-of-fold predictions, keeping --gbm-weight unless the best beats it significantly (1 % and z >= 2), and save those weights: which family generalises better differs by catalog (on a catalog of many repeated scenes the MLP memorises scenes through the embedding)."})
-    ensemble: int = field(default=3, metadata={"help": "Number of heads trained with different seeds and averaged."})
-    rerender_aug: int = field(default=4, metadata={"help": "As-shot re-rendered copies per training photo (0 = off)."})
-    rerender_mired: float = field(default=150.0, metadata={"help": "Max |shift| of the simulated as-shot temperature, in mired (±150: the range real cameras produce; issue #12 saw 2,629-48,296 K within one 12-minute shoot)."})
-    rerender_tint: float = field(default=30.0, metadata={"help": "Max |shift| of the simulated as-shot tint."})
-    val_fraction: float = field(default=0.2, metadata={"help": "Share of photos (whole shoots) held out when folds = 0."})
-    folds: int = field(default=0, metadata={"help": "0 = one grouped holdout; K >= 2 = grouped K-fold validation figures."})
-    refit: bool = field(default=True, metadata={"help": "After validation, retrain on every labelled photo for the saved model."})
-    train_encoder: str = field(default="none", metadata={"help": "'none' (frozen encoder, cached features: fast), 'last' (fine-tune the last stage) or 'all'."})
-    encoder_epochs: int = field(default=0, metadata={"help": "Epochs of encoder fine-tuning when --train-encoder is not 'none' (0 = --epochs)."})
-    encoder_lr: float = field(default=3e-4, metadata={"help": "Learning rate of the encoder when --train-encoder is not 'none'."})
-    baselines: bool = field(default=True, metadata={"help": "Also validate the gradient-boosting baselines on the same split."})
-    blend_k: int = field(default=8, metadata={"help": "Neighbours consulted when blending with similar training photos."})
-    device: str = field(default="auto", metadata={"help": "'auto', 'cpu', 'cuda', 'mps'."})
-    seed: int = field(default=0, metadata={"help": "Seed for splits, augmentation, initialisation and batch order."})
-    threads: int = field(default=2, metadata={"help": "Torch intra-op threads."})
-    workers: int = field(default=2, metadata={"help": "Image decoding threads."})
-    progress: bool = field(default=True, metadata={"help": "Show progress bars."})
 
 
 def parse_targets(targets: str | list[str] | tuple[str, ...]) -> list[str]:

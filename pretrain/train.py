@@ -34,6 +34,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from catalog.options import PretrainConfig
+from catalog.canonical import to_reference
 from catalog.errors import CatalogError
 from catalog.runtime import (memory_format_for, pick_device, provenance, seed_everything, set_threads, use_bf16,
                              write_json)
@@ -47,49 +49,6 @@ STATE_FILE = "pretrain_state.pt"  # everything --resume needs (torch, weights_on
 # ---------------------------------------------------------------------------------------------------
 # Options
 # ---------------------------------------------------------------------------------------------------
-@dataclass
-class PretrainConfig:
-    data: Path = field(metadata={"help": "Catalog root (ROOT/Train[+Validation]) or a single catalog folder.",
-                                 "required": True})
-    out: Path = field(default=Path("artifacts/run1"),
-                      metadata={"help": "Model folder: encoder.safetensors + encoder.json, pretrain_state.pt (for --resume), pretrain_report.json, pretrain_curve.png."})
-    epochs: int = field(default=25, metadata={
-        "help": "Passes over the (non-held-out) photos; 25 x 2.5k photos at 96 px: about 4 min on 2 idle "
-                "CPU cores with bf16, about twice that in fp32."})
-    batch_size: int = field(default=128, metadata={
-        "help": "Photos per step (2 views each); NT-Xent uses the other 2*batch-2 views as negatives. 128 beat "
-                "256 on the real release (held-out view top-1 0.86 vs 0.79, head MAE 305.9 vs 308.3 K) at 2/3 "
-                "of the time per epoch and 80 % of the memory."})
-    image_size: int = field(default=96, metadata={"help": "Side of the views the encoder sees (pixels)."})
-    load_size: int = field(default=128, metadata={
-        "help": "Photos are decoded once at this square size; views are cropped from it."})
-    width: int = field(default=24, metadata={"help": "Encoder width (channels of the first stage)."})
-    proj_dim: int = field(default=64, metadata={"help": "Output size of the SimCLR projection head."})
-    lr: float = field(default=2e-3, metadata={"help": "Peak AdamW learning rate (after warmup)."})
-    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay."})
-    warmup_epochs: float = field(default=1.0, metadata={"help": "Linear warmup length before the cosine decay."})
-    temperature: float = field(default=0.2, metadata={"help": "NT-Xent temperature."})
-    crop_min: float = field(default=0.25, metadata={
-        "help": "Smallest area fraction of a random resized crop (zoom in)."})
-    zoom_out_min: float = field(default=0.7, metadata={
-        "help": "Smallest scale of the frame when zooming out (border filled by reflection)."})
-    p_zoom_out: float = field(default=0.2, metadata={"help": "Probability that a view zooms out."})
-    p_paste: float = field(default=0.5, metadata={
-        "help": "Probability that a view gets a pasted patch (5-20 percent of its area) of another photo."})
-    holdout_fraction: float = field(default=0.1, metadata={
-        "help": "Fraction of photos (whole shoots when capture dates exist) kept out of training to "
-                "measure view retrieval."})
-    eval_every: int = field(default=5, metadata={"help": "Measure embedding quality every N epochs (0: end only)."})
-    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | cuda:1 | mps."})
-    precision: str = field(default="auto", metadata={
-        "help": "auto | bf16 | fp32. auto: bfloat16 autocast where the hardware runs it natively (CUDA, "
-                "CPUs with AVX512-BF16/AMX: about 2x faster), else float32."})
-    seed: int = field(default=0, metadata={"help": "Seed for initialisation, batches and views."})
-    threads: int = field(default=0, metadata={"help": "CPU threads for torch (0: torch default)."})
-    workers: int = field(default=2, metadata={"help": "Threads decoding images."})
-    resume: bool = field(default=False, metadata={
-        "help": "Continue from OUT/pretrain_state.pt (weights, optimizer, schedule, epoch) up to --epochs."})
-    progress: bool = field(default=True, metadata={"help": "Show progress bars and the final table."})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -115,7 +74,7 @@ def load_pretrain_images(cfg: PretrainConfig) -> tuple[np.ndarray, dict[str, Any
         keep[list(cat.image_failures)] = False  # a broken photo costs one sample, not the run (reader warns)
         failed += int((~keep).sum())
         t = cat.table[keep]
-        images.append(cat.images[keep])
+        images.append(to_reference(cat.images[keep], t["currTemp"], t["currTint"]))  # canonical render (issue #12)
         n = int(keep.sum())
         if "Temperature" in t and "Tint" in t and cat.split != "Validation":
             kelvin = pd.to_numeric(t["Temperature"], errors="coerce").to_numpy(np.float64)
