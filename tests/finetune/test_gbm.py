@@ -65,3 +65,16 @@ def test_infinite_values_follow_the_thresholds(bad):
     q = x[:20].copy()
     q[:, 0] = bad
     np.testing.assert_array_equal(forest.predict(q), np.stack([m.predict(q) for m in ref], 1))
+
+
+def test_predict_in_row_blocks_is_identical(monkeypatch):
+    """Forest.predict walks rows in blocks (memory bounded for 20,000 photos); same result as at once."""
+    import finetune.gbm as gbm
+
+    x, cat, y = _data()
+    forest = fit_gbm(x, cat, y, seed=0, max_iter=20)
+    q, _, _ = _data(n=1000, seed=2)
+    at_once = forest.predict(q)
+    monkeypatch.setattr(gbm, "PREDICT_ROWS", 64)
+    np.testing.assert_array_equal(forest.predict(q), at_once)
+    assert at_once.shape == (1000, 2) and np.isfinite(at_once).all()
