@@ -100,3 +100,19 @@ def test_same_seed_same_views_different_seed_different_views():
     # a generator passed per call takes precedence over the augmenter's own
     aug = WBViewAugment(24, seed=0)
     assert torch.equal(aug(x, torch.Generator().manual_seed(3)), aug(x, torch.Generator().manual_seed(3)))
+
+
+def test_paste_reads_donors_before_writing():
+    # every view both gives and receives a patch: a donor's patch must be its own pixels as resampled,
+    # never a patch it received earlier in the batch (each view is one constant colour, so any pixel
+    # tells which view it came from)
+    b = 16
+    colours = torch.linspace(0.05, 0.95, b)
+    x = colours[:, None, None, None].expand(b, 3, 32, 32).contiguous()
+    aug = WBViewAugment(32, crop_scale=(1.0, 1.0), aspect=(1.0, 1.0), p_zoom_out=0.0, p_flip=0.0, p_paste=1.0,
+                        paste_area=(0.2, 0.3), seed=0)
+    y = aug(x)
+    for i in range(b):
+        values = set(torch.unique(y[i, 0]).tolist())
+        own = values & {float(colours[i])}
+        assert own and len(values) == 2, f"view {i}: expected its own colour and one donor's, got {values}"
