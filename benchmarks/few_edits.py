@@ -172,6 +172,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[int, dict[str, float]]:
         for unit in ("mired", "k", "tint"):
             row[f"mae_{unit}"], row[f"mae0_{unit}"] = float(cat(f"err_{unit}").mean()), float(cat(f"err0_{unit}").mean())
             row[f"gain_{unit}"] = 1.0 - row[f"mae_{unit}"] / row[f"mae0_{unit}"]
+        # the same with every reveal weighing alike (a 6-photo shoot as much as a 200-photo one)
+        row["gain_mired_per_reveal"] = 1.0 - float(np.mean([np.mean(r["err_mired"]) for r in rs])) / \
+            float(np.mean([np.mean(r["err0_mired"]) for r in rs]))
         out[k] = row
     return out
 
@@ -227,11 +230,13 @@ def render_md(result: dict[str, Any], command: str) -> str:
              f"({r['repeats']} random reveals per k) are added with add-edits' code path, the others predicted with "
              f"`--blend-neighbors` (no batch smoothing or scene pull, to isolate the added edits). MAE over the "
              f"unrevealed photos; gain = against k = 0 on the same photos.", "",
-             "| k | reveals | photos scored | MAE mired | MAE K | MAE tint | gain mired vs k=0 | gain K | gain tint |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| k | reveals | photos scored | MAE mired | MAE K | MAE tint | gain mired vs k=0 | gain K | gain tint "
+             "| gain mired, reveals weighted alike |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for k, v in by_k.items():
         lines.append(f"| {k} | {v['reveals']} | {v['photos']:,} | {v['mae_mired']:.2f} | {v['mae_k']:.1f} | "
-                     f"{v['mae_tint']:.2f} | {v['gain_mired']:+.1%} | {v['gain_k']:+.1%} | {v['gain_tint']:+.1%} |")
+                     f"{v['mae_tint']:.2f} | {v['gain_mired']:+.1%} | {v['gain_k']:+.1%} | {v['gain_tint']:+.1%} | "
+                     f"{v.get('gain_mired_per_reveal', float('nan')):+.1%} |")
     lines.append("")
     fold_gain = [(f["fold"], {int(k): v for k, v in f["by_k"].items()}.get(3, {}).get("gain_mired", float("nan")))
                  for f in r["per_fold"]]
@@ -244,7 +249,8 @@ def render_md(result: dict[str, Any], command: str) -> str:
                       f"{SHOOT_OFFSET_GAIN_K3:.0%}); no fold worse: {'**pass**' if not worse else '**FAIL** (folds ' + str(worse) + ')'}."]
     lines += ["", "Strength for added edits chosen per fold (`retrieval.edits.EditBlendParams`): " + "; ".join(
         f"fold {f['fold'] + 1}: strength {f['edit_params']['strength']:g}, beta {f['edit_params']['beta']:g}, "
-        f"tau {f['edit_params']['tau']:g}, time scale {f['edit_params']['time_scale_s']:g} s, prior {f['edit_params']['prior']:g}"
+        f"tau {f['edit_params']['tau']:g}, time scale {f['edit_params']['time_scale_s']:g} s, "
+        f"head scale {f['edit_params'].get('head_scale', 0):g} mired, prior {f['edit_params']['prior']:g}"
         for f in r["per_fold"]), ""]
     return "\n".join(lines + scenes_md(r["scenes"]))
 
