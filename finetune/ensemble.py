@@ -26,6 +26,8 @@ from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, 
 from finetune.gbm import Forest, gbm_inputs
 from finetune.mlp import check_state, ensemble_forward
 
+PREDICT_ROWS = 4096  # photos per block in HeadEnsemble.predict_parts (bounded memory, same result)
+
 
 # head layout; 2: float16 heads, gradient-boosting member as a packed finetune.gbm.Forest; 3: absolute
 # targets on canonical-render inputs (catalog.canonical), reference white balance stored; 4: the heads
@@ -217,7 +219,15 @@ class HeadEnsemble:
     def predict_parts(self, emb: np.ndarray, colour: np.ndarray, table: pd.DataFrame,
                       exif_units: str) -> dict[str, np.ndarray]:
         """Targets (N, T) in head units, before adding anchor_units (0 for Temperature/Tint), of each
-        member family: {"mlp", "gbm" (if any), "mix"}. emb/colour: of the canonical render."""
+        member family: {"mlp", "gbm" (if any), "mix"}. emb/colour: of the canonical render.
+
+        Runs in blocks of PREDICT_ROWS rows (rows are independent): at once, 20,000 photos took ~90 MB
+        of copies of the embeddings and hidden layers; in blocks the memory does not grow with them."""
+        if len(emb) > PREDICT_ROWS:
+            parts = [self.predict_parts(emb[i:i + PREDICT_ROWS], colour[i:i + PREDICT_ROWS],
+                                        table.iloc[i:i + PREDICT_ROWS], exif_units)
+                     for i in range(0, len(emb), PREDICT_ROWS)]
+            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         e, c = self.standardise(emb, colour)
         meta, cam = self.meta_encoder.transform(table, exif_units)
         meta = meta[:, image_meta_columns(self.meta_encoder.feature_names)]

@@ -118,3 +118,16 @@ def test_reference_white_balance_is_saved_and_used_for_the_canonical_render():
     out = back.canonical(imgs, t)
     np.testing.assert_array_equal(out[0], imgs[0])  # already at the reference
     assert out[1, 0, 0, 2] < out[1, 0, 0, 0]         # as-shot assumed tungsten: at 6,500 K it turns warm
+
+
+def test_predict_in_row_blocks_is_identical(monkeypatch):
+    """predict_parts runs in row blocks (memory bounded for 20,000 photos); same result as at once."""
+    import finetune.ensemble as fe
+
+    ens, emb, colour, table = _ensemble(n=200)
+    at_once = ens.predict_parts(emb, colour, table, "plain")
+    monkeypatch.setattr(fe, "PREDICT_ROWS", 32)
+    blocked = ens.predict_parts(emb, colour, table, "plain")
+    for part in ("mlp", "gbm", "mix"):
+        np.testing.assert_array_equal(blocked[part], at_once[part])
+    assert blocked["mix"].shape == (200, 2)
