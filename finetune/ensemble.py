@@ -222,7 +222,9 @@ class HeadEnsemble:
         member family: {"mlp", "gbm" (if any), "mix"}. emb/colour: of the canonical render.
 
         Runs in blocks of PREDICT_ROWS rows (rows are independent): at once, 20,000 photos took ~90 MB
-        of copies of the embeddings and hidden layers; in blocks the memory does not grow with them."""
+        of copies of the embeddings and hidden layers; in blocks the memory does not grow with them.
+        Catalogs up to PREDICT_ROWS photos run exactly as before; larger ones match to float32
+        rounding (measured bit-identical here for 20,000 photos: BLAS uses the same kernels)."""
         if len(emb) > PREDICT_ROWS:
             parts = [self.predict_parts(emb[i:i + PREDICT_ROWS], colour[i:i + PREDICT_ROWS],
                                         table.iloc[i:i + PREDICT_ROWS], exif_units)

@@ -121,13 +121,16 @@ def test_reference_white_balance_is_saved_and_used_for_the_canonical_render():
 
 
 def test_predict_in_row_blocks_is_identical(monkeypatch):
-    """predict_parts runs in row blocks (memory bounded for 20,000 photos); same result as at once."""
+    """predict_parts runs in row blocks (memory bounded for 20,000 photos); the same result as at once,
+    to float32 rounding (BLAS may pick another kernel for a small block; 4,096-row blocks of 20,000
+    photos measured bit-identical here)."""
     import finetune.ensemble as fe
 
     ens, emb, colour, table = _ensemble(n=200)
     at_once = ens.predict_parts(emb, colour, table, "plain")
     monkeypatch.setattr(fe, "PREDICT_ROWS", 32)
     blocked = ens.predict_parts(emb, colour, table, "plain")
-    for part in ("mlp", "gbm", "mix"):
-        np.testing.assert_array_equal(blocked[part], at_once[part])
-    assert blocked["mix"].shape == (200, 2)
+    np.testing.assert_array_equal(blocked["gbm"], at_once["gbm"])  # trees: exact
+    for part in ("mlp", "mix"):
+        np.testing.assert_allclose(blocked[part], at_once[part], rtol=1e-5, atol=1e-5)
+    assert blocked["mix"].shape == (200, 2) and np.abs(at_once["mlp"]).max() > 1e-3
