@@ -83,16 +83,31 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
+def components(n: int, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Connected components of the undirected graph on n nodes with edges (r[i], c[i]): each node's
+    label is the smallest node of its component. Numpy only (predict runs without scipy): roots hook
+    onto the smaller root across every edge, then pointers jump until each points at its root;
+    O(E log N) vectorised steps."""
+    parent = np.arange(n, dtype=np.int64)
+    r, c = np.asarray(r, np.int64), np.asarray(c, np.int64)
+    while True:
+        pr, pc = parent[r], parent[c]
+        lo, hi = np.minimum(pr, pc), np.maximum(pr, pc)
+        linked = lo != hi
+        if not linked.any():
+            return parent
+        np.minimum.at(parent, hi[linked], lo[linked])  # hook root hi under the smaller root lo
+        while True:                                      # pointer jumping: flatten every path
+            up = parent[parent]
+            if np.array_equal(up, parent):
+                break
+            parent = up
+
+
 def _spanning(n: int, rows: list[np.ndarray], cols: list[np.ndarray]) -> tuple[list, list]:
     """The same connectivity in at most n edges: each photo linked to the first photo of its
     component (scenes only need the components, group_scenes)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    labels = connected_components(coo_matrix((np.ones(len(r), np.int8), (r, c)), shape=(n, n)), directed=False)[1]
-    _, first = np.unique(labels, return_index=True)
-    root = first[labels]
+    root = components(n, np.concatenate(rows), np.concatenate(cols))
     linked = np.flatnonzero(root != np.arange(n))
     return [linked], [root[linked]]
 
@@ -143,11 +158,7 @@ def group_scenes(table: pd.DataFrame, vectors: np.ndarray, max_gap_s: float = 30
     if n == 0:
         return np.zeros(0, np.int64)
     r, c = _edges(capture_seconds(table), camera_keys(table), _unit(vectors), max_gap_s, min_sim)
-    from scipy.sparse import coo_matrix  # lazy: scipy.sparse costs start-up time
-    from scipy.sparse.csgraph import connected_components
-
-    graph = coo_matrix((np.ones(len(r), np.int8), (r, c)), shape=(n, n))
-    labels = connected_components(graph, directed=False)[1]
+    labels = np.unique(components(n, r, c), return_inverse=True)[1]  # 0 .. S-1
     _, first = np.unique(labels, return_index=True)
     order = np.argsort(first)                       # renumber by first appearance: stable, readable
     remap = np.empty(len(order), np.int64)

@@ -117,3 +117,21 @@ def test_untimed_scenes_in_blocks_equal_the_one_shot_grouping(monkeypatch):
     monkeypatch.setattr(sc, "EDGES_PER_PHOTO", 1)
     blocked = sc.group_scenes(t, v)
     assert 1 < len(np.unique(one_shot)) < n and np.array_equal(one_shot, blocked)
+
+
+def test_components_match_scipy_on_random_graphs():
+    """The numpy connected components (predict runs without scipy) agree with scipy's."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from retrieval.scenes import components
+
+    rng = np.random.default_rng(0)
+    for n, m in ((1, 0), (10, 0), (50, 30), (400, 350), (400, 2000)):
+        r, c = rng.integers(0, n, m), rng.integers(0, n, m)
+        ours = components(n, r, c)
+        theirs = connected_components(coo_matrix((np.ones(m), (r, c)), shape=(n, n)), directed=False)[1]
+        # same partition: a bijection between the two labellings
+        pairs = set(zip(ours.tolist(), theirs.tolist()))
+        assert len(pairs) == len(set(ours.tolist())) == len(set(theirs.tolist()))
+        assert (ours <= np.arange(n)).all()  # each label is the smallest node of its component
