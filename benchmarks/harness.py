@@ -134,7 +134,7 @@ ISA_ENV: dict[str, dict[str, str]] = {
 
 _PROBE = """
 import json, torch
-from pretrain.train import use_bf16
+from catalog.runtime import use_bf16
 print(json.dumps({"cpu_capability": torch.backends.cpu.get_cpu_capability(),
                   "bf16": use_bf16("auto", torch.device("cpu"))}))
 """
