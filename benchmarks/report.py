@@ -260,7 +260,10 @@ def cost_markdown(stored: dict[str, Any] | None) -> list[str]:
         "environment: the code paths and the fp32 precision of an AVX2-only laptop, not its slower cores (issue #13: "
         "an AVX2-only AMD EPYC took about twice as long again). A column's targets are issue #13's for the "
         "precision its stages chose: bf16 (pretrain ≤ 150 s, predict ≥ 1,000 photos/s) or fp32 (pretrain ≤ 300 s, "
-        "predict ≥ 500 photos/s); pretrain + finetune ≤ 6 min and `cli.py demo` ≤ 60 s for both.", ""]
+        "predict ≥ 500 photos/s); pretrain + finetune ≤ 6 min and `cli.py demo` ≤ 60 s for both. The caps steer "
+        "torch (pretrain, finetune); `predict` runs the encoder on onnxruntime in fp32 in both columns, and "
+        "onnxruntime picks its own kernels by CPU: the capped column's predict figure is this CPU's, not an AVX2 "
+        "one's.", ""]
 
 
 def _cell(col: dict[str, Any], key: str, value: Callable[[dict], str], target: str = "",
