@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence

@@ -5,7 +5,6 @@ through the same run function and options dataclass as its own command.
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from rich.console import Console
@@ -19,6 +18,16 @@ from catalog.validate import ValidateConfig, run_validate
 from finetune.train import FinetuneConfig, run_finetune
 from pretrain.train import PretrainConfig, run_pretrain
 
+
+
+def train_demo_model(cfg: DemoConfig, data: Path, model: Path, console: Console) -> None:
+    """pretrain then finetune on `data` into `model`, with the demo's budgets (both demos use it)."""
+    console.rule("pretrain")
+    run_pretrain(PretrainConfig(data=data, out=model, epochs=cfg.pretrain_epochs, image_size=cfg.image_size,
+                                width=cfg.width, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
+    console.rule("finetune")
+    run_finetune(FinetuneConfig(data=data, encoder=model, out=model, epochs=cfg.finetune_epochs,
+                                ensemble=cfg.ensemble, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Path]:
@@ -38,12 +47,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Path]:
     console.rule("validate")
     if run_validate(ValidateConfig(data=root), console=console) != 0:
         raise SystemExit("the demo catalog failed validation")
-    console.rule("pretrain")
-    run_pretrain(PretrainConfig(data=root, out=model, epochs=cfg.pretrain_epochs, image_size=cfg.image_size,
-                                width=cfg.width, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
-    console.rule("finetune")
-    run_finetune(FinetuneConfig(data=str(root), encoder=str(model), out=str(model), epochs=cfg.finetune_epochs,
-                                ensemble=cfg.ensemble, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
+    train_demo_model(cfg, root, model, console)
     console.rule("predict")
     pred = run_predict(PredictConfig(data=root, model=model, out=model / "predictions.csv",
                                      blend_neighbors=True, device=cfg.device, progress=cfg.progress))

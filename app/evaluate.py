@@ -28,7 +28,6 @@ the one hook they share, `predictor.predict(catalog, blend=..., progress=...) ->
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 

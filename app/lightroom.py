@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -368,9 +368,8 @@ def run_demo_lightroom(cfg, console: Console | None = None) -> dict[str, Path]:
     image_size, width, device, seed, progress)."""
     from app.evaluate import EvaluateConfig, run_evaluate
     from app.predict import PredictConfig, run_predict
+    from app.demo import train_demo_model
     from catalog.demo_lightroom import make_demo_lightroom
-    from finetune.train import FinetuneConfig, run_finetune
-    from pretrain.train import PretrainConfig, run_pretrain
 
     console = console or Console(quiet=not cfg.progress)
     out = Path(cfg.out) / "lightroom"
@@ -380,12 +379,7 @@ def run_demo_lightroom(cfg, console: Console | None = None) -> dict[str, Path]:
                                 progress=cfg.progress)
     console.rule("import-lightroom")
     run_import_lightroom(ImportConfig(catalog=setup["catalog"], out=data, progress=cfg.progress), console)
-    console.rule("pretrain")
-    run_pretrain(PretrainConfig(data=data, out=model, epochs=cfg.pretrain_epochs, image_size=cfg.image_size,
-                                width=cfg.width, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
-    console.rule("finetune")
-    run_finetune(FinetuneConfig(data=str(data), encoder=str(model), out=str(model), epochs=cfg.finetune_epochs,
-                                ensemble=cfg.ensemble, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
+    train_demo_model(cfg, data, model, console)
     console.rule("ingest (the new shoot)")
     run_ingest(IngestConfig(photos=setup["new_shoot"], out=data, progress=cfg.progress), console)
     console.rule("predict")

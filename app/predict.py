@@ -6,7 +6,6 @@ Reads top to bottom: threads, load the model (finetune.predict.WBModel), read th
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from catalog.options import PredictConfig

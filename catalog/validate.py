@@ -9,7 +9,6 @@ repeated ids, missing/unreadable images, non-numeric values), else 0.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np

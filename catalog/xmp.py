@@ -35,7 +35,6 @@ may be replaced, as long as nobody changed them since.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ import numpy as np
 from lxml import etree
 
 from catalog import wb
+from catalog.artifacts import write_bytes
 from catalog.errors import CatalogError
 
 NS_CRS = "http://ns.adobe.com/camera-raw-settings/1.0/"
@@ -208,17 +208,9 @@ def sidecar_path(photo: Path) -> Path:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n' + data
-                    + b'\n<?xpacket end="w"?>\n')
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """The sidecar as an XMP packet, written atomically (catalog.artifacts: temp file, fsync, rename)."""
+    write_bytes(path, b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n' + data
+                + b'\n<?xpacket end="w"?>\n')
 
 
 @dataclass

@@ -13,10 +13,8 @@ metadata-only fallback head's prediction and a warning naming them. A row is nev
 """
 from __future__ import annotations
 
-import copy
-import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,6 @@ from finetune.store import HEAD_META, load_model_files
 from pretrain.onnx import OnnxEncoder
 from retrieval.blend import BlendParams, SmoothParams, apply_blend, smooth_batch
 from retrieval.edits import EditBlendParams, blend_added
-from retrieval.index import NeighborIndex
 from retrieval.scenes import CONSISTENCY, SceneParams, scene_consistency
 
 ON_ERROR = ("raise", "metadata-only")

@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import copy
 import math
-import shutil
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
