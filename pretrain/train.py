@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -260,11 +261,19 @@ def _print_table(initial: dict, final: dict, where: str) -> None:
 # ---------------------------------------------------------------------------------------------------
 # The stage
 # ---------------------------------------------------------------------------------------------------
-def run_pretrain(cfg: PretrainConfig) -> Path:
-    """Train the encoder on every photo of `cfg.data`; returns the path of OUT/encoder.safetensors."""
-    t_start = time.time()
-    set_threads(cfg.threads)
-    # --- processes: one, or one per GPU under torchrun -----------------------------------------------
+@dataclass
+class Processes:
+    """One process, or one per GPU under torchrun (WORLD_SIZE/RANK/LOCAL_RANK from the launcher)."""
+    world: int
+    rank: int
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def start_processes(cfg: PretrainConfig) -> Processes:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = pick_device(cfg.device)
@@ -273,9 +282,128 @@ def run_pretrain(cfg: PretrainConfig) -> Path:
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    main = rank == 0
-    progress = cfg.progress and main
-    bf16 = use_bf16(cfg.precision, device)
+    return Processes(world, rank, device)
+
+
+@dataclass
+class PretrainData:
+    """The photos, decoded once: training images on the device, the held-out ones for measuring."""
+    images: torch.Tensor       # (N_train, 3, S, S) uint8 on the device; a step only indexes it
+    eval_images: np.ndarray    # (N_eval, S, S, 3) uint8: held-out shoots (or the training photos)
+    eval_labels: np.ndarray    # (N_eval, 2) edit mired / tint where known (NaN otherwise)
+    counts: dict[str, Any]     # photos: total, train, holdout, ... (the report's n_images)
+    held_out: bool             # whether eval_images are held-out shoots
+
+
+def load_data(cfg: PretrainConfig, procs: Processes) -> PretrainData:
+    images_np, info = load_pretrain_images(cfg if procs.main else _quiet(cfg))
+    hold = holdout_split(info["shoot"], cfg.holdout_fraction, cfg.seed)
+    train_idx = np.flatnonzero(~hold)
+    eval_idx = np.flatnonzero(hold) if hold.any() else train_idx
+    images = torch.from_numpy(images_np[train_idx]).permute(0, 3, 1, 2).contiguous().to(procs.device)
+    counts = {"total": len(images_np), "train": int(len(train_idx)), "holdout": int(hold.sum()),
+              "validation_split": int((info["split"] == "Validation").sum()), "failed": info["failed"],
+              "evaluated_on": "holdout" if hold.any() else "train"}
+    # the decoded copy goes with this frame: peak memory is a target (2 GB)
+    return PretrainData(images, images_np[eval_idx], np.stack([info["mired"], info["tint"]], 1)[eval_idx], counts,
+                        bool(hold.any()))
+
+
+@dataclass
+class Training:
+    """Model, loss, optimiser and schedule of one run, and where it stands (epoch, history)."""
+    encoder: Encoder
+    model: nn.Module           # SimCLR(encoder, projection head), channels-last
+    net: nn.Module             # model, wrapped in DistributedDataParallel when there are several processes
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    batch: int                 # photos per step, all processes together
+    steps_per_epoch: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    start_epoch: int = 0
+    initial_eval: dict[str, float] | None = None
+
+
+def build_training(cfg: PretrainConfig, procs: Processes, n_train: int, layout: torch.memory_format) -> Training:
+    batch = min(cfg.batch_size, n_train)
+    steps_per_epoch = max(1, n_train // batch)  # drop the ragged tail: a tiny last batch has few negatives
+    if batch // procs.world < 2:
+        raise ValueError(f"batch_size {cfg.batch_size} gives {batch // procs.world} photos per process; need >= 2")
+    seed_everything(cfg.seed)
+    encoder = Encoder(width=cfg.width, image_size=cfg.image_size)
+    model = SimCLR(encoder, cfg.proj_dim).to(procs.device, memory_format=layout)
+    from lightly.loss import NTXentLoss
+
+    criterion = NTXentLoss(temperature=cfg.temperature, gather_distributed=procs.world > 1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total_steps = cfg.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(total_steps, max(1, round(cfg.warmup_epochs * steps_per_epoch))))
+    net = nn.parallel.DistributedDataParallel(
+        model, device_ids=[procs.device.index] if procs.device.type == "cuda" else None) if procs.world > 1 else model
+    return Training(encoder, model, net, criterion, optimizer, scheduler, batch, steps_per_epoch)
+
+
+def resume(t: Training, state_path: Path, device: torch.device) -> None:
+    """Continue from OUT/pretrain_state.pt: weights, projection head, optimiser, schedule, history."""
+    blob = load_checkpoint(state_path, map_location=device)
+    if blob["arch"] != t.encoder.config():
+        raise ValueError(f"{state_path}: checkpoint architecture {blob['arch']} differs from the options "
+                         f"{t.encoder.config()}; resume with the same width/image_size")
+    t.encoder.load_state_dict(blob["state_dict"])
+    t.model.head.load_state_dict(blob["projection_head"])
+    t.optimizer.load_state_dict(blob["optimizer"])
+    t.scheduler.load_state_dict(blob["scheduler"])
+    t.history, t.start_epoch, t.initial_eval = blob["history"], blob["epoch"], blob.get("initial_eval")
+
+
+def train_epoch(cfg: PretrainConfig, t: Training, images: torch.Tensor, epoch: int, procs: Processes,
+                augment: WBViewAugment, layout: torch.memory_format, bf16: bool, bar, task) -> dict[str, Any]:
+    """One pass over the training photos; returns the epoch's history row (loss, seconds, images/s, lr)."""
+    # one generator per (seed, epoch, rank): the batches and views of an epoch do not depend on
+    # whether the run was resumed, so a resumed run repeats an uninterrupted one exactly
+    n_train, device = len(images), procs.device
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+    perm = torch.randperm(n_train, generator=g)
+    g_aug = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch + 7919 * (procs.rank + 1))
+    t.net.train()
+    t0, loss_sum = time.time(), 0.0
+    for s in range(t.steps_per_epoch):
+        idx = perm[s * t.batch:(s + 1) * t.batch][procs.rank::procs.world][:t.batch // procs.world].to(device)
+        x = images[idx].float().div_(255.0)
+        views = torch.cat([augment(x, g_aug), augment(x, g_aug)]).contiguous(memory_format=layout)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            z0, z1 = t.net(views).float().chunk(2)
+        loss = t.criterion(z0, z1)
+        t.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        t.optimizer.step()
+        t.scheduler.step()
+        loss_sum += loss.item()
+        ips = (s + 1) * t.batch / (time.time() - t0)
+        bar.update(task, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs}  loss {loss.item():.3f}  {ips:.0f} img/s")
+    seconds = time.time() - t0
+    return {"epoch": epoch + 1, "loss": loss_sum / t.steps_per_epoch, "seconds": seconds,
+            "images_per_s": t.steps_per_epoch * t.batch / seconds, "lr": t.optimizer.param_groups[0]["lr"]}
+
+
+def _progress(enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("pretrain"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    TextColumn("{task.fields[info]}"), disable=not enabled)
+
+
+def run_pretrain(cfg: PretrainConfig) -> Path:
+    """Train the encoder on every photo of `cfg.data`; returns the path of OUT/encoder.safetensors.
+
+    Phases: processes -> data -> model/optimiser (or --resume) -> epochs (measure every eval_every,
+    save every epoch) -> final measurement, report and curve. Why these choices: module docstring."""
+    t_start = time.time()
+    set_threads(cfg.threads)
+    procs = start_processes(cfg)
+    bf16 = use_bf16(cfg.precision, procs.device)
     out = Path(cfg.out)
     ckpt_path = out / ENCODER_FILE
     # The resume state (float32 weights, optimiser, projection head, schedule) lives in its own file:
@@ -283,137 +411,69 @@ def run_pretrain(cfg: PretrainConfig) -> Path:
     state_path = out / STATE_FILE
     if cfg.resume and not state_path.exists():
         raise FileNotFoundError(f"{state_path}: --resume given but there is no checkpoint to continue from")
-
-    # --- data ---------------------------------------------------------------------------------------
-    images_np, info = load_pretrain_images(cfg if main else _quiet(cfg))
-    hold = holdout_split(info["shoot"], cfg.holdout_fraction, cfg.seed)
-    train_idx = np.flatnonzero(~hold)
-    eval_idx = np.flatnonzero(hold) if hold.any() else train_idx
-    eval_images = images_np[eval_idx]
-    eval_labels = np.stack([info["mired"], info["tint"]], 1)[eval_idx]
-    # one compact uint8 NCHW tensor on the device; a step only indexes it
-    images = torch.from_numpy(images_np[train_idx]).permute(0, 3, 1, 2).contiguous().to(device)
-    n_total = len(images_np)
-    del images_np  # the decoded copy is no longer needed: peak memory is a target (2 GB)
-    n_train = len(images)
-    batch = min(cfg.batch_size, n_train)
-    steps_per_epoch = max(1, n_train // batch)  # drop the ragged tail: a tiny last batch has few negatives
-    local_batch = batch // world
-    if local_batch < 2:
-        raise ValueError(f"batch_size {cfg.batch_size} gives {local_batch} photos per process; need >= 2")
-
-    # --- model, loss, optimiser ---------------------------------------------------------------------
-    seed_everything(cfg.seed)
-    encoder = Encoder(width=cfg.width, image_size=cfg.image_size)
-    # channels-last (NHWC) on every ISA, measured (catalog.runtime.memory_format_for)
-    layout = memory_format_for(device)
-    model = SimCLR(encoder, cfg.proj_dim).to(device, memory_format=layout)
-    from lightly.loss import NTXentLoss
-
-    criterion = NTXentLoss(temperature=cfg.temperature, gather_distributed=world > 1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total_steps = cfg.epochs * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(total_steps, max(1, round(cfg.warmup_epochs * steps_per_epoch))))
-    history: list[dict[str, Any]] = []
-    start_epoch, initial_eval = 0, None
+    data = load_data(cfg, procs)
+    layout = memory_format_for(procs.device)  # channels-last on every ISA, measured (catalog.runtime)
+    t = build_training(cfg, procs, len(data.images), layout)
     if cfg.resume:
-        blob = load_checkpoint(state_path, map_location=device)
-        if blob["arch"] != encoder.config():
-            raise ValueError(f"{state_path}: checkpoint architecture {blob['arch']} differs from the options "
-                             f"{encoder.config()}; resume with the same width/image_size")
-        encoder.load_state_dict(blob["state_dict"])
-        model.head.load_state_dict(blob["projection_head"])
-        optimizer.load_state_dict(blob["optimizer"])
-        scheduler.load_state_dict(blob["scheduler"])
-        history, start_epoch, initial_eval = blob["history"], blob["epoch"], blob.get("initial_eval")
-    net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-        if world > 1 else model
+        resume(t, state_path, procs.device)
     aug_params = dict(crop_scale=(cfg.crop_min, 1.0), zoom_out=(cfg.zoom_out_min, 1.0),
                       p_zoom_out=cfg.p_zoom_out, p_paste=cfg.p_paste)
     augment = WBViewAugment(cfg.image_size, **aug_params)
 
     def measure() -> dict[str, float]:
-        return evaluate_embeddings(encoder, eval_images, eval_labels, seed=cfg.seed + 1,
+        return evaluate_embeddings(t.encoder, data.eval_images, data.eval_labels, seed=cfg.seed + 1,
                                    augment=WBViewAugment(cfg.image_size, **aug_params),
-                                   batch_size=cfg.batch_size, device=device)
+                                   batch_size=cfg.batch_size, device=procs.device)
 
-    final: dict[str, float] | None = None
-    if initial_eval is None and main:
-        initial_eval = measure()  # the untrained encoder: what training has to beat
-
-    counts = {"total": n_total, "train": int(n_train), "holdout": int(hold.sum()),
-              "validation_split": int((info["split"] == "Validation").sum()), "failed": info["failed"],
-              "evaluated_on": "holdout" if hold.any() else "train"}
-    hardware = {"device": str(device), "bf16_autocast": bf16, "threads": torch.get_num_threads(), "processes": world}
+    if t.initial_eval is None and procs.main:
+        t.initial_eval = measure()  # the untrained encoder: what training has to beat
+    hardware = {"device": str(procs.device), "bf16_autocast": bf16, "threads": torch.get_num_threads(),
+                "processes": procs.world}
 
     def save(epoch: int, final: dict | None = None) -> None:
-        extra = {**provenance(cfg), "history": history, "epoch": epoch, "n_images": counts,
-                 "initial_eval": initial_eval, "final_eval": final, "hardware": hardware}
-        save_encoder(ckpt_path, encoder, extra=extra)
-        save_checkpoint(state_path, {**extra, "state_dict": encoder.state_dict(), "arch": encoder.config(),
-                                     "optimizer": optimizer.state_dict(), "projection_head": model.head.state_dict(),
-                                     "scheduler": scheduler.state_dict()})
+        extra = {**provenance(cfg), "history": t.history, "epoch": epoch, "n_images": data.counts,
+                 "initial_eval": t.initial_eval, "final_eval": final, "hardware": hardware}
+        save_encoder(ckpt_path, t.encoder, extra=extra)
+        save_checkpoint(state_path, {**extra, "state_dict": t.encoder.state_dict(), "arch": t.encoder.config(),
+                                     "optimizer": t.optimizer.state_dict(),
+                                     "projection_head": t.model.head.state_dict(),
+                                     "scheduler": t.scheduler.state_dict()})
 
-    # --- training loop --------------------------------------------------------------------------------
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(TextColumn("pretrain"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   TextColumn("{task.fields[info]}"), disable=not progress)
-    with bar:
-        task = bar.add_task("pretrain", total=total_steps, completed=start_epoch * steps_per_epoch, info="")
-        for epoch in range(start_epoch, cfg.epochs):
-            # one generator per (seed, epoch, rank): the batches and views of an epoch do not depend on
-            # whether the run was resumed, so a resumed run repeats an uninterrupted one exactly
-            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-            perm = torch.randperm(n_train, generator=g)
-            g_aug = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch + 7919 * (rank + 1))
-            net.train()
-            t0, loss_sum = time.time(), 0.0
-            for s in range(steps_per_epoch):
-                idx = perm[s * batch:(s + 1) * batch][rank::world][:local_batch].to(device)
-                x = images[idx].float().div_(255.0)
-                views = torch.cat([augment(x, g_aug), augment(x, g_aug)]).contiguous(memory_format=layout)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    z0, z1 = net(views).float().chunk(2)
-                loss = criterion(z0, z1)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                loss_sum += loss.item()
-                ips = (s + 1) * batch / (time.time() - t0)
-                bar.update(task, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs}  loss {loss.item():.3f}  "
-                                                 f"{ips:.0f} img/s")
-            seconds = time.time() - t0
-            row: dict[str, Any] = {"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch, "seconds": seconds,
-                                   "images_per_s": steps_per_epoch * batch / seconds,
-                                   "lr": optimizer.param_groups[0]["lr"]}
-            if main and (epoch + 1 == cfg.epochs or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)):
+    final: dict[str, float] | None = None
+    with _progress(cfg.progress and procs.main) as bar:
+        task = bar.add_task("pretrain", total=cfg.epochs * t.steps_per_epoch,
+                            completed=t.start_epoch * t.steps_per_epoch, info="")
+        for epoch in range(t.start_epoch, cfg.epochs):
+            row = train_epoch(cfg, t, data.images, epoch, procs, augment, layout, bf16, bar, task)
+            if procs.main and (epoch + 1 == cfg.epochs or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)):
                 final = measure()
                 row.update(final)
-            history.append(row)
-            if main:
+            t.history.append(row)
+            if procs.main:
                 save(epoch + 1)  # every epoch: an interrupted run can --resume
-
-    # --- results ----------------------------------------------------------------------------------------
-    if main:
-        if final is None:  # nothing left to train (resumed a finished run): measure what there is
-            final = measure()
-        save(max(start_epoch, cfg.epochs), final)
-        report = {**provenance(cfg), "n_images": counts, "hardware": hardware, "epochs_trained": len(history),
-                  "seconds_total": time.time() - t_start,
-                  "seconds_per_epoch": float(np.mean([h["seconds"] for h in history])) if history else None,
-                  "images_per_s": float(np.mean([h["images_per_s"] for h in history])) if history else None,
-                  "initial_eval": initial_eval, "final_eval": final, "history": history}
-        write_json(out / "pretrain_report.json", report)
-        _plot_curve(history, initial_eval, final.get("view_top1_mean_colour"), out / "pretrain_curve.png")
-        if progress:
-            _print_table(initial_eval, final, "held-out" if hold.any() else "training")
-    if world > 1:
+    if procs.main:
+        final = final if final is not None else measure()  # resumed a finished run: measure what there is
+        save(max(t.start_epoch, cfg.epochs), final)
+        _report(cfg, t, data, hardware, final, time.time() - t_start, out)
+    if procs.world > 1:
         dist.barrier()
         dist.destroy_process_group()
     return ckpt_path
+
+
+def _report(cfg: PretrainConfig, t: Training, data: PretrainData, hardware: dict[str, Any],
+            final: dict[str, float], seconds: float, out: Path) -> None:
+    """OUT/pretrain_report.json, OUT/pretrain_curve.png and the table."""
+    h = t.history
+    report = {**provenance(cfg), "n_images": data.counts, "hardware": hardware, "epochs_trained": len(h),
+              "seconds_total": seconds,
+              "seconds_per_epoch": float(np.mean([r["seconds"] for r in h])) if h else None,
+              "images_per_s": float(np.mean([r["images_per_s"] for r in h])) if h else None,
+              "initial_eval": t.initial_eval, "final_eval": final, "history": h}
+    write_json(out / "pretrain_report.json", report)
+    _plot_curve(h, t.initial_eval, final.get("view_top1_mean_colour"), out / "pretrain_curve.png")
+    if cfg.progress:
+        _print_table(t.initial_eval, final, "held-out" if data.held_out else "training")
 
 
 def _quiet(cfg: PretrainConfig) -> PretrainConfig:
