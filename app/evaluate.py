@@ -41,6 +41,7 @@ from catalog.runtime import provenance, seed_everything, write_json
 from catalog.wb import kelvin_to_mired, mired_to_kelvin, rerender_matrix, rerender_torch
 from catalog.metrics import wb_metrics
 from finetune.predict import WBModel
+from retrieval.scenes import scene_spread
 from finetune.splits import shoot_groups
 
 TEMP_BANDS = (("<3500 K", 0.0, 3500.0), ("3500-5500 K", 3500.0, 5500.0), (">5500 K", 5500.0, np.inf))
@@ -318,6 +319,16 @@ def _print_tables(result: dict[str, Any]) -> None:
             for k, m in main[key].items():
                 t.add_row(k, str(m["n"]), f"{m['mae_temp_k']:.1f}", f"{m['mae_tint']:.2f}", f"{m['mae_mired']:.2f}")
             con.print(t)
+    sc = result.get("scene_spread")
+    if sc and sc["labels"]["n_scenes"]:
+        t = Table(title=f"Spread within scenes ({sc['labels']['n_scenes']} scenes of 2+ photos; median per-scene sd; "
+                        f"scene pull strength {sc['strength']:g})")
+        for col in ("system", "sd mired", "sd tint"):
+            t.add_column(col, justify="left" if col == "system" else "right")
+        for name, m in sc.items():
+            if name != "strength":
+                t.add_row(name, f"{m['sd_mired_median']:.2f}", f"{m['sd_tint_median']:.2f}")
+        con.print(t)
     c = result.get("consistency")
     if c and c.get("variant"):
         t = Table(title=f"Consistency on {c['n_photos']} photos (mean per-photo sd)")
@@ -389,6 +400,22 @@ def system_predictions(cfg: EvaluateConfig, model: WBModel | None, catalog: Any,
     return systems
 
 
+def scene_spreads(model: WBModel, catalog: Any, joined: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Spread within scenes (retrieval.scenes: camera, capture-time gaps, canonical embedding), as
+    `cli.py predict --consistency scene` groups these photos: each system's, and the photographer's
+    own edits' ("labels") for scale. Scenes pulled with strength 0 still say how consistent a system is."""
+    full = model.predict_full(catalog, blend=has_index(model), smooth=True, consistency="scene", progress=False)
+    scene_of = pd.Series(full.scenes, index=catalog.table["id_global"].astype(str).to_numpy())
+    out: dict[str, Any] = {"strength": float(model.scene_params.strength)}
+    for name, df in joined.items():
+        scenes = scene_of.reindex(df["id_global"].astype(str)).to_numpy()
+        preds = df.rename(columns={"Temperature": "label_T", "Tint": "label_t"}).rename(
+            columns={"pred_Temperature": "Temperature", "pred_Tint": "Tint"})
+        out[name] = scene_spread(preds, scenes)
+        out.setdefault("labels", scene_spread(df, scenes))
+    return out
+
+
 def join_predictions(cfg: EvaluateConfig, truth: pd.DataFrame,
                      systems: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """name -> truth with pred_Temperature/pred_Tint; a labelled id without a prediction is an error."""
@@ -441,6 +468,8 @@ def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
             print(f"note: {result['note']}")
     joined = join_predictions(cfg, truth, systems)
     result["systems"] = {name: breakdowns(df, groups) for name, df in joined.items()}
+    if model is not None:
+        result["scene_spread"] = scene_spreads(model, catalog, joined)
     if cfg.consistency and model is not None:
         result["consistency"] = consistency_metrics(model, catalog, cfg.n_variants, cfg.n_brackets, cfg.max_photos,
                                                     blend=bool(cfg.blend and has_index(model)), seed=cfg.seed,

@@ -124,5 +124,33 @@ def test_run_evaluate_on_tiny_trained_model(make_catalog, tmp_path):
     assert math.isfinite(c["bracket"]["head"]["sd_tint"])
     for png in ("pred_vs_edit.png", "error_by_asshot.png"):
         assert (out / png).stat().st_size > 1000
+    # spread within scenes, as predict groups the photos: every system's and the photographer's own
+    sc = saved["scene_spread"]
+    assert {"as-shot", "head", "labels"} <= set(sc)
+    assert sc["labels"]["n_scenes"] == sc["head"]["n_scenes"] and sc["labels"]["n_photos"] <= 8
 
 
+
+
+def test_scene_spreads_against_a_hand_computation():
+    """Two scenes of two photos: each system's spread within scenes, and the labels', by hand."""
+    from types import SimpleNamespace
+
+    from app.evaluate import scene_spreads
+    from retrieval.scenes import SceneParams
+
+    ids = ["a", "b", "c", "d"]
+    model = SimpleNamespace(index=None, scene_params=SceneParams(strength=0.0),
+                            predict_full=lambda catalog, **kw: SimpleNamespace(scenes=np.array([0, 0, 1, 1])))
+    catalog = SimpleNamespace(table=pd.DataFrame({"id_global": ids}))
+    truth = pd.DataFrame({"id_global": ids[::-1], "Temperature": [5000.0, 5000.0, 4000.0, 5000.0],
+                          "Tint": [0.0, 0.0, 10.0, 0.0]})  # rows in another order than the catalog's
+    joined = {"sys": truth.assign(pred_Temperature=[2000.0, 2500.0, 5000.0, 5000.0], pred_Tint=[1.0, 3.0, 5.0, 5.0])}
+    out = scene_spreads(model, catalog, joined)
+    # scene of d, c = 1; of b, a = 0 (truth lists d, c, b, a)
+    labels, sys_ = out["labels"], out["sys"]
+    assert labels["n_scenes"] == 2 and labels["n_photos"] == 4
+    np.testing.assert_allclose(labels["sd_mired_max"], np.std([1e6 / 4000, 1e6 / 5000]))
+    np.testing.assert_allclose(sys_["sd_mired_max"], np.std([1e6 / 2000, 1e6 / 2500]))
+    np.testing.assert_allclose(sys_["sd_tint_median"], np.median([1.0, 0.0]))
+    assert out["strength"] == 0.0
