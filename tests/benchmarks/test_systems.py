@@ -35,7 +35,8 @@ def _parsed(cfg_cls: type, argv: list[str]):
 @pytest.mark.parametrize("cfg_cls, overrides", [
     (PretrainConfig, {"data": Path("/d"), "out": Path("/o"), "epochs": 3, "resume": True, "progress": False,
                       "lr": 0.5}),
-    (FinetuneConfig, {"data": "/d", "encoder": "", "train_encoder": "all", "baselines": False, "epochs": 2}),
+    (FinetuneConfig, {"data": Path("/d"), "encoder": Path("/e"), "train_encoder": "all", "baselines": False,
+                      "epochs": 2}),
     (PredictConfig, {"data": Path("/d"), "blend_neighbors": False, "smooth": True, "k": 4, "split": "Train"}),
     (DemoConfig, {"out": Path("/tmp/x"), "n_train": 24, "progress": False}),
 ])
@@ -47,6 +48,12 @@ def test_argv_for_is_the_inverse_of_options_from(cfg_cls, overrides):
     defaults = {f.name: f.default for f in dataclasses.fields(cfg_cls) if f.default is not dataclasses.MISSING}
     assert {k: getattr(cfg, k) for k in defaults if k not in overrides} == {k: v for k, v in defaults.items()
                                                                            if k not in overrides}
+
+
+def test_an_empty_optional_path_means_none():
+    """`finetune --encoder ""` (no pretraining), as scripts write it: None, not Path('.')."""
+    cfg = _parsed(FinetuneConfig, ["--data", "/d", "--encoder", ""])
+    assert cfg.encoder is None and cfg.data == Path("/d")
 
 
 def test_argv_for_refuses_an_unknown_option():
