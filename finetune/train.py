@@ -27,7 +27,7 @@ import copy
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ from finetune.ensemble import (HEAD_FORMAT, HeadEnsemble, TargetSpec, anchor_uni
 from finetune.model import WBHead, head_arrays, huber
 from finetune.splits import grouped_holdout, grouped_kfold, shoot_groups
 from finetune.store import save_model
+from retrieval import blend
+from retrieval.index import NeighborIndex
 from pretrain.encoder import ENCODER_FILE, Encoder, embed, load_encoder, round_to_half, to_tensor
 
 FALLBACK_HIDDEN = 64  # the metadata-only head has ~30 inputs: a narrow MLP is enough, and keeps the model small
@@ -487,32 +489,54 @@ def _units_from_mired_tint(units: np.ndarray, mt: np.ndarray, specs: list[Target
     return out
 
 
-def _retrieval():
-    """retrieval.index / retrieval.blend when importable (written concurrently), else None."""
-    try:
-        from retrieval import blend
-        from retrieval.index import NeighborIndex
-        return NeighborIndex, blend
-    except Exception as e:  # missing or broken: the head works alone; say so
-        warnings.warn(f"retrieval module unavailable ({type(e).__name__}: {e}); neighbour blending skipped")
-        return None
-
-
 # ------------------------------------------------------------------------------------------------
-# The stage
+# The stage, in the steps of the module docstring
 # ------------------------------------------------------------------------------------------------
-def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
-    t_start = time.time()
-    set_threads(cfg.threads)
-    seed_everything(cfg.seed)
-    device = pick_device(cfg.device)
-    if cfg.train_encoder not in ("none", "last", "all"):
-        raise CatalogError(f"train_encoder must be 'none', 'last' or 'all', got {cfg.train_encoder!r}")
-    targets = parse_targets(cfg.targets)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+@dataclass
+class TrainingSet:
+    """Steps 1-2: the labelled photos on their canonical renders, the re-rendered copies, the feature
+    cache and the grouped validation splits. Arrays are row-aligned with `table` (N photos) or, for
+    the *_all ones, with the augmentation plan (originals + copies)."""
+    cat: Any                    # catalog.reader.Catalog of the Train split (exif_units, csv_path)
+    table: pd.DataFrame         # (N rows) usable labelled photos
+    images: np.ndarray          # (N, S, S, 3) uint8 canonical renders at the encoder's size
+    specs: list[TargetSpec]
+    units: np.ndarray           # (N, T) labels in head units (mired, tint, ...)
+    plan: pd.DataFrame          # finetune.train.make_rerender_plan: one row per original or copy
+    table_all: pd.DataFrame     # the plan's rows as catalog rows (as-shot changed for copies)
+    units_all: np.ndarray       # (M, T) labels per plan row
+    anchors_all: np.ndarray     # (M, T) anchor per plan row (0 for the absolute Temperature/Tint)
+    cache: FeatureCache         # embeddings + colour statistics of every plan row
+    encoder: Encoder
+    enc_info: dict[str, Any]
+    groups: np.ndarray          # (N,) shoot of each photo (finetune.splits.shoot_groups)
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    seconds_cache: float
 
-    # 1. encoder + catalog --------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        return len(self.table)
+
+    @property
+    def edits_mt(self) -> np.ndarray | None:
+        return _mired_tint(self.units, self.specs)
+
+    @property
+    def asshot_mt(self) -> np.ndarray | None:
+        return _mired_tint(asshot_units(self.table, self.specs), self.specs)
+
+    @property
+    def shoots(self) -> list[str | None]:
+        col = self.table["shoot"] if "shoot" in self.table.columns else [None] * self.n
+        return [None if v is None else str(v) for v in col]
+
+    @property
+    def ids(self) -> list[str]:
+        return [str(i) for i in self.table["id_global"]]
+
+
+def load_training_set(cfg: FinetuneConfig, targets: list[str], device: torch.device) -> TrainingSet:
+    """Steps 1-2: encoder, the Train split on canonical renders, augmentation plan, feature cache, splits."""
     from catalog.reader import load_catalog
 
     encoder, enc_info = load_or_init_encoder(cfg)
@@ -529,189 +553,240 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         warnings.warn(f"{cat.csv_path}: {int((~keep).sum())} row(s) without usable targets/as-shot ignored")
         table, images = table[keep].reset_index(drop=True), images[keep]
         units = units[keep]
-    n = len(table)
-    if n < 4:
-        raise CatalogError(f"{cat.csv_path}: only {n} labelled photo(s); fine-tuning needs at least 4")
+    if len(table) < 4:
+        raise CatalogError(f"{cat.csv_path}: only {len(table)} labelled photo(s); fine-tuning needs at least 4")
     images = to_reference(images, table["currTemp"].to_numpy(np.float64), table["currTint"].to_numpy(np.float64))
-
-    # 2. augmentation plan + feature cache ----------------------------------------------------------
     plan = make_rerender_plan(table, cfg.rerender_aug, cfg.rerender_mired, cfg.rerender_tint, cfg.seed)
     table_all = expand_table(table, plan)
-    units_all = units[plan["src"].to_numpy()]
-    anchors_all = anchor_units(table_all, specs)
     t0 = time.time()
     cache = build_cache(encoder, images, plan, device, progress=cfg.progress)
-    t_cache = time.time() - t0
-
-    # 3. validation: whole shoots held out ----------------------------------------------------------
-    groups = shoot_groups(table, embeddings=cache.emb[:n])
+    seconds_cache = time.time() - t0
+    groups = shoot_groups(table, embeddings=cache.emb[:len(table)])
     n_groups = len(set(groups))
-    if cfg.folds >= 2:
-        splits = grouped_kfold(groups, min(cfg.folds, n_groups), cfg.seed)
-    else:
-        splits = [grouped_holdout(groups, cfg.val_fraction, cfg.seed)]
-    anchors = anchor_units(table, specs)
-    oof = np.full(units.shape, np.nan)
-    oof_fb = np.full(units.shape, np.nan)
-    oof_mlp = np.full(units.shape, np.nan)
-    oof_gbm = np.full(units.shape, np.nan)
-    retrieval = _retrieval() if _mired_tint(units, specs) is not None else None
-    k = max(1, cfg.blend_k)
-    nb_sims = np.full((n, k), -1.0, np.float32)
-    nb_idx = np.full((n, k), -1, np.int64)
+    splits = (grouped_kfold(groups, min(cfg.folds, n_groups), cfg.seed) if cfg.folds >= 2
+              else [grouped_holdout(groups, cfg.val_fraction, cfg.seed)])
+    return TrainingSet(cat, table, images, specs, units, plan, table_all, units[plan["src"].to_numpy()],
+                       anchor_units(table_all, specs), cache, encoder, enc_info, groups, splits, seconds_cache)
+
+
+@dataclass
+class FoldResults:
+    """Step 4: out-of-fold predictions (N, T) in head units of every member, each validation photo's
+    neighbours among its fold's training photos, and the last fold's model."""
+    oof: np.ndarray             # the mix (MLP ensemble + GBM member at the configured weight)
+    oof_mlp: np.ndarray
+    oof_gbm: np.ndarray         # NaN when there is no GBM member
+    oof_fb: np.ndarray          # the metadata-only fallback head
+    nb_sims: np.ndarray         # (N, k) float32 cosine similarity of the neighbours, -1 where none
+    nb_idx: np.ndarray          # (N, k) int64 photo row of each neighbour, -1 where none
+    vectors: np.ndarray | None  # (N, d) every photo in one index space (batch smoothing, scenes)
+    val_rows: np.ndarray        # the photos some fold validated
+    last: tuple[Any, Encoder, FeatureCache]  # (HeadEnsemble, encoder, cache) of the last fold
+    seconds: float
+
+
+def cross_validate(cfg: FinetuneConfig, ts: TrainingSet, device: torch.device) -> FoldResults:
+    """Train on each split's training shoots, predict its held-out shoots (no photo of a validation
+    shoot is seen by its model, nor is it among its neighbours)."""
+    n, k = ts.n, max(1, cfg.blend_k)
+    anchors = anchor_units(ts.table, ts.specs)
+    oof, oof_mlp, oof_gbm, oof_fb = (np.full(ts.units.shape, np.nan) for _ in range(4))
+    nb_sims, nb_idx = np.full((n, k), -1.0, np.float32), np.full((n, k), -1, np.int64)
+    wb = ts.edits_mt is not None
     vectors = None
-    edits_mt, asshot_mt = _mired_tint(units, specs), _mired_tint(asshot_units(table, specs), specs)
-    shoots = [None if v is None else str(v) for v in (table["shoot"] if "shoot" in table.columns else [None] * n)]
-    val_rows = np.concatenate([va for _, va in splits])
+    if wb:  # Batch smoothing and scenes are fitted on all validation photos together, so they need one
+        # common space: the index space of every photo's embedding (no labels involved), which is the
+        # saved model's own space whenever the encoder is frozen.
+        space = NeighborIndex.build(ts.cache.emb[:n], ts.ids, ts.edits_mt, ts.asshot_mt, ts.shoots)
+        vectors = np.zeros((n, space.basis.shape[0]), np.float32)
     t0 = time.time()
-    for f, (tr, va) in enumerate(splits):
-        model, enc_f, cache_f = fit_model(cfg, specs, table, plan, table_all, units_all, anchors_all, cat.exif_units,
-                                          tr, encoder, cache, images, cfg.seed + 1000 * (f + 1), device,
-                                          f"fold {f + 1}/{len(splits)}")
-        parts = model.predict_parts(cache_f.emb[va], cache_f.colour[va], table.iloc[va], cat.exif_units)
-        oof[va] = anchors[va] + parts["mix"]
-        oof_mlp[va] = anchors[va] + parts["mlp"]
+    for f, (tr, va) in enumerate(ts.splits):
+        model, enc_f, cache_f = fit_model(cfg, ts.specs, ts.table, ts.plan, ts.table_all, ts.units_all,
+                                          ts.anchors_all, ts.cat.exif_units, tr, ts.encoder, ts.cache, ts.images,
+                                          cfg.seed + 1000 * (f + 1), device, f"fold {f + 1}/{len(ts.splits)}")
+        parts = model.predict_parts(cache_f.emb[va], cache_f.colour[va], ts.table.iloc[va], ts.cat.exif_units)
+        oof[va], oof_mlp[va] = anchors[va] + parts["mix"], anchors[va] + parts["mlp"]
         if "gbm" in parts:
             oof_gbm[va] = anchors[va] + parts["gbm"]
-        oof_fb[va] = anchors[va] + model.predict_fallback_shift(table.iloc[va], cat.exif_units)
-        if retrieval is not None:  # neighbours of validation photos among *this fold's* training photos
-            NeighborIndex, _ = retrieval
-            index_f = NeighborIndex.build(cache_f.emb[tr], [str(i) for i in table["id_global"].iloc[tr]],
-                                          edits_mt[tr], asshot_mt[tr], [shoots[i] for i in tr])
+        oof_fb[va] = anchors[va] + model.predict_fallback_shift(ts.table.iloc[va], ts.cat.exif_units)
+        if wb:  # neighbours of validation photos among *this fold's* training photos
+            index_f = NeighborIndex.build(cache_f.emb[tr], [ts.ids[i] for i in tr], ts.edits_mt[tr],
+                                          ts.asshot_mt[tr], [ts.shoots[i] for i in tr])
             sims, ix = index_f.search(cache_f.emb[va], k)
             nb_sims[va, :sims.shape[1]] = sims
             nb_idx[va, :sims.shape[1]] = np.where(ix >= 0, tr[np.maximum(ix, 0)], -1)
-            if vectors is None:
-                # Batch smoothing is fitted on all validation photos together, so they need one common
-                # space: the index space of every photo's embedding (no labels involved), which is
-                # the saved model's own space whenever the encoder is frozen.
-                space = NeighborIndex.build(cache.emb[:n], [str(i) for i in table["id_global"]], edits_mt,
-                                            asshot_mt, shoots)
-                vectors = np.zeros((n, space.basis.shape[0]), np.float32)
             vectors[va] = space.normalize(cache_f.emb[va])
-    t_val = time.time() - t0
-    has_gbm = bool(np.isfinite(oof_gbm[val_rows]).all())
-    gbm_weight = np.full(len(specs), cfg.gbm_weight if has_gbm else 0.0)
+    val_rows = np.concatenate([va for _, va in ts.splits])
+    return FoldResults(oof, oof_mlp, oof_gbm, oof_fb, nb_sims, nb_idx, vectors, val_rows, (model, enc_f, cache_f),
+                       time.time() - t0)
+
+
+def tune_mixing(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The GBM member's weight per target (choose_gbm_weights), and every system's out-of-fold
+    predictions (N, T) in head units: baselines, fallback, MLP only, and the head at that weight."""
+    v = fr.val_rows
+    has_gbm = bool(np.isfinite(fr.oof_gbm[v]).all())
+    gbm_weight = np.full(len(ts.specs), cfg.gbm_weight if has_gbm else 0.0)
+    head = fr.oof.copy()
     if cfg.tune_gbm_weight and has_gbm:
-        gbm_weight = choose_gbm_weights(oof_mlp[val_rows], oof_gbm[val_rows], units[val_rows], cfg.gbm_weight)
-        oof[val_rows] = (1 - gbm_weight) * oof_mlp[val_rows] + gbm_weight * oof_gbm[val_rows]
+        gbm_weight = choose_gbm_weights(fr.oof_mlp[v], fr.oof_gbm[v], ts.units[v], cfg.gbm_weight)
+        head[v] = (1 - gbm_weight) * fr.oof_mlp[v] + gbm_weight * fr.oof_gbm[v]
         print(f"gradient-boosting member weight (validation; {cfg.gbm_weight:g} unless significantly beaten): "
-              + ", ".join(f"{s.name} {w:.1f}" for s, w in zip(specs, gbm_weight)))
-
-    preds = baseline_predictions(table, cat.exif_units, splits, specs, cache.colour[:n] if cfg.baselines else None,
-                                 cfg.seed)
-    preds["head (metadata only)"] = oof_fb
+              + ", ".join(f"{s.name} {w:.1f}" for s, w in zip(ts.specs, gbm_weight)))
+    preds = baseline_predictions(ts.table, ts.cat.exif_units, ts.splits, ts.specs,
+                                 ts.cache.colour[:ts.n] if cfg.baselines else None, cfg.seed)
+    preds["head (metadata only)"] = fr.oof_fb
     if has_gbm:  # the GBM member alone is the "gbm metadata+colour+chroma" row
-        preds["head: MLP ensemble only"] = oof_mlp
-    preds["head"] = oof
-    results = {name: figures(table, specs, p, val_rows) for name, p in preds.items()}
+        preds["head: MLP ensemble only"] = fr.oof_mlp
+    preds["head"] = head
+    return gbm_weight, preds
 
-    # 4. neighbour blending + batch smoothing, chosen on validation ---------------------------------
-    blend_params, smooth_params, scene_params, edit_params = None, None, None, None
-    blend_report: dict[str, Any] = {}
-    smooth_report: dict[str, Any] = {}
-    scene_report: dict[str, Any] = {}
-    edit_report: dict[str, Any] = {}
-    final_oof = oof.copy()
-    if retrieval is not None:
-        NeighborIndex, blend = retrieval
-        head_mt = _mired_tint(oof, specs)[val_rows]
-        # Absolute mode only: the "shift" mode carries a neighbour's edit - as-shot onto the query's as-shot,
-        # which would bring the camera's guess back into the prediction (issue #12).
-        blend_params, blend_report = blend.fit_blend(head_mt, asshot_mt[val_rows], edits_mt[val_rows],
-                                                     nb_sims[val_rows], nb_idx[val_rows], edits_mt, asshot_mt,
-                                                     modes=("absolute",))
-        for mode in blend_report.get("modes", {}):
-            p = blend.BlendParams(**{kk: blend_report["modes"][mode][kk] for kk in ("mode", "strength", "tau", "min_sim")})
-            mt = blend.apply_blend(head_mt, asshot_mt[val_rows], nb_sims[val_rows], nb_idx[val_rows], edits_mt, asshot_mt, p)
-            pu = oof.copy()
-            pu[val_rows] = _units_from_mired_tint(oof[val_rows], mt, specs)
-            results[f"head + blend ({mode}, s={p.strength:g})"] = figures(table, specs, pu, val_rows)
-        blended = blend.apply_blend(head_mt, asshot_mt[val_rows], nb_sims[val_rows], nb_idx[val_rows], edits_mt,
-                                    asshot_mt, blend_params)
-        final_oof[val_rows] = _units_from_mired_tint(oof[val_rows], blended, specs)
-        smooth_params, smooth_report = blend.fit_smooth(blended, vectors[val_rows], edits_mt[val_rows], index=None)
-        smoothed = blend.smooth_batch(blended, vectors[val_rows], smooth_params, index=None)
-        final_oof[val_rows] = _units_from_mired_tint(oof[val_rows], smoothed, specs)
-        results["final (head + chosen blend + smooth)"] = figures(table, specs, final_oof, val_rows)
-        preds["final"] = final_oof
-        # issue #12: scenes among the photos predicted together, and a few edits of a new shoot
-        # (add-edits), each with its own strength chosen here under the same significance rule
-        from retrieval.edits import fit_edit_blend
-        from retrieval.scenes import capture_seconds, fit_scene
 
-        val_table = table.iloc[val_rows]
-        scene_params, scene_report = fit_scene(smoothed, edits_mt[val_rows], vectors[val_rows], val_table)
-        edit_params, edit_report = fit_edit_blend(head_mt, edits_mt[val_rows], vectors[val_rows],
-                                                  capture_seconds(val_table), np.array([str(s) for s in shoots])[val_rows])
-    what = f"{len(splits)}-fold" if len(splits) > 1 else f"holdout {len(val_rows)}/{n}"
-    print_table(results, f"Validation ({what}, grouped by shoot: {n_groups} groups)")
-    notes = []
-    if blend_params is not None and blend_params.strength == 0:
-        notes.append("neighbour blending strength is 0: on validation no blend beat the head alone")
-    if smooth_params is not None and smooth_params.strength == 0:
-        notes.append("batch smoothing strength is 0: on validation it did not beat unsmoothed predictions")
-    if scene_params is not None and scene_params.strength == 0:
-        notes.append("scene consistency strength is 0: on validation pulling scenes together did not help")
-    if edit_params is not None and edit_params.strength == 0:
-        notes.append("added-edits strength is 0: on validation shoots a few revealed edits did not help the others")
-    for note in notes:
-        print(note)
+@dataclass
+class Consistency:
+    """Step 4, retrieval: blending, batch smoothing, scenes and added edits, each chosen on validation
+    (strength 0 when not significant); the figures of the variants tried."""
+    blend: Any = None           # retrieval.blend.BlendParams
+    smooth: Any = None          # retrieval.blend.SmoothParams
+    scene: Any = None           # retrieval.scenes.SceneParams
+    edit: Any = None            # retrieval.edits.EditBlendParams
+    reports: dict[str, Any] = field(default_factory=dict)
+    variants: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N, T) out-of-fold head units
 
-    # 5. refit on everything and save ---------------------------------------------------------------
-    t0 = time.time()
-    if cfg.refit or len(splits) > 1:
-        rows = np.arange(n) if cfg.refit else splits[0][0]
-        final, final_enc, final_cache = fit_model(cfg, specs, table, plan, table_all, units_all, anchors_all,
-                                                  cat.exif_units, rows, encoder, cache, images, cfg.seed,
-                                                  device, "refit on all photos" if cfg.refit else "model")
+    def notes(self) -> list[str]:
+        said = [(self.blend, "neighbour blending strength is 0: on validation no blend beat the head alone"),
+                (self.smooth, "batch smoothing strength is 0: on validation it did not beat unsmoothed predictions"),
+                (self.scene, "scene consistency strength is 0: on validation pulling scenes together did not help"),
+                (self.edit, "added-edits strength is 0: on validation shoots a few revealed edits did not help "
+                            "the others")]
+        return [text for params, text in said if params is not None and params.strength == 0]
+
+
+def fit_consistency(ts: TrainingSet, fr: FoldResults, head: np.ndarray) -> Consistency:
+    """Blend, smooth, scene and added-edit parameters on the validation photos (head: (N, T) out-of-fold)."""
+    if ts.edits_mt is None:
+        return Consistency()
+    from retrieval.edits import fit_edit_blend
+    from retrieval.scenes import capture_seconds, fit_scene
+
+    v, edits, asshot = fr.val_rows, ts.edits_mt, ts.asshot_mt
+    head_mt = _mired_tint(head, ts.specs)[v]
+    c = Consistency()
+    # Absolute mode only: the "shift" mode carries a neighbour's edit - as-shot onto the query's as-shot,
+    # which would bring the camera's guess back into the prediction (issue #12).
+    c.blend, c.reports["blend"] = blend.fit_blend(head_mt, asshot[v], edits[v], fr.nb_sims[v], fr.nb_idx[v], edits,
+                                                  asshot, modes=("absolute",))
+    for mode, m in c.reports["blend"].get("modes", {}).items():
+        p = blend.BlendParams(**{kk: m[kk] for kk in ("mode", "strength", "tau", "min_sim")})
+        mt = blend.apply_blend(head_mt, asshot[v], fr.nb_sims[v], fr.nb_idx[v], edits, asshot, p)
+        c.variants[f"head + blend ({mode}, s={p.strength:g})"] = _with_val(head, v, mt, ts.specs)
+    blended = blend.apply_blend(head_mt, asshot[v], fr.nb_sims[v], fr.nb_idx[v], edits, asshot, c.blend)
+    c.smooth, c.reports["smooth"] = blend.fit_smooth(blended, fr.vectors[v], edits[v], index=None)
+    smoothed = blend.smooth_batch(blended, fr.vectors[v], c.smooth, index=None)
+    c.variants["final (head + chosen blend + smooth)"] = _with_val(head, v, smoothed, ts.specs)
+    # issue #12: scenes among the photos predicted together, and a few edits of a new shoot (add-edits)
+    val_table = ts.table.iloc[v]
+    c.scene, c.reports["scene"] = fit_scene(smoothed, edits[v], fr.vectors[v], val_table)
+    c.edit, c.reports["edit_blend"] = fit_edit_blend(head_mt, edits[v], fr.vectors[v], capture_seconds(val_table),
+                                                     np.array([str(s) for s in ts.shoots])[v])
+    return c
+
+
+def _with_val(head: np.ndarray, rows: np.ndarray, mt: np.ndarray, specs: list[TargetSpec]) -> np.ndarray:
+    """`head` (N, T) with its validation rows' (mired, tint) replaced by `mt`."""
+    out = head.copy()
+    out[rows] = _units_from_mired_tint(head[rows], mt, specs)
+    return out
+
+
+def refit(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults, gbm_weight: np.ndarray,
+          device: torch.device) -> tuple[Any, Encoder, FeatureCache, NeighborIndex | None]:
+    """Step 5: the saved model trained on every labelled photo (or the last fold's, with --no-refit and
+    one split), the validated member weights, and the neighbour index of the training photos."""
+    if cfg.refit or len(ts.splits) > 1:
+        rows = np.arange(ts.n) if cfg.refit else ts.splits[0][0]
+        final, final_enc, final_cache = fit_model(cfg, ts.specs, ts.table, ts.plan, ts.table_all, ts.units_all,
+                                                  ts.anchors_all, ts.cat.exif_units, rows, ts.encoder, ts.cache,
+                                                  ts.images, cfg.seed, device,
+                                                  "refit on all photos" if cfg.refit else "model")
     else:
-        final, final_enc, final_cache = model, enc_f, cache_f
+        final, final_enc, final_cache = fr.last
     if final.gbm is not None:
         final.gbm_weight = gbm_weight.copy()
-    t_refit = time.time() - t0
     index = None
-    if retrieval is not None:
-        NeighborIndex, _ = retrieval
-        index = NeighborIndex.build(final_cache.emb[:n], [str(i) for i in table["id_global"]], edits_mt, asshot_mt,
-                                    shoots)
-    report = {
-        "provenance": provenance(cfg), "encoder": enc_info, "n_photos": n, "n_groups": n_groups,
-        "exif_units": cat.exif_units, "targets": [s.to_dict() for s in final.specs],
-        "validation": {"scheme": what, "splits": [{"train": len(tr), "val": len(va)} for tr, va in splits],
-                       "results": results, "notes": notes},
-        "gbm_weight": {s.name: float(w) for s, w in zip(specs, gbm_weight)},
-        "blend": {"params": blend_params.to_dict() if blend_params else None, "report": blend_report},
-        "smooth": {"params": smooth_params.to_dict() if smooth_params else None, "report": smooth_report},
-        "scene": {"params": scene_params.to_dict() if scene_params else None, "report": scene_report},
-        "edit_blend": {"params": edit_params.to_dict() if edit_params else None, "report": edit_report},
-        "timings_s": {"cache": t_cache, "validation": t_val, "refit": t_refit, "total": time.time() - t_start},
-    }
-    # Only inference weights travel with the model (float16, no optimiser / projection head: those stay
-    # in the pretrain folder for --resume); the pretraining provenance comes along. One data-only folder,
-    # staged and committed at once (finetune.store): a run killed before this leaves the previous model.
-    head = {"format": HEAD_FORMAT, **final.state_dict(), "image_size": encoder.image_size,
+    if ts.edits_mt is not None:
+        index = NeighborIndex.build(final_cache.emb[:ts.n], ts.ids, ts.edits_mt, ts.asshot_mt, ts.shoots)
+    return final, final_enc, final_cache, index
+
+
+def save_outputs(cfg: FinetuneConfig, ts: TrainingSet, final: Any, final_enc: Encoder, index: NeighborIndex | None,
+                 c: Consistency, report: dict[str, Any], preds: dict[str, np.ndarray]) -> None:
+    """The model folder (finetune.store: data only, staged and committed at once, so a run killed
+    before this leaves the previous model), finetune_report.json and validation_predictions.csv."""
+    out = Path(cfg.out)
+    head = {"format": HEAD_FORMAT, **final.state_dict(), "image_size": ts.encoder.image_size,
             "colour_feature_names": list(IMAGE_FEATURE_NAMES),
-            "blend": blend_params.to_dict() if blend_params else None, "blend_k": k,
-            "smooth": smooth_params.to_dict() if smooth_params else None,
-            "scene": scene_params.to_dict() if scene_params else None,
-            "edit_blend": edit_params.to_dict() if edit_params else None,
-            "provenance": provenance(cfg), "validation": results}
-    save_model(out, final_enc, {"provenance": provenance(cfg), "source": enc_info["source"],
-                                "pretrain": enc_info["pretrain"], "fine_tuned": cfg.train_encoder},
+            "blend": c.blend.to_dict() if c.blend else None, "blend_k": max(1, cfg.blend_k),
+            "smooth": c.smooth.to_dict() if c.smooth else None,
+            "scene": c.scene.to_dict() if c.scene else None,
+            "edit_blend": c.edit.to_dict() if c.edit else None,
+            "provenance": provenance(cfg), "validation": report["validation"]["results"]}
+    # Only inference weights travel with the model (float16, no optimiser / projection head: those stay
+    # in the pretrain folder for --resume); the pretraining provenance comes along.
+    save_model(out, final_enc, {"provenance": provenance(cfg), "source": ts.enc_info["source"],
+                                "pretrain": ts.enc_info["pretrain"], "fine_tuned": cfg.train_encoder},
                head, index, provenance(cfg))
     write_json(out / "finetune_report.json", report)
     # Every system's validation predictions, per photo (CSV units), for error analysis and plots.
-    fold_of = np.full(n, -1)
-    for f, (_, va) in enumerate(splits):
+    fold_of = np.full(ts.n, -1)
+    for f, (_, va) in enumerate(ts.splits):
         fold_of[va] = f
-    val_csv = pd.DataFrame({"id_global": table["id_global"].astype(str), "fold": fold_of,
-                            "shoot": groups.astype(str)})
-    for spec in specs:
-        val_csv[spec.name] = table[spec.name].to_numpy()
+    val_csv = pd.DataFrame({"id_global": ts.table["id_global"].astype(str), "fold": fold_of,
+                            "shoot": ts.groups.astype(str)})
+    for spec in ts.specs:
+        val_csv[spec.name] = ts.table[spec.name].to_numpy()
     for name, system_units in preds.items():
-        csv_units = to_csv_units(system_units, specs)
-        for j, spec in enumerate(specs):
+        csv_units = to_csv_units(system_units, ts.specs)
+        for j, spec in enumerate(ts.specs):
             val_csv[f"{name} | {spec.name}"] = np.where(fold_of >= 0, csv_units[:, j], np.nan)
     val_csv.to_csv(out / "validation_predictions.csv", index=False)
-    return {"results": results, "report_path": str(out / "finetune_report.json"), "model_dir": str(out), **report}
+
+
+def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
+    """Steps 1-5 of the module docstring; returns the report (also OUT/finetune_report.json)."""
+    t_start = time.time()
+    set_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    if cfg.train_encoder not in ("none", "last", "all"):
+        raise CatalogError(f"train_encoder must be 'none', 'last' or 'all', got {cfg.train_encoder!r}")
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    ts = load_training_set(cfg, parse_targets(cfg.targets), device)
+    fr = cross_validate(cfg, ts, device)
+    gbm_weight, preds = tune_mixing(cfg, ts, fr)
+    c = fit_consistency(ts, fr, preds["head"])
+    if "final (head + chosen blend + smooth)" in c.variants:
+        preds["final"] = c.variants["final (head + chosen blend + smooth)"]
+    results = {name: figures(ts.table, ts.specs, p, fr.val_rows) for name, p in preds.items() if name != "final"}
+    results |= {name: figures(ts.table, ts.specs, p, fr.val_rows) for name, p in c.variants.items()}
+    what = f"{len(ts.splits)}-fold" if len(ts.splits) > 1 else f"holdout {len(fr.val_rows)}/{ts.n}"
+    print_table(results, f"Validation ({what}, grouped by shoot: {len(set(ts.groups))} groups)")
+    notes = c.notes()
+    for note in notes:
+        print(note)
+    t0 = time.time()
+    final, final_enc, _, index = refit(cfg, ts, fr, gbm_weight, device)
+    report = {
+        "provenance": provenance(cfg), "encoder": ts.enc_info, "n_photos": ts.n, "n_groups": len(set(ts.groups)),
+        "exif_units": ts.cat.exif_units, "targets": [s.to_dict() for s in final.specs],
+        "validation": {"scheme": what, "splits": [{"train": len(tr), "val": len(va)} for tr, va in ts.splits],
+                       "results": results, "notes": notes},
+        "gbm_weight": {s.name: float(w) for s, w in zip(ts.specs, gbm_weight)},
+        **{key: {"params": p.to_dict() if p else None, "report": c.reports.get(key, {})}
+           for key, p in (("blend", c.blend), ("smooth", c.smooth), ("scene", c.scene), ("edit_blend", c.edit))},
+        "timings_s": {"cache": ts.seconds_cache, "validation": fr.seconds, "refit": time.time() - t0,
+                      "total": time.time() - t_start},
+    }
+    save_outputs(cfg, ts, final, final_enc, index, c, report, preds)
+    return {"results": results, "report_path": str(Path(cfg.out) / "finetune_report.json"),
+            "model_dir": str(cfg.out), **report}
