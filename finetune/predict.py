@@ -167,66 +167,84 @@ class WBModel:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         if consistency not in CONSISTENCY:
             raise ValueError(f"consistency must be one of {CONSISTENCY}, got {consistency!r}")
-        scenes = None
         table = catalog.table.reset_index(drop=True)
-        n = len(table)
         emb, col, failures = self._features(catalog, on_error, workers, progress, batch_size)
         if failures and on_error == "raise":
             i = min(failures)
             raise ImageReadError(f"{len(failures)} image(s) could not be read, e.g. row {int(table['row'].iloc[i]) if 'row' in table else i + 1} "
                                  f"id {table['id_global'].iloc[i]}: {failures[i]} (use on_error='metadata-only' "
                                  f"to predict those photos from their metadata)")
-        failed = np.zeros(n, bool)
+        failed = np.zeros(len(table), bool)
         failed[list(failures)] = True
-        ok = np.flatnonzero(~failed)
+        head_units = self._head_units(table, emb, col, failed, catalog.exif_units)
+        units, neighbors, scenes = head_units.copy(), None, None
+        names = [s.name for s in self.ensemble.specs]
+        if "Temperature" in names and "Tint" in names and (~failed).any():
+            units, neighbors, scenes = self._consistent(table, emb, head_units, failed, blend, k, smooth, consistency)
+        failed_ids = table["id_global"].iloc[np.flatnonzero(failed)].astype(str).tolist()
+        return Prediction(self._table(table, head_units, units, failed), emb, failed_ids, neighbors, scenes)
+
+    def _head_units(self, table: pd.DataFrame, emb: np.ndarray, col: np.ndarray, failed: np.ndarray,
+                    exif_units: str) -> np.ndarray:
+        """(N, T) the heads' predictions in head units; photos whose image failed from metadata only."""
         specs = self.ensemble.specs
         anchors = anchor_units(table, specs)
-        units = np.full((n, len(specs)), np.nan)
+        units = np.full((len(table), len(specs)), np.nan)
+        ok, bad = np.flatnonzero(~failed), np.flatnonzero(failed)
         if len(ok):
-            units[ok] = anchors[ok] + self.ensemble.predict_shift(emb[ok], col[ok], table.iloc[ok], catalog.exif_units)
-        if failed.any():
-            bad = np.flatnonzero(failed)
-            units[bad] = anchors[bad] + self.ensemble.predict_fallback_shift(table.iloc[bad], catalog.exif_units)
+            units[ok] = anchors[ok] + self.ensemble.predict_shift(emb[ok], col[ok], table.iloc[ok], exif_units)
+        if len(bad):
+            units[bad] = anchors[bad] + self.ensemble.predict_fallback_shift(table.iloc[bad], exif_units)
             ids = table["id_global"].iloc[bad].astype(str).tolist()
             warnings.warn(f"{len(ids)} photo(s) predicted from metadata only (image unreadable): "
-                          f"{', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}", stacklevel=2)
-        head_units = units.copy()
+                          f"{', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}", stacklevel=3)
+        return units
 
+    def _consistent(self, table: pd.DataFrame, emb: np.ndarray, head_units: np.ndarray, failed: np.ndarray,
+                    blend: bool, k: int | None, smooth: bool, consistency: str):
+        """(units, neighbours, scenes): the head's (mired, tint) of the readable photos pulled towards
+        similar training edits, added edits, the batch's near-duplicates and their scene, each by the
+        strength chosen on validation."""
+        names = [s.name for s in self.ensemble.specs]
+        jt, ji = names.index("Temperature"), names.index("Tint")
+        n, ok = len(table), np.flatnonzero(~failed)
+        units, neighbors, scenes = head_units.copy(), None, None
+        mt = units[ok][:, [jt, ji]]
+        if blend and self.index is not None and len(self.index):
+            params = self.blend_params or BlendParams()
+            sims, idx = self.index.search_training(emb[ok], int(k or self.blend_k))
+            asshot = asshot_units(table, self.ensemble.specs)[ok][:, [jt, ji]]
+            mt = apply_blend(mt, asshot, sims, idx, self.index.edits, self.index.asshot, params)
+            neighbors = (np.full((n, sims.shape[1]), -1.0, np.float32), np.full((n, sims.shape[1]), -1, np.int64))
+            neighbors[0][ok], neighbors[1][ok] = sims, idx
+        if blend and self.index is not None:  # photos added by add-edits, by their own rule
+            mt = blend_added(self.index, mt, head_units[ok][:, [jt, ji]], emb[ok], table.iloc[ok], self.edit_params)
+        if smooth and self.smooth_params is not None and len(ok) > 1:
+            mt = smooth_batch(mt, emb[ok], self.smooth_params, index=self.index)
+        if consistency == "scene":
+            vec = self.index.normalize(emb[ok]) if self.index is not None else emb[ok]
+            mt, scenes_ok = scene_consistency(mt, vec, table.iloc[ok], self.scene_params)
+            scenes = np.full(n, -1, np.int64)
+            scenes[ok] = scenes_ok
+            if failed.any():  # photos predicted from metadata only: each its own scene
+                scenes[failed] = scenes_ok.max(initial=-1) + 1 + np.arange(int(failed.sum()))
+        units[ok, jt], units[ok, ji] = mt[:, 0], mt[:, 1]
+        return units, neighbors, scenes
+
+    def _table(self, table: pd.DataFrame, head_units: np.ndarray, units: np.ndarray, failed: np.ndarray) -> pd.DataFrame:
+        """The output rows (Prediction.table): CSV units, Temperature/Tint as integers, the head's and
+        the final (mired, tint), whether the image was read."""
+        specs = self.ensemble.specs
         names = [s.name for s in specs]
-        has_wb = "Temperature" in names and "Tint" in names
-        jt, ji = (names.index("Temperature"), names.index("Tint")) if has_wb else (None, None)
-        neighbors = None
-        if has_wb and len(ok):
-            mt = units[ok][:, [jt, ji]]
-            if blend and self.index is not None and len(self.index):
-                params = self.blend_params or BlendParams()
-                sims, idx = self.index.search_training(emb[ok], int(k or self.blend_k))
-                asshot = asshot_units(table, specs)[ok][:, [jt, ji]]
-                mt = apply_blend(mt, asshot, sims, idx, self.index.edits, self.index.asshot, params)
-                neighbors = (np.full((n, sims.shape[1]), -1.0, np.float32), np.full((n, sims.shape[1]), -1, np.int64))
-                neighbors[0][ok], neighbors[1][ok] = sims, idx
-            if blend and self.index is not None:  # photos added by add-edits, by their own rule
-                mt = blend_added(self.index, mt, head_units[ok][:, [jt, ji]], emb[ok], table.iloc[ok], self.edit_params)
-            if smooth and self.smooth_params is not None and len(ok) > 1:
-                mt = smooth_batch(mt, emb[ok], self.smooth_params, index=self.index)
-            if consistency == "scene":
-                vec = self.index.normalize(emb[ok]) if self.index is not None else emb[ok]
-                mt, scenes_ok = scene_consistency(mt, vec, table.iloc[ok], self.scene_params)
-                scenes = np.full(n, -1, np.int64)
-                scenes[ok] = scenes_ok
-                if failed.any():  # photos predicted from metadata only: each its own scene
-                    scenes[failed] = scenes_ok.max(initial=-1) + 1 + np.arange(int(failed.sum()))
-            units[ok, jt], units[ok, ji] = mt[:, 0], mt[:, 1]
-
         final = to_csv_units(units, specs)
         out = pd.DataFrame({"id_global": table["id_global"].astype(str).to_numpy()})
         for j, s in enumerate(specs):
             out[s.name] = final[:, j]
-        if has_wb:
+        if "Temperature" in names and "Tint" in names:
+            jt, ji = names.index("Temperature"), names.index("Tint")
             out["Temperature"] = np.clip(np.rint(out["Temperature"]), TEMP_MIN, TEMP_MAX).astype(np.int64)
             out["Tint"] = np.clip(np.rint(out["Tint"]), TINT_MIN, TINT_MAX).astype(np.int64)
             out["head_mired"], out["head_tint"] = head_units[:, jt], head_units[:, ji]
             out["mired"], out["tint"] = units[:, jt], units[:, ji]
         out["image_ok"] = ~failed
-        failed_ids = table["id_global"].iloc[np.flatnonzero(failed)].astype(str).tolist()
-        return Prediction(out, emb, failed_ids, neighbors, scenes)
+        return out
