@@ -41,6 +41,7 @@ from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, image_feat
 from catalog.errors import CatalogError
 from catalog.metadata import MetadataEncoder
 from catalog.progress import progress_bar
+from catalog.schedule import warmup_cosine
 from catalog.runtime import pick_device, provenance, seed_everything, set_threads, write_json
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
 from catalog.metrics import MIN_GAIN, SIGNIFICANCE, gain_z, target_mae, wb_metrics
@@ -169,18 +170,6 @@ def build_cache(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame,
 # ------------------------------------------------------------------------------------------------
 # 3. Heads
 # ------------------------------------------------------------------------------------------------
-def _one_cycle(opt: torch.optim.Optimizer, total: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """Linear warm-up over the first 10 % of steps, then cosine to zero: robust without tuning."""
-    warm = max(1, total // 10)
-
-    def f(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
-
-    return torch.optim.lr_scheduler.LambdaLR(opt, f)
-
-
 WEIGHT_GRID = np.round(np.linspace(0.0, 1.0, 11), 1)
 
 
@@ -243,7 +232,8 @@ def train_head(emb: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.nd
     bs = max(1, min(cfg.batch_size, n))
     steps_per_epoch = math.ceil(n / bs)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = _one_cycle(opt, cfg.epochs * steps_per_epoch)
+    total = cfg.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total, total // 10))  # warm-up: 10 % of steps
     head.train()
     for _ in range(cfg.epochs):
         pick = torch.randint(0, ver.shape[1], (n,), generator=g)
@@ -287,7 +277,8 @@ def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame,
     bs = max(1, min(cfg.batch_size, n))
     steps = math.ceil(n / bs)
     epochs = cfg.encoder_epochs or cfg.epochs
-    sched = _one_cycle(opt, epochs * steps)
+    total = epochs * steps
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total, total // 10))  # warm-up: 10 % of steps
     mean, std = (torch.as_tensor(a, device=device) for a in emb_stats)
     side = [torch.from_numpy(np.ascontiguousarray(a)) for a in (colour, meta, cam, y)]
     with progress_bar(progress) as bar:

@@ -21,7 +21,6 @@ Only rank 0 prints and writes. A plain `python` run never touches torch.distribu
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ import torch.distributed as dist
 from torch import nn
 
 from catalog.options import PretrainConfig
+from catalog.schedule import warmup_cosine
 from catalog.canonical import to_reference
 from catalog.errors import CatalogError
 from catalog.runtime import (memory_format_for, pick_device, provenance, seed_everything, set_threads, use_bf16,
@@ -204,16 +204,6 @@ class SimCLR(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))
-
-
-def warmup_cosine(total_steps: int, warmup_steps: int):
-    """LR multiplier: linear warmup to 1, cosine decay to 0 at `total_steps`."""
-    def f(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-    return f
 
 
 def _plot_curve(history: list[dict], initial: dict | None, baseline: float | None, path: Path) -> None:
