@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from app.evaluate import subset_catalog as subset
-from benchmarks.harness import SHARED, Budget, Context, console, measured, one_openmp_thread
+from catalog.runtime import one_openmp_thread
+from benchmarks.harness import SHARED, Budget, Context, console, measured
 from benchmarks.oracle import camera_oracles
 from benchmarks.systems import (BLEND_SYSTEM, GBM_SYSTEMS, HEAD_SYSTEMS, PRODUCT_SYSTEM, GBM, AsShot, Catalogs,
                                 finetune_cmd, head_predictions, predict_cmd, pretrain_cmd, score, write_fold)

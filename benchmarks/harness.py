@@ -115,13 +115,6 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "cli.py"), *args]
 
 
-def one_openmp_thread():
-    """sklearn's HistGradientBoosting with 2 OpenMP threads on 2 *shared* cores spins in its barriers:
-    measured here, a 1,500-row fit took 270 s with 2 threads and 1.6 s with 1. One thread is robust."""
-    from threadpoolctl import threadpool_limits
-    return threadpool_limits(limits=1, user_api="openmp")
-
-
 # ---------------------------------------------------------------------------------------------------
 # The machine: what every cost figure states next to itself (issue #13: hardware-honest figures)
 # ---------------------------------------------------------------------------------------------------
@@ -142,7 +135,7 @@ print(json.dumps({"cpu_capability": torch.backends.cpu.get_cpu_capability(),
 
 def hardware(isa: str) -> dict[str, Any]:
     """What torch sees and decides in a child run under the ISA column's environment: its CPU capability
-    and whether the stages use bfloat16 (`use_bf16("auto")`, the decision pretrain and predict take)."""
+    and whether the stages use bfloat16 (`use_bf16("auto")`, the decision pretrain and finetune take; predict runs on onnxruntime in fp32)."""
     env = ISA_ENV[isa]
     r = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, cwd=ROOT,
                        env={**os.environ, **env})

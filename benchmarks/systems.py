@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from app.evaluate import subset_catalog as subset
-from benchmarks.harness import SHARED, cli, one_openmp_thread
+from catalog.runtime import one_openmp_thread
+from benchmarks.harness import SHARED, cli
 from catalog.reader import TARGETS
 from cli import argv_for
 

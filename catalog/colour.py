@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from catalog.wb import srgb_to_linear
+from catalog.wb import _SRGB8_TO_LINEAR
 
 COLOUR_FEATURE_NAMES = (
     "gw_log_rg", "gw_log_bg",          # grey-world
@@ -39,7 +39,7 @@ _BRIGHT_TOP = 0.05
 _CLIP_U8 = 250
 _LUM = np.array([0.2126, 0.7152, 0.0722], np.float32)  # linear sRGB luminance weights
 # uint8 sRGB -> linear, computed once with the project's one transfer function.
-_LUT = np.asarray(srgb_to_linear(np.arange(256, dtype=np.float64) / 255.0), dtype=np.float32)
+_LUT = _SRGB8_TO_LINEAR  # (256,) float32: 8-bit sRGB code -> linear (catalog.wb's one table)
 
 
 _LOG_LUT = np.log(np.maximum(_LUT, _EPS)).astype(np.float32)
@@ -112,50 +112,6 @@ def _chunked(fn, images: np.ndarray, n_out: int, chunk: int, max_side: int, what
 def colour_features(images: np.ndarray, chunk: int = 256, max_side: int = 48) -> np.ndarray:
     """uint8 (N,S,S,3) sRGB images -> float32 (N, len(COLOUR_FEATURE_NAMES)), on <= max_side pixels."""
     return _chunked(_chunk_features, images, len(COLOUR_FEATURE_NAMES), chunk, max_side, "colour_features")
-
-
-# Estimators whose log-chroma pair is turned into an implied white balance (name prefix -> columns).
-IMPLIED_ESTIMATORS = ("gw", "sog", "bright", "edge", "geo")
-IMPLIED_FEATURE_NAMES = tuple(f"{e}_implied_{u}" for e in IMPLIED_ESTIMATORS for u in ("dmired", "dtint"))
-
-
-def implied_shift(colour: np.ndarray, curr_temp, curr_tint) -> np.ndarray:
-    """For each illuminant estimator, the white-balance change (Δmired, Δtint) that would render
-    its estimate neutral, given that the image was rendered at the as-shot (curr_temp, curr_tint).
-
-    This is colour_features re-expressed in the units of the target: the image's cast is relative to
-    the as-shot, and the same cast means a different slider move at 3000 K than at 7000 K. The
-    re-rendering model is catalog.wb's (von Kries in Bradford space): rendering the capture at WB
-    `to` instead of `from` scales cone responses by LMS(from)/LMS(to), so the estimate e becomes
-    neutral when LMS(to) ∝ LMS(from) ⊙ LMS(e) / LMS(white). Returns float32 (N, 2·len(IMPLIED_ESTIMATORS)).
-    """
-    from catalog.wb import (BRADFORD, BRADFORD_INV, SRGB_TO_XYZ, TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN,
-                            kelvin_to_mired, temp_tint_to_xy, xy_to_temp_tint)
-
-    colour = np.asarray(colour, np.float64)
-    t = np.asarray(curr_temp, np.float64)
-    ti = np.asarray(curr_tint, np.float64)
-    fx, fy = temp_tint_to_xy(t, ti)
-    lms_from = np.stack([fx / fy, np.ones_like(fx), (1 - fx - fy) / fy], -1) @ BRADFORD.T   # (N, 3)
-    to_lms = BRADFORD @ SRGB_TO_XYZ
-    lms_white = to_lms @ np.ones(3)
-    names = list(COLOUR_FEATURE_NAMES)
-    out = []
-    for e in IMPLIED_ESTIMATORS:
-        lr, lb = colour[:, names.index(f"{e}_log_rg")], colour[:, names.index(f"{e}_log_bg")]
-        rgb = np.stack([np.exp(lr), np.ones_like(lr), np.exp(lb)], -1)
-        lms_to = lms_from * (rgb @ to_lms.T) / lms_white
-        xyz = lms_to @ BRADFORD_INV.T
-        s = xyz.sum(-1)
-        ok = (s > 0) & (xyz[:, 1] > 0)
-        x = np.where(ok, xyz[:, 0] / np.where(ok, s, 1), fx)
-        y = np.where(ok, xyz[:, 1] / np.where(ok, s, 1), fy)
-        temp, tint = xy_to_temp_tint(x, y)
-        temp = np.clip(np.nan_to_num(np.asarray(temp, np.float64), nan=5000.0, posinf=TEMP_MAX, neginf=TEMP_MIN),
-                       TEMP_MIN, TEMP_MAX)
-        tint = np.clip(np.nan_to_num(np.asarray(tint, np.float64)), TINT_MIN, TINT_MAX)
-        out += [kelvin_to_mired(temp) - kelvin_to_mired(t), tint - ti]
-    return np.stack(out, 1).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from catalog.runtime import one_openmp_thread
+
 
 def gbm_inputs(meta: np.ndarray, cam: np.ndarray, feats: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(x, categorical mask) for the gradient-boosting models: encoded metadata, the camera index (a
@@ -201,15 +203,12 @@ def fit_gbm(x: np.ndarray, cat: np.ndarray, shifts: np.ndarray, seed: int = 0, *
     metric is an MAE, whose optimum is the median), returned as one Forest. Rows with a NaN target
     are left out of that target's fit."""
     from sklearn.ensemble import HistGradientBoostingRegressor
-    from threadpoolctl import threadpool_limits
 
     # lr 0.05 x 300 rounds beat sklearn's 0.1 x 100 on the real release (5-fold: 319 vs 328 K with all
     # image statistics, 351 vs 352 K with colour_features alone); used for the baselines too.
     params = {"loss": "absolute_error", "learning_rate": 0.05, "max_iter": 300, "random_state": seed, **hgb}
     models = []
-    # One OpenMP thread: on 2 *shared* cores sklearn's OpenMP workers spin in their barriers
-    # (measured: a 1,500-row fit took 270 s with 2 threads, 1.6 s with 1).
-    with threadpool_limits(limits=1, user_api="openmp"):
+    with one_openmp_thread():  # sklearn's OpenMP workers spin on 2 shared cores (catalog.runtime)
         for j in range(shifts.shape[1]):
             ok = np.isfinite(shifts[:, j])
             models.append(HistGradientBoostingRegressor(categorical_features=cat, **params).fit(x[ok], shifts[ok, j]))

@@ -396,14 +396,6 @@ def baseline_predictions(table: pd.DataFrame, exif_units: str, splits: list[tupl
     return out
 
 
-def baseline_figures(table: pd.DataFrame, exif_units: str, splits: list[tuple[np.ndarray, np.ndarray]],
-                     specs: list[TargetSpec], image_feats: np.ndarray | None, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """Validation figures of baseline_predictions (what a benchmark script calls)."""
-    rows = np.concatenate([va for _, va in splits])
-    return {k: figures(table, specs, v, rows)
-            for k, v in baseline_predictions(table, exif_units, splits, specs, image_feats, seed).items()}
-
-
 def figures(table: pd.DataFrame, specs: list[TargetSpec], pred_units: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
     """Metrics of predictions given in head units (anchor + shift) on `rows`."""
     pred = to_csv_units(pred_units[rows], specs)
