@@ -138,3 +138,17 @@ def one_openmp_thread():
     from threadpoolctl import threadpool_limits  # a training dependency (scikit-learn's)
 
     return threadpool_limits(limits=1, user_api="openmp")
+
+
+def release_freed_memory() -> None:
+    """Hand memory that was freed back to the operating system (glibc's malloc_trim; a no-op
+    elsewhere). Predict decodes each chunk of photos in a worker thread and glibc keeps each thread's
+    freed buffers in its own arena; trimming after each chunk lowered the peak resident size of a
+    20,000-photo predict from 653 to 611 MB here (what still grows is in RELIABILITY.md)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)

@@ -24,6 +24,7 @@ import pandas as pd
 from catalog.colour import IMAGE_FEATURE_NAMES, image_features
 from catalog.errors import CatalogError, ImageReadError
 from catalog.reader import Catalog
+from catalog.runtime import release_freed_memory
 from catalog.progress import progress_bar
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
 from finetune.ensemble import HEAD_FORMAT, HeadEnsemble, anchor_units, asshot_units, to_csv_units
@@ -151,6 +152,7 @@ class WBModel:
                     emb[rows] = self.encoder.embed(imgs[ok], batch_size)
                     col[rows] = feats
                 bar.advance(task, len(imgs))
+                release_freed_memory()  # memory stays flat however many photos (catalog.runtime)
         return emb, col, failures
 
     def predict(self, catalog: Catalog, **options: Any) -> pd.DataFrame:
