@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from catalog.vectors import standardise
+
 
 def _dates(table: pd.DataFrame) -> list[str | None]:
     """Per-row shoot date string or None: the reader's `shoot` column, else captureTime's date."""
@@ -30,10 +32,9 @@ def near_duplicate_clusters(embeddings: np.ndarray, threshold: float = 0.9, chun
     n = len(e)
     if n == 0:
         return np.zeros(0, np.int64)
-    # Standardise first: raw pooled ReLU features share a large positive mean, making every pair
-    # look similar; centring makes the cosine measure what differs between photos.
-    e = (e - e.mean(0)) / (e.std(0) + 1e-8) if n > 1 else e
-    e /= np.linalg.norm(e, axis=1, keepdims=True) + 1e-12
+    # Standardise first (catalog.vectors): centring makes the cosine measure what differs between photos.
+    e = standardise(e, e.mean(0), e.std(0) + 1e-8, dtype=np.float64) if n > 1 else \
+        e / (np.linalg.norm(e, axis=1, keepdims=True) + 1e-12)
     rows, cols = [], []
     for i in range(0, n, chunk):
         s = e[i:i + chunk] @ e.T

@@ -35,6 +35,7 @@ from torch import nn
 
 from catalog.options import PretrainConfig
 from catalog.schedule import warmup_cosine
+from catalog.vectors import standardise
 from catalog.canonical import to_reference
 from catalog.errors import CatalogError
 from catalog.runtime import (memory_format_for, pick_device, provenance, seed_everything, set_threads, use_bf16,
@@ -123,10 +124,8 @@ def _nearest(query: np.ndarray, base: np.ndarray, exclude_self: bool = False) ->
     """Index of each query's nearest base row by cosine after standardising with the base's
     mean/std (as retrieval/index.py does), so every dimension counts, not just the largest."""
     mu, sd = base.mean(0), base.std(0) + 1e-8
-    q = (query - mu) / sd
-    b = (base - mu) / sd
-    q /= np.linalg.norm(q, axis=1, keepdims=True) + 1e-12
-    b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-12
+    q = standardise(query, mu, sd, dtype=np.float64)
+    b = standardise(base, mu, sd, dtype=np.float64)
     sim = q @ b.T
     if exclude_self:
         np.fill_diagonal(sim, -np.inf)

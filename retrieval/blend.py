@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from catalog.metrics import MIN_GAIN, SIGNIFICANCE, gain_z  # a variant must beat the head by MIN_GAIN, z >= SIGNIFICANCE
-from retrieval.index import NeighborIndex, build_faiss, search_faiss, standardise
+from catalog.vectors import standardise
+from retrieval.index import NeighborIndex, build_faiss, search_faiss
 
 MODES = ("absolute", "shift")
 STRENGTHS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))

@@ -31,6 +31,7 @@ import faiss
 import numpy as np
 
 from catalog.errors import CatalogError
+from catalog.vectors import standardise
 
 INDEX_FILE = "neighbors.faiss"
 META_FILE = "neighbors.json"
@@ -41,23 +42,6 @@ PCA_DIMS = 64
 HNSW_M = 32                # graph degree: faiss' recommended default for ~100-1000-d vectors
 HNSW_EF_CONSTRUCTION = 80  # build-time beam; 2x faiss' default buys recall for a one-off cost
 HNSW_EF_SEARCH = 128       # query-time beam (raised to 2k for large k); >= 0.99 recall at our sizes
-
-
-def standardise(embeddings: np.ndarray, mean: np.ndarray, std: np.ndarray,
-                basis: np.ndarray | None = None) -> np.ndarray:
-    """(x - mean) / std, projected on `basis` (K, D) rows when given, then L2-normalised rows
-    (float32, C-contiguous, as faiss wants).
-
-    A zero row (e.g. the only photo of a 1-photo catalog, which *is* the mean) stays zero, and so
-    does a non-finite one: it has cosine 0 with everything rather than NaN.
-    """
-    x = (np.asarray(embeddings, np.float64) - mean) / std
-    x[~np.isfinite(x).all(1)] = 0.0  # a broken embedding must not become faiss' garbage neighbour
-    if basis is not None:
-        x = x @ np.asarray(basis, np.float64).T
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    x = x / np.maximum(norm, 1e-12)
-    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def build_faiss(vectors: np.ndarray, hnsw_threshold: int = 20000, compact: bool = True) -> tuple[faiss.Index, str]:
