@@ -1,5 +1,4 @@
 """Audit grids and pages: the small drawing functions, and run_audit end to end on a tiny model."""
-import re
 from html.parser import HTMLParser
 from pathlib import Path
 

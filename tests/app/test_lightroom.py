@@ -66,6 +66,7 @@ def test_import_writes_the_train_layout_and_accounts_for_every_photo(tmp_path):
     digest = hashlib.sha256(lrcat.read_bytes()).hexdigest()
     csv = run_import_lightroom(ImportConfig(catalog=lrcat, out=tmp_path / "data", size=32, progress=False))
     assert hashlib.sha256(lrcat.read_bytes()).hexdigest() == digest  # read-only
+    assert csv == tmp_path / "data" / "Train" / "sliders.csv" and csv.is_file()  # what the command reports
     cat = read_catalog(tmp_path / "data", "Train")
     t = cat.table.set_index("id_global")
     assert set(t.index) == {"IMG_0001", "IMG_0002", "IMG_0003", "IMG_0004__edit_", f"IMG_0001-{ids['copy']}"}

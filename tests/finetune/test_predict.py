@@ -15,7 +15,7 @@ from catalog.wb import kelvin_to_mired
 from app.predict import PredictConfig, run_predict
 from finetune.predict import WBModel
 from finetune.train import FinetuneConfig, run_finetune
-from pretrain.encoder import Encoder, embed, save_encoder
+from pretrain.encoder import Encoder, save_encoder
 
 
 @pytest.fixture(scope="module")

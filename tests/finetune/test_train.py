@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, colour_features, image_features
+from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, image_features
 from catalog.wb import kelvin_to_mired
-from catalog.canonical import REF_TEMP, REF_TINT, from_reference, to_reference
+from catalog.canonical import REF_TEMP, REF_TINT, from_reference
 from finetune.model import WBHead, head_arrays
 from finetune.ensemble import (HeadEnsemble, anchor_units, asshot_units, image_meta_columns, label_units,
                             make_specs, to_csv_units)

@@ -3,14 +3,13 @@ import json
 from dataclasses import replace
 
 import numpy as np
-from pathlib import Path
 
 import pytest
 import torch
 
 from pretrain.augment import WBViewAugment
 import pretrain.train as train_module
-from pretrain.encoder import ENCODER_FILE, Encoder, embed, load_checkpoint, load_encoder, save_checkpoint, save_encoder
+from pretrain.encoder import ENCODER_FILE, Encoder, embed, load_checkpoint, load_encoder, save_checkpoint
 from pretrain.train import PretrainConfig, evaluate_embeddings, holdout_split, run_pretrain
 
 torch.set_num_threads(1)
