@@ -42,7 +42,7 @@ from catalog.wb import kelvin_to_mired, mired_to_kelvin, rerender_matrix, rerend
 from catalog.metrics import wb_metrics
 from finetune.predict import WBModel
 from retrieval.scenes import scene_spread
-from finetune.splits import shoot_groups
+from catalog.splits import shoot_groups
 
 TEMP_BANDS = (("<3500 K", 0.0, 3500.0), ("3500-5500 K", 3500.0, 5500.0), (">5500 K", 5500.0, np.inf))
 ASSHOT_BINS_K = (2000, 3000, 3500, 4000, 4500, 5000, 5500, 6500, 8000, 12000, 50000)

@@ -26,7 +26,8 @@ def run_predict(cfg: PredictConfig) -> Path:
     cat = read_catalog(cfg.data, split, targets=tuple(model.targets), labels="ignore")
     full = model.predict_full(cat, blend=cfg.blend_neighbors, k=cfg.k or None, on_error=cfg.on_error,
                               progress=cfg.progress, smooth=cfg.smooth, batch_size=cfg.batch_size,
-                              workers=cfg.workers, consistency=cfg.consistency)
+                              workers=cfg.workers, consistency=cfg.consistency,
+                              keep_embeddings=False)  # per photo only its index-space vector: memory flat
     pred = full.table
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)

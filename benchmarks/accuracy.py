@@ -79,7 +79,7 @@ def real_section(ctx: Context) -> dict[str, Any]:
 
 
 def _load_folds(root: Path, budget: Budget, work: Path, quick: bool, size: int) -> RealRun:
-    from finetune.splits import grouped_kfold, shoot_groups
+    from catalog.splits import grouped_kfold, shoot_groups
 
     catalogs = Catalogs(root, "Train", quick)
     cat = catalogs.at(size)

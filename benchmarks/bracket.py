@@ -9,7 +9,7 @@ prediction whatever the camera guessed. This script measures that, next to the a
 
 Reads top to bottom:
   1. real release (--real DIR, restored with ../shared/data/restore_aftershoot.py): folds grouped by
-     shoot date exactly as benchmarks/run.py makes them (finetune.splits.shoot_groups + grouped_kfold,
+     shoot date exactly as benchmarks/run.py makes them (catalog.splits.shoot_groups + grouped_kfold,
      seed 0); for each fold a model is fine-tuned on the other folds (finetune.train.run_finetune, the
      product's defaults) with the SimCLR encoder pretrained once on every photo (no labels);
   2. every validation photo is predicted as shot (MAE) and re-rendered at a bracket of as-shot values
@@ -204,7 +204,7 @@ def _cap(rows: np.ndarray, max_photos: int, seed: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------
 def real_section(root: Path, work: Path, args) -> dict[str, Any]:
     from catalog.reader import load_catalog, read_catalog
-    from finetune.splits import grouped_kfold, shoot_groups
+    from catalog.splits import grouped_kfold, shoot_groups
 
     table = read_catalog(root, "Train", labels="auto").table
     groups = shoot_groups(table)
@@ -306,7 +306,7 @@ def render_md(result: dict[str, Any], command: str) -> str:
     if isinstance(r, dict):
         full = len(r["fold_ids"]) == r["folds"]
         lines += [f"### Real release ({r['n_photos']:,} labelled photos, {r['n_shoots']} shoots)", "",
-                  f"Folds grouped by shoot date (`finetune.splits`, seed 0, as `benchmarks/run.py`); validation sizes "
+                  f"Folds grouped by shoot date (`catalog.splits`, seed 0, as `benchmarks/run.py`); validation sizes "
                   f"{r['fold_sizes']}; measured on fold(s) {[k + 1 for k in r['fold_ids']]} "
                   f"({sum(f['n'] for f in r['per_fold']):,} photos x {len(temps)} bracket steps). "
                   f"Each fold's model: `finetune` with the product's defaults on the other folds, encoder "

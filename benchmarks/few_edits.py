@@ -8,7 +8,7 @@ runs `cli.py add-edits` with them and predicts the rest with `predict --blend-ne
 
 Reads top to bottom:
   1. real release (--real DIR, restored with ../shared/data/restore_aftershoot.py): folds grouped by
-     shoot date exactly as benchmarks/run.py makes them (finetune.splits.shoot_groups + grouped_kfold,
+     shoot date exactly as benchmarks/run.py makes them (catalog.splits.shoot_groups + grouped_kfold,
      seed 0); the SimCLR encoder pretrained once on every photo (no labels); per fold a model
      fine-tuned on the other folds (finetune.train.run_finetune, product defaults). Finetune chooses
      the strength for added edits on its own validation split (retrieval.edits.fit_edit_blend: reveals
@@ -184,7 +184,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[int, dict[str, float]]:
 # ---------------------------------------------------------------------------------------------------
 def real_section(root: Path, work: Path, args) -> dict[str, Any]:
     from catalog.reader import load_catalog, read_catalog
-    from finetune.splits import grouped_kfold, shoot_groups
+    from catalog.splits import grouped_kfold, shoot_groups
     from benchmarks.systems import write_fold
 
     table = read_catalog(root, "Train", labels="auto").table
@@ -223,7 +223,7 @@ def render_md(result: dict[str, Any], command: str) -> str:
     lines = ["## A few edits of a new shoot: reveal k, add them, predict the rest (issue #12)", "",
              f"Made by `{command}` on {result['created']} ({result['minutes']:.1f} min).", "",
              f"Real release ({r['n_photos']:,} labelled photos, {r['n_shoots']} shoots), folds grouped by shoot date "
-             f"(`finetune.splits`, seed 0, as `benchmarks/run.py`), measured on fold(s) {[f + 1 for f in r['fold_ids']]}. "
+             f"(`catalog.splits`, seed 0, as `benchmarks/run.py`), measured on fold(s) {[f + 1 for f in r['fold_ids']]}. "
              f"Each fold's model: `finetune` on the other folds{'' if r['refit'] else ' (no refit: trained on its own 80 % split)'}, "
              f"encoder SimCLR-pretrained on every photo (no labels); the strength for added edits chosen by finetune on "
              f"its validation shoots. For every held-out shoot of {MIN_SHOOT}+ photos, k of its edited photos "

@@ -112,7 +112,7 @@ def real_markdown(stored: dict[str, Any] | None) -> list[str]:
     what = "the demo catalog's Train split (--quick stand-in for the real release)" if stored["quick"] else \
         "the public Aftershoot release (developer part, restored from ../shared/data)"
     lines += [f"Data: {what}: {r['n']:,} labelled photos, {r['n_shoots']} shoots; {len(r['fold_sizes'])} folds by "
-              f"`finetune.splits.grouped_kfold` over shoot dates, validation sizes {r['fold_sizes']}. Every system is "
+              f"`catalog.splits.grouped_kfold` over shoot dates, validation sizes {r['fold_sizes']}. Every system is "
               "trained on the same folds and scored on the held-out one; the table pools the out-of-fold predictions.",
               ""]
     rows = []

@@ -162,26 +162,39 @@ def load_images(paths: Sequence[str | Path], size: int, workers: int = 2, progre
     failures: dict[int, str] = {}
     if not paths:
         return out, failures
-    # Threads suffice: decoding (imagecodecs/zlib) and Pillow's resize release the GIL.
-    with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool, \
-            Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                     TimeRemainingColumn(), disable=not progress, transient=False) as bar:
+    def fail(i: int, e: Exception) -> None:
+        msg = str(e) if isinstance(e, ImageReadError) else f"{paths[i]}: {type(e).__name__}: {e}"  # names the file
+        msg = f"{where[i]}: {msg}" if where is not None else msg
+        if on_error == "raise":
+            raise ImageReadError(msg) from e
+        failures[i] = msg
+
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), disable=not progress, transient=False) as bar:
         task = bar.add_task(f"loading {len(paths)} images ({size}px)", total=len(paths))
-        futures = {pool.submit(_load_one, p, size): i for i, p in enumerate(paths)}
-        try:
-            for fut in as_completed(futures):
-                i = futures[fut]
+        if int(workers) <= 1:
+            # One worker: decode right here. A pool of one thread only adds hand-offs (predict decodes in
+            # its own background thread: 0.66 ms a photo through a pool, 0.45 ms in a loop).
+            for i, p in enumerate(paths):
                 try:
-                    out[i] = fut.result()
-                except Exception as e:  # anything unexpected still names the file
-                    msg = str(e) if isinstance(e, ImageReadError) else f"{paths[i]}: {type(e).__name__}: {e}"
-                    msg = f"{where[i]}: {msg}" if where is not None else msg
-                    if on_error == "raise":
-                        raise ImageReadError(msg) from e
-                    failures[i] = msg
+                    out[i] = _load_one(p, size)
+                except Exception as e:
+                    fail(i, e)
                 bar.advance(task)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+            return out, failures
+        # Threads suffice: decoding (imagecodecs/zlib) and Pillow's resize release the GIL.
+        with ThreadPoolExecutor(max_workers=int(workers)) as pool:
+            futures = {pool.submit(_load_one, p, size): i for i, p in enumerate(paths)}
+            try:
+                for fut in as_completed(futures):
+                    i = futures[fut]
+                    try:
+                        out[i] = fut.result()
+                    except Exception as e:
+                        fail(i, e)
+                    bar.advance(task)
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
     return out, dict(sorted(failures.items()))

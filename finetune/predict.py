@@ -44,8 +44,10 @@ class Prediction:
     table: pd.DataFrame
     """One row per input row, input order: id_global, the targets in CSV units (Temperature K and Tint
     rounded to integers), head_mired/head_tint (before blending), mired/tint (final), image_ok."""
-    embeddings: np.ndarray
-    """(N, D) float32 image embeddings; NaN rows for unreadable images."""
+    embeddings: np.ndarray | None
+    """(N, D) float32 image embeddings; NaN rows for unreadable images. None with
+    predict_full(keep_embeddings=False), which keeps only each photo's vector in the neighbour index's
+    space (K <= 64 dims instead of D) for the batch-wide steps."""
     failed_ids: list[str]
     """Ids predicted from metadata only (image unreadable)."""
     neighbors: tuple[np.ndarray, np.ndarray] | None = None
@@ -94,12 +96,17 @@ class WBModel:
         return cls(encoder, HeadEnsemble.from_state_dict(blob), blob, index, model_dir)
 
     # ------------------------------------------------------------------------------------------
-    def _features(self, catalog: Catalog, on_error: str, workers: int, progress: bool,
-                  batch_size: int, chunk: int = 128) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-        """(embeddings (N,D) NaN for unreadable rows, colour features (N,C), failures {row: message}).
+    def _features(self, catalog: Catalog, table: pd.DataFrame, on_error: str, workers: int, progress: bool,
+                  batch_size: int, space: bool = False, chunk: int = 128) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+        """(embeddings (N,D) NaN for unreadable rows, the heads' predictions (N,T) in head units, NaN
+        for unreadable rows, failures {row: message}). space=True (and a neighbour index): instead of
+        the embeddings, their vectors in the index space (N,K), all the batch-wide steps read.
 
         Uses the catalog's images when it holds them at the model's size; otherwise decodes them here
         in chunks, the next chunk's decoding threads running while the current chunk is embedded.
+        The heads run chunk by chunk too (rows are independent), so the colour statistics are never
+        held for the whole catalog: what stays per photo is its embedding (for neighbours and scenes)
+        and its prediction.
 
         Core budget: the decoding + colour statistics thread takes one core, so the encoder runs on
         the others (WBModel.load: threads - 1, at least 1). Oversubscribing the cores costs more than
@@ -109,9 +116,11 @@ class WBModel:
 
         from catalog.images import load_images
 
-        n = len(catalog.table)
-        emb = np.full((n, self.encoder.dim), np.nan, np.float32)
-        col = np.zeros((n, len(IMAGE_FEATURE_NAMES)), np.float32)
+        n = len(table)
+        space = space and self.index is not None
+        emb = np.full((n, self.index.space_dim if space else self.encoder.dim), np.nan, np.float32)
+        units = np.full((n, len(self.ensemble.specs)), np.nan)
+        anchors = anchor_units(table, self.ensemble.specs)
         failures: dict[int, str] = {}
 
         have = catalog.images is not None and len(catalog.images) == n and catalog.images.shape[1] == self.image_size
@@ -131,7 +140,7 @@ class WBModel:
             if not ok.any():
                 return imgs, ok, None
             # Every image input is computed on the canonical render (the model's reference white balance).
-            canon = self.ensemble.canonical(imgs[ok], catalog.table.iloc[a:a + chunk].iloc[np.flatnonzero(ok)])
+            canon = self.ensemble.canonical(imgs[ok], table.iloc[a:a + chunk].iloc[np.flatnonzero(ok)])
             imgs = imgs.copy()
             imgs[ok] = canon
             return imgs, ok, image_features(canon)
@@ -149,11 +158,13 @@ class WBModel:
                     pending = pool.submit(load, start + chunk)
                 rows = start + np.flatnonzero(ok)
                 if len(rows):
-                    emb[rows] = self.encoder.embed(imgs[ok], batch_size)
-                    col[rows] = feats
+                    e = self.encoder.embed(imgs[ok], batch_size)
+                    units[rows] = anchors[rows] + self.ensemble.predict_shift(e, feats, table.iloc[rows],
+                                                                              catalog.exif_units)
+                    emb[rows] = self.index.normalize(e) if space else e
                 bar.advance(task, len(imgs))
                 release_freed_memory()  # memory stays flat however many photos (catalog.runtime)
-        return emb, col, failures
+        return emb, units, failures
 
     def predict(self, catalog: Catalog, **options: Any) -> pd.DataFrame:
         """Predictions for every row of `catalog.table`, in order: `predict_full(...).table`."""
@@ -161,16 +172,21 @@ class WBModel:
 
     def predict_full(self, catalog: Catalog, blend: bool = False, k: int | None = None, on_error: str = "raise",
                      progress: bool = True, smooth: bool = False, batch_size: int = 128,
-                     workers: int = 1, consistency: str = "off") -> Prediction:
+                     workers: int = 1, consistency: str = "off", keep_embeddings: bool = True) -> Prediction:
         """Predictions for every row of `catalog.table`, in order, with the embeddings and neighbours
         behind them (see module doc and `Prediction`). consistency="scene": group the photos into
-        scenes and pull each towards its scene's centre (retrieval.scenes; strength from validation)."""
+        scenes and pull each towards its scene's centre (retrieval.scenes; strength from validation).
+        keep_embeddings=False: keep per photo only its vector in the neighbour index's space (what
+        blending, smoothing and scenes read; `predict` for large catalogs), not its embedding."""
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         if consistency not in CONSISTENCY:
             raise ValueError(f"consistency must be one of {CONSISTENCY}, got {consistency!r}")
-        table = catalog.table.reset_index(drop=True)
-        emb, col, failures = self._features(catalog, on_error, workers, progress, batch_size)
+        table = catalog.table
+        if not table.index.equals(pd.RangeIndex(len(table))):
+            table = table.reset_index(drop=True)  # positional rows; no copy of the usual catalog table
+        space = not keep_embeddings and self.index is not None
+        emb, head_units, failures = self._features(catalog, table, on_error, workers, progress, batch_size, space)
         if failures and on_error == "raise":
             i = min(failures)
             raise ImageReadError(f"{len(failures)} image(s) could not be read, e.g. row {int(table['row'].iloc[i]) if 'row' in table else i + 1} "
@@ -178,54 +194,53 @@ class WBModel:
                                  f"to predict those photos from their metadata)")
         failed = np.zeros(len(table), bool)
         failed[list(failures)] = True
-        head_units = self._head_units(table, emb, col, failed, catalog.exif_units)
+        if failed.any():
+            head_units[failed] = self._fallback_units(table, failed, catalog.exif_units)
         units, neighbors, scenes = head_units.copy(), None, None
         names = [s.name for s in self.ensemble.specs]
         if "Temperature" in names and "Tint" in names and (~failed).any():
-            units, neighbors, scenes = self._consistent(table, emb, head_units, failed, blend, k, smooth, consistency)
+            units, neighbors, scenes = self._consistent(table, emb, head_units, failed, blend, k, smooth, consistency,
+                                                        space)
         failed_ids = table["id_global"].iloc[np.flatnonzero(failed)].astype(str).tolist()
-        return Prediction(self._table(table, head_units, units, failed), emb, failed_ids, neighbors, scenes)
+        return Prediction(self._table(table, head_units, units, failed), None if space else emb, failed_ids,
+                          neighbors, scenes)
 
-    def _head_units(self, table: pd.DataFrame, emb: np.ndarray, col: np.ndarray, failed: np.ndarray,
-                    exif_units: str) -> np.ndarray:
-        """(N, T) the heads' predictions in head units; photos whose image failed from metadata only."""
-        specs = self.ensemble.specs
-        anchors = anchor_units(table, specs)
-        units = np.full((len(table), len(specs)), np.nan)
-        ok, bad = np.flatnonzero(~failed), np.flatnonzero(failed)
-        if len(ok):
-            units[ok] = anchors[ok] + self.ensemble.predict_shift(emb[ok], col[ok], table.iloc[ok], exif_units)
-        if len(bad):
-            units[bad] = anchors[bad] + self.ensemble.predict_fallback_shift(table.iloc[bad], exif_units)
-            ids = table["id_global"].iloc[bad].astype(str).tolist()
-            warnings.warn(f"{len(ids)} photo(s) predicted from metadata only (image unreadable): "
-                          f"{', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}", stacklevel=3)
+    def _fallback_units(self, table: pd.DataFrame, failed: np.ndarray, exif_units: str) -> np.ndarray:
+        """(F, T) head units of the photos whose image could not be read: the metadata-only head."""
+        bad = np.flatnonzero(failed)
+        units = anchor_units(table, self.ensemble.specs)[bad] + \
+            self.ensemble.predict_fallback_shift(table.iloc[bad], exif_units)
+        ids = table["id_global"].iloc[bad].astype(str).tolist()
+        warnings.warn(f"{len(ids)} photo(s) predicted from metadata only (image unreadable): "
+                      f"{', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}", stacklevel=3)
         return units
 
     def _consistent(self, table: pd.DataFrame, emb: np.ndarray, head_units: np.ndarray, failed: np.ndarray,
-                    blend: bool, k: int | None, smooth: bool, consistency: str):
+                    blend: bool, k: int | None, smooth: bool, consistency: str, space: bool = False):
         """(units, neighbours, scenes): the head's (mired, tint) of the readable photos pulled towards
         similar training edits, added edits, the batch's near-duplicates and their scene, each by the
-        strength chosen on validation."""
+        strength chosen on validation. space: `emb` holds vectors already in the index space."""
         names = [s.name for s in self.ensemble.specs]
         jt, ji = names.index("Temperature"), names.index("Tint")
         n, ok = len(table), np.flatnonzero(~failed)
+        emb_ok, table_ok = _rows(ok, n, emb, table)  # views when every image was read: no copies of N rows
         units, neighbors, scenes = head_units.copy(), None, None
         mt = units[ok][:, [jt, ji]]
         if blend and self.index is not None and len(self.index):
             params = self.blend_params or BlendParams()
-            sims, idx = self.index.search_training(emb[ok], int(k or self.blend_k))
+            sims, idx = self.index.search_training(emb_ok, int(k or self.blend_k), normalized=space)
             asshot = asshot_units(table, self.ensemble.specs)[ok][:, [jt, ji]]
             mt = apply_blend(mt, asshot, sims, idx, self.index.edits, self.index.asshot, params)
             neighbors = (np.full((n, sims.shape[1]), -1.0, np.float32), np.full((n, sims.shape[1]), -1, np.int64))
             neighbors[0][ok], neighbors[1][ok] = sims, idx
         if blend and self.index is not None:  # photos added by add-edits, by their own rule
-            mt = blend_added(self.index, mt, head_units[ok][:, [jt, ji]], emb[ok], table.iloc[ok], self.edit_params)
+            mt = blend_added(self.index, mt, head_units[ok][:, [jt, ji]], emb_ok, table_ok, self.edit_params,
+                             normalized=space)
         if smooth and self.smooth_params is not None and len(ok) > 1:
-            mt = smooth_batch(mt, emb[ok], self.smooth_params, index=self.index)
+            mt = smooth_batch(mt, emb_ok, self.smooth_params, index=self.index, normalized=space)
         if consistency == "scene":
-            vec = self.index.normalize(emb[ok]) if self.index is not None else emb[ok]
-            mt, scenes_ok = scene_consistency(mt, vec, table.iloc[ok], self.scene_params)
+            vec = self.index.normalize(emb_ok) if self.index is not None and not space else emb_ok
+            mt, scenes_ok = scene_consistency(mt, vec, table_ok, self.scene_params)
             scenes = np.full(n, -1, np.int64)
             scenes[ok] = scenes_ok
             if failed.any():  # photos predicted from metadata only: each its own scene
@@ -250,3 +265,11 @@ class WBModel:
             out["mired"], out["tint"] = units[:, jt], units[:, ji]
         out["image_ok"] = ~failed
         return out
+
+
+def _rows(ok: np.ndarray, n: int, *arrays):
+    """The rows `ok` of each array or table: the arrays themselves when `ok` is every row (the
+    usual case; a copy of 20,000 embeddings is 29 MB), else copies of those rows."""
+    if len(ok) == n:
+        return arrays
+    return tuple(a.iloc[ok] if isinstance(a, pd.DataFrame) else a[ok] for a in arrays)

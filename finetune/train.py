@@ -14,7 +14,7 @@ Reads top to bottom:
   3. embed originals + copies ONCE with the frozen encoder and compute colour features once (the
      cache); the heads then train on arrays in seconds (with --train-encoder the encoder is first
      fine-tuned jointly with a head on rendered batches, then the cache is rebuilt with it);
-  4. leakage-free validation (whole shoots held out: finetune.splits): the ensemble of heads vs the
+  4. leakage-free validation (whole shoots held out: catalog.splits): the ensemble of heads vs the
      as-shot baseline and two gradient-boosting baselines (metadata; metadata + colour) on the
      same split; neighbour blending and batch smoothing (retrieval.blend) chosen on validation with
      an index built from the training part only;
@@ -49,7 +49,7 @@ from finetune.gbm import fit_gbm, gbm_inputs, predict_gbm
 from finetune.ensemble import (HEAD_FORMAT, HeadEnsemble, TargetSpec, anchor_units, asshot_units, fit_scaling,
                                image_meta_columns, label_units, make_specs, scale_targets, to_csv_units)
 from finetune.model import WBHead, head_arrays, huber
-from finetune.splits import grouped_holdout, grouped_kfold, shoot_groups
+from catalog.splits import grouped_holdout, grouped_kfold, shoot_groups
 from finetune.store import save_model
 from retrieval import blend
 from retrieval.index import NeighborIndex
@@ -492,7 +492,7 @@ class TrainingSet:
     cache: FeatureCache         # embeddings + colour statistics of every plan row
     encoder: Encoder
     enc_info: dict[str, Any]
-    groups: np.ndarray          # (N,) shoot of each photo (finetune.splits.shoot_groups)
+    groups: np.ndarray          # (N,) shoot of each photo (catalog.splits.shoot_groups)
     splits: list[tuple[np.ndarray, np.ndarray]]
     seconds_cache: float
 

@@ -35,6 +35,7 @@ from torch import nn
 
 from catalog.options import PretrainConfig
 from catalog.schedule import warmup_cosine
+from catalog.splits import grouped_holdout
 from catalog.vectors import standardise
 from catalog.canonical import to_reference
 from catalog.errors import CatalogError
@@ -95,24 +96,17 @@ def load_pretrain_images(cfg: PretrainConfig) -> tuple[np.ndarray, dict[str, Any
 
 
 def holdout_split(shoots: list, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of held-out photos. Whole shoots go out together (near-duplicate bursts on both
-    sides would make retrieval look easy); photos without a shoot are their own group."""
+    """Boolean mask of held-out photos: whole shoots go out together (near-duplicate bursts on both
+    sides would make retrieval look easy), chosen by catalog.splits.grouped_holdout; photos without a
+    shoot are their own group. None when the fraction is 0 or the catalog too small to split (the
+    embedding is then measured on the training photos)."""
     n = len(shoots)
-    if fraction <= 0:
-        return np.zeros(n, bool)
-    groups: dict[Any, list[int]] = {}
-    for i, s in enumerate(shoots):
-        groups.setdefault(s if s is not None and s == s else ("_photo", i), []).append(i)
-    keys = list(groups)
-    order = np.random.default_rng(seed).permutation(len(keys))
-    mask, target = np.zeros(n, bool), fraction * n
-    for k in order:
-        if mask.sum() >= target:
-            break
-        if mask.sum() + len(groups[keys[k]]) > 1.5 * target + 1:
-            continue  # one huge shoot must not take most of the training photos with it
-        mask[groups[keys[k]]] = True
-    if mask.sum() < 2 or (~mask).sum() < 2:  # too small to split: measure on the training photos
+    groups = np.array([f"shoot:{s}" if s is not None and s == s else f"row:{i}" for i, s in enumerate(shoots)], object)
+    mask = np.zeros(n, bool)
+    if fraction <= 0 or len(set(groups)) < 2:
+        return mask
+    mask[grouped_holdout(groups, fraction, seed)[1]] = True
+    if mask.sum() < 2 or (~mask).sum() < 2:
         return np.zeros(n, bool)
     return mask
 

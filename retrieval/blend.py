@@ -195,10 +195,13 @@ SMOOTH_K = 32  # neighbours looked at within a batch; a burst larger than this i
 SMOOTH_THRESHOLDS = (0.8, 0.85, 0.9, 0.95, 0.97, 0.99)
 
 
-def _batch_space(embeddings: np.ndarray, index: NeighborIndex | None) -> np.ndarray:
+def _batch_space(embeddings: np.ndarray, index: NeighborIndex | None, normalized: bool = False) -> np.ndarray:
     """Photos of one batch in the cosine space of the neighbour index (training mean/std) when given,
-    else just L2-normalised (then fit and apply must both be called without an index)."""
+    else just L2-normalised (then fit and apply must both be called without an index). normalized:
+    `embeddings` are already in the index space."""
     emb = np.asarray(embeddings, np.float32)
+    if normalized:
+        return np.ascontiguousarray(emb)
     if index is not None:
         return index.normalize(emb)
     return standardise(emb, np.zeros(emb.shape[1], np.float32), np.ones(emb.shape[1], np.float32))
@@ -228,17 +231,18 @@ def _smooth(pred: np.ndarray, sims: np.ndarray, idx: np.ndarray, threshold: floa
 
 
 def smooth_batch(pred: np.ndarray, embeddings: np.ndarray, params: SmoothParams,
-                 index: NeighborIndex | None = None) -> np.ndarray:
+                 index: NeighborIndex | None = None, normalized: bool = False) -> np.ndarray:
     """Test-time consistency among photos predicted together (M, 2) -> (M, 2).
 
     Near-duplicates within the batch (cosine >= params.threshold in the index space; pass the
     model's `index` so the space is the one its thresholds were fitted in) are pulled towards their
     similarity-weighted group mean by params.strength; dissimilar photos are left exactly as they are.
+    normalized: `embeddings` are already in the index space (NeighborIndex.normalize).
     """
     pred = _as2(pred, "pred")
     if params.strength == 0 or len(pred) < 2:
         return pred.copy()
-    sims, idx = _batch_knn(_batch_space(embeddings, index))
+    sims, idx = _batch_knn(_batch_space(embeddings, index, normalized))
     return _smooth(pred, sims, idx, params.threshold, params.strength)
 
 

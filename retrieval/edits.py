@@ -110,17 +110,18 @@ def apply_edit_blend(pred: np.ndarray, head: np.ndarray, q_vec: np.ndarray, q_ti
 
 
 def blend_added(index: NeighborIndex, pred: np.ndarray, head: np.ndarray, embeddings: np.ndarray,
-                table: pd.DataFrame, params: EditBlendParams) -> np.ndarray:
+                table: pd.DataFrame, params: EditBlendParams, normalized: bool = False) -> np.ndarray:
     """What `predict --blend-neighbors` does with the photos `add-edits` put in the model's index:
     `pred` (M, 2) pulled towards them (unchanged when none were added or strength is 0). `head` are
-    the model's own predictions, `embeddings` the queries' raw embeddings, `table` their rows
-    (capture time)."""
+    the model's own predictions, `embeddings` the queries' raw embeddings (or, normalized=True, their
+    vectors in the index space), `table` their rows (capture time)."""
     pred = np.asarray(pred, np.float64)
     if index is None or index.n_added == 0 or params.strength == 0 or len(pred) == 0:
         return pred.copy()
     a = index.added()
     a_vec = index.index.reconstruct_n(index.n_train, index.n_added)
-    return apply_edit_blend(pred, head, index.normalize(embeddings), capture_seconds(table), a_vec,
+    vec = embeddings if normalized else index.normalize(embeddings)
+    return apply_edit_blend(pred, head, vec, capture_seconds(table), a_vec,
                             index.times[a], index.edits[a], index.head[a], params)
 
 

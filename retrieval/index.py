@@ -187,10 +187,17 @@ class NeighborIndex:
         """As `search`, for vectors already in the index space (e.g. `self.vectors()`)."""
         return search_faiss(self.index, vectors, k)
 
-    def search_training(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def space_dim(self) -> int:
+        """Dimensions of the searchable space (`normalize`'s output)."""
+        return int(self.basis.shape[0])
+
+    def search_training(self, queries: np.ndarray, k: int, normalized: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """As `search`, among the training entries only (those added by `add-edits` blend by their own
-        rule, retrieval.edits): asks for k more than needed per added entry, up to k, then drops them."""
-        sims, idx = self.search(queries, k + min(self.n_added, k) if self.n_added else k)
+        rule, retrieval.edits): asks for k more than needed per added entry, up to k, then drops them.
+        normalized: the queries are already in the index space (`normalize`'s output)."""
+        kk = k + min(self.n_added, k) if self.n_added else k
+        sims, idx = self.search_normalized(queries, kk) if normalized else self.search(queries, kk)
         if not self.n_added:
             return sims, idx
         k = min(k, self.n_train)

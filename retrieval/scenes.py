@@ -38,7 +38,8 @@ from catalog.metrics import MIN_GAIN, SIGNIFICANCE, gain_z
 
 CONSISTENCY = ("off", "scene")
 UNTIMED_SIM = 0.9            # a photo without capture time joins only near-duplicates of its camera
-UNTIMED_BLOCK = 256          # rows of the untimed similarity block (memory: block x photos of a camera)
+UNTIMED_BLOCK = 256          # rows of the untimed similarity block
+UNTIMED_COLUMNS = 4096       # ... and its columns: memory is a fixed 256 x 4096 whatever the catalog
 EDGES_PER_PHOTO = 8          # beyond this many collected edges per photo, reduce them to a spanning forest
 SCENE_GAPS_S = (30.0, 120.0, 300.0, 900.0)
 SCENE_SIMS = (-1.0, 0.0, 0.3, 0.5, 0.7, 0.8, 0.9)
@@ -77,10 +78,29 @@ def capture_seconds(table: pd.DataFrame) -> np.ndarray:
     return np.full(len(table), np.nan)
 
 
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    v = np.asarray(vectors, np.float64)
-    v = np.where(np.isfinite(v).all(1, keepdims=True), v, 0.0)  # an unreadable photo links to nothing
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+class _UnitRows:
+    """Rows of `vectors` as float64 unit vectors, made on demand: `rows[idx]` is exactly what
+    normalising the whole float64 array and indexing it would give, but the whole float64 copy
+    (20,000 photos x 360 dims: 58 MB, twice over) is never made. A non-finite row is all zeros, so
+    an unreadable photo links to nothing."""
+
+    def __init__(self, vectors: np.ndarray):
+        self.v = np.asarray(vectors)
+        self.norm = np.empty(len(self.v), np.float64)
+        self.finite = np.empty(len(self.v), bool)
+        for a in range(0, len(self.v), UNTIMED_BLOCK):
+            x = np.asarray(self.v[a:a + UNTIMED_BLOCK], np.float64)
+            self.finite[a:a + UNTIMED_BLOCK] = np.isfinite(x).all(1)
+            x = np.where(self.finite[a:a + UNTIMED_BLOCK, None], x, 0.0)
+            self.norm[a:a + UNTIMED_BLOCK] = np.maximum(np.linalg.norm(x, axis=1), 1e-12)
+
+    def __len__(self) -> int:
+        return len(self.v)
+
+    def __getitem__(self, idx) -> np.ndarray:
+        x = np.asarray(self.v[idx], np.float64)
+        x = np.where(self.finite[idx][..., None], x, 0.0)
+        return x / self.norm[idx][..., None]
 
 
 def components(n: int, r: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -112,7 +132,7 @@ def _spanning(n: int, rows: list[np.ndarray], cols: list[np.ndarray]) -> tuple[l
     return [linked], [root[linked]]
 
 
-def _edges(times: np.ndarray, cams: np.ndarray, v: np.ndarray, max_gap_s: float,
+def _edges(times: np.ndarray, cams: np.ndarray, v: _UnitRows, max_gap_s: float,
            min_sim: float) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (i, j) that belong to one scene (see module doc)."""
     rows, cols = [], []
@@ -132,13 +152,15 @@ def _edges(times: np.ndarray, cams: np.ndarray, v: np.ndarray, max_gap_s: float,
                 cols.append(keep)
         off = np.flatnonzero((cams == cam) & ~timed)
         every = np.flatnonzero(cams == cam)
-        # untimed photos: near-duplicates among all photos of the camera, in blocks of rows so that
-        # memory is (block, N) rather than (N, N): 20,000 untimed photos took 2.3 GB at once
+        # untimed photos: near-duplicates among all photos of the camera, in fixed blocks of rows and
+        # columns so that memory does not grow with the catalog (20,000 untimed photos took 2.3 GB at once)
         for lo in range(0, len(off), UNTIMED_BLOCK):
-            blk = off[lo:lo + UNTIMED_BLOCK]
-            r, c = np.nonzero(v[blk] @ v[every].T >= max(min_sim, UNTIMED_SIM))
-            rows.append(blk[r])
-            cols.append(every[c])
+            blk = v[off[lo:lo + UNTIMED_BLOCK]]
+            for lo2 in range(0, len(every), UNTIMED_COLUMNS):
+                to = every[lo2:lo2 + UNTIMED_COLUMNS]
+                r, c = np.nonzero(blk @ v[to].T >= max(min_sim, UNTIMED_SIM))
+                rows.append(off[lo + r])
+                cols.append(to[c])
             if sum(len(x) for x in rows) > EDGES_PER_PHOTO * len(times):  # keep the edges O(N)
                 rows, cols = _spanning(len(times), rows, cols)
     if not rows:
@@ -157,7 +179,7 @@ def group_scenes(table: pd.DataFrame, vectors: np.ndarray, max_gap_s: float = 30
         raise ValueError(f"group_scenes: {len(vectors)} embeddings for {n} photos")
     if n == 0:
         return np.zeros(0, np.int64)
-    r, c = _edges(capture_seconds(table), camera_keys(table), _unit(vectors), max_gap_s, min_sim)
+    r, c = _edges(capture_seconds(table), camera_keys(table), _UnitRows(vectors), max_gap_s, min_sim)
     labels = np.unique(components(n, r, c), return_inverse=True)[1]  # 0 .. S-1
     _, first = np.unique(labels, return_index=True)
     order = np.argsort(first)                       # renumber by first appearance: stable, readable

@@ -17,7 +17,7 @@ from catalog.demo_lightroom import LrcatWriter, write_dng, write_jpeg
 from catalog.errors import CatalogError
 from catalog.lightroom import MISSING, REJECT
 from catalog.reader import read_catalog
-from finetune.splits import shoot_groups
+from catalog.splits import shoot_groups
 
 pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None,
                                 reason="exiftool (Debian: libimage-exiftool-perl) not installed")

@@ -101,16 +101,20 @@ def test_load_images_order_and_collect(tmp_path):
         p = tmp_path / f"{i}.tif"
         tifffile.imwrite(p, np.full((12, 20, 3), c, np.uint8), photometric="rgb")
         paths.append(p)
-    arr, failures = load_images(paths, 6, workers=2, progress=False)
-    assert arr.shape == (7, 6, 6, 3) and arr.dtype == np.uint8 and failures == {}
-    assert [tuple(a[3, 3]) for a in arr] == colours
+    for workers in (2, 1):  # a pool of threads, or one worker decoding in the calling thread
+        arr, failures = load_images(paths, 6, workers=workers, progress=False)
+        assert arr.shape == (7, 6, 6, 3) and arr.dtype == np.uint8 and failures == {}
+        assert [tuple(a[3, 3]) for a in arr] == colours
 
     paths[2].write_bytes(b"garbage")
     paths[5] = tmp_path / "missing.tif"
-    arr, failures = load_images(paths, 6, workers=2, progress=False, on_error="collect")
-    assert sorted(failures) == [2, 5] and "2.tif" in failures[2] and "missing.tif" in failures[5]
-    assert (arr[2] == 0).all() and (arr[5] == 0).all() and tuple(arr[6, 0, 0]) == colours[6]
-    with pytest.raises(ImageReadError):
-        load_images(paths, 6, progress=False)
+    where = [f"sliders.csv: row {i + 1}" for i in range(7)]
+    for workers in (2, 1):
+        arr, failures = load_images(paths, 6, workers=workers, progress=False, on_error="collect", where=where)
+        assert sorted(failures) == [2, 5] and "2.tif" in failures[2] and "missing.tif" in failures[5]
+        assert failures[5].startswith("sliders.csv: row 6: ")
+        assert (arr[2] == 0).all() and (arr[5] == 0).all() and tuple(arr[6, 0, 0]) == colours[6]
+        with pytest.raises(ImageReadError, match="row 3: .*2.tif"):
+            load_images(paths, 6, workers=workers, progress=False, where=where)
     with pytest.raises(ValueError):
         load_images(paths, 6, progress=False, on_error="ignore")

@@ -109,3 +109,27 @@ def test_blended_path_pulls_duplicates_to_their_edits(trained):
     np.testing.assert_allclose(p["head_mired"], head["head_mired"])  # the head part is unchanged
 
 
+
+
+def test_predict_without_embeddings_keeps_index_vectors_only(trained):
+    """keep_embeddings=False (what `cli.py predict` runs, so memory does not grow by one embedding
+    per photo): only each photo's index-space vector is kept, and every blending, smoothing and scene
+    step gives exactly what it gives on the full embeddings."""
+    from retrieval.blend import BlendParams, SmoothParams
+    from retrieval.scenes import SceneParams
+
+    root, model = trained
+    m = WBModel.load(model)
+    # every batch-wide step switched on, so that each reads the vectors
+    m.blend_params = BlendParams(mode="absolute", strength=0.5, tau=0.05, min_sim=0.0)
+    m.smooth_params = SmoothParams(threshold=0.0, strength=0.5)
+    m.scene_params = SceneParams(max_gap_s=1e9, min_sim=-1.0, strength=0.5)
+    cat = read_catalog(root, "Train")
+    opts = dict(blend=True, k=4, smooth=True, consistency="scene", progress=False)
+    full = m.predict_full(cat, **opts)
+    lean = m.predict_full(cat, keep_embeddings=False, **opts)
+    assert full.embeddings.shape == (16, m.encoder.dim) and lean.embeddings is None
+    pd.testing.assert_frame_equal(full.table, lean.table)
+    np.testing.assert_array_equal(full.scenes, lean.scenes)
+    np.testing.assert_array_equal(full.neighbors[1], lean.neighbors[1])
+    assert (full.table["mired"] != full.table["head_mired"]).any()  # the steps did move predictions

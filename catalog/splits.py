@@ -1,4 +1,5 @@
-"""Leakage-free validation splits: whole shoots go to one side.
+"""Leakage-free validation splits: whole shoots go to one side (finetune's validation and folds,
+pretraining's held-out measuring split, the benchmarks' folds).
 
 Photos of one shoot are near-duplicates with near-identical edits; a random row split puts the
 twin of every validation photo in training and every figure comes out optimistic. A shoot is the
@@ -81,8 +82,10 @@ def _group_sizes(groups: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray,
 
 
 def grouped_holdout(groups: np.ndarray, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(train_idx, val_idx): whole groups in a random order go to validation until the fraction is
-    reached as closely as the group sizes allow; at least one group on each side."""
+    """(train_idx, val_idx): whole groups in a random order go to validation, each when it brings the
+    validation size closer to the fraction, so one shoot far larger than the held-out share stays in
+    training; at least one group on each side (the smallest group when none fits). The one grouped
+    holdout of the project: finetune's validation and pretraining's measuring split both use it."""
     groups = np.asarray(groups)
     order, counts, inverse = _group_sizes(groups, seed)
     if len(counts) < 2:
@@ -93,9 +96,11 @@ def grouped_holdout(groups: np.ndarray, val_fraction: float = 0.2, seed: int = 0
         if len(val_groups) >= len(counts) - 1:
             break
         # Take the group when it brings the validation size closer to the target.
-        if abs(n_val + counts[g] - target) < abs(n_val - target) or not val_groups:
+        if abs(n_val + counts[g] - target) < abs(n_val - target):
             val_groups.append(g)
             n_val += counts[g]
+    if not val_groups:
+        val_groups = [min(order, key=lambda g: counts[g])]  # stable: ties keep the random order
     is_val = np.isin(inverse, val_groups)
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 

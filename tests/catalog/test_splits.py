@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finetune.splits import grouped_holdout, grouped_kfold, near_duplicate_clusters, shoot_groups
+from catalog.splits import grouped_holdout, grouped_kfold, near_duplicate_clusters, shoot_groups
 
 
 def _table(n: int = 40, seed: int = 0) -> pd.DataFrame:
@@ -65,3 +65,19 @@ def test_without_dates_near_duplicates_cluster_by_embedding():
     for tr, va in grouped_kfold(g, 3, 0):
         assert len(set(g[tr]) & set(g[va])) == 0
     assert len(set(shoot_groups(t))) == 12                                   # no embeddings: one per photo
+
+
+def test_holdout_leaves_a_shoot_larger_than_the_share_in_training():
+    """One shoot far larger than the held-out share stays in training whatever the seeded order (it
+    used to go to validation whenever it came first); pretraining's measuring split is the same holdout."""
+    from pretrain.train import holdout_split
+
+    groups = np.array(["big"] * 90 + [f"s{i}" for i in range(10)], object)
+    for seed in range(8):
+        train, val = grouped_holdout(groups, 0.1, seed)
+        assert not np.isin(np.arange(90), val).any() and 5 <= len(val) <= 10
+        mask = holdout_split(list(groups), 0.1, seed)
+        assert np.array_equal(np.flatnonzero(mask), val)
+    # only groups larger than twice the share: the smallest one still makes a validation side
+    train, val = grouped_holdout(np.array(["a"] * 50 + ["b"] * 30 + ["c"] * 20), 0.05, 0)
+    assert len(val) == 20 and len(train) == 80
