@@ -98,6 +98,7 @@ def _isa_column(ctx: Context, isa: str, root: Path, many: dict[str, Any], work: 
                                                        logs / "pretrain.log", env))
     if trained:
         col["pretrain_bf16"] = _pretrain_bf16(model)
+        col["pretrain_curve"] = _pretrain_curve(model)
         if _step(col, "finetune", lambda: measured(finetune_cmd(root, model, model, {**budget.finetune, **quiet}),
                                                    logs / "finetune.log", env)):
             col["model"] = model
@@ -117,6 +118,20 @@ def _isa_column(ctx: Context, isa: str, root: Path, many: dict[str, Any], work: 
     if "model" in col:
         col["model"] = str(col["model"])
     return col
+
+
+def _pretrain_curve(model: Path) -> list[dict[str, float]]:
+    """The epochs lever, from the pretrain run's own report: at each measured epoch the seconds spent
+    so far, the held-out view retrieval top-1 and the nearest neighbour's edit difference (mired)."""
+    import json
+    report = json.loads((model / "pretrain_report.json").read_text())
+    out, spent = [], 0.0
+    for h in report["history"]:
+        spent += float(h["seconds"])
+        if "view_top1" in h:
+            out.append({"epoch": int(h["epoch"]), "seconds": spent, "view_top1": float(h["view_top1"]),
+                        "nn_dmired": float(h.get("nn_dmired", float("nan")))})
+    return out
 
 
 def _pretrain_bf16(model: Path) -> bool:

@@ -249,6 +249,7 @@ def cost_markdown(stored: dict[str, Any] | None) -> list[str]:
               f"{stored['machine']['torch_threads']} torch threads per stage.", "",
               md_table(header, rows), ""]
     lines += _model_rows(c)
+    lines += _curve_rows(cols)
     return lines + [
         "Every figure runs `cli.py` in a subprocess, as a user would (wall time, start-up included; peak resident "
         "memory of that process from `os.wait4`). Pretrain and finetune use the synthetic benchmark "
@@ -264,6 +265,19 @@ def cost_markdown(stored: dict[str, Any] | None) -> list[str]:
         "torch (pretrain, finetune); `predict` runs the encoder on onnxruntime in fp32 in both columns, and "
         "onnxruntime picks its own kernels by CPU: the capped column's predict figure is this CPU's, not an AVX2 "
         "one's.", ""]
+
+
+def _curve_rows(cols: dict[str, Any]) -> list[str]:
+    """The epochs lever (issue #13): retrieval quality of the pretrain runs above at each measured epoch."""
+    curves = {isa: col.get("pretrain_curve") for isa, col in cols.items() if col.get("pretrain_curve")}
+    if not curves:
+        return []
+    rows = [[ISA_TITLES.get(isa, isa), str(p["epoch"]), f"{p['seconds']:.0f}", f"{p['view_top1']:.3f}",
+             f"{p['nn_dmired']:.1f}"] for isa, curve in curves.items() for p in curve]
+    return ["Pretraining epochs against what they buy (the runs above, held-out shoots; training seconds "
+            "so far, without start-up and decoding):", "",
+            md_table(["column", "epoch", "training s", "view retrieval top-1", "nearest neighbour's edit Δmired"],
+                     rows), ""]
 
 
 def _cell(col: dict[str, Any], key: str, value: Callable[[dict], str], target: str = "",
