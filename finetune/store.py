@@ -99,7 +99,8 @@ def save_model(out: str | Path, encoder: Any, encoder_extra: dict[str, Any], hea
 
     with ModelWriter(out) as w:
         save_encoder(w.dir / ENCODER_FILE, encoder, encoder_extra, half=True)
-        export_onnx(encoder, w.dir / ONNX_FILE, half_storage=True)
+        # the graph reads its weights from encoder.safetensors: stored once (pretrain.onnx.export_onnx)
+        export_onnx(encoder, w.dir / ONNX_FILE, half_storage=True, weights_from=w.dir / ENCODER_FILE)
         if index is not None:
             index.save(w.dir)
         save_head(w.dir, head)

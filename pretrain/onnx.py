@@ -20,13 +20,20 @@ INPUT, OUTPUT = "images", "embedding"
 OPSET = 17
 
 
-def export_onnx(encoder: Any, path: str | Path, half_storage: bool = False) -> Path:
+def export_onnx(encoder: Any, path: str | Path, half_storage: bool = False,
+                weights_from: str | Path | None = None) -> Path:
     """Write `encoder` (pretrain.encoder.Encoder, float32) as ONNX to `path`: uint8 (B, S, S, 3) ->
     float32 (B, dim), batch size free. Uses torch's TorchScript exporter (no onnxscript needed).
 
     half_storage: store the weights as float16, each cast back to float32 inside the graph (computed
     once, when onnxruntime loads it). Exact for an encoder whose weights are already float16 values
-    (finetune rounds them: pretrain.encoder.round_to_half) and half the file size."""
+    (finetune rounds them: pretrain.encoder.round_to_half) and half the file size.
+
+    weights_from: the float16 safetensors file of the same encoder, in the same folder (the model
+    folder's encoder.safetensors). Every weight whose bytes are identical there is not stored again:
+    the graph points at it (ONNX external data: file, offset, length), so the model folder holds the
+    encoder's weights once, not twice (1.4 MB of a 4 MB budget). A weight that differs in any byte
+    stays in the graph."""
     import torch
 
     class _Graph(torch.nn.Module):
@@ -51,14 +58,28 @@ def export_onnx(encoder: Any, path: str | Path, half_storage: bool = False) -> P
                           # onnxruntime folds it into the convolution in float32 when it loads the graph
                           do_constant_folding=False, dynamo=False)
     if half_storage:
-        _store_weights_as_float16(path)
+        _store_weights_as_float16(path, Path(weights_from) if weights_from is not None else None)
     return path
 
 
-def _store_weights_as_float16(path: Path) -> None:
-    """Rewrite the graph with float16 initialisers + a Cast node to float32 for each (see export_onnx)."""
+def _safetensors_spans(path: Path) -> dict[str, tuple[str, list[int], int, int]]:
+    """name -> (dtype, shape, absolute byte offset, length) of every tensor in a safetensors file
+    (its layout: 8-byte little-endian header size, a JSON header, then the raw little-endian data)."""
+    import json
+    import struct
+
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    return {k: (v["dtype"], list(v["shape"]), 8 + n + v["data_offsets"][0], v["data_offsets"][1] - v["data_offsets"][0])
+            for k, v in header.items() if k != "__metadata__"}
+
+
+def _store_weights_as_float16(path: Path, weights_from: Path | None = None) -> None:
+    """Rewrite the graph with float16 initialisers + a Cast node to float32 for each, those found
+    byte for byte in `weights_from` as external data pointing into it (see export_onnx)."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, external_data_helper, helper, numpy_helper
 
     model = onnx.load(str(path))
     graph = model.graph
@@ -75,6 +96,24 @@ def _store_weights_as_float16(path: Path) -> None:
     del graph.node[:]
     graph.node.extend(nodes)
     onnx.checker.check_model(model)
+    if weights_from is not None:
+        if weights_from.parent.resolve() != path.parent.resolve():
+            raise ValueError(f"{weights_from}: shared weights must sit in the graph's own folder ({path.parent})")
+        spans, data = _safetensors_spans(weights_from), weights_from.read_bytes()
+        for half in graph.initializer:  # the graph's own copies (extend() copied `halves`)
+            if not half.name.endswith("__fp16"):
+                continue
+            # the exporter names a parameter after the wrapper's attribute: 'enc.' + the state-dict key
+            key = half.name[:-len("__fp16")].removeprefix("enc.")
+            span = spans.get(key)
+            if span is None or span[0] != "F16" or span[1] != list(half.dims):
+                continue
+            dtype, shape, offset, length = span
+            if data[offset:offset + length] != half.raw_data:  # shared only when byte-identical
+                continue
+            external_data_helper.set_external_data(half, location=weights_from.name, offset=offset, length=length)
+            half.ClearField("raw_data")
+            half.data_location = TensorProto.EXTERNAL
     onnx.save(model, str(path))
 
 

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import faiss
 import numpy as np
 
+from catalog.artifacts import save_arrays
 from catalog.errors import CatalogError
 from catalog.vectors import standardise
 
@@ -292,9 +293,10 @@ class NeighborIndex:
         model_dir.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self.index, str(model_dir / INDEX_FILE))
         # float32 arrays restore bit-identical statistics; edits/as-shot keep NaN for a missing label
-        np.savez(model_dir / ARRAYS_FILE, mean=self.mean, std=self.std, basis=self.basis,
-                 edits=self.edits.astype(np.float32), asshot=self.asshot.astype(np.float32),
-                 head=self.head.astype(np.float32), times=self.times)
+        save_arrays(model_dir / ARRAYS_FILE, dict(mean=self.mean, std=self.std, basis=self.basis,
+                                                  edits=self.edits.astype(np.float32),
+                                                  asshot=self.asshot.astype(np.float32),
+                                                  head=self.head.astype(np.float32), times=self.times))
         meta: dict[str, Any] = {
             "format": FORMAT_VERSION, "kind": self.kind, "n": len(self), "dim": self.dim,
             "pca_dims": int(self.basis.shape[0]), "storage": "float16",

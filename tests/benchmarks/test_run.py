@@ -64,6 +64,9 @@ def _check_cost(text: str) -> None:
         assert cost["single-photo latency (one TIFF → CSV, start-up included)"][col][0] == "not run: --quick"
     targets = cost["SimCLR pretrain (`cli.py pretrain`)"]
     assert targets[4] == "≤ 300 s" and targets[1] == ("≤ 150 s" if bf16[0].startswith("yes") else "≤ 300 s")
+    # the epochs lever: each column's pretrain run, its retrieval at every measured epoch
+    curve = table_rows(text, "column | epoch | training s | view retrieval top-1")
+    assert len(curve) == 2 and all(int(r[0]) >= 1 and 0 <= float(r[2]) <= 1 for r in curve.values())
     size = next(v for k, v in table_rows(text, "model (either column)").items() if k.startswith("model size"))
     assert 0 < _number(size[0]) and size[2] in ("**pass**", "**FAIL**")
 

@@ -54,3 +54,57 @@ def test_onnx_refuses_the_wrong_image_size(exported):
     _, path = exported
     with pytest.raises(ValueError, match=r"expected uint8 images of shape \(N, 32, 32, 3\)"):
         OnnxEncoder(path).embed(np.zeros((2, 48, 48, 3), np.uint8))
+
+
+def test_weights_are_stored_once_shared_with_the_safetensors_file(exported, tmp_path):
+    """weights_from: the graph points into encoder.safetensors for every byte-identical weight, so the
+    model folder holds the encoder once; the embedding is exactly the self-contained graph's. A weight
+    that differs stays in the graph, and a graph pointing outside its folder is refused."""
+    import copy
+
+    import onnx
+    from onnx import TensorProto
+
+    from pretrain.encoder import round_to_half, save_encoder
+
+    enc, _ = exported
+    rounded = round_to_half(copy.deepcopy(enc))
+    save_encoder(tmp_path / "encoder.safetensors", rounded, half=True)
+    shared = export_onnx(rounded, tmp_path / "encoder.onnx", half_storage=True,
+                         weights_from=tmp_path / "encoder.safetensors")
+    alone = export_onnx(rounded, tmp_path / "alone" / "encoder.onnx", half_storage=True)
+    assert shared.stat().st_size < 0.2 * alone.stat().st_size  # the rest is the graph itself
+    external = [t for t in onnx.load(str(shared), load_external_data=False).graph.initializer
+                if t.data_location == TensorProto.EXTERNAL]
+    assert len(external) >= 10 and all(e.value == "encoder.safetensors" for t in external
+                                       for e in t.external_data if e.key == "location")
+    images = np.random.default_rng(3).integers(0, 256, (7, 32, 32, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(OnnxEncoder(shared).embed(images), OnnxEncoder(alone).embed(images))
+
+    # another encoder's weights on disk (parameters moved, BatchNorm statistics the same): only the
+    # byte-identical statistics are shared, every moved weight stays in the graph
+    other = copy.deepcopy(rounded)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(0.5)
+    (tmp_path / "other").mkdir()
+    save_encoder(tmp_path / "other" / "encoder.safetensors", other, half=True)
+    kept = export_onnx(rounded, tmp_path / "other" / "encoder.onnx", half_storage=True,
+                       weights_from=tmp_path / "other" / "encoder.safetensors")
+    model = onnx.load(str(kept), load_external_data=False)
+    moved = {f"enc.{name}__fp16" for name, _ in other.named_parameters()}
+    external = {t.name for t in model.graph.initializer if t.data_location == TensorProto.EXTERNAL}
+    assert moved & {t.name for t in model.graph.initializer} and not moved & external
+    np.testing.assert_array_equal(OnnxEncoder(kept).embed(images), OnnxEncoder(alone).embed(images))
+
+    # a crafted graph whose external data escapes its folder: onnxruntime refuses, the error names the file
+    model = onnx.load(str(shared), load_external_data=False)
+    for t in model.graph.initializer:
+        for entry in t.external_data:
+            if entry.key == "location":
+                entry.value = "../encoder.safetensors"
+    (tmp_path / "evil").mkdir()
+    onnx.save(model, str(tmp_path / "evil" / "encoder.onnx"))
+    from catalog.errors import CatalogError
+    with pytest.raises(CatalogError, match="evil/encoder.onnx"):
+        OnnxEncoder(tmp_path / "evil" / "encoder.onnx")
