@@ -1,6 +1,8 @@
 """A trained model folder on disk: what finetune writes and predict reads, data only.
 
     encoder.safetensors + encoder.json   the (float16) encoder and its architecture/provenance
+    encoder.onnx                         the graph predict runs; its weights point into encoder.safetensors
+                                         (stored once: pretrain.onnx.export_onnx(weights_from=...))
     head.safetensors + head.json         the MLP heads' float16 weights; specs, encoders, blend, provenance
     forest.npz                           the gradient-boosting member (finetune.gbm.Forest arrays)
     neighbors.faiss/.npz/.json           the neighbour index (retrieval.index), when built
