@@ -310,7 +310,7 @@ def make_demo_catalog(out_dir, n_train: int = 240, n_val: int = 60, size: int = 
     for a given seed (identical CSVs and pixels)."""
     if n_train < 1 or n_val < 0 or size < 8:
         raise CatalogError(f"make_demo_catalog: need n_train >= 1, n_val >= 0, size >= 8; got {n_train}, {n_val}, {size}")
-    from threadpoolctl import threadpool_limits
+    from catalog.runtime import one_blas_thread
 
     out = Path(out_dir)
     rng = np.random.default_rng(seed)
@@ -324,7 +324,7 @@ def make_demo_catalog(out_dir, n_train: int = 240, n_val: int = 60, size: int = 
     for split in rows:
         (out / split / "images").mkdir(parents=True, exist_ok=True)
     # per-image matrices are tiny: BLAS threads only spin and contend on a busy 2-core box
-    with threadpool_limits(limits=1, user_api="blas"), _progress(progress) as bar:
+    with one_blas_thread(), _progress(progress) as bar:
         task = bar.add_task("rendering", total=len(shots), info="")
         for i, s in enumerate(shots):
             key = (s["split"], s["shoot_no"])

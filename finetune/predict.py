@@ -24,7 +24,7 @@ import pandas as pd
 from catalog.colour import IMAGE_FEATURE_NAMES, image_features
 from catalog.errors import CatalogError, ImageReadError
 from catalog.reader import Catalog
-from catalog.runtime import release_freed_memory
+from catalog.runtime import one_blas_thread, release_freed_memory
 from catalog.progress import progress_bar
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
 from finetune.ensemble import HEAD_FORMAT, HeadEnsemble, anchor_units, asshot_units, to_csv_units
@@ -182,6 +182,13 @@ class WBModel:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         if consistency not in CONSISTENCY:
             raise ValueError(f"consistency must be one of {CONSISTENCY}, got {consistency!r}")
+        with one_blas_thread():  # the heads' small products: a second BLAS thread only contends (catalog.runtime)
+            return self._predict_full(catalog, blend, k, on_error, progress, smooth, batch_size, workers,
+                                      consistency, keep_embeddings)
+
+    def _predict_full(self, catalog: Catalog, blend: bool, k: int | None, on_error: str, progress: bool,
+                      smooth: bool, batch_size: int, workers: int, consistency: str,
+                      keep_embeddings: bool) -> Prediction:
         table = catalog.table
         if not table.index.equals(pd.RangeIndex(len(table))):
             table = table.reset_index(drop=True)  # positional rows; no copy of the usual catalog table
@@ -212,7 +219,7 @@ class WBModel:
             self.ensemble.predict_fallback_shift(table.iloc[bad], exif_units)
         ids = table["id_global"].iloc[bad].astype(str).tolist()
         warnings.warn(f"{len(ids)} photo(s) predicted from metadata only (image unreadable): "
-                      f"{', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}", stacklevel=3)
+                      f"{', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}", stacklevel=4)
         return units
 
     def _consistent(self, table: pd.DataFrame, emb: np.ndarray, head_units: np.ndarray, failed: np.ndarray,
