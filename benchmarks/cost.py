@@ -20,6 +20,7 @@ stored with the result: those of the bf16 path where the column's stages use bf1
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -97,8 +98,9 @@ def _isa_column(ctx: Context, isa: str, root: Path, many: dict[str, Any], work: 
     trained = _step(col, "pretrain", lambda: measured(pretrain_cmd(root, model, {**budget.pretrain, **quiet}),
                                                        logs / "pretrain.log", env))
     if trained:
-        col["pretrain_bf16"] = _pretrain_bf16(model)
-        col["pretrain_curve"] = _pretrain_curve(model)
+        report = json.loads((model / "pretrain_report.json").read_text())  # what the run itself recorded
+        col["pretrain_bf16"] = bool(report["hardware"]["bf16_autocast"])  # the bf16 decision it took
+        col["pretrain_curve"] = _pretrain_curve(report)
         if _step(col, "finetune", lambda: measured(finetune_cmd(root, model, model, {**budget.finetune, **quiet}),
                                                    logs / "finetune.log", env)):
             col["model"] = model
@@ -120,11 +122,9 @@ def _isa_column(ctx: Context, isa: str, root: Path, many: dict[str, Any], work: 
     return col
 
 
-def _pretrain_curve(model: Path) -> list[dict[str, float]]:
+def _pretrain_curve(report: dict[str, Any]) -> list[dict[str, float]]:
     """The epochs lever, from the pretrain run's own report: at each measured epoch the seconds spent
     so far, the held-out view retrieval top-1 and the nearest neighbour's edit difference (mired)."""
-    import json
-    report = json.loads((model / "pretrain_report.json").read_text())
     out, spent = [], 0.0
     for h in report["history"]:
         spent += float(h["seconds"])
@@ -132,12 +132,6 @@ def _pretrain_curve(model: Path) -> list[dict[str, float]]:
             out.append({"epoch": int(h["epoch"]), "seconds": spent, "view_top1": float(h["view_top1"]),
                         "nn_dmired": float(h.get("nn_dmired", float("nan")))})
     return out
-
-
-def _pretrain_bf16(model: Path) -> bool:
-    """The bf16 decision the pretrain run itself took (its report's hardware block)."""
-    import json
-    return bool(json.loads((model / "pretrain_report.json").read_text())["hardware"]["bf16_autocast"])
 
 
 def _predict_many(many: dict[str, Any], model: Path, work: Path, quiet: dict, env: dict) -> dict[str, Any]:
@@ -202,8 +196,6 @@ def _model_figures(model: Path) -> dict[str, Any]:
 def _model_files(model: Path) -> list[Path]:
     """The files a model folder's manifest lists (and the manifest), or, for a folder without one,
     encoder.pt + head.pt + neighbors.*: the model predict reads, not the reports beside it."""
-    import json
-
     manifest = model / "manifest.json"
     if manifest.is_file():
         names = json.loads(manifest.read_text())["files"]

@@ -99,13 +99,13 @@ class WBModel:
     def _features(self, catalog: Catalog, table: pd.DataFrame, on_error: str, workers: int, progress: bool,
                   batch_size: int, space: bool = False, chunk: int = 128) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
         """(embeddings (N,D) NaN for unreadable rows, the heads' predictions (N,T) in head units, NaN
-        for unreadable rows, failures {row: message}). space=True (and a neighbour index): instead of
-        the embeddings, their vectors in the index space (N,K), all the batch-wide steps read.
+        for unreadable rows, failures {row: message}). space=True (the model has a neighbour index):
+        instead of the embeddings, their vectors in the index space (N,K), all the batch-wide steps read.
 
         Uses the catalog's images when it holds them at the model's size; otherwise decodes them here
         in chunks, the next chunk's decoding threads running while the current chunk is embedded.
         The heads run chunk by chunk too (rows are independent), so the colour statistics are never
-        held for the whole catalog: what stays per photo is its embedding (for neighbours and scenes)
+        held for the whole catalog: what stays per photo is its embedding (or its index-space vector)
         and its prediction.
 
         Core budget: the decoding + colour statistics thread takes one core, so the encoder runs on
@@ -117,7 +117,6 @@ class WBModel:
         from catalog.images import load_images
 
         n = len(table)
-        space = space and self.index is not None
         emb = np.full((n, self.index.space_dim if space else self.encoder.dim), np.nan, np.float32)
         units = np.full((n, len(self.ensemble.specs)), np.nan)
         anchors = anchor_units(table, self.ensemble.specs)
@@ -206,8 +205,9 @@ class WBModel:
         units, neighbors, scenes = head_units.copy(), None, None
         names = [s.name for s in self.ensemble.specs]
         if "Temperature" in names and "Tint" in names and (~failed).any():
-            units, neighbors, scenes = self._consistent(table, emb, head_units, failed, blend, k, smooth, consistency,
-                                                        space)
+            # every batch-wide step reads the photos in the index space: normalised once here
+            vec = emb if space or self.index is None else self.index.normalize(emb)
+            units, neighbors, scenes = self._consistent(table, vec, head_units, failed, blend, k, smooth, consistency)
         failed_ids = table["id_global"].iloc[np.flatnonzero(failed)].astype(str).tolist()
         return Prediction(self._table(table, head_units, units, failed), None if space else emb, failed_ids,
                           neighbors, scenes)
@@ -222,32 +222,32 @@ class WBModel:
                       f"{', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}", stacklevel=4)
         return units
 
-    def _consistent(self, table: pd.DataFrame, emb: np.ndarray, head_units: np.ndarray, failed: np.ndarray,
-                    blend: bool, k: int | None, smooth: bool, consistency: str, space: bool = False):
+    def _consistent(self, table: pd.DataFrame, vec: np.ndarray, head_units: np.ndarray, failed: np.ndarray,
+                    blend: bool, k: int | None, smooth: bool, consistency: str):
         """(units, neighbours, scenes): the head's (mired, tint) of the readable photos pulled towards
         similar training edits, added edits, the batch's near-duplicates and their scene, each by the
-        strength chosen on validation. space: `emb` holds vectors already in the index space."""
+        strength chosen on validation. `vec`: the photos in the neighbour index's space
+        (NeighborIndex.normalize), or their raw embeddings when the model has no index."""
         names = [s.name for s in self.ensemble.specs]
         jt, ji = names.index("Temperature"), names.index("Tint")
         n, ok = len(table), np.flatnonzero(~failed)
-        emb_ok, table_ok = _rows(ok, n, emb, table)  # views when every image was read: no copies of N rows
+        vec_ok, table_ok = _rows(ok, n, vec, table)  # views when every image was read: no copies of N rows
         units, neighbors, scenes = head_units.copy(), None, None
         mt = units[ok][:, [jt, ji]]
         if blend and self.index is not None and len(self.index):
             params = self.blend_params or BlendParams()
-            sims, idx = self.index.search_training(emb_ok, int(k or self.blend_k), normalized=space)
+            sims, idx = self.index.search_training(vec_ok, int(k or self.blend_k), normalized=True)
             asshot = asshot_units(table, self.ensemble.specs)[ok][:, [jt, ji]]
             mt = apply_blend(mt, asshot, sims, idx, self.index.edits, self.index.asshot, params)
             neighbors = (np.full((n, sims.shape[1]), -1.0, np.float32), np.full((n, sims.shape[1]), -1, np.int64))
             neighbors[0][ok], neighbors[1][ok] = sims, idx
         if blend and self.index is not None:  # photos added by add-edits, by their own rule
-            mt = blend_added(self.index, mt, head_units[ok][:, [jt, ji]], emb_ok, table_ok, self.edit_params,
-                             normalized=space)
+            mt = blend_added(self.index, mt, head_units[ok][:, [jt, ji]], vec_ok, table_ok, self.edit_params,
+                             normalized=True)
         if smooth and self.smooth_params is not None and len(ok) > 1:
-            mt = smooth_batch(mt, emb_ok, self.smooth_params, index=self.index, normalized=space)
+            mt = smooth_batch(mt, vec_ok, self.smooth_params, index=self.index, normalized=self.index is not None)
         if consistency == "scene":
-            vec = self.index.normalize(emb_ok) if self.index is not None and not space else emb_ok
-            mt, scenes_ok = scene_consistency(mt, vec, table_ok, self.scene_params)
+            mt, scenes_ok = scene_consistency(mt, vec_ok, table_ok, self.scene_params)
             scenes = np.full(n, -1, np.int64)
             scenes[ok] = scenes_ok
             if failed.any():  # photos predicted from metadata only: each its own scene
