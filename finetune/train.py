@@ -7,7 +7,7 @@ Reads top to bottom:
      canonical render, and the targets are the absolute edit, so the camera's as-shot guess cannot
      move a prediction (it is the same capture whatever the camera guessed);
   2. AS-SHOT RE-RENDERING AUGMENTATION: each training photo gets `rerender_aug` copies as if the
-     camera had picked another as-shot white balance (±150 mired, ±30 tint: the range real cameras
+     camera had picked another as-shot white balance (±300 mired, ±45 tint: the range real cameras
      produce), rendered there (clipped, 8-bit) and canonicalised again, label kept. With canonical
      inputs the copies teach robustness to what the round trip loses (clipping, 8-bit rounding),
      for every member, the gradient-boosting one included;
