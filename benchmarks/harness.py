@@ -119,10 +119,13 @@ def cli(*args: str) -> list[str]:
 # The machine: what every cost figure states next to itself (issue #13: hardware-honest figures)
 # ---------------------------------------------------------------------------------------------------
 # The cost table's columns. "avx2" caps oneDNN and ATen at AVX2 on this CPU: the code paths (and the
-# fp32 precision, as bf16 needs AVX-512) of an AVX2-only laptop, though not its slower cores.
+# fp32 precision, as bf16 needs AVX-512) of an AVX2-only laptop, though not its slower cores. numpy
+# (its AVX-512 dispatch groups off) and faiss (its runtime SIMD level) are capped too; onnxruntime has no such
+# switch (MLAS picks its kernels by CPUID), so the capped column's encoder inference stays this CPU's.
 ISA_ENV: dict[str, dict[str, str]] = {
     "native": {},
-    "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
+    "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+             "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR", "FAISS_SIMD_LEVEL": "AVX2"},
 }
 
 _PROBE = """

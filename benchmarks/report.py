@@ -257,14 +257,21 @@ def cost_markdown(stored: dict[str, Any] | None) -> list[str]:
         f"{c['n_predict']:,} photos: the {c['n_unique_predict']:,} Train TIFFs listed over again under new ids, the "
         "same model files in every column. **Decode only** is the physical reference measured in the same run: the "
         "same TIFFs read and resized to the model's input size (`catalog.images.load_images`, no model).", "",
-        "**AVX2 (capped)** is this CPU with `ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2` in the subprocesses' "
-        "environment: the code paths and the fp32 precision of an AVX2-only laptop, not its slower cores (issue #13: "
+        f"**AVX2 (capped)** is this CPU with `{_capped_env(cols)}` in the subprocesses' environment: the code "
+        "paths and the fp32 precision of an AVX2-only laptop, not its slower cores (issue #13: "
         "an AVX2-only AMD EPYC took about twice as long again). A column's targets are issue #13's for the "
         "precision its stages chose: bf16 (pretrain ≤ 150 s, predict ≥ 1,000 photos/s) or fp32 (pretrain ≤ 300 s, "
         "predict ≥ 500 photos/s); pretrain + finetune ≤ 6 min and `cli.py demo` ≤ 60 s for both. The caps steer "
-        "torch (pretrain, finetune); `predict` runs the encoder on onnxruntime in fp32 in both columns, and "
-        "onnxruntime picks its own kernels by CPU: the capped column's predict figure is this CPU's, not an AVX2 "
-        "one's.", ""]
+        "torch (pretrain, finetune), and where listed numpy's dispatch (`NPY_DISABLE_CPU_FEATURES`: colour statistics, "
+        "canonical render, heads) and faiss (`FAISS_SIMD_LEVEL`). `predict` runs the encoder on onnxruntime in fp32 "
+        "in both columns, and onnxruntime has no such switch (its MLAS kernels are picked by CPUID): the capped "
+        "column's encoder inference is this CPU's AVX-512, so its predict figure is an upper bound for an AVX2 CPU.", ""]
+
+
+def _capped_env(cols: dict[str, Any]) -> str:
+    """The capped column's environment as it was measured (stored with the result)."""
+    env = (cols.get("avx2") or {}).get("hardware", {}).get("env") or {}
+    return " ".join(f"{k}={v}" for k, v in env.items()) or "ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2"
 
 
 def _curve_rows(cols: dict[str, Any]) -> list[str]:

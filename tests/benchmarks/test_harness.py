@@ -37,6 +37,18 @@ def test_hardware_probe_sees_the_avx2_cap():
     assert capped["bf16"] is False  # bf16 needs AVX-512 (BF16) kernels; capped at AVX2 the stages run fp32
 
 
+def test_avx2_column_caps_numpy_and_faiss_too(tmp_path):
+    """numpy's AVX-512 dispatch groups are off and faiss runs its AVX2 kernels under the capped column's
+    environment (onnxruntime has no such switch: documented in the report)."""
+    code = ("import json, numpy, faiss; from numpy._core._multiarray_umath import __cpu_features__ as f; "
+            "print(json.dumps({'v4': bool(f.get('X86_V4')), 'v3': bool(f.get('X86_V3')), "
+            "'faiss': faiss.SIMDConfig.get_level_name()}))")
+    harness.measured([sys.executable, "-c", code], tmp_path / "probe.log", env=harness.ISA_ENV["avx2"])
+    probe = json.loads((tmp_path / "probe.log").read_text().strip().splitlines()[-1])
+    assert probe["v4"] is False
+    assert probe["faiss"] == "AVX2"
+
+
 def test_machine_names_the_cpu_and_load():
     m = harness.machine()
     assert m["cpu_model"] and m["cpu_capability"] == torch.backends.cpu.get_cpu_capability()

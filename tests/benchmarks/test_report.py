@@ -81,3 +81,14 @@ def test_quick_results_are_flagged():
     stored = {"cost": {**_stored("cost", _cost()), "quick": True}}
     text = report.render(stored, "c", "d", {})
     assert "**Contains --quick results**" in text and "(--quick: tiny stand-in data" in text
+
+
+def test_capped_column_names_the_environment_it_was_measured_under():
+    """The AVX2 column's text quotes the caps stored with that result, not today's harness.ISA_ENV: a
+    result measured before numpy and faiss were capped must not claim they were."""
+    old = "\n".join(report.cost_markdown(_stored("cost", _cost())))
+    assert "`ONEDNN_MAX_CPU_ISA=AVX2`" in old and "NPY_DISABLE_CPU_FEATURES=" not in old
+    cost = _cost()
+    cost["columns"]["avx2"]["hardware"]["env"] = {"ONEDNN_MAX_CPU_ISA": "AVX2", "FAISS_SIMD_LEVEL": "AVX2"}
+    new = "\n".join(report.cost_markdown(_stored("cost", cost)))
+    assert "`ONEDNN_MAX_CPU_ISA=AVX2 FAISS_SIMD_LEVEL=AVX2`" in new
