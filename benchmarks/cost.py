@@ -190,7 +190,39 @@ def _model_figures(model: Path) -> dict[str, Any]:
     files = _model_files(model)
     return {"faiss_batch_us": batch_us, "faiss_single_us": float(np.median(singles)) * 1e6, "faiss_n": len(index),
             "faiss_k": k, "faiss_kind": type(index.index).__name__ if hasattr(index, "index") else "faiss",
-            "files": {p.name: p.stat().st_size for p in files}, "model_mb": sum(p.stat().st_size for p in files) / 2**20}
+            "files": {p.name: p.stat().st_size for p in files}, "model_mb": sum(p.stat().st_size for p in files) / 2**20,
+            "encoder": _encoder_figures(model)}
+
+
+def _encoder_figures(model: Path, n: int = 512, repeats: int = 3) -> dict[str, Any]:
+    """The int8 lever (issue #13), measured: the model's stored graph against the float32 export of the
+    same float16 weights (encoder.safetensors), each on one onnxruntime thread, best of `repeats`
+    passes over the same `n` photo-like images; and how far apart their embeddings are."""
+    import tempfile
+
+    from pretrain.encoder import ENCODER_FILE, load_encoder
+    from pretrain.onnx import ONNX_FILE, OnnxEncoder, export_onnx
+
+    enc, blob = load_encoder(model / ENCODER_FILE)
+    size = int(enc.image_size)
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 1, size)[None, :, None, None] * rng.uniform(-60, 60, (n, 1, 1, 3))
+    images = np.clip(rng.uniform(40, 210, (n, 1, 1, 3)) + ramp + rng.normal(0, 8, (n, size, size, 3)), 0, 255)
+    images = np.ascontiguousarray(np.broadcast_to(images, (n, size, size, 3)), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        graphs = {"stored": OnnxEncoder(model / ONNX_FILE, threads=1),
+                  "float32": OnnxEncoder(export_onnx(enc, Path(tmp) / "float32.onnx"), threads=1)}
+        out, ms = {}, {}
+        for name, g in graphs.items():
+            best = np.inf
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                out[name] = g.embed(images, batch_size=128)
+                best = min(best, time.perf_counter() - t0)
+            ms[name] = best / n * 1e3
+    diff = float(np.abs(out["stored"] - out["float32"]).mean() / np.abs(out["float32"]).mean())
+    return {"graph": blob.get("graph", "float32"), "stored_ms": ms["stored"], "float32_ms": ms["float32"],
+            "relative_difference": diff, "n": n, "image_size": size}
 
 
 def _model_files(model: Path) -> list[Path]:

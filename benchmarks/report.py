@@ -386,6 +386,13 @@ def _model_rows(c: dict[str, Any]) -> list[str]:
             ["FAISS query, one at a time (median)", f"{fmt(m['faiss_single_us'], 1)} µs", "", ""],
             ["model size (" + " + ".join(m["files"]) + ")", f"{fmt(m['model_mb'], 2)} MB",
              f"≤ {c['targets']['model_mb']:.0f} MB", passfail(m["model_mb"] <= c["targets"]["model_mb"])]]
+    e = m.get("encoder")
+    if e:  # the int8 lever: the stored graph against the float32 export of the same weights
+        rows.append([f"encoder on one core, {e['image_size']} px: stored graph ({e['graph']}) / float32 export of the "
+                     f"same weights", f"{fmt(e['stored_ms'], 3)} / {fmt(e['float32_ms'], 3)} ms per photo "
+                     f"({fmt(e['float32_ms'] / e['stored_ms'], 2)}x)", "", ""])
+        rows.append(["embedding difference, stored graph vs float32 (mean absolute difference ÷ mean absolute value)",
+                     f"{100 * e['relative_difference']:.2f} %", "", ""])
     return [md_table(["model (either column)", "value", "target", "result"], rows), ""]
 
 

@@ -13,6 +13,7 @@ metadata-only fallback head's prediction and a warning naming them. A row is nev
 """
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,8 +109,9 @@ class WBModel:
         held for the whole catalog: what stays per photo is its embedding (or its index-space vector)
         and its prediction.
 
-        Core budget: the decoding + colour statistics thread takes one core, so the encoder runs on
-        the others (WBModel.load: threads - 1, at least 1). Oversubscribing the cores costs more than
+        Core budget: the decoding thread takes one core, so the encoder runs on the others
+        (WBModel.load: threads - 1, at least 1); the colour statistics go to whichever of the two
+        threads is less loaded (`stats_in_background`). Oversubscribing the cores costs more than
         it gives: on 2 cores, 2,539 photos took 4.2 s with 2 encoder threads + 2 decoders, 2.5 s with
         one each (and small chunks, so that the first chunk's wait is short)."""
         from concurrent.futures import ThreadPoolExecutor
@@ -124,10 +126,12 @@ class WBModel:
 
         have = catalog.images is not None and len(catalog.images) == n and catalog.images.shape[1] == self.image_size
         mode = "collect" if on_error == "metadata-only" else "raise"
+        clock = {"decode": 0.0, "stats": 0.0, "model": 0.0}  # seconds of the last chunk, per step
 
-        def load(a: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            """(images, readable mask, image statistics of the readable ones) of rows a .. a+chunk; runs
-            in the background thread, so decoding and colour statistics overlap the embedding."""
+        def load(a: int, with_stats: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            """(images, readable mask, image statistics of the readable ones or None) of rows a .. a+chunk;
+            runs in the background thread, so decoding overlaps the embedding."""
+            t0 = time.perf_counter()
             if have:
                 imgs = catalog.images[a:a + chunk]
                 fails = {i - a: m for i, m in catalog.image_failures.items() if a <= i < a + chunk}
@@ -142,11 +146,28 @@ class WBModel:
             canon = self.ensemble.canonical(imgs[ok], table.iloc[a:a + chunk].iloc[np.flatnonzero(ok)])
             imgs = imgs.copy()
             imgs[ok] = canon
-            return imgs, ok, image_features(canon)
+            clock["decode"] = time.perf_counter() - t0
+            return imgs, ok, statistics(canon) if with_stats else None
+
+        def statistics(canon: np.ndarray) -> np.ndarray:
+            t0 = time.perf_counter()
+            feats = image_features(canon)
+            clock["stats"] = time.perf_counter() - t0
+            return feats
+
+        def stats_in_background() -> bool:
+            """Where the next chunk's colour statistics run: on whichever thread leaves the pipeline's
+            slower side the shorter (measured on the last chunk). With the int8 encoder the embedding
+            is quicker than decoding, so the statistics move to the encoder's thread; with the float32
+            one they stay beside the decoding. Either way the same numbers, only the thread differs."""
+            d, s_, m = clock["decode"], clock["stats"], clock["model"]
+            if not m:  # nothing embedded yet: beside the decoding, as a first guess
+                return True
+            return max(d + s_, m) <= max(d, m + s_)
 
         with progress_bar(progress) as bar, ThreadPoolExecutor(1) as pool:
             task = bar.add_task("predicting", total=n)
-            pending = pool.submit(load, 0) if n else None
+            pending = pool.submit(load, 0, True) if n else None
             for start in range(0, n, chunk):
                 try:
                     imgs, ok, feats = pending.result()
@@ -154,13 +175,17 @@ class WBModel:
                     raise ImageReadError(f"{e} (use on_error='metadata-only' to predict unreadable photos "
                                          f"from their metadata)") from e
                 if start + chunk < n:
-                    pending = pool.submit(load, start + chunk)
+                    pending = pool.submit(load, start + chunk, stats_in_background())
                 rows = start + np.flatnonzero(ok)
                 if len(rows):
+                    if feats is None:
+                        feats = statistics(imgs[ok])
+                    t0 = time.perf_counter()
                     e = self.encoder.embed(imgs[ok], batch_size)
                     units[rows] = anchors[rows] + self.ensemble.predict_shift(e, feats, table.iloc[rows],
                                                                               catalog.exif_units)
                     emb[rows] = self.index.normalize(e) if space else e
+                    clock["model"] = time.perf_counter() - t0
                 bar.advance(task, len(imgs))
                 release_freed_memory()  # memory stays flat however many photos (catalog.runtime)
         return emb, units, failures

@@ -92,17 +92,20 @@ def load_head(folder: str | Path) -> dict[str, Any]:
 
 
 def save_model(out: str | Path, encoder: Any, encoder_extra: dict[str, Any], head: dict[str, Any],
-               index: NeighborIndex | None, provenance: dict[str, Any]) -> dict[str, Any]:
+               index: NeighborIndex | None, provenance: dict[str, Any], graph: bytes | None = None) -> dict[str, Any]:
     """Write a whole model folder atomically (staged, then committed; see catalog.artifacts);
     returns its manifest. The encoder (pretrain.encoder.Encoder, weights already rounded to float16)
-    is stored in float16, as safetensors and as the ONNX graph predict runs."""
+    is stored in float16 as safetensors, and as the ONNX graph predict runs: `graph` when given (the
+    int8 graph the heads were trained on, pretrain.onnx.int8_graph), else its float32 export."""
     from pretrain.encoder import save_encoder  # training side: torch
     from pretrain.onnx import export_onnx
 
     with ModelWriter(out) as w:
         save_encoder(w.dir / ENCODER_FILE, encoder, encoder_extra, half=True)
-        # the graph reads its weights from encoder.safetensors: stored once (pretrain.onnx.export_onnx)
-        export_onnx(encoder, w.dir / ONNX_FILE, half_storage=True, weights_from=w.dir / ENCODER_FILE)
+        if graph is not None:
+            (w.dir / ONNX_FILE).write_bytes(graph)
+        else:  # the graph reads its weights from encoder.safetensors: stored once (pretrain.onnx.export_onnx)
+            export_onnx(encoder, w.dir / ONNX_FILE, half_storage=True, weights_from=w.dir / ENCODER_FILE)
         if index is not None:
             index.save(w.dir)
         save_head(w.dir, head)

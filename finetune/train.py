@@ -11,7 +11,8 @@ Reads top to bottom:
      produce), rendered there (clipped, 8-bit) and canonicalised again, label kept. With canonical
      inputs the copies teach robustness to what the round trip loses (clipping, 8-bit rounding),
      for every member, the gradient-boosting one included;
-  3. embed originals + copies ONCE with the frozen encoder and compute colour features once (the
+  3. embed originals + copies ONCE with the frozen encoder, as predict will run it (the int8 ONNX
+     graph calibrated on these photos, `deploy_encoder`), and compute colour features once (the
      cache); the heads then train on arrays in seconds (with --train-encoder the encoder is first
      fine-tuned jointly with a head on rendered batches, then the cache is rebuilt with it);
   4. leakage-free validation (whole shoots held out: catalog.splits): the ensemble of heads vs the
@@ -90,6 +91,45 @@ def load_or_init_encoder(cfg: FinetuneConfig) -> tuple[Encoder, dict[str, Any]]:
     return enc, {"source": None, "pretrained": False, "arch": enc.config(), "pretrain": None}
 
 
+CALIBRATION_PHOTOS = 256  # int8 activation ranges: measured on this many training photos (seeded sample)
+
+
+@dataclass
+class DeployedEncoder:
+    """The frozen encoder (torch, float16-rounded weights) and the graph predict will run for it.
+    Every embedding the heads train on comes from `embed`, i.e. from that same graph, so predict
+    reproduces them: with int8 the quantisation error is part of what the heads learn."""
+    torch: Encoder
+    graph: bytes | None   # pretrain.onnx.int8_graph of `torch`; None: predict runs its float32 export
+    session: Any          # pretrain.onnx.OnnxEncoder of `graph` (None without one)
+
+    @property
+    def dim(self) -> int:
+        return self.torch.dim
+
+    @property
+    def image_size(self) -> int:
+        return self.torch.image_size
+
+    def embed(self, images: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
+        if self.session is not None:
+            return self.session.embed(images, batch_size=256)
+        return embed(self.torch, images, batch_size=256, device=device)
+
+
+def deploy_encoder(encoder: Encoder, images: np.ndarray, cfg: FinetuneConfig) -> DeployedEncoder:
+    """`encoder` as predict will run it: the int8 graph calibrated on a seeded sample of `images`
+    (the training photos' canonical renders) with cfg.int8, else the float32 export."""
+    if not cfg.int8:
+        return DeployedEncoder(encoder, None, None)
+    from pretrain.onnx import OnnxEncoder, int8_graph
+
+    n = min(len(images), CALIBRATION_PHOTOS)
+    sample = np.sort(np.random.default_rng(cfg.seed).choice(len(images), n, replace=False))
+    graph = int8_graph(encoder, images[sample])
+    return DeployedEncoder(encoder, graph, OnnxEncoder(graph, threads=cfg.threads))
+
+
 # ------------------------------------------------------------------------------------------------
 # 2. As-shot re-rendering augmentation
 # ------------------------------------------------------------------------------------------------
@@ -147,7 +187,7 @@ class FeatureCache:
     colour: np.ndarray  # (M, C) float32: catalog.colour.image_features (colour_features first)
 
 
-def build_cache(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame,
+def build_cache(encoder: DeployedEncoder | Encoder, images: np.ndarray, plan: pd.DataFrame,
                 device: torch.device | str = "cpu", chunk: int = 512, progress: bool = True,
                 colour: np.ndarray | None = None) -> FeatureCache:
     """Embed and colour-describe every plan row once (images: canonical renders; copies made on the fly
@@ -160,7 +200,8 @@ def build_cache(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame,
         for i in range(0, m, chunk):
             sl = slice(i, min(i + chunk, m))
             u8 = plan_images(images, plan, np.arange(sl.start, sl.stop))
-            emb[sl] = embed(encoder, u8, batch_size=256, device=device)
+            emb[sl] = encoder.embed(u8, device) if isinstance(encoder, DeployedEncoder) else \
+                embed(encoder, u8, batch_size=256, device=device)
             if colour is None:
                 col[sl] = image_features(u8)
             bar.advance(task, sl.stop - sl.start)
@@ -309,8 +350,8 @@ def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame,
 
 def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame, plan: pd.DataFrame,
               table_all: pd.DataFrame, units_all: np.ndarray, anchors_all: np.ndarray, exif_units: str,
-              rows: np.ndarray, encoder: Encoder, cache: FeatureCache, images: np.ndarray,
-              seed: int, device: torch.device, label: str) -> tuple[HeadEnsemble, Encoder, FeatureCache]:
+              rows: np.ndarray, encoder: DeployedEncoder, cache: FeatureCache, images: np.ndarray,
+              seed: int, device: torch.device, label: str) -> tuple[HeadEnsemble, DeployedEncoder, FeatureCache]:
     """Train everything that is fitted on labels, from the training photos `rows` (original row
     indices) and their re-rendered copies only: metadata encoder, standardisation, target scaling,
     (optionally the encoder), the ensemble and the metadata-only fallback head."""
@@ -329,10 +370,11 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
     tmp = HeadEnsemble([], specs, meta_enc, *stats)
     if cfg.train_encoder != "none":
         _, col = tmp.standardise(cache.emb, cache.colour)
-        encoder = finetune_encoder(copy.deepcopy(encoder), images, plan, version_table(plan, rows), col,
-                                   meta_img, cam, y,
-                                   (tmp.emb_mean, tmp.emb_std), meta_enc.n_cameras, cfg, seed, device, cfg.progress)
-        round_to_half(encoder)  # what the model folder stores (float16): see pretrain.encoder.save_encoder
+        tuned = finetune_encoder(copy.deepcopy(encoder.torch), images, plan, version_table(plan, rows), col,
+                                 meta_img, cam, y,
+                                 (tmp.emb_mean, tmp.emb_std), meta_enc.n_cameras, cfg, seed, device, cfg.progress)
+        round_to_half(tuned)  # what the model folder stores (float16): see pretrain.encoder.save_encoder
+        encoder = deploy_encoder(tuned, images, cfg)
         cache = build_cache(encoder, images, plan, device, progress=cfg.progress, colour=cache.colour)
         # The head still sees standardised embeddings: re-derive the statistics for the tuned encoder.
         stats = HeadEnsemble.input_stats(cache.emb[originals], cache.colour[originals])
@@ -490,7 +532,7 @@ class TrainingSet:
     units_all: np.ndarray       # (M, T) labels per plan row
     anchors_all: np.ndarray     # (M, T) anchor per plan row (0 for the absolute Temperature/Tint)
     cache: FeatureCache         # embeddings + colour statistics of every plan row
-    encoder: Encoder
+    encoder: DeployedEncoder    # the frozen encoder and the graph predict runs (its embeddings: `cache`)
     enc_info: dict[str, Any]
     groups: np.ndarray          # (N,) shoot of each photo (catalog.splits.shoot_groups)
     splits: list[tuple[np.ndarray, np.ndarray]]
@@ -542,6 +584,7 @@ def load_training_set(cfg: FinetuneConfig, targets: list[str], device: torch.dev
     plan = make_rerender_plan(table, cfg.rerender_aug, cfg.rerender_mired, cfg.rerender_tint, cfg.seed)
     table_all = expand_table(table, plan)
     t0 = time.time()
+    encoder = deploy_encoder(encoder, images, cfg)
     cache = build_cache(encoder, images, plan, device, progress=cfg.progress)
     seconds_cache = time.time() - t0
     groups = shoot_groups(table, embeddings=cache.emb[:len(table)])
@@ -564,7 +607,7 @@ class FoldResults:
     nb_idx: np.ndarray          # (N, k) int64 photo row of each neighbour, -1 where none
     vectors: np.ndarray | None  # (N, d) every photo in one index space (batch smoothing, scenes)
     val_rows: np.ndarray        # the photos some fold validated
-    last: tuple[Any, Encoder, FeatureCache]  # (HeadEnsemble, encoder, cache) of the last fold
+    last: tuple[Any, DeployedEncoder, FeatureCache]  # (HeadEnsemble, encoder, cache) of the last fold
     seconds: float
 
 
@@ -683,7 +726,7 @@ def _with_val(head: np.ndarray, rows: np.ndarray, mt: np.ndarray, specs: list[Ta
 
 
 def refit(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults, gbm_weight: np.ndarray,
-          device: torch.device) -> tuple[Any, Encoder, FeatureCache, NeighborIndex | None]:
+          device: torch.device) -> tuple[Any, DeployedEncoder, FeatureCache, NeighborIndex | None]:
     """Step 5: the saved model trained on every labelled photo (or the last fold's, with --no-refit and
     one split), the validated member weights, and the neighbour index of the training photos."""
     if cfg.refit or len(ts.splits) > 1:
@@ -702,7 +745,7 @@ def refit(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults, gbm_weight: np.
     return final, final_enc, final_cache, index
 
 
-def save_outputs(cfg: FinetuneConfig, ts: TrainingSet, final: Any, final_enc: Encoder, index: NeighborIndex | None,
+def save_outputs(cfg: FinetuneConfig, ts: TrainingSet, final: Any, final_enc: DeployedEncoder, index: NeighborIndex | None,
                  c: Consistency, report: dict[str, Any], preds: dict[str, np.ndarray]) -> None:
     """The model folder (finetune.store: data only, staged and committed at once, so a run killed
     before this leaves the previous model), finetune_report.json and validation_predictions.csv."""
@@ -716,9 +759,10 @@ def save_outputs(cfg: FinetuneConfig, ts: TrainingSet, final: Any, final_enc: En
             "provenance": provenance(cfg), "validation": report["validation"]["results"]}
     # Only inference weights travel with the model (float16, no optimiser / projection head: those stay
     # in the pretrain folder for --resume); the pretraining provenance comes along.
-    save_model(out, final_enc, {"provenance": provenance(cfg), "source": ts.enc_info["source"],
-                                "pretrain": ts.enc_info["pretrain"], "fine_tuned": cfg.train_encoder},
-               head, index, provenance(cfg))
+    save_model(out, final_enc.torch, {"provenance": provenance(cfg), "source": ts.enc_info["source"],
+                                      "pretrain": ts.enc_info["pretrain"], "fine_tuned": cfg.train_encoder,
+                                      "graph": "int8" if final_enc.graph is not None else "float32"},
+               head, index, provenance(cfg), graph=final_enc.graph)
     write_json(out / "finetune_report.json", report)
     # Every system's validation predictions, per photo (CSV units), for error analysis and plots.
     fold_of = np.full(ts.n, -1)

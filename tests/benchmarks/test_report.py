@@ -92,3 +92,15 @@ def test_capped_column_names_the_environment_it_was_measured_under():
     cost["columns"]["avx2"]["hardware"]["env"] = {"ONEDNN_MAX_CPU_ISA": "AVX2", "FAISS_SIMD_LEVEL": "AVX2"}
     new = "\n".join(report.cost_markdown(_stored("cost", cost)))
     assert "`ONEDNN_MAX_CPU_ISA=AVX2 FAISS_SIMD_LEVEL=AVX2`" in new
+
+
+def test_int8_lever_rows_show_both_graphs_and_the_speedup():
+    cost = _cost()
+    cost["model_figures"]["encoder"] = {"graph": "int8", "stored_ms": 0.4, "float32_ms": 1.0,
+                                        "relative_difference": 0.021, "n": 512, "image_size": 96}
+    rows = table_rows("\n".join(report.cost_markdown(_stored("cost", cost))), "model (either column)")
+    speed = next(v for k, v in rows.items() if k.startswith("encoder on one core, 96 px: stored graph (int8)"))
+    assert speed[0] == "0.400 / 1.000 ms per photo (2.50x)"
+    assert next(v for k, v in rows.items() if k.startswith("embedding difference"))[0] == "2.10 %"
+    assert not any(k.startswith("encoder on one core") for k in table_rows(
+        "\n".join(report.cost_markdown(_stored("cost", _cost()))), "model (either column)"))  # older results

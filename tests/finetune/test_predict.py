@@ -133,3 +133,49 @@ def test_predict_without_embeddings_keeps_index_vectors_only(trained):
     np.testing.assert_array_equal(full.scenes, lean.scenes)
     np.testing.assert_array_equal(full.neighbors[1], lean.neighbors[1])
     assert (full.table["mired"] != full.table["head_mired"]).any()  # the steps did move predictions
+
+
+def test_predictions_do_not_depend_on_chunking_or_where_statistics_run(trained, monkeypatch):
+    """Decoding runs one chunk ahead in a background thread, and each chunk's colour statistics run
+    on whichever thread is less loaded (measured on the last chunk): with slow decoding they move to
+    the encoder's (main) thread, with a slow encoder they stay beside the decoding. The predictions
+    are the same in one chunk, in chunks of 3, and wherever the statistics ran."""
+    import threading
+    import time as time_module
+
+    from finetune import predict as predict_module
+
+    root, model_dir = trained
+    model = WBModel.load(model_dir, threads=1)
+    cat = read_catalog(root, "Train")  # paths only: predict decodes in its chunks
+    whole = model.predict_full(cat, progress=False, keep_embeddings=True)
+    original = WBModel._features
+    monkeypatch.setattr(WBModel, "_features", lambda self, *a, **k: original(self, *a, **{**k, "chunk": 3}))
+    threads_used: list[bool] = []  # per statistics call: on the main thread?
+    real_features = predict_module.image_features
+
+    def spy_features(images):
+        threads_used.append(threading.current_thread() is threading.main_thread())
+        return real_features(images)
+
+    monkeypatch.setattr(predict_module, "image_features", spy_features)
+
+    def slowed(fn):
+        def run(*args, **kwargs):
+            time_module.sleep(0.05)
+            return fn(*args, **kwargs)
+        return run
+
+    n_chunks = -(-len(cat.table) // 3)
+    with monkeypatch.context() as m:  # slow decoding side: statistics move to the main thread
+        m.setattr(model.ensemble, "canonical", slowed(model.ensemble.canonical))
+        slow_decode = model.predict_full(cat, progress=False, keep_embeddings=True)
+    assert len(threads_used) == n_chunks and not threads_used[0] and all(threads_used[2:])
+    threads_used.clear()
+    with monkeypatch.context() as m:  # slow encoder: statistics stay in the background
+        m.setattr(model.encoder, "embed", slowed(model.encoder.embed))
+        slow_encoder = model.predict_full(cat, progress=False, keep_embeddings=True)
+    assert len(threads_used) == n_chunks and not any(threads_used[2:])  # (2 chunks start before any timing)
+    for other in (slow_decode, slow_encoder):
+        pd.testing.assert_frame_equal(whole.table, other.table)
+        np.testing.assert_array_equal(whole.embeddings, other.embeddings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import pandas as pd
 import torch
 
@@ -197,6 +198,32 @@ def test_model_folder_encoder_is_float16_and_matches_training(make_catalog, tmp_
     x = torch.rand(3, 3, 16, 16)
     with torch.no_grad():
         assert torch.equal(stored(x), round_to_half(original.eval())(x))
+
+
+@pytest.mark.parametrize("int8", [True, False])
+def test_predict_embeds_exactly_what_the_heads_were_trained_on(make_catalog, tmp_path, int8):
+    """The model folder's ONNX graph is the one finetune embedded the training photos with: int8
+    (calibrated on those photos) by default, float32 with --no-int8. Predict's embeddings of the
+    training photos therefore equal the training cache (to float rounding across thread counts)."""
+    from finetune.predict import WBModel
+    from finetune.train import load_training_set
+
+    torch.set_num_threads(1)
+    root = make_catalog(n_train=12, n_val=0, size=16)
+    cfg = FinetuneConfig(data=str(root), encoder="", image_size=16, out=str(tmp_path / "m"), epochs=1, ensemble=1,
+                         hidden=8, batch_size=8, rerender_aug=1, baselines=False, refit=True, threads=1, workers=1,
+                         progress=False, device="cpu", int8=int8)
+    ts = load_training_set(cfg, ["Temperature", "Tint"], torch.device("cpu"))
+    run_finetune(cfg)
+    stored = (tmp_path / "m" / "encoder.onnx").read_bytes()
+    if int8:
+        assert ts.encoder.graph == stored  # the same calibration sample, the same graph
+    else:
+        assert ts.encoder.graph is None
+    model = WBModel.load(tmp_path / "m", threads=1)
+    np.testing.assert_allclose(model.encoder.embed(ts.images), ts.cache.emb[:ts.n], rtol=1e-5,
+                               atol=1e-5 * float(np.abs(ts.cache.emb).max()))
+    assert json.loads((tmp_path / "m" / "encoder.json").read_text())["graph"] == ("int8" if int8 else "float32")
 
 
 def test_same_capture_with_as_shot_3000_or_9000_gets_the_same_prediction(make_catalog, tmp_path):

@@ -108,3 +108,35 @@ def test_weights_are_stored_once_shared_with_the_safetensors_file(exported, tmp_
     from catalog.errors import CatalogError
     with pytest.raises(CatalogError, match="evil/encoder.onnx"):
         OnnxEncoder(tmp_path / "evil" / "encoder.onnx")
+
+
+def _smooth_images(n: int, size: int, seed: int) -> np.ndarray:
+    """Photo-like uint8 images (smooth colour fields, not white noise): what calibration sees in use."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    base = rng.uniform(0.1, 0.9, (n, 1, 1, 3)) + 0.3 * rng.uniform(-1, 1, (n, 1, 1, 3)) * (xx + yy)[None, :, :, None]
+    return np.clip(base * 255 + rng.normal(0, 6, (n, size, size, 3)), 0, 255).astype(np.uint8)
+
+
+def test_int8_graph_is_quantised_close_to_float32_and_deterministic(exported):
+    """pretrain.onnx.int8_graph: int8 weights (QDQ) whose embedding stays within a few per cent of the
+    float32 one, runnable from bytes, and the same bytes for the same encoder and calibration images."""
+    import onnx
+
+    from pretrain.onnx import int8_graph
+
+    enc, path = exported
+    calibration = _smooth_images(48, 32, seed=1)
+    graph = int8_graph(enc, calibration)
+    assert graph == int8_graph(enc, calibration)                     # deterministic
+    model = onnx.load_from_string(graph)
+    ops = {n.op_type for n in model.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert any(i.data_type == onnx.TensorProto.INT8 for i in model.graph.initializer)  # weights stored as int8
+    images = _smooth_images(20, 32, seed=2)                           # not the calibration photos
+    got, want = OnnxEncoder(graph).embed(images), OnnxEncoder(path).embed(images)
+    assert got.shape == want.shape and OnnxEncoder(graph).dim == enc.dim
+    rel = np.abs(got - want).mean() / np.abs(want).mean()
+    assert 0 < rel < 0.05, rel                                        # quantised, yet close
+    with pytest.raises(ValueError, match="calibration"):
+        int8_graph(enc, np.zeros((0, 32, 32, 3), np.uint8))
