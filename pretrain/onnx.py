@@ -133,8 +133,8 @@ def int8_graph(encoder: Any, calibration: np.ndarray, batch_size: int = 32) -> b
     is part of what the head learns, not a mismatch at predict time."""
     import tempfile
 
-    import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     calibration = np.ascontiguousarray(calibration, dtype=np.uint8)
     if calibration.ndim != 4 or len(calibration) == 0:
@@ -150,11 +150,9 @@ def int8_graph(encoder: Any, calibration: np.ndarray, batch_size: int = 32) -> b
     with tempfile.TemporaryDirectory(prefix="wbstyle_int8_") as tmp:
         tmp = Path(tmp)
         export_onnx(encoder, tmp / "float32.onnx")
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # hardware-independent rewrites only
-        opts.optimized_model_filepath = str(tmp / "folded.onnx")
-        opts.log_severity_level = 3
-        ort.InferenceSession(str(tmp / "float32.onnx"), opts, providers=["CPUExecutionProvider"])
+        # onnxruntime's own preparation: shape inference and its basic (hardware-independent) graph
+        # optimisations, which fold each BatchNorm into its convolution
+        quant_pre_process(str(tmp / "float32.onnx"), str(tmp / "folded.onnx"))
         quantize_static(str(tmp / "folded.onnx"), str(tmp / "int8.onnx"), _Batches(), quant_format=QuantFormat.QDQ,
                         per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8)
