@@ -111,7 +111,7 @@ class WBModel:
 
         Core budget: the decoding thread takes one core, so the encoder runs on the others
         (WBModel.load: threads - 1, at least 1); the colour statistics go to whichever of the two
-        threads is less loaded (`stats_in_background`). Oversubscribing the cores costs more than
+        threads is less loaded, in the shares that balance them (`stats_share`). Oversubscribing the cores costs more than
         it gives: on 2 cores, 2,539 photos took 4.2 s with 2 encoder threads + 2 decoders, 2.5 s with
         one each (and small chunks, so that the first chunk's wait is short)."""
         from concurrent.futures import ThreadPoolExecutor
@@ -126,11 +126,12 @@ class WBModel:
 
         have = catalog.images is not None and len(catalog.images) == n and catalog.images.shape[1] == self.image_size
         mode = "collect" if on_error == "metadata-only" else "raise"
-        clock = {"decode": 0.0, "stats": 0.0, "model": 0.0}  # seconds of the last chunk, per step
+        # seconds per photo of each step, measured on the last chunk: where the statistics go
+        clock = {"decode": 0.0, "stats": 0.0, "model": 0.0}
 
-        def load(a: int, with_stats: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-            """(images, readable mask, image statistics of the readable ones or None) of rows a .. a+chunk;
-            runs in the background thread, so decoding overlaps the embedding."""
+        def load(a: int, share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            """(images, readable mask, image statistics of the first `share` of the readable ones) of
+            rows a .. a+chunk; runs in the background thread, so decoding overlaps the embedding."""
             t0 = time.perf_counter()
             if have:
                 imgs = catalog.images[a:a + chunk]
@@ -146,28 +147,19 @@ class WBModel:
             canon = self.ensemble.canonical(imgs[ok], table.iloc[a:a + chunk].iloc[np.flatnonzero(ok)])
             imgs = imgs.copy()
             imgs[ok] = canon
-            clock["decode"] = time.perf_counter() - t0
-            return imgs, ok, statistics(canon) if with_stats else None
+            clock["decode"] = (time.perf_counter() - t0) / len(imgs)
+            return imgs, ok, statistics(canon[:int(round(share * len(canon)))])
 
         def statistics(canon: np.ndarray) -> np.ndarray:
             t0 = time.perf_counter()
             feats = image_features(canon)
-            clock["stats"] = time.perf_counter() - t0
+            if len(canon):
+                clock["stats"] = (time.perf_counter() - t0) / len(canon)
             return feats
-
-        def stats_in_background() -> bool:
-            """Where the next chunk's colour statistics run: on whichever thread leaves the pipeline's
-            slower side the shorter (measured on the last chunk). With the int8 encoder the embedding
-            is quicker than decoding, so the statistics move to the encoder's thread; with the float32
-            one they stay beside the decoding. Either way the same numbers, only the thread differs."""
-            d, s_, m = clock["decode"], clock["stats"], clock["model"]
-            if not m:  # nothing embedded yet: beside the decoding, as a first guess
-                return True
-            return max(d + s_, m) <= max(d, m + s_)
 
         with progress_bar(progress) as bar, ThreadPoolExecutor(1) as pool:
             task = bar.add_task("predicting", total=n)
-            pending = pool.submit(load, 0, True) if n else None
+            pending = pool.submit(load, 0, 1.0) if n else None
             for start in range(0, n, chunk):
                 try:
                     imgs, ok, feats = pending.result()
@@ -175,17 +167,19 @@ class WBModel:
                     raise ImageReadError(f"{e} (use on_error='metadata-only' to predict unreadable photos "
                                          f"from their metadata)") from e
                 if start + chunk < n:
-                    pending = pool.submit(load, start + chunk, stats_in_background())
+                    pending = pool.submit(load, start + chunk, stats_share(clock["decode"], clock["stats"], clock["model"]))
                 rows = start + np.flatnonzero(ok)
                 if len(rows):
-                    if feats is None:
-                        feats = statistics(imgs[ok])
+                    done = 0 if feats is None else len(feats)
+                    if done < len(rows):  # the statistics the background thread left to this one
+                        rest = statistics(imgs[ok][done:])
+                        feats = rest if feats is None or not done else np.concatenate([feats, rest])
                     t0 = time.perf_counter()
                     e = self.encoder.embed(imgs[ok], batch_size)
                     units[rows] = anchors[rows] + self.ensemble.predict_shift(e, feats, table.iloc[rows],
                                                                               catalog.exif_units)
                     emb[rows] = self.index.normalize(e) if space else e
-                    clock["model"] = time.perf_counter() - t0
+                    clock["model"] = (time.perf_counter() - t0) / len(rows)
                 bar.advance(task, len(imgs))
                 release_freed_memory()  # memory stays flat however many photos (catalog.runtime)
         return emb, units, failures
@@ -297,6 +291,18 @@ class WBModel:
             out["mired"], out["tint"] = units[:, jt], units[:, ji]
         out["image_ok"] = ~failed
         return out
+
+
+def stats_share(decode: float, stats: float, model: float) -> float:
+    """The share of a chunk's colour statistics that predict computes beside the decoding (the rest on
+    the encoder's thread), from the last chunk's seconds per photo of each step: the share that makes
+    both threads equally long, decode + share * stats = model + (1 - share) * stats. With the int8
+    encoder the embedding is quicker than decoding, so most statistics move to the encoder's thread;
+    with the float32 one they stay beside the decoding. Either way the same numbers, only the thread
+    differs. Nothing timed yet: all beside the decoding."""
+    if not model or not stats:
+        return 1.0
+    return float(np.clip((model + stats - decode) / (2 * stats), 0.0, 1.0))
 
 
 def _rows(ok: np.ndarray, n: int, *arrays):

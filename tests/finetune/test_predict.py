@@ -136,10 +136,11 @@ def test_predict_without_embeddings_keeps_index_vectors_only(trained):
 
 
 def test_predictions_do_not_depend_on_chunking_or_where_statistics_run(trained, monkeypatch):
-    """Decoding runs one chunk ahead in a background thread, and each chunk's colour statistics run
-    on whichever thread is less loaded (measured on the last chunk): with slow decoding they move to
-    the encoder's (main) thread, with a slow encoder they stay beside the decoding. The predictions
-    are the same in one chunk, in chunks of 3, and wherever the statistics ran."""
+    """Decoding runs one chunk ahead in a background thread, and each chunk's colour statistics are
+    shared between that thread and the encoder's (main) one so that both take equally long (timed on
+    the last chunk): with slow decoding they move to the main thread, with a slow encoder they stay
+    beside the decoding. The predictions are the same in one chunk, in chunks of 3, and wherever the
+    statistics ran."""
     import threading
     import time as time_module
 
@@ -151,31 +152,43 @@ def test_predictions_do_not_depend_on_chunking_or_where_statistics_run(trained, 
     whole = model.predict_full(cat, progress=False, keep_embeddings=True)
     original = WBModel._features
     monkeypatch.setattr(WBModel, "_features", lambda self, *a, **k: original(self, *a, **{**k, "chunk": 3}))
-    threads_used: list[bool] = []  # per statistics call: on the main thread?
+    where: dict[bool, int] = {True: 0, False: 0}  # photos whose statistics ran on the main thread / not
     real_features = predict_module.image_features
 
     def spy_features(images):
-        threads_used.append(threading.current_thread() is threading.main_thread())
+        where[threading.current_thread() is threading.main_thread()] += len(images)
         return real_features(images)
 
     monkeypatch.setattr(predict_module, "image_features", spy_features)
 
-    def slowed(fn):
+    def slowed(fn, seconds):
         def run(*args, **kwargs):
-            time_module.sleep(0.05)
+            time_module.sleep(seconds)
             return fn(*args, **kwargs)
         return run
 
-    n_chunks = -(-len(cat.table) // 3)
-    with monkeypatch.context() as m:  # slow decoding side: statistics move to the main thread
-        m.setattr(model.ensemble, "canonical", slowed(model.ensemble.canonical))
+    n = len(cat.table)
+    first_two = 6  # two chunks of 3 start before anything is timed: beside the decoding
+    with monkeypatch.context() as m:  # slow decoding side: the statistics move to the main thread
+        m.setattr(model.ensemble, "canonical", slowed(model.ensemble.canonical, 0.05))
         slow_decode = model.predict_full(cat, progress=False, keep_embeddings=True)
-    assert len(threads_used) == n_chunks and not threads_used[0] and all(threads_used[2:])
-    threads_used.clear()
-    with monkeypatch.context() as m:  # slow encoder: statistics stay in the background
-        m.setattr(model.encoder, "embed", slowed(model.encoder.embed))
+    assert where[True] + where[False] == n and where[False] <= first_two and where[True] >= n - first_two
+    where.update({True: 0, False: 0})
+    with monkeypatch.context() as m:  # slow encoder: the statistics stay in the background
+        m.setattr(model.encoder, "embed", slowed(model.encoder.embed, 0.05))
         slow_encoder = model.predict_full(cat, progress=False, keep_embeddings=True)
-    assert len(threads_used) == n_chunks and not any(threads_used[2:])  # (2 chunks start before any timing)
+    assert where == {True: 0, False: n}
     for other in (slow_decode, slow_encoder):
         pd.testing.assert_frame_equal(whole.table, other.table)
         np.testing.assert_array_equal(whole.embeddings, other.embeddings)
+
+
+def test_stats_share_balances_the_two_threads():
+    from finetune.predict import stats_share
+
+    share = stats_share(decode=0.77, stats=0.49, model=0.51)
+    assert 0 < share < 1
+    assert abs((0.77 + share * 0.49) - (0.51 + (1 - share) * 0.49)) < 1e-12  # equal per-photo time
+    assert stats_share(decode=0.2, stats=0.4, model=1.5) == 1.0    # slow encoder: all beside the decoding
+    assert stats_share(decode=2.0, stats=0.4, model=0.3) == 0.0    # slow decoding: all on the encoder's thread
+    assert stats_share(decode=0.5, stats=0.0, model=0.0) == 1.0    # nothing timed yet
