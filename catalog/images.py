@@ -143,6 +143,21 @@ def _load_one(path: str | Path, size: int) -> np.ndarray:
     return square_resize(read_image(path), size)
 
 
+def _first_failure(futures: dict, i: int, error: Exception) -> tuple[int, Exception]:
+    """(row, error) of the earliest failing row, given that row i failed: later rows are cancelled
+    (their error could not come first), earlier ones are waited for, so the error a user sees does not
+    depend on which decoding thread happened to finish first."""
+    for f, j in futures.items():
+        if j > i:
+            f.cancel()
+    for f, j in sorted(((f, j) for f, j in futures.items() if j < i), key=lambda t: t[1]):
+        try:
+            f.result()
+        except Exception as e:
+            return j, e
+    return i, error
+
+
 def load_images(paths: Sequence[str | Path], size: int, workers: int = 2, progress: bool = True,
                 on_error: str = "raise", where: Sequence[str] | None = None) -> tuple[np.ndarray, dict[int, str]]:
     """Read and square-resize every image in parallel threads into one (N, size, size, 3) uint8 array.
@@ -191,6 +206,8 @@ def load_images(paths: Sequence[str | Path], size: int, workers: int = 2, progre
                     try:
                         out[i] = fut.result()
                     except Exception as e:
+                        if on_error == "raise":  # the first bad row in input order, whichever thread failed first
+                            i, e = _first_failure(futures, i, e)
                         fail(i, e)
                     bar.advance(task)
             except BaseException:

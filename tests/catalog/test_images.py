@@ -118,3 +118,19 @@ def test_load_images_order_and_collect(tmp_path):
             load_images(paths, 6, workers=workers, progress=False, where=where)
     with pytest.raises(ValueError):
         load_images(paths, 6, progress=False, on_error="ignore")
+
+
+def test_raise_names_the_first_bad_row_whichever_thread_fails_first(tmp_path):
+    """With a pool, a missing file late in the list fails at once while a corrupt one early on takes a
+    decode attempt: the error still names the earliest bad row, every time."""
+    paths = []
+    for i in range(12):
+        p = tmp_path / f"{i}.tif"
+        tifffile.imwrite(p, np.full((64, 64, 3), 10 * i, np.uint8), photometric="rgb")
+        paths.append(p)
+    (tmp_path / "1.tif").write_bytes(b"II*\x00" + b"\x00" * 4000)  # a TIFF header, then nothing readable
+    paths[9] = tmp_path / "missing.tif"
+    where = [f"sliders.csv: row {i + 1}" for i in range(len(paths))]
+    for _ in range(20):
+        with pytest.raises(ImageReadError, match=r"^sliders.csv: row 2: .*1\.tif"):
+            load_images(paths, 8, workers=4, progress=False, where=where)
