@@ -136,7 +136,7 @@ class PredictConfig:
     on_error: str = field(default="raise", metadata={"help": "Unreadable image: 'raise' (stop with the file name) or 'metadata-only' (predict from metadata, warn)."})
     batch_size: int = field(default=128, metadata={"help": "Images embedded per batch."})
     device: str = field(default="auto", metadata={"help": "Where the encoder runs: 'auto' (onnxruntime's CUDA provider when installed, else the CPU), 'cpu' or 'cuda'."})
-    workers: int = field(default=1, metadata={"help": "Image decoding threads (they share one core with the colour statistics; more only help on more cores)."})
+    workers: int = field(default=1, metadata={"help": "Image decoding threads (beside the encoder's thread; on 2 cores a second one only contends: 706-717 photos/s in-process with 2 against 802-847 with 1). More help on more cores."})
     threads: int = field(default=THREADS, metadata={"help": "Cores to use: one decodes images, the encoder gets the others (at least one)."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
 
