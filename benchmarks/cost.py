@@ -207,8 +207,8 @@ def _encoder_figures(model: Path, n: int = 512, repeats: int = 3) -> dict[str, A
     size = int(enc.image_size)
     rng = np.random.default_rng(0)
     ramp = np.linspace(0, 1, size)[None, :, None, None] * rng.uniform(-60, 60, (n, 1, 1, 3))
-    images = np.clip(rng.uniform(40, 210, (n, 1, 1, 3)) + ramp + rng.normal(0, 8, (n, size, size, 3)), 0, 255)
-    images = np.ascontiguousarray(np.broadcast_to(images, (n, size, size, 3)), dtype=np.uint8)
+    images = np.clip(rng.uniform(40, 210, (n, 1, 1, 3)) + ramp + rng.normal(0, 8, (n, size, size, 3)),
+                     0, 255).astype(np.uint8)
     with tempfile.TemporaryDirectory() as tmp:
         graphs = {"stored": OnnxEncoder(model / ONNX_FILE, threads=1),
                   "float32": OnnxEncoder(export_onnx(enc, Path(tmp) / "float32.onnx"), threads=1)}

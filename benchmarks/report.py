@@ -263,8 +263,8 @@ def cost_markdown(stored: dict[str, Any] | None) -> list[str]:
         "precision its stages chose: bf16 (pretrain ≤ 150 s, predict ≥ 1,000 photos/s) or fp32 (pretrain ≤ 300 s, "
         "predict ≥ 500 photos/s); pretrain + finetune ≤ 6 min and `cli.py demo` ≤ 60 s for both. The caps steer "
         "torch (pretrain, finetune), and where listed numpy's dispatch (`NPY_DISABLE_CPU_FEATURES`: colour statistics, "
-        "canonical render, heads) and faiss (`FAISS_SIMD_LEVEL`). `predict` runs the encoder on onnxruntime in fp32 "
-        "in both columns, and onnxruntime has no such switch (its MLAS kernels are picked by CPUID): the capped "
+        "canonical render, heads) and faiss (`FAISS_SIMD_LEVEL`). `predict` runs the model's encoder graph (int8 by default, "
+        "float32 with `--no-int8`) on onnxruntime in both columns, and onnxruntime has no such switch (its MLAS kernels are picked by CPUID): the capped "
         "column's encoder inference is this CPU's AVX-512, so its predict figure is an upper bound for an AVX2 CPU.", ""]
 
 

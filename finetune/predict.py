@@ -170,12 +170,13 @@ class WBModel:
                     pending = pool.submit(load, start + chunk, stats_share(clock["decode"], clock["stats"], clock["model"]))
                 rows = start + np.flatnonzero(ok)
                 if len(rows):
+                    canon = imgs[ok]
                     done = 0 if feats is None else len(feats)
                     if done < len(rows):  # the statistics the background thread left to this one
-                        rest = statistics(imgs[ok][done:])
-                        feats = rest if feats is None or not done else np.concatenate([feats, rest])
+                        rest = statistics(canon[done:])
+                        feats = np.concatenate([feats, rest]) if done else rest
                     t0 = time.perf_counter()
-                    e = self.encoder.embed(imgs[ok], batch_size)
+                    e = self.encoder.embed(canon, batch_size)
                     units[rows] = anchors[rows] + self.ensemble.predict_shift(e, feats, table.iloc[rows],
                                                                               catalog.exif_units)
                     emb[rows] = self.index.normalize(e) if space else e

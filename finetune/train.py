@@ -192,6 +192,8 @@ def build_cache(encoder: DeployedEncoder | Encoder, images: np.ndarray, plan: pd
                 colour: np.ndarray | None = None) -> FeatureCache:
     """Embed and colour-describe every plan row once (images: canonical renders; copies made on the fly
     by plan_images). Pass `colour` to reuse colour features (they do not depend on the encoder)."""
+    if isinstance(encoder, Encoder):  # a bare torch encoder: predict would run its float32 export
+        encoder = DeployedEncoder(encoder, None, None)
     m = len(plan)
     emb = np.zeros((m, encoder.dim), np.float32)
     col = np.zeros((m, len(IMAGE_FEATURE_NAMES)), np.float32) if colour is None else colour
@@ -200,8 +202,7 @@ def build_cache(encoder: DeployedEncoder | Encoder, images: np.ndarray, plan: pd
         for i in range(0, m, chunk):
             sl = slice(i, min(i + chunk, m))
             u8 = plan_images(images, plan, np.arange(sl.start, sl.stop))
-            emb[sl] = encoder.embed(u8, device) if isinstance(encoder, DeployedEncoder) else \
-                embed(encoder, u8, batch_size=256, device=device)
+            emb[sl] = encoder.embed(u8, device)
             if colour is None:
                 col[sl] = image_features(u8)
             bar.advance(task, sl.stop - sl.start)

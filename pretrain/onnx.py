@@ -124,9 +124,9 @@ def int8_graph(encoder: Any, calibration: np.ndarray, batch_size: int = 32) -> b
     QDQ format, weights int8 per output channel, activations uint8 with ranges measured (min/max) on
     `calibration`, uint8 (N, S, S, 3) images such as the training photos' canonical renders.
 
-    Why: the encoder is most of predict's arithmetic, and int8 convolutions run about 2.3x faster
-    than float32 here (0.37 against 0.87 ms a photo on one core), at about 2 % of the embedding's
-    size in error. reduce_range (7-bit weights): CPUs without VNNI (most AVX2 laptops) multiply
+    Why: the encoder is most of predict's arithmetic, and int8 convolutions run about 2.4x faster
+    than float32 here (0.40 against 0.94 ms a photo on one core, BENCHMARKS.md §4), at about 2 % of
+    the embedding's size in error on real photos. reduce_range (7-bit weights): CPUs without VNNI (most AVX2 laptops) multiply
     uint8 x int8 pairs into saturating 16-bit sums; 7 bits cannot saturate, so every CPU computes
     the same integers and the same embedding. Deterministic: the same encoder and images give the
     same bytes. The caller (finetune) trains the head on this graph's embeddings, so the int8 error
