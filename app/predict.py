@@ -11,16 +11,16 @@ from pathlib import Path
 from catalog.options import PredictConfig
 from catalog.errors import CatalogError
 from catalog.reader import read_catalog, resolve_split
+from catalog.runtime import keep_freed_memory
 from finetune.predict import ON_ERROR, WBModel
 from retrieval.scenes import write_scenes
-
-
 
 
 def run_predict(cfg: PredictConfig) -> Path:
     t0 = time.time()
     if cfg.on_error not in ON_ERROR:
         raise CatalogError(f"on_error must be one of {ON_ERROR}, got {cfg.on_error!r}")
+    keep_freed_memory()  # this process (and its forked workers) is predict's alone
     model = WBModel.load(cfg.model, threads=cfg.threads, device=cfg.device)
     split = resolve_split(cfg.data, cfg.split)
     cat = read_catalog(cfg.data, split, targets=tuple(model.targets), labels="ignore")

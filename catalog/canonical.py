@@ -44,7 +44,7 @@ def _matrices(from_temp, from_tint, to_temp, to_tint) -> np.ndarray:
     return rerender_matrix(*a).reshape(-1, 3, 3)
 
 
-def rerender_batch(images: np.ndarray, from_temp, from_tint, to_temp, to_tint, chunk: int = 256) -> np.ndarray:
+def rerender_batch(images: np.ndarray, from_temp, from_tint, to_temp, to_tint, chunk: int = 16) -> np.ndarray:
     """uint8 (N, H, W, 3) sRGB renders at white balance `from` -> uint8 renders of the same captures at
     `to` (per-photo (N,) arrays or scalars): linearise, von Kries (Bradford) re-render, clip to [0, 1]
     as a real render would, re-encode. A new array; the input is left untouched.
@@ -62,15 +62,17 @@ def rerender_batch(images: np.ndarray, from_temp, from_tint, to_temp, to_tint, c
         raise CatalogError(f"canonical render: {len(images)} images but {len(m)} white balances")
     n, h, w, _ = images.shape
     out = np.empty_like(images)
-    # Row vectors times the transposed matrix, pre-scaled to table levels; in-place clip and a uint16
-    # index: 2.5k photos at 96 px take about 1 s on one core.
+    # Row vectors times the transposed matrix, pre-scaled to table levels; in-place clip. Both tables
+    # are indexed with native integers (intp): numpy converts any other index type element by element.
+    # Chunks of 16 images keep the float temporaries in the core's cache: 128 photos at 96 px took
+    # 14 ms in chunks of 16, 33 ms in one chunk here.
     mt = (m * np.float32(_LEVELS)).transpose(0, 2, 1).astype(np.float32)
     for a in range(0, n, chunk):
-        lin = _SRGB8_TO_LINEAR[images[a:a + chunk]].reshape(-1, h * w, 3)
+        lin = _SRGB8_TO_LINEAR[images[a:a + chunk].astype(np.intp)].reshape(-1, h * w, 3)
         moved = np.matmul(lin, mt[a:a + chunk])
         moved += 0.5
         np.clip(moved, 0.0, _LEVELS, out=moved)
-        out[a:a + chunk] = _LINEAR_TO_SRGB8[moved.astype(np.uint16)].reshape(-1, h, w, 3)
+        out[a:a + chunk] = _LINEAR_TO_SRGB8[moved.astype(np.intp)].reshape(-1, h, w, 3)
     # the max over channels as two elementwise maxima: 10x faster than a reduction over the last axis of 3
     out[np.maximum(np.maximum(images[..., 0], images[..., 1]), images[..., 2]) == 255] = 255
     return out

@@ -11,6 +11,7 @@ uint16 -> uint8 (/257), float -> [0,1] clipped, grey -> RGB, alpha dropped, plan
 """
 from __future__ import annotations
 
+import io
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Sequence
@@ -35,8 +36,15 @@ def _check_size(path: Path, height: int, width: int) -> None:
                              f"this reader decodes; export a smaller render (256 px is enough)")
 
 
+# TIFFs up to this size are read into memory in one call and parsed there: tifffile reads a header as
+# many small reads and seeks, each a system call on a file (256 px renders: 0.25 -> 0.17 ms a file).
+# Larger files (a full-size export) are parsed from disk, so a big file is never held twice.
+TIFF_IN_MEMORY_BYTES = 16 << 20
+
+
 def _read_tiff(path: Path) -> np.ndarray:
-    with tifffile.TiffFile(path) as tif:
+    source = io.BytesIO(path.read_bytes()) if path.stat().st_size <= TIFF_IN_MEMORY_BYTES else path
+    with tifffile.TiffFile(source) as tif:
         if not tif.pages:
             raise ImageReadError(f"{path}: TIFF has no pages")
         page = tif.pages.first  # multi-page TIFFs: the first page is the photo, later ones thumbnails/masks

@@ -136,8 +136,8 @@ class PredictConfig:
     on_error: str = field(default="raise", metadata={"help": "Unreadable image: 'raise' (stop with the file name) or 'metadata-only' (predict from metadata, warn)."})
     batch_size: int = field(default=128, metadata={"help": "Images embedded per batch."})
     device: str = field(default="auto", metadata={"help": "Where the encoder runs: 'auto' (onnxruntime's CUDA provider when installed, else the CPU), 'cpu' or 'cuda'."})
-    workers: int = field(default=1, metadata={"help": "Image decoding threads (beside the encoder's thread; on 2 cores a second one only contends: 706-717 photos/s in-process with 2 against 802-847 with 1). More help on more cores."})
-    threads: int = field(default=THREADS, metadata={"help": "Cores to use: one decodes images, the encoder gets the others (at least one)."})
+    workers: int = field(default=1, metadata={"help": "Image decoding threads inside each of the --threads workers (1: each worker decodes its own chunks; more only contends unless cores are spare)."})
+    threads: int = field(default=THREADS, metadata={"help": "Cores to use: one worker each, running chunks of photos whole (decode, statistics, encoder, heads); forked processes on Linux, threads elsewhere."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
 
 
@@ -151,8 +151,8 @@ class AddEditsConfig:
     split: str = field(default="Train", metadata={"help": "Split of --data holding the edited photos."})
     skip_bad: bool = field(default=False, metadata={"help": "Skip and count photos with a missing label, an unreadable image or an id already in the index, instead of stopping at them."})
     device: str = field(default="auto", metadata={"help": "Where the encoder runs: 'auto' (onnxruntime's CUDA provider when installed, else the CPU), 'cpu' or 'cuda'."})
-    threads: int = field(default=THREADS, metadata={"help": "Cores to use: one decodes images, the encoder gets the others (at least one)."})
-    workers: int = field(default=1, metadata={"help": "Image decoding threads."})
+    threads: int = field(default=THREADS, metadata={"help": "Cores to use: one worker each, running chunks of photos whole (decode, statistics, encoder)."})
+    workers: int = field(default=1, metadata={"help": "Image decoding threads inside each worker."})
     progress: bool = field(default=True, metadata={"help": "Show progress and the summary."})
 
 

@@ -179,7 +179,7 @@ def providers(device: str = "auto") -> list[str]:
 class OnnxEncoder:
     """An exported encoder, run by onnxruntime: `embed(uint8 NHWC images) -> float32 (N, dim)`.
 
-    threads: intra-op threads (predict gives the encoder every core but the one that decodes)."""
+    threads: intra-op threads (predict runs one per worker, a worker per core: catalog.parallel)."""
 
     def __init__(self, path: str | Path | bytes, threads: int = 1, providers: list[str] | None = None):
         """path: the graph file, or the graph itself (bytes, as int8_graph returns it)."""
@@ -203,6 +203,7 @@ class OnnxEncoder:
         shape = self.session.get_inputs()[0].shape          # ['batch', S, S, 3]
         self.image_size = int(shape[1])
         self.dim = int(self.session.get_outputs()[0].shape[1])
+        self.on_cpu = self.session.get_providers()[0] == "CPUExecutionProvider"
 
     def embed(self, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
         """uint8 (N, S, S, 3) at the encoder's input size -> float32 (N, dim)."""

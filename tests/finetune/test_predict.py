@@ -135,60 +135,83 @@ def test_predict_without_embeddings_keeps_index_vectors_only(trained):
     assert (full.table["mired"] != full.table["head_mired"]).any()  # the steps did move predictions
 
 
-def test_predictions_do_not_depend_on_chunking_or_where_statistics_run(trained, monkeypatch):
-    """Decoding runs one chunk ahead in a background thread, and each chunk's colour statistics are
-    shared between that thread and the encoder's (main) one so that both take equally long (timed on
-    the last chunk): with slow decoding they move to the main thread, with a slow encoder they stay
-    beside the decoding. The predictions are the same in one chunk, in chunks of 3, and wherever the
-    statistics ran."""
-    import threading
-    import time as time_module
+def _chunked(monkeypatch, size: int) -> None:
+    original = WBModel._features
+    monkeypatch.setattr(WBModel, "_features", lambda self, *a, **k: original(self, *a, **{**k, "chunk": size}))
 
-    from finetune import predict as predict_module
+
+@pytest.mark.parametrize("parallel", ["threads", "processes"])
+def test_predictions_do_not_depend_on_chunking_or_workers(trained, monkeypatch, parallel):
+    """Chunks of photos go to symmetric workers (catalog.parallel): threads, or forked processes that
+    write their rows into shared memory. One worker with one chunk, and two workers with chunks of 3
+    (each worker taking whichever chunk is next), give the same table and embeddings."""
+    from catalog import parallel as parallel_module
 
     root, model_dir = trained
-    model = WBModel.load(model_dir, threads=1)
     cat = read_catalog(root, "Train")  # paths only: predict decodes in its chunks
-    whole = model.predict_full(cat, progress=False, keep_embeddings=True)
-    original = WBModel._features
-    monkeypatch.setattr(WBModel, "_features", lambda self, *a, **k: original(self, *a, **{**k, "chunk": 3}))
-    where: dict[bool, int] = {True: 0, False: 0}  # photos whose statistics ran on the main thread / not
-    real_features = predict_module.image_features
-
-    def spy_features(images):
-        where[threading.current_thread() is threading.main_thread()] += len(images)
-        return real_features(images)
-
-    monkeypatch.setattr(predict_module, "image_features", spy_features)
-
-    def slowed(fn, seconds):
-        def run(*args, **kwargs):
-            time_module.sleep(seconds)
-            return fn(*args, **kwargs)
-        return run
-
-    n = len(cat.table)
-    first_two = 6  # two chunks of 3 start before anything is timed: beside the decoding
-    with monkeypatch.context() as m:  # slow decoding side: the statistics move to the main thread
-        m.setattr(model.ensemble, "canonical", slowed(model.ensemble.canonical, 0.05))
-        slow_decode = model.predict_full(cat, progress=False, keep_embeddings=True)
-    assert where[True] + where[False] == n and where[False] <= first_two and where[True] >= n - first_two
-    where.update({True: 0, False: 0})
-    with monkeypatch.context() as m:  # slow encoder: the statistics stay in the background
-        m.setattr(model.encoder, "embed", slowed(model.encoder.embed, 0.05))
-        slow_encoder = model.predict_full(cat, progress=False, keep_embeddings=True)
-    assert where == {True: 0, False: n}
-    for other in (slow_decode, slow_encoder):
-        pd.testing.assert_frame_equal(whole.table, other.table)
-        np.testing.assert_array_equal(whole.embeddings, other.embeddings)
+    whole = WBModel.load(model_dir, threads=1).predict_full(cat, progress=False, keep_embeddings=True)
+    model = WBModel.load(model_dir, threads=2)
+    model.parallel = parallel
+    _chunked(monkeypatch, 3)
+    forks = []
+    real_fork = parallel_module._run_processes
+    monkeypatch.setattr(parallel_module, "_run_processes", lambda *a: forks.append(1) or real_fork(*a))
+    split = model.predict_full(cat, progress=False, keep_embeddings=True)
+    assert len(forks) == (parallel == "processes" and parallel_module.can_fork())  # the kind of helper asked for
+    pd.testing.assert_frame_equal(whole.table, split.table)
+    np.testing.assert_array_equal(whole.embeddings, split.embeddings)
+    assert split.embeddings.flags.owndata  # an ordinary array, not a view of the workers' shared memory
 
 
-def test_stats_share_balances_the_two_threads():
-    from finetune.predict import stats_share
+@pytest.mark.parametrize("parallel", ["threads", "processes"])
+def test_two_workers_report_the_earliest_unreadable_row(trained, tmp_path, monkeypatch, parallel):
+    """Two unreadable photos in different chunks: whichever worker meets its bad chunk first, the
+    error names the earlier row (chunks before a failing one still run), and metadata-only mode
+    predicts both from their metadata, every row kept, in either kind of helper."""
+    import shutil
 
-    share = stats_share(decode=0.77, stats=0.49, model=0.51)
-    assert 0 < share < 1
-    assert abs((0.77 + share * 0.49) - (0.51 + (1 - share) * 0.49)) < 1e-12  # equal per-photo time
-    assert stats_share(decode=0.2, stats=0.4, model=1.5) == 1.0    # slow encoder: all beside the decoding
-    assert stats_share(decode=2.0, stats=0.4, model=0.3) == 0.0    # slow decoding: all on the encoder's thread
-    assert stats_share(decode=0.5, stats=0.0, model=0.0) == 1.0    # nothing timed yet
+    root, model_dir = trained
+    copy = tmp_path / "cat"
+    shutil.copytree(root, copy)
+    cat = read_catalog(copy, "Train", labels="ignore")
+    ids = cat.table["id_global"].tolist()
+    for i in (5, 13):
+        cat.image_paths[i].write_bytes(b"broken")
+    model = WBModel.load(model_dir, threads=2)
+    model.parallel = parallel
+    _chunked(monkeypatch, 2)
+    with pytest.raises(CatalogError, match=ids[5]) as err:
+        model.predict_full(cat, progress=False)
+    assert ids[13] not in str(err.value)
+    with pytest.warns(UserWarning, match=ids[13]):
+        full = model.predict_full(cat, on_error="metadata-only", progress=False)
+    assert full.table["id_global"].tolist() == ids
+    assert full.failed_ids == [ids[5], ids[13]]
+    assert full.table["image_ok"].sum() == len(ids) - 2 and np.isfinite(full.table["mired"]).all()
+
+
+def test_a_worker_that_dies_is_an_error_not_missing_rows(trained, monkeypatch):
+    """A forked worker killed mid-run (out of memory, a crash in a native library) cannot send its
+    rows back: predict raises, naming what happened, instead of returning NaN predictions."""
+    import os
+    import signal
+
+    from catalog import parallel as parallel_module
+
+    if not parallel_module.can_fork():
+        pytest.skip("helpers are threads on this platform")
+    root, model_dir = trained
+    model = WBModel.load(model_dir, threads=2)
+    model.parallel = "processes"
+    _chunked(monkeypatch, 2)
+    parent = os.getpid()
+    real_embed = model.encoder.embed
+
+    def embed_or_die(images, batch_size=128):
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_embed(images, batch_size)
+
+    monkeypatch.setattr(model.encoder, "embed", embed_or_die)
+    with pytest.raises(RuntimeError, match="exit code -9"):
+        model.predict_full(read_catalog(root, "Train"), progress=False)
