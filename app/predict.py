@@ -5,6 +5,7 @@ Reads top to bottom: threads, load the model (finetune.predict.WBModel), read th
 """
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
@@ -24,6 +25,9 @@ def run_predict(cfg: PredictConfig) -> Path:
     model = WBModel.load(cfg.model, threads=cfg.threads, device=cfg.device)
     split = resolve_split(cfg.data, cfg.split)
     cat = read_catalog(cfg.data, split, targets=tuple(model.targets), labels="ignore")
+    # What is loaded lives until the end: the cyclic collector need not walk it again at every
+    # collection (tifffile's per-file objects trigger many), and forked workers leave its pages shared.
+    gc.freeze()
     full = model.predict_full(cat, blend=cfg.blend_neighbors, k=cfg.k or None, on_error=cfg.on_error,
                               progress=cfg.progress, smooth=cfg.smooth, batch_size=cfg.batch_size,
                               workers=cfg.workers, consistency=cfg.consistency,

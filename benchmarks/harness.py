@@ -78,15 +78,50 @@ class NotRun(Exception):
 # Why a launcher: Linux carries a process's peak-RSS record across fork + exec, so a command started
 # straight from this (by then gigabyte-sized) benchmark process would report *our* peak as its own.
 # The command is therefore forked from a bare Python launcher (a few MB), which reports the
-# command's own rusage (os.wait4) as JSON in a side file.
+# command's own rusage (os.wait4) as JSON in a side file. wait4's peak is that of the largest single
+# process; a command that forks workers (predict, catalog.parallel) uses the sum of its processes, so
+# the launcher also samples, every 0.2 s, the proportional set size (PSS: a page shared by k processes
+# counts 1/k in each) of the command and its descendants, and keeps the largest sum. The peak figure
+# is the larger of the two.
 _LAUNCHER = """
-import json, os, sys
+import json, os, sys, time
 pid = os.fork()
 if pid == 0:
     os.execv(sys.argv[2], sys.argv[2:])
+
+def tree(p):
+    out = [p]
+    try:
+        for t in os.listdir(f"/proc/{p}/task"):
+            with open(f"/proc/{p}/task/{t}/children") as f:
+                for c in f.read().split():
+                    out += tree(int(c))
+    except (OSError, ValueError):
+        pass
+    return out
+
+def pss_kb(p):
+    try:
+        with open(f"/proc/{p}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+peak = [0]
+
+def sample():  # beside the blocking wait, so the command's end is seen at once (wall time stays exact)
+    while True:
+        peak[0] = max(peak[0], sum(pss_kb(p) for p in tree(pid)))
+        time.sleep(0.2)
+
+import threading
+threading.Thread(target=sample, daemon=True).start()
 _, status, ru = os.wait4(pid, 0)
 with open(sys.argv[1], "w") as f:
-    json.dump({"maxrss_kb": ru.ru_maxrss, "cpu_s": ru.ru_utime + ru.ru_stime}, f)
+    json.dump({"maxrss_kb": ru.ru_maxrss, "tree_pss_kb": peak[0], "cpu_s": ru.ru_utime + ru.ru_stime}, f)
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
@@ -107,7 +142,10 @@ def measured(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> di
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
         raise RuntimeError(f"`{shlex.join(cmd)}` exited with {rc}; end of {log}:\n{tail}")
     usage = json.loads(usage_file.read_text())
-    return {"wall_s": wall, "peak_mb": usage["maxrss_kb"] / 1024.0, "cpu_s": usage["cpu_s"]}
+    # the larger of the largest process's peak and the sampled peak of all its processes together
+    peak_kb = max(usage["maxrss_kb"], usage.get("tree_pss_kb", 0))
+    return {"wall_s": wall, "peak_mb": peak_kb / 1024.0, "cpu_s": usage["cpu_s"],
+            "largest_process_mb": usage["maxrss_kb"] / 1024.0, "all_processes_mb": usage.get("tree_pss_kb", 0) / 1024.0}
 
 
 def cli(*args: str) -> list[str]:

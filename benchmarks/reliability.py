@@ -12,7 +12,7 @@ Four rows, each measured here, not asserted:
                      refused without running, loading + predicting with every unpickler disabled,
                      no unpickling call in the source;
   4. load            `cli.py predict` on catalogs of small (64 px) photos, e.g. 5,000 and 20,000,
-                     in one run each: peak RSS of the command itself, and how much of it grows with
+                     in one run each: peak memory of the command and its worker processes, and how much of it grows with
                      the number of photos (per photo), against the size of the photos themselves.
 """
 from __future__ import annotations
@@ -132,11 +132,12 @@ def report(suites: list[dict], load: list[dict], size: int, argv: list[str], mac
             bounded = slope_kb < photo_kb / 4 and b["rows_out"] == b["photos"]
             lines.append(f"| load: predict {b['photos']:,} photos ({size} px{'' if b['timed'] else ', no capture times'}) "
                          f"in one run | {b['photos']:,} rows in | {b['rows_out']:,} rows out | "
-                         f"{'yes' if bounded else 'NO'} | peak RSS {b['peak_mb']:,.0f} MB vs {a['peak_mb']:,.0f} MB "
+                         f"{'yes' if bounded else 'NO'} | peak memory {b['peak_mb']:,.0f} MB vs {a['peak_mb']:,.0f} MB "
                          f"at {a['photos']:,} photos: {slope_kb:.2f} KB per extra photo (one decoded photo: "
                          f"{photo_kb:.0f} KB) |")
-    lines += ["", "Load runs (each one `cli.py predict` process; peak RSS is the command's own):", "",
-              "| photos | capture times | rows out | wall s | CPU s | peak RSS MB | output CSV MB | command |",
+    lines += ["", "Load runs (each one `cli.py predict` command; peak memory is the larger of its largest process's "
+              "peak RSS and the sampled sum of the proportional set sizes of it and its forked workers):", "",
+              "| photos | capture times | rows out | wall s | CPU s | peak memory MB | output CSV MB | command |",
               "|---:|:---:|---:|---:|---:|---:|---:|---|"]
     for r in load:
         lines.append(f"| {r['photos']:,} | {'yes' if r['timed'] else 'no'} | {r['rows_out']:,} | {r['wall_s']:.1f} | "

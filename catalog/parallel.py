@@ -39,30 +39,37 @@ def can_fork() -> bool:
 
 
 class ChunkQueue:
-    """Chunk starts 0, chunk, 2*chunk ... < n, each given to exactly one worker, in order. `stop(a)`
-    ends the queue before chunk a (a worker failed there; the chunks before it still run, so the
-    earliest failure in input order is the one found, whatever the timing); `done` counts photos
-    finished, for a progress bar. Works across threads and forked processes alike."""
+    """Chunks of rows [a, b) covering 0 .. n, each given to exactly one worker, in order. Chunks are
+    `chunk` rows until the end nears, then shrink (to what is left over twice the workers, at least
+    `min_chunk`) so that the workers finish together instead of one waiting for the other's last full
+    chunk. `stop(a)` ends the queue before row a (a worker failed in the chunk starting there; the
+    chunks before it still run, so the earliest failure in input order is the one found, whatever the
+    timing); `done` counts rows finished, for a progress bar. Works across threads and forked
+    processes alike."""
 
-    def __init__(self, n: int, chunk: int):
+    def __init__(self, n: int, chunk: int, workers: int = 1, min_chunk: int = 16):
         ctx = _FORK or mp.get_context()
         self.n, self.chunk = int(n), max(1, int(chunk))
+        self.workers, self.min_chunk = max(1, int(workers)), max(1, min(int(min_chunk), self.chunk))
         self._lock = ctx.Lock()
         self._next = ctx.RawValue("q", 0)
         self._end = ctx.RawValue("q", self.n)
         self._done = ctx.RawValue("q", 0)
 
-    def take(self) -> int | None:
-        """The next chunk's start, or None when there is none left."""
+    def take(self) -> tuple[int, int] | None:
+        """The next chunk (start, stop), or None when there is none left."""
         with self._lock:
             a = self._next.value
-            if a >= min(self.n, self._end.value):
+            end = min(self.n, self._end.value)
+            if a >= end:
                 return None
-            self._next.value = a + self.chunk
-            return a
+            size = min(self.chunk, max(self.min_chunk, -(-(self.n - a) // (2 * self.workers))))
+            b = min(self.n, a + size)
+            self._next.value = b
+            return a, b
 
     def stop(self, a: int = 0) -> None:
-        """No chunk at or after `a` is handed out any more (0: none at all)."""
+        """No chunk at or after row `a` is handed out any more (0: none at all)."""
         with self._lock:
             self._end.value = min(self._end.value, int(a))
 
@@ -73,10 +80,6 @@ class ChunkQueue:
     @property
     def done(self) -> int:
         return int(self._done.value)
-
-    @property
-    def n_chunks(self) -> int:
-        return -(-self.n // self.chunk)
 
 
 def shared_array(shape: tuple[int, ...], dtype, fill=0) -> np.ndarray:
@@ -121,11 +124,13 @@ def run_workers(work: Callable[[], Any], main: Callable[[], Any], n_workers: int
         return [mine] + [f.result() for f in futures]
 
 
-def _child(work: Callable[[], Any], conn) -> None:
-    """A forked helper: run, send ("ok", result) or ("error", exception, traceback) to the parent."""
+def _child(work: Callable[[], Any], conn, stop: Callable[[], None]) -> None:
+    """A forked helper: run, send ("ok", result) or ("error", exception, traceback) to the parent. On
+    an error the queue is stopped first, so the other workers end early."""
     try:
         message = ("ok", work(), "")
     except BaseException as e:  # everything goes back to the parent, which raises it
+        stop()
         message = ("error", e, traceback.format_exc())
     try:
         conn.send(message)
@@ -146,7 +151,7 @@ def _run_processes(work: Callable[[], Any], main: Callable[[], Any], helpers: in
     try:
         for _ in range(helpers):
             recv, send = _FORK.Pipe(duplex=False)
-            p = _FORK.Process(target=_child, args=(work, send), daemon=True)
+            p = _FORK.Process(target=_child, args=(work, send, stop), daemon=True)
             p.start()
             send.close()  # the child holds the only write end: its death is an EOF here
             procs.append((p, recv))

@@ -117,8 +117,8 @@ class WBModel:
         from catalog.parallel import ChunkQueue, can_fork, run_workers, shared_array
 
         n = len(table)
-        queue = ChunkQueue(n, chunk)
-        n_workers = max(1, min(int(self.threads), queue.n_chunks))
+        n_workers = max(1, min(int(self.threads), -(-n // chunk)))
+        queue = ChunkQueue(n, chunk, n_workers)
         # forked helpers only where fork is safe and the encoder is on the CPU (a CUDA context does not fork)
         processes = n_workers > 1 and self.parallel in ("auto", "processes") and can_fork() and self.encoder.on_cpu
         dim = self.index.space_dim if space else self.encoder.dim
@@ -130,13 +130,13 @@ class WBModel:
         have = catalog.images is not None and len(catalog.images) == n and catalog.images.shape[1] == self.image_size
         mode = "collect" if on_error == "metadata-only" else "raise"
 
-        def run_chunk(a: int) -> dict[int, str]:
-            """Rows a .. a+chunk, whole; their failures {row: message}."""
+        def run_chunk(a: int, b: int) -> dict[int, str]:
+            """Rows a .. b-1, whole; their failures {row: message}."""
             if have:
-                imgs = catalog.images[a:a + chunk]
-                fails = {i - a: m for i, m in catalog.image_failures.items() if a <= i < a + chunk}
+                imgs = catalog.images[a:b]
+                fails = {i - a: m for i, m in catalog.image_failures.items() if a <= i < b}
             else:
-                imgs, fails = load_images(catalog.image_paths[a:a + chunk], self.image_size, workers=workers,
+                imgs, fails = load_images(catalog.image_paths[a:b], self.image_size, workers=workers,
                                           progress=False, on_error=mode)
             ok = np.array([i not in fails for i in range(len(imgs))], bool)
             rows = a + np.flatnonzero(ok)
@@ -154,13 +154,14 @@ class WBModel:
             its chunk (earlier chunks still run: the earliest bad row is reported). The caller's worker
             also moves the progress bar."""
             fails: dict[int, str] = {}
-            while (a := queue.take()) is not None:
+            while (rows := queue.take()) is not None:
+                a, b = rows
                 try:
-                    fails.update(run_chunk(a))
+                    fails.update(run_chunk(a, b))
                 except ImageReadError as e:
                     queue.stop(a)
                     return fails, (a, str(e))
-                queue.finished(min(chunk, n - a))
+                queue.finished(b - a)
                 if bar is not None:
                     bar.update(task, completed=queue.done)
                 release_freed_memory()  # memory stays flat however many photos (catalog.runtime)

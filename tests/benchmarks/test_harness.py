@@ -22,6 +22,24 @@ def test_measured_reports_the_commands_own_peak_memory(tmp_path):
     del ballast
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the process tree is read from /proc")
+def test_measured_counts_a_commands_forked_workers_too(tmp_path):
+    """predict forks a worker per extra core: its memory is the sum over its processes, not the
+    largest one (what os.wait4 reports). A command whose parent and forked child each hold 150 MB of
+    their own at once must read about 300 MB; the largest process alone, about 150."""
+    script = (
+        "import os, time\n"
+        "def hold():\n"
+        "    b = bytearray(150 * 1024 * 1024); b[::4096] = b'z' * len(b[::4096]); time.sleep(1.5); return b\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    hold(); os._exit(0)\n"
+        "hold(); os.waitpid(pid, 0)\n")
+    run = harness.measured([sys.executable, "-c", script], tmp_path / "fork.log")
+    assert 140 <= run["largest_process_mb"] < 250
+    assert run["all_processes_mb"] >= 290 and run["peak_mb"] == run["all_processes_mb"]
+
+
 def test_measured_passes_the_environment_and_names_a_failure(tmp_path):
     harness.measured([sys.executable, "-c", "import os; print(os.environ['WB_PROBE'])"], tmp_path / "ok.log",
                      env={"WB_PROBE": "capped"})
