@@ -142,9 +142,9 @@ def one_openmp_thread():
 
 def one_blas_thread():
     """A context with numpy's BLAS limited to one thread. predict runs small matrix products (the
-    heads, 128 photos at a time) while its decoding thread and onnxruntime keep both cores busy; a
-    second OpenBLAS thread only fights them: 4,000 photos took 13.4 s with 2 BLAS threads and 11.1 s
-    with 1 here (same predictions, the other core loaded)."""
+    heads, up to 128 photos at a time) on every core's worker at once; a second OpenBLAS thread only
+    fights them: 4,000 photos took 13.4 s with 2 BLAS threads and 11.1 s with 1 here (same
+    predictions, the other core loaded; measured with an earlier pipeline)."""
     from threadpoolctl import threadpool_limits  # a base dependency: tiny, pure Python
 
     return threadpool_limits(limits=1, user_api="blas")
@@ -184,7 +184,7 @@ def release_freed_memory() -> None:
     """Hand memory that was freed back to the operating system (glibc's malloc_trim; a no-op
     elsewhere, and in a process that keeps it for reuse: keep_freed_memory). glibc keeps each
     thread's freed buffers in its own arena; trimming after each chunk lowered the peak resident size
-    of a 20,000-photo predict with a decoding thread from 653 to 611 MB here (RELIABILITY.md)."""
+    of a 20,000-photo predict with a decoding thread (an earlier pipeline) from 653 to 611 MB here."""
     libc = None if _KEEP_FREED else _libc()
     if libc is not None:
         libc.malloc_trim(0)

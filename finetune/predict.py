@@ -1,9 +1,10 @@
 """Predict Temperature/Tint for a catalog with a trained model folder.
 
-Reads top to bottom: load the model (a verified data-only folder, finetune.store), load the
-catalog's images at the encoder's size (decoding threads), re-render each to the model's reference
-white balance (catalog.canonical: the camera's as-shot guess cannot move a prediction), embed in
-batches, colour features, metadata, ensemble heads -> absolute (mired, tint); optionally pull towards similar training
+Reads top to bottom: load the model (a verified data-only folder, finetune.store); then, in chunks
+that every core's worker runs whole (catalog.parallel), load the catalog's images at the encoder's
+size, re-render each to the model's reference white balance (catalog.canonical: the camera's as-shot
+guess cannot move a prediction), embed, colour features, metadata, ensemble heads -> absolute
+(mired, tint); optionally pull towards similar training
 photos (neighbour blending) and make near-duplicates within the batch agree (smoothing), both
 with the parameters chosen on validation at training time; write `id_global,Temperature,Tint`,
 one row per input row in input order.
