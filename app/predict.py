@@ -21,17 +21,20 @@ def run_predict(cfg: PredictConfig) -> Path:
     t0 = time.time()
     if cfg.on_error not in ON_ERROR:
         raise CatalogError(f"on_error must be one of {ON_ERROR}, got {cfg.on_error!r}")
-    keep_freed_memory()  # this process (and its forked workers) is predict's alone
+    keep_freed_memory()  # this process and its forked workers are predict's (in the demo: the stages after it too)
     model = WBModel.load(cfg.model, threads=cfg.threads, device=cfg.device)
     split = resolve_split(cfg.data, cfg.split)
     cat = read_catalog(cfg.data, split, targets=tuple(model.targets), labels="ignore")
     # What is loaded lives until the end: the cyclic collector need not walk it again at every
     # collection (tifffile's per-file objects trigger many), and forked workers leave its pages shared.
     gc.freeze()
-    full = model.predict_full(cat, blend=cfg.blend_neighbors, k=cfg.k or None, on_error=cfg.on_error,
-                              progress=cfg.progress, smooth=cfg.smooth, batch_size=cfg.batch_size,
-                              workers=cfg.workers, consistency=cfg.consistency,
-                              keep_embeddings=False)  # per photo only its index-space vector: memory flat
+    try:
+        full = model.predict_full(cat, blend=cfg.blend_neighbors, k=cfg.k or None, on_error=cfg.on_error,
+                                  progress=cfg.progress, smooth=cfg.smooth, batch_size=cfg.batch_size,
+                                  workers=cfg.workers, consistency=cfg.consistency,
+                                  keep_embeddings=False)  # per photo only its index-space vector: memory flat
+    finally:
+        gc.unfreeze()  # run in-process (demo, tests): later garbage cycles among those objects are collected again
     pred = full.table
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)

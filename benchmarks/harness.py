@@ -80,7 +80,8 @@ class NotRun(Exception):
 # The command is therefore forked from a bare Python launcher (a few MB), which reports the
 # command's own rusage (os.wait4) as JSON in a side file. wait4's peak is that of the largest single
 # process; a command that forks workers (predict, catalog.parallel) uses the sum of its processes, so
-# the launcher also samples, every 0.2 s, the proportional set size (PSS: a page shared by k processes
+# the launcher also samples, every 0.5 s (each sample reads the page tables: not more often, so as not to slow
+# what is measured), the proportional set size (PSS: a page shared by k processes
 # counts 1/k in each) of the command and its descendants, and keeps the largest sum. The peak figure
 # is the larger of the two.
 _LAUNCHER = """
@@ -115,7 +116,7 @@ peak = [0]
 def sample():  # beside the blocking wait, so the command's end is seen at once (wall time stays exact)
     while True:
         peak[0] = max(peak[0], sum(pss_kb(p) for p in tree(pid)))
-        time.sleep(0.2)
+        time.sleep(0.5)
 
 import threading
 threading.Thread(target=sample, daemon=True).start()

@@ -253,7 +253,7 @@ def cost_markdown(stored: dict[str, Any] | None) -> list[str]:
     return lines + [
         "Every figure runs `cli.py` in a subprocess, as a user would (wall time, start-up included; peak memory: the "
         "larger of the largest process's peak resident size from `os.wait4` and the peak of the proportional set "
-        "sizes of the command and its worker processes summed, sampled every 0.2 s: predict forks one worker per "
+        "sizes of the command and its worker processes summed, sampled every 0.5 s: predict forks one worker per "
         "extra core). Pretrain and finetune use the synthetic benchmark "
         f"({c['n_pretrain_images']:,} photos, both splits, no labels / {c['n_train']:,} labelled). Predict reads "
         f"{c['n_predict']:,} photos: the {c['n_unique_predict']:,} Train TIFFs listed over again under new ids, the "
