@@ -85,7 +85,7 @@ class NotRun(Exception):
 # counts 1/k in each) of the command and its descendants, and keeps the largest sum. The peak figure
 # is the larger of the two.
 _LAUNCHER = """
-import json, os, sys, time
+import json, os, sys, threading, time
 pid = os.fork()
 if pid == 0:
     os.execv(sys.argv[2], sys.argv[2:])
@@ -118,7 +118,6 @@ def sample():  # beside the blocking wait, so the command's end is seen at once 
         peak[0] = max(peak[0], sum(pss_kb(p) for p in tree(pid)))
         time.sleep(0.5)
 
-import threading
 threading.Thread(target=sample, daemon=True).start()
 _, status, ru = os.wait4(pid, 0)
 with open(sys.argv[1], "w") as f:

@@ -6,6 +6,7 @@ torch is imported inside the functions that need it: predicting runs without tor
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -150,8 +151,11 @@ def one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
+@functools.lru_cache(maxsize=1)
 def _libc():
-    """glibc, or None (macOS, Windows, musl: the memory calls below are then no-ops)."""
+    """glibc, or None (macOS, Windows, musl: the memory calls below are then no-ops). Looked up once:
+    ctypes.util.find_library runs `ldconfig -p` in a subprocess, and release_freed_memory runs after
+    every chunk of photos."""
     import ctypes
     import ctypes.util
 

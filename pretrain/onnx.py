@@ -188,7 +188,7 @@ class OnnxEncoder:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, int(threads))
         opts.inter_op_num_threads = 1
-        # no busy-waiting between batches: the other core decodes the next chunk meanwhile
+        # no busy-waiting between batches: the other cores run other workers' chunks meanwhile
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3  # warnings about unused initialisers are noise for a user
         self.path = Path("<in memory>") if isinstance(path, bytes) else Path(path)
