@@ -17,7 +17,8 @@ import numpy as np
 
 from benchmarks.oracle import is_oracle
 
-TARGET_FLOOR_RATIO = 1.3       # synthetic benchmark MAE / noise floor
+TARGET_ORACLE_RATIO = 1.10     # synthetic benchmark: best product MAE mired within 10 % of the best oracle row
+                               # (issue #12; it replaced "within 1.3x the noise floor", which no input allows)
 SECTION_TITLES = {"real": "1. Accuracy on the real release", "synthetic": "2. Accuracy on the synthetic benchmark",
                   "consistency": "3. Consistency", "cost": "4. Cost"}
 
@@ -188,21 +189,34 @@ def synthetic_markdown(stored: dict[str, Any] | None) -> list[str]:
     lines += [md_table(["system", "MAE Temperature (K)", "MAE Tint", "MAE mired", "÷ floor (K)", "÷ floor (tint)",
                         "÷ floor (mired)", "burst sd mired: pred (labels)"], rows), ""]
     lines += _floor_check(s["scores"], floor) if has_floor else \
-        [f"Target MAE ≤ {TARGET_FLOOR_RATIO}× the noise floor: not run: --quick has no clean labels.", ""]
+        [f"Target MAE within {TARGET_ORACLE_RATIO - 1:.0%} of the best oracle row: not run: --quick has no "
+         "clean labels and no oracle rows.", ""]
     return lines + stage1_markdown(s["stage1"], f"this benchmark (both splits, {s['n_pretrain_images']:,} photos, "
                                                 "no labels)")
 
 
 def _floor_check(scores: dict[str, dict[str, Any]], floor: dict[str, float]) -> list[str]:
-    """The ≤ 1.3× floor target for the best product row, and what the oracle rows reach."""
+    """Issue #12's target for the best product row (MAE mired within 10 % of the best oracle row), its
+    distance from the noise floor, and what the oracle rows reach."""
     best = min((k for k in scores if k != "as-shot" and not is_oracle(k)), key=lambda k: scores[k]["mae_mired"])
     m = scores[best]
-    checks = [f"{u} {m[key] / floor[k]:.2f}× {passfail(m[key] / floor[k] <= TARGET_FLOOR_RATIO)}"
-              for u, key, k in (("K", "mae_temp", "temp"), ("tint", "mae_tint", "tint"), ("mired", "mae_mired", "mired"))]
-    lines = [f"Target MAE ≤ {TARGET_FLOOR_RATIO}× the noise floor ({best}): " + "; ".join(checks) + ".", ""]
+    ratios = "; ".join(f"{u} {m[key] / floor[k]:.2f}×" for u, key, k in
+                       (("K", "mae_temp", "temp"), ("tint", "mae_tint", "tint"), ("mired", "mae_mired", "mired")))
+    lines = []
     oracles = [k for k in scores if is_oracle(k)]
     if oracles:
-        om = scores[min(oracles, key=lambda k: scores[k]["mae_mired"])]
+        name = min(oracles, key=lambda k: scores[k]["mae_mired"])
+        om = scores[name]
+        r = m["mae_mired"] / om["mae_mired"]
+        lines += [f"Target (issue #12): MAE mired within {TARGET_ORACLE_RATIO - 1:.0%} of the best oracle row "
+                  f"({best}: {m['mae_mired']:.2f} against {om['mae_mired']:.2f}, {r:.2f}×): "
+                  f"{passfail(r <= TARGET_ORACLE_RATIO)}. In K {m['mae_temp'] / om['mae_temp']:.2f}×, in tint "
+                  f"{m['mae_tint'] / om['mae_tint']:.2f}× the same oracle row.", ""]
+    else:
+        lines += [f"Target MAE within {TARGET_ORACLE_RATIO - 1:.0%} of the best oracle row: not run: no oracle "
+                  "rows (benchmarks/oracle.py needs the generator script).", ""]
+    lines += [f"Against the noise floor ({best}): {ratios}.", ""]
+    if oracles:
         lines += [f"The oracle rows (`benchmarks/oracle.py`) are not products: they are told the generator's camera "
                   f"table and the photographer's style, and undo each camera's auto white balance exactly. The best "
                   f"still reaches only {om['mae_mired'] / floor['mired']:.2f}× the floor in mired "

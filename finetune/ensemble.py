@@ -10,6 +10,10 @@ target (e.g. Exposure) is learned directly, or as a shift from `curr<Name>` when
 column. Each target is centred and scaled by its training median / spread, so one Huber loss with
 delta ~1 spread treats all targets alike and shrugs off the odd 49,000 K label.
 
+The one exception is the as-shot-aware member (finetune.trust): it reads the as-shot on purpose, and
+pulls the image members' prediction only as far as this catalog's validation trusted it (on most
+catalogs not at all: then it is not even saved).
+
 Numpy only: the same HeadEnsemble serves training (validation folds, refit) and predict, which runs
 without torch (finetune.mlp is the heads' forward pass; finetune.model trains them).
 """
@@ -25,14 +29,16 @@ from catalog.canonical import REF_TEMP, REF_TINT, to_reference
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
 from finetune.gbm import Forest, gbm_inputs
 from finetune.mlp import check_state, ensemble_forward
+from finetune.trust import TrustParams, apply_trust, aware_inputs
 
 PREDICT_ROWS = 4096  # photos per block in HeadEnsemble.predict_parts (bounded memory, same result)
 
 
 # head layout; 2: float16 heads, gradient-boosting member as a packed finetune.gbm.Forest; 3: absolute
 # targets on canonical-render inputs (catalog.canonical), reference white balance stored; 4: the heads
-# as numpy arrays run by finetune.mlp (no torch at predict), the encoder as ONNX (pretrain.onnx)
-HEAD_FORMAT = 4
+# as numpy arrays run by finetune.mlp (no torch at predict), the encoder as ONNX (pretrain.onnx); 5: the
+# as-shot-aware member and its validated pull (finetune.trust), which a format-4 reader would ignore
+HEAD_FORMAT = 5
 # Metadata features the image members never see: the camera's as-shot guess (and its missing flags).
 IMAGE_META_EXCLUDED = ("asshot_mired", "asshot_tint")
 
@@ -180,7 +186,8 @@ class HeadEnsemble:
     def __init__(self, heads: list[dict[str, np.ndarray]], specs: list[TargetSpec], meta_encoder, emb_mean, emb_std,
                  colour_mean, colour_std, fallback: dict[str, np.ndarray] | None = None, gbm: Forest | None = None,
                  gbm_weight: float | list[float] | np.ndarray = 0.0,
-                 reference: tuple[float, float] = (REF_TEMP, REF_TINT)):
+                 reference: tuple[float, float] = (REF_TEMP, REF_TINT), aware: Forest | None = None,
+                 trust: TrustParams | None = None):
         self.heads, self.specs, self.meta_encoder, self.fallback = heads, specs, meta_encoder, fallback
         # The white balance every image input is rendered at (catalog.canonical), stored with the model
         # so a later change of the default cannot silently change what a saved model sees.
@@ -196,6 +203,16 @@ class HeadEnsemble:
         self.emb_mean, self.emb_std = np.asarray(emb_mean, np.float32), np.asarray(emb_std, np.float32)
         self.colour_mean = np.asarray(colour_mean, np.float32)
         self.colour_std = np.asarray(colour_std, np.float32)
+        # The as-shot-aware member and how far validation lets it pull the image members' prediction
+        # (finetune.trust; off unless it won by a wide margin on this catalog's validation shoots).
+        self.aware = aware
+        self.trust = trust if trust is not None else TrustParams.off(len(specs))
+
+    @property
+    def reads_asshot(self) -> bool:
+        """Whether predictions read the as-shot (the trusted as-shot-aware member): then predict_parts
+        needs the colour statistics of the photo as the camera rendered it."""
+        return self.aware is not None and self.trust.active
 
     def canonical(self, images: np.ndarray, table: pd.DataFrame) -> np.ndarray:
         """uint8 renders at each row's as-shot (currTemp, currTint) -> the canonical renders this model
@@ -217,9 +234,13 @@ class HeadEnsemble:
         return unscale_targets(ensemble_forward(heads, emb, colour, meta, np.asarray(cam, np.int64)), self.specs)
 
     def predict_parts(self, emb: np.ndarray, colour: np.ndarray, table: pd.DataFrame,
-                      exif_units: str) -> dict[str, np.ndarray]:
+                      exif_units: str, shot: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Targets (N, T) in head units, before adding anchor_units (0 for Temperature/Tint), of each
-        member family: {"mlp", "gbm" (if any), "mix"}. emb/colour: of the canonical render.
+        member family: {"mlp", "gbm" (if any), "image" (the image members' mix), "aware" (the as-shot-aware
+        member, when the model has one and `shot` is given), "mix" (the prediction: "image"
+        pulled towards "aware" as far as validation trusted it, finetune.trust)}. emb/colour: of the
+        canonical render; shot: finetune.trust.asshot_stats of the photo as the camera
+        rendered it (required when `reads_asshot`).
 
         Runs in blocks of PREDICT_ROWS rows (rows are independent): at once, 20,000 photos took ~90 MB
         of copies of the embeddings and hidden layers; in blocks the memory does not grow with them.
@@ -227,22 +248,33 @@ class HeadEnsemble:
         rounding (measured bit-identical here for 20,000 photos: BLAS uses the same kernels)."""
         if len(emb) > PREDICT_ROWS:
             parts = [self.predict_parts(emb[i:i + PREDICT_ROWS], colour[i:i + PREDICT_ROWS],
-                                        table.iloc[i:i + PREDICT_ROWS], exif_units)
+                                        table.iloc[i:i + PREDICT_ROWS], exif_units,
+                                        None if shot is None else shot[i:i + PREDICT_ROWS])
                      for i in range(0, len(emb), PREDICT_ROWS)]
             return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        if self.reads_asshot and shot is None:
+            raise ValueError("this model trusts its as-shot-aware member: pass `shot` "
+                             "(finetune.trust.asshot_stats of the photos as the camera rendered them)")
         e, c = self.standardise(emb, colour)
-        meta, cam = self.meta_encoder.transform(table, exif_units)
-        meta = meta[:, image_meta_columns(self.meta_encoder.feature_names)]
+        meta_all, cam = self.meta_encoder.transform(table, exif_units)
+        meta = meta_all[:, image_meta_columns(self.meta_encoder.feature_names)]
         out = {"mlp": self._run(self.heads, e, c, meta, cam)}
-        out["mix"] = out["mlp"]
+        out["image"] = out["mlp"]
         if self.gbm is not None:
             out["gbm"] = self.gbm.predict(gbm_inputs(meta, cam, colour)[0])
-            out["mix"] = (1 - self.gbm_weight) * out["mlp"] + self.gbm_weight * out["gbm"]
+            out["image"] = (1 - self.gbm_weight) * out["mlp"] + self.gbm_weight * out["gbm"]
+        out["mix"] = out["image"]
+        if self.aware is not None and shot is not None:
+            # its shift is from the as-shot; in head units before the anchor like the other members
+            base = asshot_units(table, self.specs) - anchor_units(table, self.specs)
+            out["aware"] = base + self.aware.predict(aware_inputs(meta_all, cam, colour, shot)[0])
+            out["mix"] = apply_trust(out["image"], out["aware"], self.trust)
         return out
 
-    def predict_shift(self, emb: np.ndarray, colour: np.ndarray, table: pd.DataFrame, exif_units: str) -> np.ndarray:
+    def predict_shift(self, emb: np.ndarray, colour: np.ndarray, table: pd.DataFrame, exif_units: str,
+                      shot: np.ndarray | None = None) -> np.ndarray:
         """Ensemble-mean targets (N, T) in head units (mired, tint, ...; see predict_parts)."""
-        return self.predict_parts(emb, colour, table, exif_units)["mix"]
+        return self.predict_parts(emb, colour, table, exif_units, shot)["mix"]
 
     def predict_fallback_shift(self, table: pd.DataFrame, exif_units: str) -> np.ndarray:
         """Metadata-only targets (N, T) for photos whose image cannot be read (the only member that
@@ -265,7 +297,10 @@ class HeadEnsemble:
                 "colour_mean": self.colour_mean.tolist(), "colour_std": self.colour_std.tolist(),
                 "gbm": self.gbm.pack() if self.gbm is not None else None,
                 "gbm_weight": [float(w) for w in self.gbm_weight],
-                "reference_wb": list(self.reference)}
+                "reference_wb": list(self.reference),
+                # the as-shot-aware member travels only when trusted (finetune.trust): else it is dead weight
+                "aware": self.aware.pack() if self.reads_asshot else None,
+                "trust": self.trust.to_dict()}
 
     @classmethod
     def from_state_dict(cls, d: dict[str, Any]) -> "HeadEnsemble":
@@ -275,7 +310,9 @@ class HeadEnsemble:
         fallback = _float(d["fallback"], "fallback head") if d.get("fallback") is not None else None
         specs = [TargetSpec(**s) for s in d["targets"]]
         gbm = Forest.unpack(d["gbm"]) if d.get("gbm") is not None else None
+        aware = Forest.unpack(d["aware"]) if d.get("aware") is not None else None
+        trust = TrustParams.from_dict(d.get("trust"), len(specs)) if aware is not None else None
         return cls(heads, specs, MetadataEncoder.from_state_dict(d["metadata_encoder"]), d["emb_mean"],
                    d["emb_std"], d["colour_mean"], d["colour_std"], fallback, gbm, d.get("gbm_weight", 0.0),
-                   tuple(d["reference_wb"]))
+                   tuple(d["reference_wb"]), aware, trust)
 

@@ -30,6 +30,7 @@ from catalog.progress import progress_bar
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
 from finetune.ensemble import HEAD_FORMAT, HeadEnsemble, anchor_units, asshot_units, to_csv_units
 from finetune.store import HEAD_META, load_model_files
+from finetune.trust import asshot_stats
 from pretrain.onnx import OnnxEncoder
 from retrieval.blend import BlendParams, SmoothParams, apply_blend, smooth_batch
 from retrieval.edits import EditBlendParams, blend_added
@@ -145,8 +146,10 @@ class WBModel:
                 # Every image input is computed on the canonical render (the model's reference white balance).
                 canon = self.ensemble.canonical(imgs[ok], table.iloc[rows])
                 e = self.encoder.embed(canon, batch_size)
+                # the photo as the camera rendered it: read only by a trusted as-shot-aware member (finetune.trust)
+                shot = asshot_stats(imgs[ok]) if self.ensemble.reads_asshot else None
                 units[rows] = anchors[rows] + self.ensemble.predict_shift(e, image_features(canon), table.iloc[rows],
-                                                                          catalog.exif_units)
+                                                                          catalog.exif_units, shot)
                 emb[rows] = self.index.normalize(e) if space else e
             return {a + i: m for i, m in fails.items()}
 

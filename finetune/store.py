@@ -5,6 +5,7 @@
                                          (stored once: pretrain.onnx.export_onnx(weights_from=...))
     head.safetensors + head.json         the MLP heads' float16 weights; specs, encoders, blend, provenance
     forest.npz                           the gradient-boosting member (finetune.gbm.Forest arrays)
+    aware.npz                            the as-shot-aware member, only when validation trusted it (finetune.trust)
     neighbors.faiss/.npz/.json           the neighbour index (retrieval.index), when built
     manifest.json                        SHA-256 of each file + versions + config, written last
 
@@ -30,6 +31,8 @@ from pretrain.onnx import ONNX_FILE, OnnxEncoder, providers
 from retrieval.index import NeighborIndex
 
 HEAD_FILE, HEAD_META, FOREST_FILE = "head.safetensors", "head.json", "forest.npz"
+# each packed Forest of the head state has its own file
+FOREST_FILES = {"gbm": FOREST_FILE, "aware": "aware.npz"}
 ENCODER_FILE = "encoder.safetensors"  # = pretrain.encoder.ENCODER_FILE (that module needs torch to import)
 # what every model folder holds: the torch encoder (to fine-tune from), its ONNX export (what predict
 # runs, no torch), the heads
@@ -46,9 +49,11 @@ def save_head(folder: str | Path, blob: dict[str, Any]) -> None:
     tensors: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {}
     for key, v in blob.items():
-        if isinstance(v, (bytes, bytearray)):  # the packed Forest (an .npz already)
-            write_bytes(folder / FOREST_FILE, bytes(v))
-            meta[key] = {"__file__": FOREST_FILE}
+        if isinstance(v, (bytes, bytearray)):  # a packed Forest (an .npz already)
+            if key not in FOREST_FILES:
+                raise ValueError(f"head state: no file for the packed forest {key!r}; known: {sorted(FOREST_FILES)}")
+            write_bytes(folder / FOREST_FILES[key], bytes(v))
+            meta[key] = {"__file__": FOREST_FILES[key]}
         elif _is_tensors(v):
             tensors.update({f"{key}.{n}": t for n, t in v.items()})
             meta[key] = {"__tensors__": key}
@@ -74,14 +79,15 @@ def load_head(folder: str | Path) -> dict[str, Any]:
     blob = {}
     for key, v in meta.items():
         if isinstance(v, dict) and "__file__" in v:
-            if v["__file__"] != FOREST_FILE:
-                raise CatalogError(f"{folder / HEAD_META}: '{key}' points at {v['__file__']!r}; expected {FOREST_FILE}")
+            file = FOREST_FILES.get(key)
+            if v["__file__"] != file:
+                raise CatalogError(f"{folder / HEAD_META}: '{key}' points at {v['__file__']!r}; expected {file}")
             try:  # parse once here, so a bad file is named (data only: allow_pickle=False)
-                Forest.from_arrays(load_arrays(folder / FOREST_FILE))
+                Forest.from_arrays(load_arrays(folder / file))
             except (KeyError, TypeError, ValueError) as e:
-                raise CatalogError(f"{folder / FOREST_FILE}: not a gradient-boosting forest ({type(e).__name__}: "
+                raise CatalogError(f"{folder / file}: not a gradient-boosting forest ({type(e).__name__}: "
                                    f"{e}); re-run finetune") from e
-            blob[key] = (folder / FOREST_FILE).read_bytes()
+            blob[key] = (folder / file).read_bytes()
         elif isinstance(v, dict) and "__tensors__" in v:
             blob[key] = group(f"{key}.")
         elif isinstance(v, dict) and "__tensor_list__" in v:

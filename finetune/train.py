@@ -18,8 +18,9 @@ Reads top to bottom:
   4. leakage-free validation (whole shoots held out: catalog.splits): the ensemble of heads vs the
      as-shot baseline and two gradient-boosting baselines (metadata; metadata + colour) on the
      same split; neighbour blending and batch smoothing (retrieval.blend) chosen on validation with
-     an index built from the training part only;
-  5. refit on every labelled photo and save OUT/head.*, OUT/encoder.*, OUT/forest.npz, OUT/neighbors.*, OUT/manifest.json (finetune.store),
+     an index built from the training part only; the as-shot-aware member's pull (finetune.trust),
+     adopted only for a large significant gain, else the model stays as-shot-invariant;
+  5. refit on every labelled photo and save OUT/head.*, OUT/encoder.*, OUT/forest.npz (+ OUT/aware.npz when trusted), OUT/neighbors.*, OUT/manifest.json (finetune.store),
      OUT/finetune_report.json (+ OUT/validation_predictions.csv: every system's out-of-fold predictions).
 """
 from __future__ import annotations
@@ -50,6 +51,7 @@ from finetune.gbm import fit_gbm, gbm_inputs, predict_gbm
 from finetune.ensemble import (HEAD_FORMAT, HeadEnsemble, TargetSpec, anchor_units, asshot_units, fit_scaling,
                                image_meta_columns, label_units, make_specs, scale_targets, to_csv_units)
 from finetune.model import WBHead, head_arrays, huber
+from finetune.trust import TrustParams, apply_trust, asshot_stats, choose_trust, fit_aware
 from catalog.splits import grouped_holdout, grouped_kfold, shoot_groups
 from finetune.store import save_model
 from retrieval import blend
@@ -352,10 +354,12 @@ def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame,
 def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame, plan: pd.DataFrame,
               table_all: pd.DataFrame, units_all: np.ndarray, anchors_all: np.ndarray, exif_units: str,
               rows: np.ndarray, encoder: DeployedEncoder, cache: FeatureCache, images: np.ndarray,
-              seed: int, device: torch.device, label: str) -> tuple[HeadEnsemble, DeployedEncoder, FeatureCache]:
+              seed: int, device: torch.device, label: str,
+              shot_stats: np.ndarray | None = None) -> tuple[HeadEnsemble, DeployedEncoder, FeatureCache]:
     """Train everything that is fitted on labels, from the training photos `rows` (original row
     indices) and their re-rendered copies only: metadata encoder, standardisation, target scaling,
-    (optionally the encoder), the ensemble and the metadata-only fallback head."""
+    (optionally the encoder), the ensemble, the metadata-only fallback head and, given the as-shot
+    renders' colour statistics (N, C), the as-shot-aware member (finetune.trust; not yet trusted)."""
     src = plan["src"].to_numpy()
     is_train = np.isin(src, rows)
     train_all = np.flatnonzero(is_train)                      # plan rows: originals + copies
@@ -398,11 +402,18 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
     if cfg.gbm_weight > 0 or cfg.tune_gbm_weight:  # originals and their re-rendered copies, like the heads
         x, cat = gbm_inputs(meta_img[train_all], cam[train_all], cache.colour[train_all])
         gbm = fit_gbm(x, cat, shifts[train_all], seed)
+    aware = None
+    if shot_stats is not None and cfg.asshot_trust_gain < 1:
+        # originals only: a re-rendered copy keeps its label under another as-shot, which teaches that the
+        # as-shot is noise, the opposite of what this member is for
+        to_asshot = units_all[originals] - asshot_units(table_all.iloc[originals], specs)
+        aware = fit_aware(meta[originals], cam[originals], cache.colour[originals], shot_stats[src[originals]],
+                          to_asshot, seed)
     # the model folder stores the heads in float16: validate exactly what will be saved
     heads = [head_arrays(round_to_half(h)) for h in heads]
     fallback = head_arrays(round_to_half(fallback)) if fallback is not None else None
     return HeadEnsemble(heads, specs, meta_enc, *stats, fallback=fallback, gbm=gbm,
-                        gbm_weight=cfg.gbm_weight), encoder, cache
+                        gbm_weight=cfg.gbm_weight, aware=aware), encoder, cache
 
 
 # ------------------------------------------------------------------------------------------------
@@ -526,6 +537,7 @@ class TrainingSet:
     cat: Any                    # catalog.reader.Catalog of the Train split (exif_units, csv_path)
     table: pd.DataFrame         # (N rows) usable labelled photos
     images: np.ndarray          # (N, S, S, 3) uint8 canonical renders at the encoder's size
+    shot_stats: np.ndarray     # (N, C) finetune.trust.asshot_stats: the photos as the camera rendered them
     specs: list[TargetSpec]
     units: np.ndarray           # (N, T) labels in head units (mired, tint, ...)
     plan: pd.DataFrame          # finetune.train.make_rerender_plan: one row per original or copy
@@ -581,6 +593,7 @@ def load_training_set(cfg: FinetuneConfig, targets: list[str], device: torch.dev
         units = units[keep]
     if len(table) < 4:
         raise CatalogError(f"{cat.csv_path}: only {len(table)} labelled photo(s); fine-tuning needs at least 4")
+    shot_stats = asshot_stats(images)  # before the canonical render replaces them
     images = to_reference(images, table["currTemp"].to_numpy(np.float64), table["currTint"].to_numpy(np.float64))
     plan = make_rerender_plan(table, cfg.rerender_aug, cfg.rerender_mired, cfg.rerender_tint, cfg.seed)
     table_all = expand_table(table, plan)
@@ -592,7 +605,7 @@ def load_training_set(cfg: FinetuneConfig, targets: list[str], device: torch.dev
     n_groups = len(set(groups))
     splits = (grouped_kfold(groups, min(cfg.folds, n_groups), cfg.seed) if cfg.folds >= 2
               else [grouped_holdout(groups, cfg.val_fraction, cfg.seed)])
-    return TrainingSet(cat, table, images, specs, units, plan, table_all, units[plan["src"].to_numpy()],
+    return TrainingSet(cat, table, images, shot_stats, specs, units, plan, table_all, units[plan["src"].to_numpy()],
                        anchor_units(table_all, specs), cache, encoder, enc_info, groups, splits, seconds_cache)
 
 
@@ -604,6 +617,7 @@ class FoldResults:
     oof_mlp: np.ndarray
     oof_gbm: np.ndarray         # NaN when there is no GBM member
     oof_fb: np.ndarray          # the metadata-only fallback head
+    oof_aware: np.ndarray       # the as-shot-aware member (finetune.trust); NaN when there is none
     nb_sims: np.ndarray         # (N, k) float32 cosine similarity of the neighbours, -1 where none
     nb_idx: np.ndarray          # (N, k) int64 photo row of each neighbour, -1 where none
     vectors: np.ndarray | None  # (N, d) every photo in one index space (batch smoothing, scenes)
@@ -617,7 +631,7 @@ def cross_validate(cfg: FinetuneConfig, ts: TrainingSet, device: torch.device) -
     shoot is seen by its model, nor is it among its neighbours)."""
     n, k = ts.n, max(1, cfg.blend_k)
     anchors = anchor_units(ts.table, ts.specs)
-    oof, oof_mlp, oof_gbm, oof_fb = (np.full(ts.units.shape, np.nan) for _ in range(4))
+    oof, oof_mlp, oof_gbm, oof_fb, oof_aware = (np.full(ts.units.shape, np.nan) for _ in range(5))
     nb_sims, nb_idx = np.full((n, k), -1.0, np.float32), np.full((n, k), -1, np.int64)
     wb = ts.edits_mt is not None
     vectors = None
@@ -630,9 +644,13 @@ def cross_validate(cfg: FinetuneConfig, ts: TrainingSet, device: torch.device) -
     for f, (tr, va) in enumerate(ts.splits):
         model, enc_f, cache_f = fit_model(cfg, ts.specs, ts.table, ts.plan, ts.table_all, ts.units_all,
                                           ts.anchors_all, ts.cat.exif_units, tr, ts.encoder, ts.cache, ts.images,
-                                          cfg.seed + 1000 * (f + 1), device, f"fold {f + 1}/{len(ts.splits)}")
-        parts = model.predict_parts(cache_f.emb[va], cache_f.colour[va], ts.table.iloc[va], ts.cat.exif_units)
+                                          cfg.seed + 1000 * (f + 1), device, f"fold {f + 1}/{len(ts.splits)}",
+                                          ts.shot_stats)
+        parts = model.predict_parts(cache_f.emb[va], cache_f.colour[va], ts.table.iloc[va], ts.cat.exif_units,
+                                    ts.shot_stats[va])
         oof[va], oof_mlp[va] = anchors[va] + parts["mix"], anchors[va] + parts["mlp"]
+        if "aware" in parts:
+            oof_aware[va] = anchors[va] + parts["aware"]
         if "gbm" in parts:
             oof_gbm[va] = anchors[va] + parts["gbm"]
         oof_fb[va] = anchors[va] + model.predict_fallback_shift(ts.table.iloc[va], ts.cat.exif_units)
@@ -644,7 +662,7 @@ def cross_validate(cfg: FinetuneConfig, ts: TrainingSet, device: torch.device) -
             nb_idx[va, :sims.shape[1]] = np.where(ix >= 0, tr[np.maximum(ix, 0)], -1)
             vectors[va] = space.normalize(cache_f.emb[va])
     val_rows = np.concatenate([va for _, va in ts.splits])
-    return FoldResults(oof, oof_mlp, oof_gbm, oof_fb, nb_sims, nb_idx, vectors, val_rows, (model, enc_f, cache_f),
+    return FoldResults(oof, oof_mlp, oof_gbm, oof_fb, oof_aware, nb_sims, nb_idx, vectors, val_rows, (model, enc_f, cache_f),
                        time.time() - t0)
 
 
@@ -667,6 +685,29 @@ def tune_mixing(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults) -> tuple[
         preds["head: MLP ensemble only"] = fr.oof_mlp
     preds["head"] = head
     return gbm_weight, preds
+
+
+def tune_trust(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults, preds: dict[str, np.ndarray]) -> TrustParams:
+    """How far the as-shot-aware member may pull the head (finetune.trust.choose_trust on the validation
+    photos); updates `preds`: the as-shot-aware member's row and, when trusted, the head with the pull
+    (the image members alone kept as their own row)."""
+    v = fr.val_rows
+    if not len(v) or not np.isfinite(fr.oof_aware[v]).all():
+        return TrustParams.off(len(ts.specs))
+    params = choose_trust(preds["head"][v], fr.oof_aware[v], ts.units[v], cfg.asshot_trust_gain)
+    preds["as-shot-aware member"] = fr.oof_aware
+    if params.active:
+        preds["head: image members only"] = preds["head"]
+        head = preds["head"].copy()
+        head[v] = apply_trust(head[v], fr.oof_aware[v], params)
+        preds["head"] = head
+    said = []
+    for spec, w, d, r in zip(ts.specs, params.weight, params.bound, params.report):
+        gain = f"{100 * r['gain']:+.1f} % (z {r['z']:.1f})" if "gain" in r else "n/a"
+        said.append(f"{spec.name} " + (f"pull {w:.1f}, bound {d:.3g}" if w > 0 else "not trusted") + f": best gain {gain}")
+    print(f"as-shot-aware member (validation; trusted only from a {100 * params.min_gain:.0f} % significant gain): "
+          + "; ".join(said))
+    return params
 
 
 @dataclass
@@ -726,7 +767,7 @@ def _with_val(head: np.ndarray, rows: np.ndarray, mt: np.ndarray, specs: list[Ta
     return out
 
 
-def refit(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults, gbm_weight: np.ndarray,
+def refit(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults, gbm_weight: np.ndarray, trust: TrustParams,
           device: torch.device) -> tuple[Any, DeployedEncoder, FeatureCache, NeighborIndex | None]:
     """Step 5: the saved model trained on every labelled photo (or the last fold's, with --no-refit and
     one split), the validated member weights, and the neighbour index of the training photos."""
@@ -735,11 +776,14 @@ def refit(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults, gbm_weight: np.
         final, final_enc, final_cache = fit_model(cfg, ts.specs, ts.table, ts.plan, ts.table_all, ts.units_all,
                                                   ts.anchors_all, ts.cat.exif_units, rows, ts.encoder, ts.cache,
                                                   ts.images, cfg.seed, device,
-                                                  "refit on all photos" if cfg.refit else "model")
+                                                  "refit on all photos" if cfg.refit else "model", ts.shot_stats)
     else:
         final, final_enc, final_cache = fr.last
     if final.gbm is not None:
         final.gbm_weight = gbm_weight.copy()
+    final.trust = trust
+    if not trust.active:  # an untrusted as-shot-aware member is never consulted, nor saved
+        final.aware = None
     index = None
     if ts.edits_mt is not None:
         index = NeighborIndex.build(final_cache.emb[:ts.n], ts.ids, ts.edits_mt, ts.asshot_mt, ts.shoots)
@@ -792,6 +836,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     ts = load_training_set(cfg, parse_targets(cfg.targets), device)
     fr = cross_validate(cfg, ts, device)
     gbm_weight, preds = tune_mixing(cfg, ts, fr)
+    trust = tune_trust(cfg, ts, fr, preds)
     c = fit_consistency(ts, fr, preds["head"])
     if "final (head + chosen blend + smooth)" in c.variants:
         preds["final"] = c.variants["final (head + chosen blend + smooth)"]
@@ -803,13 +848,14 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     for note in notes:
         print(note)
     t0 = time.time()
-    final, final_enc, _, index = refit(cfg, ts, fr, gbm_weight, device)
+    final, final_enc, _, index = refit(cfg, ts, fr, gbm_weight, trust, device)
     report = {
         "provenance": provenance(cfg), "encoder": ts.enc_info, "n_photos": ts.n, "n_groups": len(set(ts.groups)),
         "exif_units": ts.cat.exif_units, "targets": [s.to_dict() for s in final.specs],
         "validation": {"scheme": what, "splits": [{"train": len(tr), "val": len(va)} for tr, va in ts.splits],
                        "results": results, "notes": notes},
         "gbm_weight": {s.name: float(w) for s, w in zip(ts.specs, gbm_weight)},
+        "asshot_trust": trust.to_dict(),
         **{key: {"params": p.to_dict() if p else None, "report": c.reports.get(key, {})}
            for key, p in (("blend", c.blend), ("smooth", c.smooth), ("scene", c.scene), ("edit_blend", c.edit))},
         "timings_s": {"cache": ts.seconds_cache, "validation": fr.seconds, "refit": time.time() - t0,

@@ -74,3 +74,15 @@ def test_one_command_writes_the_section_and_figures(tmp_path):
         assert r["as-shot"]["slope"] == pytest.approx(1.0)                      # the camera copies itself
         assert abs(r["head"]["slope"]) < 0.2                                    # the model does not
         assert r["head"]["sd_mired"] < r["as-shot"]["sd_mired"] / 5
+
+
+def test_the_report_says_what_as_shot_trust_each_model_chose():
+    from benchmarks.bracket import trust_md
+    from finetune.trust import TrustParams
+
+    on = TrustParams([0.9, 0.0], [np.inf, 0.0], 0.1, [{"gain": 0.47}, {"gain": 0.04}]).to_dict()
+    text = trust_md(on)
+    assert "Temperature trusted (pull 0.9, unbounded; validation gain +47.0 %)" in text
+    assert "Tint not trusted (validation gain +4.0 %)" in text
+    assert trust_md(TrustParams.off(2).to_dict()) == ("Temperature not trusted (too few validation photos), "
+                                                      "Tint not trusted (too few validation photos)")

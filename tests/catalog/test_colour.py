@@ -85,3 +85,16 @@ def test_chroma_histogram_is_soft_a_one_code_change_moves_it_a_little():
     assert np.isclose((a ** 2).sum(), 1.0) and np.isclose((b ** 2).sum(), 1.0)   # sqrt of shares
     assert (a > 0.4).sum() == 4                                                   # four middle bins share it
     assert np.abs(a ** 2 - b ** 2).max() < 0.05                                   # shares move by < 5 %
+
+
+def test_quantile_features_are_the_leading_chroma_features_exactly():
+    from catalog.colour import CHROMA_FEATURE_NAMES, N_QUANTILE_FEATURES, chroma_features, quantile_features
+
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (40, 64, 64, 3), dtype=np.uint8)
+    images[:5, :10] = 255  # some clipped pixels
+    q = quantile_features(images)
+    assert q.shape == (40, N_QUANTILE_FEATURES)
+    assert all(k.startswith(("q", "top")) for k in CHROMA_FEATURE_NAMES[:N_QUANTILE_FEATURES])
+    assert not CHROMA_FEATURE_NAMES[N_QUANTILE_FEATURES].startswith(("q", "top"))
+    np.testing.assert_array_equal(q, chroma_features(images)[:, :N_QUANTILE_FEATURES])
