@@ -330,7 +330,7 @@ def render_md(result: dict[str, Any], command: str) -> str:
         lines += ["Per fold, MAE K / tint (head): " + "; ".join(
             f"fold {f['fold'] + 1}: {f['head']['mae_temp_k']:.1f} / {f['head']['mae_tint']:.2f}" for f in r["per_fold"]), ""]
         lines += [f"As-shot trust chosen by each fold's `finetune` (`finetune.trust`: the as-shot-aware member pulls "
-                  f"the prediction only for a 10 % significant validation gain): " + "; ".join(
+                  f"the prediction only for a 10 % validation gain significant over shoots): " + "; ".join(
                       f"fold {f['fold'] + 1}: {trust_md(f.get('trust'))}" for f in r["per_fold"]) + ".", ""]
     elif r:
         lines += ["### Real release", "", f"not run: {r}", ""]

@@ -42,11 +42,17 @@ MIN_GAIN = 0.01
 SIGNIFICANCE = 2.0
 
 
-def gain_z(before, after, truth, scale) -> float:
+def gain_z(before, after, truth, scale, groups=None) -> float:
     """z-score of the mean per-photo improvement of `after` over `before` ((N, T) arrays), each
-    target's absolute error divided by its `scale` (length T) and summed over targets."""
+    target's absolute error divided by its `scale` (length T) and summed over targets. With `groups`
+    (N,) (the shoot of each photo) the test runs over the groups' mean improvements instead: photos of
+    one shoot are near-duplicates, so a gain carried by a few shoots is not significant however many
+    photos they hold."""
     before, after, truth = (np.asarray(a, np.float64) for a in (before, after, truth))
     d = ((np.abs(before - truth) - np.abs(after - truth)) / np.asarray(scale, np.float64)).sum(1)
+    if groups is not None:
+        _, inv = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+        d = np.bincount(inv, weights=d) / np.bincount(inv)
     if len(d) < 2:
         return 0.0
     se = float(d.std(ddof=1)) / np.sqrt(len(d))

@@ -694,7 +694,7 @@ def tune_trust(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults, preds: dic
     v = fr.val_rows
     if not len(v) or not np.isfinite(fr.oof_aware[v]).all():
         return TrustParams.off(len(ts.specs))
-    params = choose_trust(preds["head"][v], fr.oof_aware[v], ts.units[v], cfg.asshot_trust_gain)
+    params = choose_trust(preds["head"][v], fr.oof_aware[v], ts.units[v], cfg.asshot_trust_gain, ts.groups[v])
     preds["as-shot-aware member"] = fr.oof_aware
     if params.active:
         preds["head: image members only"] = preds["head"]
@@ -705,7 +705,8 @@ def tune_trust(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults, preds: dic
     for spec, w, d, r in zip(ts.specs, params.weight, params.bound, params.report):
         gain = f"{100 * r['gain']:+.1f} % (z {r['z']:.1f})" if "gain" in r else "n/a"
         said.append(f"{spec.name} " + (f"pull {w:.1f}, bound {d:.3g}" if w > 0 else "not trusted") + f": best gain {gain}")
-    print(f"as-shot-aware member (validation; trusted only from a {100 * params.min_gain:.0f} % significant gain): "
+    print(f"as-shot-aware member (validation; trusted only from a {100 * params.min_gain:.0f} % gain significant "
+          "over shoots): "
           + "; ".join(said))
     return params
 

@@ -24,3 +24,18 @@ def test_wb_metrics_perfect_empty_and_mismatch():
     with pytest.raises(ValueError, match="shape"):
         wb_metrics([1, 2], [1, 2], [1], [1])
     assert target_mae([0.5, -0.5], [0.0, 0.0]) == pytest.approx(0.5)
+
+
+def test_gain_z_over_groups_tests_the_groups_mean_gains():
+    from catalog.metrics import gain_z
+
+    rng = np.random.default_rng(0)
+    truth = np.zeros((60, 1))
+    before = rng.normal(0, 5, (60, 1))
+    after = before * 0.5
+    groups = np.repeat(["a", "b", "c", "d", "e", "f"], 10)
+    d = np.abs(before[:, 0]) - np.abs(after[:, 0])
+    means = np.array([d[groups == g].mean() for g in "abcdef"])
+    want = means.mean() / (means.std(ddof=1) / np.sqrt(6))
+    assert gain_z(before, after, truth, [1.0], groups) == pytest.approx(want)
+    assert gain_z(before, after, truth, [1.0]) == pytest.approx(d.mean() / (d.std(ddof=1) / np.sqrt(60)))

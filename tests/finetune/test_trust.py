@@ -157,3 +157,23 @@ def test_the_gradient_boosting_and_the_as_shot_aware_members_keep_their_own_file
     before, after = ens.predict_parts(emb, colour, table, "plain", shot), back.predict_parts(emb, colour, table, "plain", shot)
     for part in ("gbm", "aware", "mix"):
         np.testing.assert_array_equal(before[part], after[part])
+
+
+def test_a_gain_carried_by_a_few_shoots_is_not_trusted():
+    """300 photos in 30 shoots: the as-shot-aware member is far better on 3 shoots and no better on the
+    rest. Over photos that looks significant; over shoots it is not, so the as-shot stays untrusted."""
+    rng = np.random.default_rng(2)
+    shoots = np.repeat(np.arange(30), 10)
+    truth = rng.uniform(100, 300, (300, 2))
+    image = truth + rng.normal(0, 6, truth.shape)
+    aware = image + rng.normal(0, 6, truth.shape)      # useless here ...
+    lucky = shoots < 3
+    image[lucky] += 40.0                               # ... except on 3 shoots the image head got badly wrong
+    aware[lucky] = truth[lucky] + rng.normal(0, 1, (lucky.sum(), 2))
+    by_photo = choose_trust(image, aware, truth)
+    assert by_photo.active  # a gain over photos
+    by_shoot = choose_trust(image, aware, truth, shoots=shoots)
+    assert not by_shoot.active
+    assert all(r["gain"] >= 0.10 and r["z"] < 2.0 and r["shoots"] == 30 for r in by_shoot.report)
+    too_few = choose_trust(*_validation(), shoots=np.repeat(np.arange(5), 60))
+    assert not too_few.active
