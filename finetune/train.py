@@ -354,12 +354,13 @@ def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame,
 def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame, plan: pd.DataFrame,
               table_all: pd.DataFrame, units_all: np.ndarray, anchors_all: np.ndarray, exif_units: str,
               rows: np.ndarray, encoder: DeployedEncoder, cache: FeatureCache, images: np.ndarray,
-              seed: int, device: torch.device, label: str,
-              shot_stats: np.ndarray | None = None) -> tuple[HeadEnsemble, DeployedEncoder, FeatureCache]:
+              seed: int, device: torch.device, label: str, shot_stats: np.ndarray | None = None,
+              aware_targets: np.ndarray | None = None) -> tuple[HeadEnsemble, DeployedEncoder, FeatureCache]:
     """Train everything that is fitted on labels, from the training photos `rows` (original row
     indices) and their re-rendered copies only: metadata encoder, standardisation, target scaling,
     (optionally the encoder), the ensemble, the metadata-only fallback head and, given the as-shot
-    renders' colour statistics (N, C), the as-shot-aware member (finetune.trust; not yet trusted)."""
+    renders' colour statistics (N, C), the as-shot-aware member (finetune.trust; not yet trusted) for the
+    targets `aware_targets` (T,) bool (default all)."""
     src = plan["src"].to_numpy()
     is_train = np.isin(src, rows)
     train_all = np.flatnonzero(is_train)                      # plan rows: originals + copies
@@ -407,6 +408,8 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
         # originals only: a re-rendered copy keeps its label under another as-shot, which teaches that the
         # as-shot is noise, the opposite of what this member is for
         to_asshot = units_all[originals] - asshot_units(table_all.iloc[originals], specs)
+        if aware_targets is not None:  # a target it may not pull is never read: fitted to zeros, its trees are
+            to_asshot[:, ~np.asarray(aware_targets, bool)] = 0.0  # single leaves (the model's 4 MB budget)
         aware = fit_aware(meta[originals], cam[originals], cache.colour[originals], shot_stats[src[originals]],
                           to_asshot, seed)
     # the model folder stores the heads in float16: validate exactly what will be saved
@@ -777,7 +780,9 @@ def refit(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults, gbm_weight: np.
         final, final_enc, final_cache = fit_model(cfg, ts.specs, ts.table, ts.plan, ts.table_all, ts.units_all,
                                                   ts.anchors_all, ts.cat.exif_units, rows, ts.encoder, ts.cache,
                                                   ts.images, cfg.seed, device,
-                                                  "refit on all photos" if cfg.refit else "model", ts.shot_stats)
+                                                  "refit on all photos" if cfg.refit else "model",
+                                                  ts.shot_stats if trust.active else None,  # else never read
+                                                  np.asarray(trust.weight) > 0)
     else:
         final, final_enc, final_cache = fr.last
     if final.gbm is not None:

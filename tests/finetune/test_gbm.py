@@ -48,6 +48,16 @@ def test_forest_survives_packing_and_is_small():
     assert len(forest.pack()) < len(lzma.compress(pickle.dumps(_sklearn(x, cat, y, max_iter=40))))
 
 
+def test_forest_keeps_only_what_prediction_reads():
+    """A split node's value and a leaf's threshold are never read: stored as zeros (they compress to
+    nothing), while the predictions stay sklearn's bit for bit (test above)."""
+    x, cat, y = _data()
+    forest = fit_gbm(x, cat, y, max_iter=40)
+    assert (forest.value[~forest.leaf] == 0).all() and (forest.threshold[forest.leaf] == 0).all()
+    assert (forest.value[forest.leaf] != 0).any() and (forest.threshold[~forest.leaf] != 0).any()
+    np.testing.assert_array_equal(forest.predict(x), np.stack([m.predict(x) for m in _sklearn(x, cat, y, max_iter=40)], 1))
+
+
 def test_empty_input_and_learning():
     x, cat, y = _data()
     forest = fit_gbm(x, cat, y, max_iter=100)
