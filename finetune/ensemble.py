@@ -311,7 +311,7 @@ class HeadEnsemble:
         specs = [TargetSpec(**s) for s in d["targets"]]
         gbm = Forest.unpack(d["gbm"]) if d.get("gbm") is not None else None
         aware = Forest.unpack(d["aware"]) if d.get("aware") is not None else None
-        trust = TrustParams.from_dict(d.get("trust"), len(specs)) if aware is not None else None
+        trust = TrustParams.from_dict(d.get("trust"), len(specs))  # the choice and its figures, trusted or not
         return cls(heads, specs, MetadataEncoder.from_state_dict(d["metadata_encoder"]), d["emb_mean"],
                    d["emb_std"], d["colour_mean"], d["colour_std"], fallback, gbm, d.get("gbm_weight", 0.0),
                    tuple(d["reference_wb"]), aware, trust)

@@ -85,13 +85,15 @@ def test_a_trusted_member_is_saved_and_predicts_identically_after_loading():
 
 
 def test_an_untrusted_member_is_neither_consulted_nor_saved():
-    ens, emb, colour, table, shot = _with_aware(TrustParams.off(2))
+    ens, emb, colour, table, shot = _with_aware(TrustParams([0.0, 0.0], [0.0, 0.0], 0.1,
+                                                            [{"gain": 0.05, "z": 0.4}, {"gain": 0.08, "z": 1.2}]))
     parts = ens.predict_parts(emb, colour, table, "plain", shot)
     np.testing.assert_array_equal(parts["mix"], parts["image"])
     sd = ens.state_dict()
     assert sd["aware"] is None
     back = HeadEnsemble.from_state_dict(sd)
     assert back.aware is None and not back.reads_asshot
+    assert back.trust.report == ens.trust.report  # what validation measured travels with the model either way
     np.testing.assert_array_equal(back.predict_parts(emb, colour, table, "plain")["mix"], parts["image"])
 
 
