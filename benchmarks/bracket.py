@@ -299,7 +299,8 @@ def trust_md(trust: dict[str, Any] | None, targets: tuple[str, ...] = ("Temperat
         return "no as-shot-aware member"
     out = []
     for name, w, d, r in zip(targets, trust["weight"], trust["bound"], trust.get("report") or [{}] * len(targets)):
-        gain = f"validation gain {100 * r['gain']:+.1f} %" if "gain" in r else "too few validation photos"
+        gain = (f"validation gain {100 * r['gain']:+.1f} %, z {r['z']:.1f}" + (" over shoots" if r.get("shoots") else "")
+                if "gain" in r else "too few validation photos")
         bound = "unbounded" if d is None else f"bound {d:.3g}"
         out.append(f"{name} " + (f"trusted (pull {w:.1f}, {bound}; {gain})" if w > 0 else f"not trusted ({gain})"))
     return ", ".join(out)

@@ -80,9 +80,10 @@ def test_the_report_says_what_as_shot_trust_each_model_chose():
     from benchmarks.bracket import trust_md
     from finetune.trust import TrustParams
 
-    on = TrustParams([0.9, 0.0], [np.inf, 0.0], 0.1, [{"gain": 0.47}, {"gain": 0.04}]).to_dict()
+    on = TrustParams([0.9, 0.0], [np.inf, 0.0], 0.1, [{"gain": 0.47, "z": 2.9, "shoots": 27},
+                                                     {"gain": 0.12, "z": 0.6, "shoots": 27}]).to_dict()
     text = trust_md(on)
-    assert "Temperature trusted (pull 0.9, unbounded; validation gain +47.0 %)" in text
-    assert "Tint not trusted (validation gain +4.0 %)" in text
+    assert "Temperature trusted (pull 0.9, unbounded; validation gain +47.0 %, z 2.9 over shoots)" in text
+    assert "Tint not trusted (validation gain +12.0 %, z 0.6 over shoots)" in text
     assert trust_md(TrustParams.off(2).to_dict()) == ("Temperature not trusted (too few validation photos), "
                                                       "Tint not trusted (too few validation photos)")
