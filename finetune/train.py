@@ -51,7 +51,7 @@ from finetune.gbm import fit_gbm, gbm_inputs, predict_gbm
 from finetune.ensemble import (HEAD_FORMAT, HeadEnsemble, TargetSpec, anchor_units, asshot_units, fit_scaling,
                                image_meta_columns, label_units, make_specs, scale_targets, to_csv_units)
 from finetune.model import WBHead, head_arrays, huber
-from finetune.trust import TrustParams, apply_trust, asshot_stats, choose_trust, fit_aware
+from finetune.trust import TrustParams, apply_trust, asshot_stats, choose_trust, could_trust, fit_aware
 from catalog.splits import grouped_holdout, grouped_kfold, shoot_groups
 from finetune.store import save_model
 from retrieval import blend
@@ -404,7 +404,7 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
         x, cat = gbm_inputs(meta_img[train_all], cam[train_all], cache.colour[train_all])
         gbm = fit_gbm(x, cat, shifts[train_all], seed)
     aware = None
-    if shot_stats is not None and cfg.asshot_trust_gain < 1:
+    if shot_stats is not None:
         # originals only: a re-rendered copy keeps its label under another as-shot, which teaches that the
         # as-shot is noise, the opposite of what this member is for
         to_asshot = units_all[originals] - asshot_units(table_all.iloc[originals], specs)
@@ -643,12 +643,16 @@ def cross_validate(cfg: FinetuneConfig, ts: TrainingSet, device: torch.device) -
         # saved model's own space whenever the encoder is frozen.
         space = NeighborIndex.build(ts.cache.emb[:n], ts.ids, ts.edits_mt, ts.asshot_mt, ts.shoots)
         vectors = np.zeros((n, space.basis.shape[0]), np.float32)
+    # the as-shot-aware member only where its validation could adopt it (finetune.trust.could_trust); a
+    # small catalog (the demo's) or --asshot-trust-gain 1 never fits it
+    val_rows = np.concatenate([va for _, va in ts.splits])
+    shot = ts.shot_stats if could_trust(len(val_rows), len(set(ts.groups[val_rows])), cfg.asshot_trust_gain) else None
     t0 = time.time()
     for f, (tr, va) in enumerate(ts.splits):
         model, enc_f, cache_f = fit_model(cfg, ts.specs, ts.table, ts.plan, ts.table_all, ts.units_all,
                                           ts.anchors_all, ts.cat.exif_units, tr, ts.encoder, ts.cache, ts.images,
                                           cfg.seed + 1000 * (f + 1), device, f"fold {f + 1}/{len(ts.splits)}",
-                                          ts.shot_stats)
+                                          shot)
         parts = model.predict_parts(cache_f.emb[va], cache_f.colour[va], ts.table.iloc[va], ts.cat.exif_units,
                                     ts.shot_stats[va])
         oof[va], oof_mlp[va] = anchors[va] + parts["mix"], anchors[va] + parts["mlp"]
@@ -664,7 +668,6 @@ def cross_validate(cfg: FinetuneConfig, ts: TrainingSet, device: torch.device) -
             nb_sims[va, :sims.shape[1]] = sims
             nb_idx[va, :sims.shape[1]] = np.where(ix >= 0, tr[np.maximum(ix, 0)], -1)
             vectors[va] = space.normalize(cache_f.emb[va])
-    val_rows = np.concatenate([va for _, va in ts.splits])
     return FoldResults(oof, oof_mlp, oof_gbm, oof_fb, oof_aware, nb_sims, nb_idx, vectors, val_rows, (model, enc_f, cache_f),
                        time.time() - t0)
 

@@ -61,6 +61,14 @@ def asshot_stats(images: np.ndarray) -> np.ndarray:
     return np.concatenate([colour_features(images), quantile_features(images)], 1)
 
 
+def could_trust(n_photos: int, n_shoots: int | None, min_gain: float) -> bool:
+    """Whether validation on this many photos (and shoots, when known) may trust the member at all: the
+    bar is below 1 and the minimums are met. choose_trust's precondition, and training's cue to skip
+    fitting a member no validation could adopt."""
+    return bool(np.isfinite(min_gain) and min_gain < 1 and n_photos >= MIN_PHOTOS
+                and (n_shoots is None or n_shoots >= MIN_SHOOTS))
+
+
 def aware_inputs(meta: np.ndarray, cam: np.ndarray, canonical_colour: np.ndarray,
                  shot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(x, categorical mask) of the as-shot-aware member: every metadata feature (as-shot included), the
@@ -134,8 +142,7 @@ def choose_trust(image: np.ndarray, aware: np.ndarray, truth: np.ndarray, min_ga
                                  "n": int(ok.sum())}
         groups = None if shoots is None else np.asarray(shoots).astype(str)[ok]
         entry["shoots"] = None if groups is None else int(len(set(groups)))
-        if base_mae <= 0 or not np.isfinite(min_gain) or min_gain >= 1 or ok.sum() < MIN_PHOTOS or \
-                (groups is not None and entry["shoots"] < MIN_SHOOTS):
+        if base_mae <= 0 or not could_trust(int(ok.sum()), entry["shoots"], min_gain):
             report.append({**entry, "adopted": False})
             continue
         best = (base_mae, 0.0, 0.0, base)
