@@ -292,6 +292,13 @@ def targets_md(r: dict, real: bool, full_cv: bool) -> list[str]:
     return lines
 
 
+def bar_md(per_fold: list[dict[str, Any]]) -> str:
+    """The trust bar(s) the folds' models were fitted with (their stored `min_gain`), as text."""
+    bars = sorted({float(t["min_gain"]) for t in (f.get("trust") for f in per_fold) if isinstance(t, dict)
+                   and "min_gain" in t})
+    return " / ".join(f"{100 * b:g} %" for b in bars) or "(not recorded)"
+
+
 def trust_md(trust: dict[str, Any] | None, targets: tuple[str, ...] = ("Temperature", "Tint")) -> str:
     """What finetune.trust chose for one model: per target the pull and bound, or 'not trusted', with
     the validation gain behind it."""
@@ -331,7 +338,7 @@ def render_md(result: dict[str, Any], command: str) -> str:
         lines += ["Per fold, MAE K / tint (head): " + "; ".join(
             f"fold {f['fold'] + 1}: {f['head']['mae_temp_k']:.1f} / {f['head']['mae_tint']:.2f}" for f in r["per_fold"]), ""]
         lines += [f"As-shot trust chosen by each fold's `finetune` (`finetune.trust`: the as-shot-aware member pulls "
-                  f"the prediction only for a 10 % validation gain significant over shoots): " + "; ".join(
+                  f"the prediction only for a {bar_md(r['per_fold'])} validation gain significant over shoots): " + "; ".join(
                       f"fold {f['fold'] + 1}: {trust_md(f.get('trust'))}" for f in r["per_fold"]) + ".", ""]
     elif r:
         lines += ["### Real release", "", f"not run: {r}", ""]

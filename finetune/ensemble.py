@@ -169,6 +169,11 @@ def _float(state: dict[str, Any], what: str) -> dict[str, np.ndarray]:
     return out
 
 
+def _forest(v: Forest | bytes | None) -> Forest | None:
+    """A stored gradient-boosting forest: packed bytes (state_dict) or already parsed (load_head)."""
+    return v if v is None or isinstance(v, Forest) else Forest.unpack(v)
+
+
 def _std(a: np.ndarray) -> np.ndarray:
     s = a.std(0)
     return np.where(s > 1e-8, s, 1.0)
@@ -304,13 +309,13 @@ class HeadEnsemble:
 
     @classmethod
     def from_state_dict(cls, d: dict[str, Any]) -> "HeadEnsemble":
+        """Inverse of state_dict; a forest may come packed (bytes) or already parsed (finetune.store.load_head)."""
         from catalog.metadata import MetadataEncoder
 
         heads = [_float(sd, "head") for sd in d["heads"]]
         fallback = _float(d["fallback"], "fallback head") if d.get("fallback") is not None else None
         specs = [TargetSpec(**s) for s in d["targets"]]
-        gbm = Forest.unpack(d["gbm"]) if d.get("gbm") is not None else None
-        aware = Forest.unpack(d["aware"]) if d.get("aware") is not None else None
+        gbm, aware = (_forest(d.get(key)) for key in ("gbm", "aware"))
         trust = TrustParams.from_dict(d.get("trust"), len(specs))  # the choice and its figures, trusted or not
         return cls(heads, specs, MetadataEncoder.from_state_dict(d["metadata_encoder"]), d["emb_mean"],
                    d["emb_std"], d["colour_mean"], d["colour_std"], fallback, gbm, d.get("gbm_weight", 0.0),

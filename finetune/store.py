@@ -68,7 +68,7 @@ def save_head(folder: str | Path, blob: dict[str, Any]) -> None:
 
 
 def load_head(folder: str | Path) -> dict[str, Any]:
-    """Inverse of save_head: the blob HeadEnsemble.from_state_dict reads (numpy arrays, Forest bytes)."""
+    """Inverse of save_head: the blob HeadEnsemble.from_state_dict reads (numpy arrays, parsed Forests)."""
     folder = Path(folder)
     meta = read_json(folder / HEAD_META)
     tensors = load_tensors(folder / HEAD_FILE)
@@ -82,12 +82,11 @@ def load_head(folder: str | Path) -> dict[str, Any]:
             file = FOREST_FILES.get(key)
             if v["__file__"] != file:
                 raise CatalogError(f"{folder / HEAD_META}: '{key}' points at {v['__file__']!r}; expected {file}")
-            try:  # parse once here, so a bad file is named (data only: allow_pickle=False)
-                Forest.from_arrays(load_arrays(folder / file))
+            try:  # parsed here, once, so a bad file is named (data only: allow_pickle=False)
+                blob[key] = Forest.from_arrays(load_arrays(folder / file))
             except (KeyError, TypeError, ValueError) as e:
                 raise CatalogError(f"{folder / file}: not a gradient-boosting forest ({type(e).__name__}: "
                                    f"{e}); re-run finetune") from e
-            blob[key] = (folder / file).read_bytes()
         elif isinstance(v, dict) and "__tensors__" in v:
             blob[key] = group(f"{key}.")
         elif isinstance(v, dict) and "__tensor_list__" in v:

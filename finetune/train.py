@@ -540,7 +540,8 @@ class TrainingSet:
     cat: Any                    # catalog.reader.Catalog of the Train split (exif_units, csv_path)
     table: pd.DataFrame         # (N rows) usable labelled photos
     images: np.ndarray          # (N, S, S, 3) uint8 canonical renders at the encoder's size
-    shot_stats: np.ndarray     # (N, C) finetune.trust.asshot_stats: the photos as the camera rendered them
+    shot_stats: np.ndarray | None  # (N, C) finetune.trust.asshot_stats of the photos as the camera rendered
+                                   # them; None where no validation could trust the as-shot (could_trust)
     specs: list[TargetSpec]
     units: np.ndarray           # (N, T) labels in head units (mired, tint, ...)
     plan: pd.DataFrame          # finetune.train.make_rerender_plan: one row per original or copy
@@ -596,7 +597,9 @@ def load_training_set(cfg: FinetuneConfig, targets: list[str], device: torch.dev
         units = units[keep]
     if len(table) < 4:
         raise CatalogError(f"{cat.csv_path}: only {len(table)} labelled photo(s); fine-tuning needs at least 4")
-    shot_stats = asshot_stats(images)  # before the canonical render replaces them
+    # the as-shot renders' statistics, before the canonical render replaces them; only where some validation
+    # could trust the as-shot-aware member (the shoot count is not known yet: at most one shoot a photo)
+    shot_stats = asshot_stats(images) if could_trust(len(table), None, cfg.asshot_trust_gain) else None
     images = to_reference(images, table["currTemp"].to_numpy(np.float64), table["currTint"].to_numpy(np.float64))
     plan = make_rerender_plan(table, cfg.rerender_aug, cfg.rerender_mired, cfg.rerender_tint, cfg.seed)
     table_all = expand_table(table, plan)
@@ -646,7 +649,9 @@ def cross_validate(cfg: FinetuneConfig, ts: TrainingSet, device: torch.device) -
     # the as-shot-aware member only where its validation could adopt it (finetune.trust.could_trust); a
     # small catalog (the demo's) or --asshot-trust-gain 1 never fits it
     val_rows = np.concatenate([va for _, va in ts.splits])
-    shot = ts.shot_stats if could_trust(len(val_rows), len(set(ts.groups[val_rows])), cfg.asshot_trust_gain) else None
+    trustable = ts.shot_stats is not None and could_trust(len(val_rows), len(set(ts.groups[val_rows])),
+                                                          cfg.asshot_trust_gain)
+    shot = ts.shot_stats if trustable else None
     t0 = time.time()
     for f, (tr, va) in enumerate(ts.splits):
         model, enc_f, cache_f = fit_model(cfg, ts.specs, ts.table, ts.plan, ts.table_all, ts.units_all,
@@ -654,7 +659,7 @@ def cross_validate(cfg: FinetuneConfig, ts: TrainingSet, device: torch.device) -
                                           cfg.seed + 1000 * (f + 1), device, f"fold {f + 1}/{len(ts.splits)}",
                                           shot)
         parts = model.predict_parts(cache_f.emb[va], cache_f.colour[va], ts.table.iloc[va], ts.cat.exif_units,
-                                    ts.shot_stats[va])
+                                    None if shot is None else shot[va])
         oof[va], oof_mlp[va] = anchors[va] + parts["mix"], anchors[va] + parts["mlp"]
         if "aware" in parts:
             oof_aware[va] = anchors[va] + parts["aware"]

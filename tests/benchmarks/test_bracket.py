@@ -87,3 +87,13 @@ def test_the_report_says_what_as_shot_trust_each_model_chose():
     assert "Tint not trusted (validation gain +12.0 %, z 0.6 over shoots)" in text
     assert trust_md(TrustParams.off(2).to_dict()) == ("Temperature not trusted (too few validation photos), "
                                                       "Tint not trusted (too few validation photos)")
+
+
+def test_the_report_quotes_the_trust_bar_the_models_were_fitted_with():
+    from benchmarks.bracket import bar_md
+    from finetune.trust import TrustParams
+
+    folds = [{"trust": TrustParams.off(2).to_dict()}, {"trust": {**TrustParams.off(2).to_dict(), "min_gain": 0.25}}]
+    assert bar_md(folds) == "10 % / 25 %"
+    assert bar_md(folds[1:]) == "25 %"
+    assert bar_md([{"trust": None}, {}]) == "(not recorded)"

@@ -97,7 +97,7 @@ def test_an_untrusted_member_is_neither_consulted_nor_saved():
     np.testing.assert_array_equal(back.predict_parts(emb, colour, table, "plain")["mix"], parts["image"])
 
 
-def test_finetune_trusts_an_as_shot_that_knows_the_edit_and_predict_follows_it(make_catalog, tmp_path):
+def test_finetune_trusts_an_as_shot_that_knows_the_edit_and_predict_follows_it(make_catalog, tmp_path, monkeypatch):
     """The fixture photographer's Tint is the camera's as-shot tint + 5, which no pixel shows: finetune
     trusts the as-shot for Tint, and the prediction then moves with the camera's tint, within the bound;
     with the bar at 1 nothing reads the as-shot."""
@@ -143,6 +143,10 @@ def test_finetune_trusts_an_as_shot_that_knows_the_edit_and_predict_follows_it(m
     moved_t = np.abs(b["mix"][:, 0] - a["mix"][:, 0])
     assert (moved_t <= 2 * wt * (dt if dt is not None else np.inf) + 1e-6).all()
 
+    # with the bar at 1 no validation could trust the as-shot: its renders' statistics are not even computed
+    import finetune.train
+
+    monkeypatch.setattr(finetune.train, "asshot_stats", lambda images: pytest.fail("as-shot statistics computed"))
     off = run_finetune(FinetuneConfig(out=str(tmp_path / "off"), asshot_trust_gain=1.0, **base))
     assert off["asshot_trust"]["weight"] == [0.0, 0.0]
     assert not WBModel.load(tmp_path / "off").ensemble.reads_asshot
