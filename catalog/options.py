@@ -88,7 +88,7 @@ class FinetuneConfig:
     data: Path = field(default=Path(""), metadata={"help": "Catalog root (ROOT/Train/images + sliders.csv) or a folder with images/ and one CSV."})
     encoder: Path | None = field(default=None, metadata={"help": "Folder with encoder.safetensors from `pretrain`; none = no pretraining (randomly initialised encoder; combine with --train-encoder all to learn it here)."})
     out: Path = field(default=DEFAULT_MODEL, metadata={"help": "Model folder to write (encoder.*, head.*, forest.npz, neighbors.*, manifest.json, finetune_report.json)."})
-    targets: str = field(default="Temperature,Tint", metadata={"help": "Comma-separated CSV columns to learn. Temperature is learned as a mired shift from currTemp, Tint as a shift from currTint, X as a shift from currX when present, else directly."})
+    targets: str = field(default="Temperature,Tint", metadata={"help": "Comma-separated CSV columns to learn. Temperature is learned in mired and Tint as is, both absolute (never as a shift from the camera's as-shot, issue #12); another column X as a shift from currX when present, else directly."})
     image_size: int = field(default=96, metadata={"help": "Image side (px) for a randomly initialised encoder; a pretrained encoder brings its own."})
     epochs: int = field(default=40, metadata={"help": "Training epochs of each head; an epoch is one pass over the training photos, each in one random version (original or a re-rendered copy)."})
     batch_size: int = field(default=256, metadata={"help": "Minibatch size for the heads."})
