@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import shlex
 import sys
 import time
@@ -171,21 +170,6 @@ def finetune(data: Path, encoder: str, out: Path, args) -> Any:
     return model
 
 
-def write_fold(catalog, rows: np.ndarray, dest: Path) -> Path:
-    """A Train-only catalog on disk of the given rows: the original CSV rows unchanged, images linked."""
-    import shutil
-
-    raw = pd.read_csv(catalog.csv_path, dtype=str, keep_default_na=False)
-    img_dir = dest / "Train" / "images"
-    shutil.rmtree(dest, ignore_errors=True)
-    img_dir.mkdir(parents=True)
-    for i in rows:
-        p = Path(catalog.image_paths[i]).resolve()
-        os.symlink(p, img_dir / p.name)
-    raw.iloc[catalog.table["row"].to_numpy()[rows] - 1].to_csv(dest / "Train" / "sliders.csv", index=False)
-    return dest
-
-
 def _subset(catalog, rows: np.ndarray):
     rows = np.asarray(rows, np.int64)
     return dataclasses.replace(catalog, table=catalog.table.iloc[rows].reset_index(drop=True),
@@ -203,24 +187,15 @@ def _cap(rows: np.ndarray, max_photos: int, seed: int) -> np.ndarray:
 # Sections
 # ---------------------------------------------------------------------------------------------------
 def real_section(root: Path, work: Path, args) -> dict[str, Any]:
-    from catalog.reader import load_catalog, read_catalog
-    from catalog.splits import grouped_kfold, shoot_groups
+    from benchmarks.systems import fold_models, real_folds
 
-    table = read_catalog(root, "Train", labels="auto").table
-    groups = shoot_groups(table)
-    folds = grouped_kfold(groups, args.folds, seed=0)
-    fold_ids = [int(f) for f in args.fold_ids.split(",")] if args.fold_ids else list(range(len(folds)))
+    table, groups, folds, fold_ids = real_folds(root, args.folds, args.fold_ids)
     encoder = pretrained(root, args.encoder_real, work / "real", args)
     temps, tints = bracket_grid()
-    parts, truths, cat, per_fold = [], [], None, []
-    for k in fold_ids:
-        tr, va = folds[k]
-        console.log(f"real release, fold {k + 1}/{len(folds)}: fine-tuning on {len(tr)} photos, bracketing {len(va)}")
-        t0 = time.time()
-        fold = write_fold(read_catalog(root, "Train", labels="auto"), tr, work / "real" / f"fold{k}" / "data")
-        model = finetune(fold, encoder, work / "real" / f"fold{k}" / "model", args)
-        if cat is None:  # the validation photos at the model's size, once
-            cat = load_catalog(root, "Train", image_size=model.image_size, labels="auto", progress=not args.quiet)
+    parts, truths, per_fold = [], [], []
+    for k, tr, va, model, cat, t0 in fold_models(root, folds, fold_ids, work / "real",
+                                                 lambda data, out: finetune(data, encoder, out, args), console.log,
+                                                 ", bracketing the held-out ones", not args.quiet):
         rows = _cap(va, args.max_photos, k)
         p = predict_bracket(model, _subset(cat, rows), temps, tints)
         truth = cat.table[["Temperature", "Tint"]].to_numpy(np.float64)[rows]

@@ -183,24 +183,15 @@ def summarise(records: list[dict[str, Any]]) -> dict[int, dict[str, float]]:
 # Section
 # ---------------------------------------------------------------------------------------------------
 def real_section(root: Path, work: Path, args) -> dict[str, Any]:
-    from catalog.reader import load_catalog, read_catalog
-    from catalog.splits import grouped_kfold, shoot_groups
-    from benchmarks.systems import write_fold
+    from benchmarks.systems import fold_models, real_folds
 
-    table = read_catalog(root, "Train", labels="auto").table
-    groups = shoot_groups(table).astype(str)
-    folds = grouped_kfold(groups, args.folds, seed=0)
-    fold_ids = [int(f) for f in args.fold_ids.split(",")] if args.fold_ids else list(range(len(folds)))
+    table, groups, folds, fold_ids = real_folds(root, args.folds, args.fold_ids)
+    groups = groups.astype(str)
     encoder = pretrained(root, args.encoder, work, args)
-    cat, per_fold, records, scenes = None, [], [], []
-    for f in fold_ids:
-        tr, va = folds[f]
-        t0 = time.time()
-        console.log(f"fold {f + 1}/{len(folds)}: fine-tuning on {len(tr)} photos")
-        data = write_fold(read_catalog(root, "Train", labels="auto"), tr, work / f"fold{f}" / "data")
-        model = fold_model(data, encoder, work / f"fold{f}" / "model", args)
-        if cat is None:
-            cat = load_catalog(root, "Train", image_size=model.image_size, labels="auto", progress=not args.quiet)
+    per_fold, records, scenes = [], [], []
+    for f, tr, va, model, cat, t0 in fold_models(root, folds, fold_ids, work,
+                                                 lambda data, out: fold_model(data, encoder, out, args), console.log,
+                                                 progress=not args.quiet):
         console.log(f"fold {f + 1}: revealing k = {list(args.ks)} photos of each held-out shoot ({args.repeats} times)")
         recs = run_fold(model, cat, groups, va, args)
         records += recs
@@ -284,20 +275,15 @@ def scenes_md(folds: list[dict[str, Any]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benchmarks.systems import fold_options
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--real", required=True, help="Real release restored in the product's layout (DIR/Train/...).")
+    fold_options(ap, "artifacts/few_edits")
     ap.add_argument("--out", required=True, help="Markdown section to write; the figures also go to OUT.json.")
-    ap.add_argument("--work", default="artifacts/few_edits", help="Folder for folds, the encoder and models.")
-    ap.add_argument("--encoder", help="Pretrained encoder folder (default: pretrain here on every photo).")
-    ap.add_argument("--folds", type=int, default=5, help="Grouped folds of the real release.")
-    ap.add_argument("--fold-ids", default="", help="Comma-separated folds to measure (0-based; default all).")
     ap.add_argument("--ks", default=",".join(map(str, KS)), help="Photos revealed per shoot.")
     ap.add_argument("--repeats", type=int, default=REPEATS, help="Random reveals per shoot and k.")
     ap.add_argument("--no-refit", action="store_true", help="Fold models without the final refit (about half the time).")
-    ap.add_argument("--threads", type=int, default=2, help="Torch threads.")
-    ap.add_argument("--quick", action="store_true", help="Tiny training budgets (tests).")
-    ap.add_argument("--quiet", action="store_true", help="No progress bars.")
     args = ap.parse_args(argv)
     args.ks = tuple(sorted({0, *(int(k) for k in args.ks.split(","))}))
     import torch

@@ -97,6 +97,52 @@ def write_fold(catalog, rows: np.ndarray, dest: Path) -> Path:
     return dest
 
 
+def real_folds(root: Path, n_folds: int, fold_ids: str = "") -> tuple[pd.DataFrame, np.ndarray, list, list[int]]:
+    """The real release's Train table, its shoots, the folds grouped by shoot date exactly as
+    benchmarks/run.py makes them (catalog.splits, seed 0), and the folds to measure ("0,2": 0-based ids;
+    empty: all)."""
+    from catalog.reader import read_catalog
+    from catalog.splits import grouped_kfold, shoot_groups
+
+    table = read_catalog(root, "Train", labels="auto").table
+    groups = shoot_groups(table)
+    folds = grouped_kfold(groups, n_folds, seed=0)
+    return table, groups, folds, [int(f) for f in fold_ids.split(",")] if fold_ids else list(range(len(folds)))
+
+
+def fold_options(ap, work: str) -> None:
+    """The command-line options of the per-fold real-release scripts (few_edits.py, asshot_tradeoff.py)."""
+    ap.add_argument("--real", required=True, help="Real release restored in the product's layout (DIR/Train/...).")
+    ap.add_argument("--work", default=work, help="Folder for folds, the encoder and models.")
+    ap.add_argument("--encoder", help="Pretrained encoder folder (default: pretrain here on every photo).")
+    ap.add_argument("--folds", type=int, default=5, help="Grouped folds of the real release.")
+    ap.add_argument("--fold-ids", default="", help="Comma-separated folds to measure (0-based; default all).")
+    ap.add_argument("--threads", type=int, default=2, help="Torch threads.")
+    ap.add_argument("--quick", action="store_true", help="Tiny training budgets (tests).")
+    ap.add_argument("--quiet", action="store_true", help="No progress bars.")
+
+
+def fold_models(root: Path, folds: list, fold_ids: list[int], work: Path, make_model, log, what: str = "",
+                progress: bool = False):
+    """Per fold in `fold_ids`: (fold, train rows, held-out rows, the fold's model, the Train catalog at the
+    model's image size (loaded once), start time). `make_model(data, out)` trains on the fold's Train-only
+    catalog written to WORK/fold<k>/data and returns the loaded model from WORK/fold<k>/model."""
+    import time
+
+    from catalog.reader import load_catalog, read_catalog
+
+    cat = None
+    for k in fold_ids:
+        tr, va = folds[k]
+        t0 = time.time()
+        log(f"fold {k + 1}/{len(folds)}: fine-tuning on {len(tr)} photos{what}")
+        data = write_fold(read_catalog(root, "Train", labels="auto"), tr, work / f"fold{k}" / "data")
+        model = make_model(data, work / f"fold{k}" / "model")
+        if cat is None:
+            cat = load_catalog(root, "Train", image_size=model.image_size, labels="auto", progress=progress)
+        yield k, tr, va, model, cat, t0
+
+
 class Catalogs:
     """The same split loaded once per image size (models with different encoders see different sizes)."""
 

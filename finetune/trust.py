@@ -131,7 +131,10 @@ def choose_trust(image: np.ndarray, aware: np.ndarray, truth: np.ndarray, min_ga
     """Per target, the (w, d) of the pull with the lowest validation MAE; kept only when it beats the
     image head alone by `min_gain` of its MAE with z >= SIGNIFICANCE (catalog.metrics.gain_z; over the
     `shoots` (N,) when given, else over photos) on at least MIN_PHOTOS photos (and MIN_SHOOTS shoots),
-    else w = 0. (N, T) arrays in head units (Temperature in mired); NaN truth rows are left out."""
+    else w = 0. min_gain <= 0: the best pull is kept whenever it lowers the validation MAE at all,
+    without the significance test (a user's choice of accuracy over consistency, and how
+    benchmarks/asshot_tradeoff.py gets the member into the model folder to measure what that costs).
+    (N, T) arrays in head units (Temperature in mired); NaN truth rows are left out."""
     t = truth.shape[1]
     weight, bound, report = [0.0] * t, [0.0] * t, []
     for j in range(t):
@@ -156,7 +159,7 @@ def choose_trust(image: np.ndarray, aware: np.ndarray, truth: np.ndarray, min_ga
                     best = (mae, float(w), float(d), p)
         mae, w, d, p = best
         z = gain_z(base[:, None], p[:, None], y[:, None], [base_mae], groups) if w > 0 else 0.0
-        adopted = w > 0 and base_mae - mae >= min_gain * base_mae and z >= SIGNIFICANCE
+        adopted = w > 0 and base_mae - mae >= min_gain * base_mae and (min_gain <= 0 or z >= SIGNIFICANCE)
         report.append({**entry, "best_mae": mae, "best_weight": w, "best_bound": None if not np.isfinite(d) else d,
                        "gain": (base_mae - mae) / base_mae, "z": float(z), "adopted": bool(adopted)})
         if adopted:

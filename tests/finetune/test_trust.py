@@ -183,3 +183,23 @@ def test_a_gain_carried_by_a_few_shoots_is_not_trusted():
     assert all(r["gain"] >= 0.10 and r["z"] < 2.0 and r["shoots"] == 30 for r in by_shoot.report)
     too_few = choose_trust(*_validation(), shoots=np.repeat(np.arange(5), 60))
     assert not too_few.active
+
+
+def test_a_bar_of_zero_keeps_any_pull_that_helps_without_the_significance_test():
+    """--asshot-trust-gain 0 (accuracy over consistency; benchmarks/asshot_tradeoff.py): the gain carried by
+    3 of 30 shoots, refused at the default bar, is kept; a member that helps nowhere still is not."""
+    rng = np.random.default_rng(2)
+    shoots = np.repeat(np.arange(30), 10)
+    truth = rng.uniform(100, 300, (300, 2))
+    image = truth + rng.normal(0, 6, truth.shape)
+    aware = image + rng.normal(0, 6, truth.shape)
+    lucky = shoots < 3
+    image[lucky] += 40.0
+    aware[lucky] = truth[lucky] + rng.normal(0, 1, (lucky.sum(), 2))
+    assert not choose_trust(image, aware, truth, shoots=shoots).active
+    p = choose_trust(image, aware, truth, min_gain=0.0, shoots=shoots)
+    assert p.active and all(r["adopted"] and r["z"] < 2.0 for r in p.report)
+    assert np.abs(apply_trust(image, aware, p) - truth).mean() < np.abs(image - truth).mean()
+    worse = choose_trust(image, image + 25.0, truth, min_gain=0.0, shoots=shoots)  # never closer to the truth
+    assert not worse.active and worse.weight == [0.0, 0.0]
+    assert not choose_trust(*_validation(n=MIN_PHOTOS - 1), min_gain=0.0).active  # minimums still hold
