@@ -92,9 +92,11 @@ def predict_fold(model, catalog, temps: np.ndarray, tints: np.ndarray) -> dict[s
 
 
 def pulled(m: np.ndarray, w: float) -> np.ndarray:
-    """The image members' prediction pulled by w towards the as-shot-aware member's (finetune.trust's rule,
-    unbounded): m[0] + w * (m[1] - m[0])."""
-    return m[0] + w * (m[1] - m[0])
+    """The image members' prediction m[0] pulled by w towards the as-shot-aware member's m[1]: a trusted
+    member's own pull (finetune.trust.apply_trust) at weight w for both targets, unbounded."""
+    from finetune.trust import TrustParams, apply_trust
+
+    return apply_trust(m[0], m[1], TrustParams([w] * m.shape[-1], [np.inf] * m.shape[-1]))
 
 
 def curve(as_shot: np.ndarray, bracket: np.ndarray, truth: np.ndarray, temps: np.ndarray,
@@ -129,7 +131,7 @@ def real_section(root: Path, work: Path, args) -> dict[str, Any]:
     encoder = pretrained(root, args.encoder, work, args)
     temps, tints = bracket_grid()
     parts, truths, per_fold = [], [], []
-    for k, tr, va, model, cat, t0 in fold_models(root, folds, fold_ids, work,
+    for k, va, model, cat, t0 in fold_models(root, folds, fold_ids, work,
                                                  lambda data, out: fold_model(data, encoder, out, args), console.log,
                                                  " (as-shot-aware member kept)", not args.quiet):
         rows = _cap(va, args.max_photos, k)

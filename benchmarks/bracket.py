@@ -193,7 +193,7 @@ def real_section(root: Path, work: Path, args) -> dict[str, Any]:
     encoder = pretrained(root, args.encoder_real, work / "real", args)
     temps, tints = bracket_grid()
     parts, truths, per_fold = [], [], []
-    for k, tr, va, model, cat, t0 in fold_models(root, folds, fold_ids, work / "real",
+    for k, va, model, cat, t0 in fold_models(root, folds, fold_ids, work / "real",
                                                  lambda data, out: finetune(data, encoder, out, args), console.log,
                                                  ", bracketing the held-out ones", not args.quiet):
         rows = _cap(va, args.max_photos, k)

@@ -189,7 +189,7 @@ def real_section(root: Path, work: Path, args) -> dict[str, Any]:
     groups = groups.astype(str)
     encoder = pretrained(root, args.encoder, work, args)
     per_fold, records, scenes = [], [], []
-    for f, tr, va, model, cat, t0 in fold_models(root, folds, fold_ids, work,
+    for f, va, model, cat, t0 in fold_models(root, folds, fold_ids, work,
                                                  lambda data, out: fold_model(data, encoder, out, args), console.log,
                                                  progress=not args.quiet):
         console.log(f"fold {f + 1}: revealing k = {list(args.ks)} photos of each held-out shoot ({args.repeats} times)")

@@ -124,8 +124,8 @@ def fold_options(ap, work: str) -> None:
 
 def fold_models(root: Path, folds: list, fold_ids: list[int], work: Path, make_model, log, what: str = "",
                 progress: bool = False):
-    """Per fold in `fold_ids`: (fold, train rows, held-out rows, the fold's model, the Train catalog at the
-    model's image size (loaded once), start time). `make_model(data, out)` trains on the fold's Train-only
+    """Per fold in `fold_ids`: (fold, held-out rows, the fold's model, the Train catalog at the model's
+    image size (loaded once), start time). `make_model(data, out)` trains on the fold's Train-only
     catalog written to WORK/fold<k>/data and returns the loaded model from WORK/fold<k>/model."""
     import time
 
@@ -140,7 +140,7 @@ def fold_models(root: Path, folds: list, fold_ids: list[int], work: Path, make_m
         model = make_model(data, work / f"fold{k}" / "model")
         if cat is None:
             cat = load_catalog(root, "Train", image_size=model.image_size, labels="auto", progress=progress)
-        yield k, tr, va, model, cat, t0
+        yield k, va, model, cat, t0
 
 
 class Catalogs:

@@ -72,3 +72,12 @@ def test_one_command_writes_the_table_plot_and_figures(tmp_path, monkeypatch):
     # the as-shot-aware member reads the as-shot: pulling towards it moves predictions with the camera
     assert rows[1.0]["slope"] > rows[0.0]["slope"] + 0.05
     assert abs(rows[0.0]["slope"]) < 0.2
+    # the members are read as `predict` reads the photos: with the member trusted at pull 1, unbounded
+    # (what the test made the fold models choose), predict's head is the as-shot-aware member's prediction
+    from catalog.reader import load_catalog
+    from finetune.predict import WBModel
+
+    model = WBModel.load(tmp_path / "work" / "fold0" / "model")
+    cat = load_catalog(real, "Train", image_size=model.image_size, labels="auto", progress=False)
+    head = model.predict(cat, progress=False)[["head_mired", "head_tint"]].to_numpy()
+    np.testing.assert_allclose(members(model, cat)[1], head, rtol=1e-5, atol=1e-4)
