@@ -113,6 +113,22 @@ def add_edits(model: WBModel, edits: Catalog, progress: bool = False) -> Neighbo
                            head=head_mt, times=capture_seconds(t))
 
 
+def edit_strength_note(strength: float, blob: dict[str, Any]) -> str:
+    """What the added edits will do to predictions, in the words of finetune's cross-fitting."""
+    knob = next((k for k in blob.get("knobs") or [] if k.get("knob") == "added-edits strength"), None)
+    if strength == 0:
+        why = knob["why"] if knob else "the model predates cross-fitted added edits"
+        return (f"note: this model's strength for added edits is 0 ({why}): predictions will not move "
+                "unless you pass `predict --edit-strength X`")
+    gain = {t: (blob.get("edit_blend_gain") or {}).get(t, {}) for t in ("mired", "tint")}
+    k3 = {t: g.get("3", g.get(3)) for t, g in gain.items()}
+    if k3["mired"] is None or k3["tint"] is None:
+        return f"added edits pull predictions with strength {strength:g}"
+    return (f"added edits pull predictions with strength {strength:g}; cross-validation: "
+            f"{-100 * k3['mired']:+.0f} % MAE mired, {-100 * k3['tint']:+.0f} % MAE tint on a shoot's other photos "
+            "after 3 edits")
+
+
 def run_add_edits(cfg: AddEditsConfig) -> dict[str, Any]:
     """The command: add cfg.data's edited photos to cfg.model's index and write it back atomically."""
     from finetune.predict import WBModel
@@ -133,8 +149,5 @@ def run_add_edits(cfg: AddEditsConfig) -> dict[str, Any]:
         skipped = ", ".join(f"{n} with {why}" for why, n in summary["skipped"].items()) or "none"
         print(f"added {summary['added']} edited photo(s) to {cfg.model} (index {before} -> {len(grown)}, "
               f"{grown.n_train} from training, unchanged); skipped: {skipped}; {summary['seconds']:.1f} s")
-        params = getattr(model, "edit_params", None)
-        if params is None or params.strength == 0:
-            print("note: this model's strength for added edits is 0 (finetune found no significant gain on its "
-                  "validation shoots, or the model predates add-edits): predictions will not move")
+        print(edit_strength_note(model.edit_params.strength, model.blob))
     return summary

@@ -17,12 +17,27 @@ from finetune.predict import ON_ERROR, WBModel
 from retrieval.scenes import write_scenes
 
 
+def parse_strength(value: str | float, option: str) -> float | None:
+    """'auto' -> None (the model's own choice); else a strength in [0, 1]."""
+    if str(value).strip().lower() == "auto":
+        return None
+    try:
+        x = float(value)
+    except ValueError:
+        x = float("nan")
+    if not 0.0 <= x <= 1.0:
+        raise CatalogError(f"{option}: expected 'auto' or a number from 0 to 1, got {value!r}")
+    return x
+
+
 def run_predict(cfg: PredictConfig) -> Path:
     t0 = time.time()
     if cfg.on_error not in ON_ERROR:
         raise CatalogError(f"on_error must be one of {ON_ERROR}, got {cfg.on_error!r}")
     keep_freed_memory()  # this process and its forked workers are predict's (in the demo: the stages after it too)
-    model = WBModel.load(cfg.model, threads=cfg.threads, device=cfg.device)
+    model = WBModel.load(cfg.model, threads=cfg.threads, device=cfg.device,
+                         blend_strength=parse_strength(cfg.blend_strength, "--blend-strength"),
+                         edit_strength=parse_strength(cfg.edit_strength, "--edit-strength"))
     split = resolve_split(cfg.data, cfg.split)
     cat = read_catalog(cfg.data, split, targets=tuple(model.targets), labels="ignore")
     # What is loaded lives until the end: the cyclic collector need not walk it again at every

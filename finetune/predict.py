@@ -62,7 +62,10 @@ class WBModel:
     """A trained model folder, ready to predict any catalog (see module doc)."""
 
     def __init__(self, encoder: OnnxEncoder, ensemble: HeadEnsemble, blob: dict[str, Any], index=None,
-                 model_dir: Path | None = None, threads: int = 2):
+                 model_dir: Path | None = None, threads: int = 2, blend_strength: float | None = None,
+                 edit_strength: float | None = None):
+        """blend_strength / edit_strength: the user's override of the strength the model chose for
+        blending training neighbours / added edits (None: the model's); the shape stays the model's."""
         self.encoder = encoder  # the exported encoder, run by onnxruntime: predicting needs no torch
         self.threads = max(1, int(threads))  # workers running chunks of photos (one onnxruntime thread each)
         self.parallel = "auto"  # helpers: "auto" (processes where fork is safe, else threads), "threads", "processes"
@@ -73,18 +76,21 @@ class WBModel:
         self.image_size = int(encoder.image_size)
         self.targets = [s.name for s in ensemble.specs]
         self.blend_k = int(blob.get("blend_k") or 8)
-        self.blend_params = BlendParams(**blob["blend"]) if blob.get("blend") else None
+        blend = {**(blob.get("blend") or {}), **({} if blend_strength is None else {"strength": float(blend_strength)})}
+        self.blend_params = BlendParams(**blend) if blend else None
         self.smooth_params = SmoothParams(**blob["smooth"]) if blob.get("smooth") else None
-        # photos added after training (add-edits) and scenes: their own rules, chosen on validation
-        self.edit_params = EditBlendParams(**blob["edit_blend"]) if blob.get("edit_blend") else EditBlendParams()
+        # photos added after training (add-edits) and scenes: their own rules, chosen by cross-fitting
+        edit = {**(blob.get("edit_blend") or {}), **({} if edit_strength is None else {"strength": float(edit_strength)})}
+        self.edit_params = EditBlendParams(**edit)
         self.scene_params = SceneParams(**blob["scene"]) if blob.get("scene") else SceneParams()
 
     @classmethod
-    def load(cls, model_dir: str | Path, threads: int = 2, device: str = "auto") -> "WBModel":
+    def load(cls, model_dir: str | Path, threads: int = 2, device: str = "auto", blend_strength: float | None = None,
+             edit_strength: float | None = None) -> "WBModel":
         """The verified model folder. threads: the cores predicting may use, one worker each running
         chunks of photos whole (decode, statistics, encoder with one onnxruntime thread, heads);
         device: where the encoder runs (pretrain.onnx.providers: onnxruntime's CUDA provider when
-        asked for and present)."""
+        asked for and present); blend_strength / edit_strength: see __init__."""
         model_dir = Path(model_dir)
         # data only, verified against manifest.json first (finetune.store): a shared model runs no code
         encoder, blob, index = load_model_files(model_dir, threads=1, device=device)
@@ -98,7 +104,8 @@ class WBModel:
         if list(blob.get("colour_feature_names", IMAGE_FEATURE_NAMES)) != list(IMAGE_FEATURE_NAMES):
             raise CatalogError(f"{head_path}: trained on another set of image features than this version computes "
                                f"({len(blob['colour_feature_names'])} vs {len(IMAGE_FEATURE_NAMES)}); re-run finetune")
-        return cls(encoder, HeadEnsemble.from_state_dict(blob), blob, index, model_dir, threads=threads)
+        return cls(encoder, HeadEnsemble.from_state_dict(blob), blob, index, model_dir, threads=threads,
+                   blend_strength=blend_strength, edit_strength=edit_strength)
 
     # ------------------------------------------------------------------------------------------
     def _features(self, catalog: Catalog, table: pd.DataFrame, on_error: str, workers: int, progress: bool,

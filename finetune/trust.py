@@ -18,12 +18,11 @@ So one member reads the as-shot on purpose, and validation decides per catalog w
      as-shot is noise);
   2. the pull: head = image head + w * clip(aware - image head, -d, d), per target. The bound d caps
      how far the as-shot can ever move a prediction away from what the pixels say;
-  3. the choice, on the validation shoots: the (w, d) with the lowest MAE, adopted only when it beats
-     the image head alone by at least `min_gain` of its MAE (default 10 %) with a gain significant over
-     the validation *shoots* (catalog.metrics.gain_z on each shoot's mean gain, z >= SIGNIFICANCE: photos
-     of one shoot are near-duplicates, so a gain carried by a few shoots proves nothing), on at least
-     MIN_PHOTOS photos and MIN_SHOOTS shoots; otherwise w = 0 and the model stays exactly
-     as-shot-invariant (the aware member is then not even saved).
+  3. the choice, on the out-of-fold predictions: the (w, d) with the lowest pooled MAE, adopted only
+     when it beats the image head alone by at least `min_gain` of its MAE (default 10 %) and that gain
+     holds in every cross-fitted fold but one (catalog.metrics.select; over the shoots with a single
+     holdout), on at least MIN_PHOTOS photos and MIN_SHOOTS shoots; otherwise w = 0 and the model stays
+     exactly as-shot-invariant (the aware member is then not even saved).
 
 The bar is high on purpose: trusting the as-shot trades away the product's central promise (one
 scene, one edit, whatever the camera guessed), so it has to buy a large, dependable accuracy gain.
@@ -42,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from catalog.colour import CHROMA_FEATURE_NAMES, COLOUR_FEATURE_NAMES, N_QUANTILE_FEATURES, colour_features, quantile_features
-from catalog.metrics import SIGNIFICANCE, gain_z
+from catalog.metrics import select
 from finetune.gbm import Forest, fit_gbm, gbm_inputs
 
 MIN_GAIN = 0.10                                   # share of the image head's validation MAE the pull must win
@@ -127,14 +126,14 @@ def apply_trust(image: np.ndarray, aware: np.ndarray | None, params: TrustParams
 
 
 def choose_trust(image: np.ndarray, aware: np.ndarray, truth: np.ndarray, min_gain: float = MIN_GAIN,
-                 shoots: np.ndarray | None = None) -> TrustParams:
-    """Per target, the (w, d) of the pull with the lowest validation MAE; kept only when it beats the
-    image head alone by `min_gain` of its MAE with z >= SIGNIFICANCE (catalog.metrics.gain_z; over the
-    `shoots` (N,) when given, else over photos) on at least MIN_PHOTOS photos (and MIN_SHOOTS shoots),
-    else w = 0. min_gain <= 0: the best pull is kept whenever it lowers the validation MAE at all,
-    without the significance test (a user's choice of accuracy over consistency, and how
-    benchmarks/asshot_tradeoff.py gets the member into the model folder to measure what that costs).
-    (N, T) arrays in head units (Temperature in mired); NaN truth rows are left out."""
+                 shoots: np.ndarray | None = None, folds: np.ndarray | None = None) -> TrustParams:
+    """Per target, the (w, d) of the pull with the lowest pooled out-of-fold MAE, adopted over w = 0 by
+    catalog.metrics.select with the bar `min_gain` (a share of the image head's MAE; high, because
+    trusting the as-shot gives up consistency across the camera's guesses) over the photos' `folds` and
+    `shoots`, on at least MIN_PHOTOS photos (and MIN_SHOOTS shoots). min_gain <= 0: the best pull is
+    kept whenever it lowers the MAE at all, without the noise guard (a user's choice of accuracy over
+    consistency, and how benchmarks/asshot_tradeoff.py gets the member into the model folder to measure
+    what that costs). (N, T) arrays in head units (Temperature in mired); NaN truth rows are left out."""
     t = truth.shape[1]
     weight, bound, report = [0.0] * t, [0.0] * t, []
     for j in range(t):
@@ -148,20 +147,15 @@ def choose_trust(image: np.ndarray, aware: np.ndarray, truth: np.ndarray, min_ga
         if base_mae <= 0 or not could_trust(int(ok.sum()), entry["shoots"], min_gain):
             report.append({**entry, "adopted": False})
             continue
-        best = (base_mae, 0.0, 0.0, base)
-        for d_rel in BOUNDS:
-            d = d_rel * base_mae
-            pull = np.clip(other - base, -d, d)
-            for w in WEIGHTS:
-                p = base + w * pull
-                mae = float(np.mean(np.abs(p - y)))
-                if mae < best[0]:
-                    best = (mae, float(w), float(d), p)
-        mae, w, d, p = best
-        z = gain_z(base[:, None], p[:, None], y[:, None], [base_mae], groups) if w > 0 else 0.0
-        adopted = w > 0 and base_mae - mae >= min_gain * base_mae and (min_gain <= 0 or z >= SIGNIFICANCE)
+        # candidate 0 = no pull; then every bound at every weight
+        cands = [(0.0, 0.0)] + [(float(w), float(d_rel * base_mae)) for d_rel in BOUNDS for w in WEIGHTS]
+        pulled = np.stack([base + w * np.clip(other - base, -d, d) for w, d in cands])          # (C, N)
+        choice = select(np.abs(pulled - y) / base_mae, 0, None if folds is None else np.asarray(folds)[ok],
+                        groups, min_gain=max(float(min_gain), 0.0), guard=min_gain > 0)
+        w, d = cands[choice.best]
+        mae = float(np.mean(np.abs(pulled[choice.best] - y)))
         report.append({**entry, "best_mae": mae, "best_weight": w, "best_bound": None if not np.isfinite(d) else d,
-                       "gain": (base_mae - mae) / base_mae, "z": float(z), "adopted": bool(adopted)})
-        if adopted:
+                       **choice.to_dict()})
+        if choice.adopted:
             weight[j], bound[j] = w, d
     return TrustParams(weight, bound, float(min_gain), report)

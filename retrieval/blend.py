@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.metrics import MIN_GAIN, SIGNIFICANCE, gain_z  # a variant must beat the head by MIN_GAIN, z >= SIGNIFICANCE
+from catalog.metrics import photo_errors, select  # the one rule that adopts a variant over the head alone
 from catalog.vectors import standardise
 from retrieval.index import NeighborIndex, build_faiss, search_faiss
 
@@ -126,20 +126,23 @@ def _maes(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
 
 def fit_blend(head_pred: np.ndarray, query_asshot: np.ndarray, truth: np.ndarray, sims: np.ndarray,
               idx: np.ndarray, index_edits: np.ndarray, index_asshot: np.ndarray,
-              modes: tuple[str, ...] = MODES) -> tuple[BlendParams, dict[str, Any]]:
-    """Grid-search mode x strength x tau x min_sim on validation predictions; (best params, report).
+              modes: tuple[str, ...] = MODES, folds: np.ndarray | None = None,
+              shoots: np.ndarray | None = None) -> tuple[BlendParams, dict[str, Any]]:
+    """Choose mode x tau x min_sim x strength on out-of-fold predictions; (params, report).
 
-    Objective: MAE mired / head's MAE mired + MAE tint / head's MAE tint (so both targets count
-    equally; 2.0 is the head alone unless its MAE is below MAE_FLOOR). The best variant is used
-    only if it beats the head by MIN_GAIN and its per-photo gain is significant (SIGNIFICANCE);
-    otherwise strength 0. The report holds the head-alone
-    MAEs and the best MAEs for every mode, so the choice between "absolute" and "shift" is visible.
+    Objective: MAE mired / head's MAE mired + MAE tint / head's MAE tint (both targets count equally;
+    2.0 is the head alone unless its MAE is below MAE_FLOOR), decided by catalog.metrics.select over
+    the photos' `folds` (N,) and `shoots` (N,). Not adopted: strength 0, with the best variant's shape
+    kept (so `predict --blend-strength X` has a shape to apply). The report holds the head-alone MAEs,
+    the best variant of every mode, and the choice with its pooled and per-fold gains.
     """
     head, truth = _as2(head_pred, "head_pred"), _as2(truth, "truth")
     asshot = _as2(query_asshot, "query_asshot")
     keep = np.isfinite(truth).all(1) & np.isfinite(head).all(1)
     head, truth, asshot = head[keep], truth[keep], asshot[keep]
     sims, idx = np.asarray(sims)[keep], np.asarray(idx)[keep]
+    folds = None if folds is None else np.asarray(folds)[keep]
+    shoots = None if shoots is None else np.asarray(shoots)[keep]
     head_mm, head_mt = _maes(head, truth) if len(head) else (float("nan"), float("nan"))
     scale = (max(head_mm, MAE_FLOOR[0]), max(head_mt, MAE_FLOOR[1]))
     head_score = head_mm / scale[0] + head_mt / scale[1]
@@ -147,10 +150,10 @@ def fit_blend(head_pred: np.ndarray, query_asshot: np.ndarray, truth: np.ndarray
                               "head": {"mae_mired": head_mm, "mae_tint": head_mt, "score": head_score},
                               "objective": "mae_mired/max(head_mae_mired, 0.5) + mae_tint/max(head_mae_tint, 0.5)",
                               "modes": {}}
-    best = (head_score, BlendParams(strength=0.0))
     if len(head) == 0 or idx.size == 0:
-        report["chosen"] = {**best[1].to_dict(), "mae_mired": head_mm, "mae_tint": head_mt, "score": head_score}
-        return best[1], report
+        report["chosen"] = {**BlendParams(strength=0.0).to_dict(), "mae_mired": head_mm, "mae_tint": head_mt,
+                            "score": head_score, "why": "no validation photo with neighbours"}
+        return BlendParams(strength=0.0), report
 
     # min_sim grid: fixed values plus quantiles of the observed top-1 similarity, because where
     # "near" starts depends on the encoder (a 0.9 cosine may be a duplicate for one, a stranger for another).
@@ -158,35 +161,31 @@ def fit_blend(head_pred: np.ndarray, query_asshot: np.ndarray, truth: np.ndarray
     qs = np.quantile(top1, (0.1, 0.25, 0.5, 0.75, 0.9)) if len(top1) else np.array([])
     min_sims = sorted({float(v) for v in MIN_SIMS} | {round(float(q), 4) for q in qs if -1 < q < 0.999})
     strengths = np.array(STRENGTHS[1:], np.float64)
+    # candidate 0 = the head alone; then every (mode, tau, min_sim) at every strength
+    cands: list[BlendParams] = [BlendParams(strength=0.0)]
+    errors = [photo_errors(head, truth, scale)[None]]
     for mode in modes:
-        mode_best: dict[str, Any] | None = None
         for tau, min_sim in itertools.product(TAUS, min_sims):
             mean, gate = neighbour_mean(asshot, sims, idx, index_edits, index_asshot, mode, tau, min_sim)
             delta = np.where(gate[:, None] > 0, mean - head, 0.0) * gate[:, None]      # (M, 2)
-            # all strengths at once: (S, M, 2)
-            err = np.abs(head[None] + strengths[:, None, None] * delta[None] - truth[None]).mean(1)
-            score = err[:, 0] / scale[0] + err[:, 1] / scale[1]
-            j = int(np.argmin(score))  # argmin takes the first = smallest strength on ties
-            if mode_best is None or score[j] < mode_best["score"] - 1e-12:
-                mode_best = {"mode": mode, "strength": float(strengths[j]), "tau": float(tau),
-                             "min_sim": float(min_sim), "mae_mired": float(err[j, 0]),
-                             "mae_tint": float(err[j, 1]), "score": float(score[j])}
-        assert mode_best is not None
-        report["modes"][mode] = mode_best
-        if mode_best["score"] < best[0]:
-            best = (mode_best["score"],
-                    BlendParams(mode, mode_best["strength"], mode_best["tau"], mode_best["min_sim"]))
-    score, params = best
-    z = gain_z(head, apply_blend(head, asshot, sims, idx, index_edits, index_asshot, params), truth, scale) \
-        if params.strength > 0 else 0.0
-    report["gain_z"] = z
-    if params.strength == 0 or score > head_score * (1.0 - MIN_GAIN) or z < SIGNIFICANCE:
-        params = BlendParams(mode=params.mode, strength=0.0, tau=params.tau, min_sim=params.min_sim)
-        report["chosen"] = {**params.to_dict(), "mae_mired": head_mm, "mae_tint": head_mt, "score": head_score,
-                            "why": f"no variant beat the head by {MIN_GAIN:.0%} with z >= {SIGNIFICANCE:g} "
-                                   f"(best: z = {z:.2f} over {len(head)} photos)"}
+            errors.append(photo_errors(head[None] + strengths[:, None, None] * delta[None], truth, scale))  # (S, M)
+            cands += [BlendParams(mode, float(st), float(tau), float(min_sim)) for st in strengths]
+    errors = np.concatenate(errors)                                                   # (C, M)
+    pooled = errors.mean(1)
+    for mode in modes:
+        j = min((c for c in range(1, len(cands)) if cands[c].mode == mode), key=lambda c: pooled[c])
+        mm, mt = _maes(apply_blend(head, asshot, sims, idx, index_edits, index_asshot, cands[j]), truth)
+        report["modes"][mode] = {**cands[j].to_dict(), "mae_mired": mm, "mae_tint": mt, "score": float(pooled[j])}
+    choice = select(errors, 0, folds, shoots)
+    best = cands[choice.best]
+    report["gain_z"] = choice.z
+    if choice.adopted:
+        params = best
+        report["chosen"] = {**report["modes"][best.mode], **choice.to_dict()}
     else:
-        report["chosen"] = dict(report["modes"][params.mode])
+        params = BlendParams(mode=best.mode, strength=0.0, tau=best.tau, min_sim=best.min_sim)
+        report["chosen"] = {**params.to_dict(), "mae_mired": head_mm, "mae_tint": head_mt, "score": head_score,
+                            **choice.to_dict()}
     return params, report
 
 
@@ -247,8 +246,10 @@ def smooth_batch(pred: np.ndarray, embeddings: np.ndarray, params: SmoothParams,
 
 
 def fit_smooth(pred: np.ndarray, embeddings: np.ndarray, truth: np.ndarray,
-               index: NeighborIndex | None = None) -> tuple[SmoothParams, dict[str, Any]]:
-    """Choose (threshold, strength) for smooth_batch on validation; strength 0 if it does not help.
+               index: NeighborIndex | None = None, folds: np.ndarray | None = None,
+               shoots: np.ndarray | None = None) -> tuple[SmoothParams, dict[str, Any]]:
+    """Choose (threshold, strength) for smooth_batch on out-of-fold predictions; strength 0 unless
+    catalog.metrics.select adopts it over the photos' `folds` and `shoots`.
 
     Same normalised objective as fit_blend (2.0 = predictions as given). Pass the same `index`
     (or None) that smooth_batch will get at prediction time.
@@ -261,35 +262,38 @@ def fit_smooth(pred: np.ndarray, embeddings: np.ndarray, truth: np.ndarray,
                               "thresholds": {}}
     params = SmoothParams(strength=0.0)
     if len(pred) < 2 or len(pred_k) == 0:
-        report["chosen"] = {**params.to_dict(), "mae_mired": base_mm, "mae_tint": base_mt, "score": 2.0}
+        report["chosen"] = {**params.to_dict(), "mae_mired": base_mm, "mae_tint": base_mt, "score": 2.0,
+                            "why": "fewer than 2 validation photos"}
         return params, report
     scale = (max(base_mm, MAE_FLOOR[0]), max(base_mt, MAE_FLOOR[1]))
     base_score = base_mm / scale[0] + base_mt / scale[1]
     # the kNN runs on the whole batch (unlabelled photos still pull), the error only on labelled rows
     sims, idx = _batch_knn(_batch_space(embeddings, index))
-    best = (base_score, params, base_mm, base_mt)
+    cands, errors = [params], [photo_errors(pred_k, truth_k, scale)]
     for threshold in SMOOTH_THRESHOLDS:
-        row = None
         for strength in STRENGTHS[1:]:
-            out = _smooth(pred, sims, idx, threshold, float(strength))[keep]
-            mm, mt = _maes(out, truth_k)
-            score = mm / scale[0] + mt / scale[1]
-            if row is None or score < row["score"] - 1e-12:
-                row = {"strength": float(strength), "mae_mired": mm, "mae_tint": mt, "score": score}
-            if score < best[0] - 1e-12:
-                best = (score, SmoothParams(float(threshold), float(strength)), mm, mt)
-        report["thresholds"][str(threshold)] = row
-    score, params, mm, mt = best
-    z = gain_z(pred_k, _smooth(pred, sims, idx, params.threshold, params.strength)[keep], truth_k, scale) \
-        if params.strength > 0 else 0.0
-    report["gain_z"] = z
-    if params.strength == 0 or score > base_score * (1.0 - MIN_GAIN) or z < SIGNIFICANCE:
-        params = SmoothParams(threshold=params.threshold, strength=0.0)
-        report["chosen"] = {**params.to_dict(), "mae_mired": base_mm, "mae_tint": base_mt, "score": base_score,
-                            "why": f"no setting beat the unsmoothed predictions by {MIN_GAIN:.0%} with z >= "
-                                   f"{SIGNIFICANCE:g} (best: z = {z:.2f} over {len(pred_k)} photos)"}
+            cands.append(SmoothParams(float(threshold), float(strength)))
+            errors.append(photo_errors(_smooth(pred, sims, idx, threshold, float(strength))[keep], truth_k, scale))
+    errors = np.stack(errors)
+    pooled = errors.mean(1)
+    for threshold in SMOOTH_THRESHOLDS:
+        j = min((c for c in range(1, len(cands)) if cands[c].threshold == threshold), key=lambda c: pooled[c])
+        mm, mt = _maes(_smooth(pred, sims, idx, threshold, cands[j].strength)[keep], truth_k)
+        report["thresholds"][str(threshold)] = {"strength": cands[j].strength, "mae_mired": mm, "mae_tint": mt,
+                                                "score": float(pooled[j])}
+    choice = select(errors, 0, None if folds is None else np.asarray(folds)[keep],
+                    None if shoots is None else np.asarray(shoots)[keep])
+    best = cands[choice.best]
+    report["gain_z"] = choice.z
+    if choice.adopted:
+        params = best
+        mm, mt = _maes(_smooth(pred, sims, idx, best.threshold, best.strength)[keep], truth_k)
+        report["chosen"] = {**params.to_dict(), "mae_mired": mm, "mae_tint": mt, "score": float(pooled[choice.best]),
+                            **choice.to_dict()}
     else:
-        report["chosen"] = {**params.to_dict(), "mae_mired": mm, "mae_tint": mt, "score": score}
+        params = SmoothParams(threshold=best.threshold, strength=0.0)
+        report["chosen"] = {**params.to_dict(), "mae_mired": base_mm, "mae_tint": base_mt, "score": base_score,
+                            **choice.to_dict()}
     return params, report
 
 

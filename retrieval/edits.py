@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.metrics import MIN_GAIN, SIGNIFICANCE
+from catalog.metrics import select
 from retrieval.index import NeighborIndex
 from retrieval.scenes import capture_seconds
 
@@ -159,26 +159,15 @@ def reveal_errors(head: np.ndarray, truth: np.ndarray, vec: np.ndarray, times: n
     return out
 
 
-def _shoot_z(sets: list, gains: np.ndarray) -> float:
-    """z of the mean gain with shoots as the units (reveals of one shoot are not independent)."""
-    by = {}
-    for (s, *_), g in zip(sets, gains):
-        by.setdefault(s, []).append(g)
-    d = np.array([np.mean(v) for v in by.values()])
-    if len(d) < 2:
-        return 0.0
-    se = float(d.std(ddof=1)) / np.sqrt(len(d))
-    return float(d.mean()) / se if se > 0 else (np.inf if d.mean() > 0 else 0.0)
-
-
 def fit_edit_blend(head: np.ndarray, truth: np.ndarray, vec: np.ndarray, times: np.ndarray,
-                   shoots: np.ndarray, grid: dict[str, tuple] = GRID, seed: int = 0
-                   ) -> tuple[EditBlendParams, dict[str, Any]]:
-    """Choose EditBlendParams on validation: (head (N,2) out-of-fold predictions, truth (N,2),
-    unit vectors (N,K), capture times in s (N,), shoot per row). Reveals k = 1, 3, 5 photos of each
-    validation shoot (5 times each), blends them into the rest, and keeps the setting with the best
-    (MAE mired / before + MAE tint / before) over every unrevealed photo of every reveal; strength 0 unless it beats
-    the model alone by MIN_GAIN with z >= SIGNIFICANCE over shoots."""
+                   shoots: np.ndarray, grid: dict[str, tuple] = GRID, seed: int = 0,
+                   folds: np.ndarray | None = None) -> tuple[EditBlendParams, dict[str, Any]]:
+    """Choose EditBlendParams on out-of-fold predictions: (head (N,2), truth (N,2), unit vectors (N,K),
+    capture times in s (N,), shoot per row, cross-fitted fold per row). Reveals k = 1, 3, 5 photos of
+    each held-out shoot (5 times each), blends them into the rest, and keeps the setting with the best
+    (MAE mired / before + MAE tint / before) over every unrevealed photo of every reveal; strength 0
+    (the best shape kept, for `predict --edit-strength X`) unless catalog.metrics.select adopts it
+    over the reveals' folds and shoots."""
     head, truth = np.asarray(head, np.float64), np.asarray(truth, np.float64)
     ok = np.isfinite(head).all(1) & np.isfinite(truth).all(1)
     shoots = np.where(ok, np.asarray(shoots).astype(str), "")
@@ -195,32 +184,34 @@ def fit_edit_blend(head: np.ndarray, truth: np.ndarray, vec: np.ndarray, times: 
     scale = np.maximum(wts @ base, MAE_FLOOR)
     strengths = np.asarray(grid["strength"], np.float64)
     rest_truth = [truth[rest] for *_, rest in sets]
-    best = None
-    for vals in itertools.product(*(grid[k] for k in grid if k != "strength")):
+    shapes = list(itertools.product(*(grid[k] for k in grid if k != "strength")))
+    # candidate 0 = the model alone; then every shape at every strength: (C, reveals, 2) mean |error|
+    cands, after = [EditBlendParams()], [base[None]]
+    for vals in shapes:
         params = EditBlendParams(strength=1.0, **dict(zip([k for k in grid if k != "strength"], vals)))
         # the blend is linear in strength: one pass at strength 1 gives every strength's answer
-        after = np.zeros((len(strengths), len(sets), 2))
+        a = np.zeros((len(strengths), len(sets), 2))
         for i, (_, _, rev, rest) in enumerate(sets):
             delta = apply_edit_blend(head[rest], head[rest], vec[rest], times[rest], vec[rev], times[rev],
                                      truth[rev], head[rev], params) - head[rest]
-            after[:, i] = np.abs(head[rest][None] + strengths[:, None, None] * delta[None] - rest_truth[i][None]).mean(1)
-        scores = ((wts[None, :, None] * after).sum(1) / scale).sum(1)
-        j = int(np.argmin(scores))  # ties: the smallest strength
-        if best is None or scores[j] < best[0] - 1e-12:
-            best = (float(scores[j]), EditBlendParams(**{**params.to_dict(), "strength": float(strengths[j])}), after[j])
-    score, params, after = best
-    gains = ((base - after) / scale).sum(1)  # per reveal; z over shoots
-    z = _shoot_z(sets, gains)
+            a[:, i] = np.abs(head[rest][None] + strengths[:, None, None] * delta[None] - rest_truth[i][None]).mean(1)
+        after.append(a)
+        cands += [EditBlendParams(**{**params.to_dict(), "strength": float(st)}) for st in strengths]
+    after = np.concatenate(after)                                            # (C, reveals, 2)
+    fold = None if folds is None else np.array([np.asarray(folds)[rev[0]] for _, _, rev, _ in sets])
+    choice = select((after / scale).sum(-1), 0, fold, np.array([s for s, *_ in sets]), wts)
+    j = choice.best
     ks = np.array([k for _, k, *_ in sets])
+    gain_by_k = {name: {int(k): float(1 - wts[ks == k] @ after[j, ks == k, t] / (wts[ks == k] @ base[ks == k, t]))
+                        for k in np.unique(ks)} for t, name in enumerate(("mired", "tint"))}
     report.update({"before": {"mae_mired": float(wts @ base[:, 0]), "mae_tint": float(wts @ base[:, 1])},
-                   "best": {**params.to_dict(), "mae_mired": float(wts @ after[:, 0]),
-                            "mae_tint": float(wts @ after[:, 1]), "gain_z": z},
-                   "gain_mired_by_k": {int(k): float(1 - wts[ks == k] @ after[ks == k, 0] / (wts[ks == k] @ base[ks == k, 0]))
-                                       for k in np.unique(ks)}})
-    if score > 2.0 * (1.0 - MIN_GAIN) or z < SIGNIFICANCE:
-        params = EditBlendParams(**{**params.to_dict(), "strength": 0.0})
-        report["chosen"] = {**params.to_dict(), "why": f"no setting beat the model alone by {MIN_GAIN:.0%} with "
-                                                       f"z >= {SIGNIFICANCE:g} over shoots (best z = {z:.2f})"}
+                   "best": {**cands[j].to_dict(), "mae_mired": float(wts @ after[j, :, 0]),
+                            "mae_tint": float(wts @ after[j, :, 1]), "gain_z": choice.z},
+                   "gain_mired_by_k": gain_by_k["mired"], "gain_tint_by_k": gain_by_k["tint"]})
+    if choice.adopted:
+        params = cands[j]
+        report["chosen"] = {**report["best"], **choice.to_dict()}
     else:
-        report["chosen"] = dict(report["best"])
+        params = EditBlendParams(**{**cands[j].to_dict(), "strength": 0.0})
+        report["chosen"] = {**params.to_dict(), **choice.to_dict()}
     return params, report

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.metrics import MIN_GAIN, SIGNIFICANCE, gain_z
+from catalog.metrics import photo_errors, select
 
 CONSISTENCY = ("off", "scene")
 UNTIMED_SIM = 0.9            # a photo without capture time joins only near-duplicates of its camera
@@ -229,14 +229,14 @@ def _score(pred: np.ndarray, truth: np.ndarray, scale: tuple[float, float]) -> t
 
 
 def fit_scene(pred: np.ndarray, truth: np.ndarray, embeddings: np.ndarray, table: pd.DataFrame,
-              gaps: tuple[float, ...] = SCENE_GAPS_S, sims: tuple[float, ...] = SCENE_SIMS
-              ) -> tuple[SceneParams, dict[str, Any]]:
-    """Choose (max_gap_s, min_sim, strength) on validation predictions (N, 2) of (mired, tint).
+              gaps: tuple[float, ...] = SCENE_GAPS_S, sims: tuple[float, ...] = SCENE_SIMS,
+              folds: np.ndarray | None = None, shoots: np.ndarray | None = None) -> tuple[SceneParams, dict[str, Any]]:
+    """Choose (max_gap_s, min_sim, strength) on out-of-fold predictions (N, 2) of (mired, tint).
 
     `embeddings` are the photos' vectors in the index space, `table` their rows (capture time,
     camera). Objective as retrieval.blend.fit_blend: MAE mired / its value before + MAE tint / its
-    value before (2.0 = predictions as given). Strength 0 unless the best setting beats that by
-    MIN_GAIN with a per-photo gain z >= SIGNIFICANCE; the report says why.
+    value before (2.0 = predictions as given). Strength 0 unless catalog.metrics.select adopts the
+    best setting over the photos' `folds` and `shoots`; the report says why.
     """
     pred, truth = np.asarray(pred, np.float64), np.asarray(truth, np.float64)
     ok = np.isfinite(pred).all(1) & np.isfinite(truth).all(1)
@@ -246,30 +246,33 @@ def fit_scene(pred: np.ndarray, truth: np.ndarray, embeddings: np.ndarray, table
     base_score = base[0] / scale[0] + base[1] / scale[1] if n else np.nan
     report: dict[str, Any] = {"n": n, "before": {"mae_mired": base[0], "mae_tint": base[1], "score": base_score},
                               "objective": "mae_mired/max(before_mired, 0.5) + mae_tint/max(before_tint, 0.5)"}
-    best: dict[str, Any] | None = None
-    if n >= 2:
-        for gap, sim in itertools.product(gaps, sims):
-            scenes = group_scenes(table, embeddings, gap, sim)
-            centre = scene_centres(pred, scenes)
-            for s in STRENGTHS:
-                mm, mt, sc = _score((pred + s * (centre - pred))[ok], truth[ok], scale)
-                if best is None or sc < best["score"] - 1e-12:
-                    best = {"max_gap_s": float(gap), "min_sim": float(sim), "strength": float(s),
-                            "mae_mired": mm, "mae_tint": mt, "score": sc,
-                            "n_scenes": int(len(np.unique(scenes))), "n_photos": int(len(scenes))}
-    if best is None:
+    if n < 2:
         report["chosen"] = {**SceneParams().to_dict(), "why": f"only {n} validation photo(s)"}
         return SceneParams(), report
-    params = SceneParams(best["max_gap_s"], best["min_sim"], best["strength"])
-    pulled = scene_consistency(pred, embeddings, table, params)[0]
-    z = gain_z(pred[ok], pulled[ok], truth[ok], scale)
-    report["best"], report["gain_z"] = best, z
-    if best["score"] > base_score * (1.0 - MIN_GAIN) or z < SIGNIFICANCE:
-        params = SceneParams(params.max_gap_s, params.min_sim, 0.0)
-        report["chosen"] = {**params.to_dict(), "why": f"no setting beat the predictions as given by {MIN_GAIN:.0%} "
-                                                       f"with z >= {SIGNIFICANCE:g} (best: z = {z:.2f} over {n} photos)"}
+
+    cands, errors, n_scenes = [SceneParams()], [photo_errors(pred[ok], truth[ok], scale)], [0]
+    for gap, sim in itertools.product(gaps, sims):
+        scenes = group_scenes(table, embeddings, gap, sim)
+        centre = scene_centres(pred, scenes)
+        for s in STRENGTHS:
+            cands.append(SceneParams(float(gap), float(sim), float(s)))
+            errors.append(photo_errors((pred + s * (centre - pred))[ok], truth[ok], scale))
+            n_scenes.append(int(len(np.unique(scenes))))
+    errors = np.stack(errors)
+    choice = select(errors, 0, None if folds is None else np.asarray(folds)[ok],
+                    None if shoots is None else np.asarray(shoots)[ok])
+    j = choice.best
+    best_pred = scene_consistency(pred, embeddings, table, cands[j])[0] if j else pred
+    mm, mt, sc = _score(best_pred[ok], truth[ok], scale)
+    report["best"] = {**cands[j].to_dict(), "mae_mired": mm, "mae_tint": mt, "score": sc,
+                      "n_scenes": n_scenes[j], "n_photos": int(len(pred))}
+    report["gain_z"] = choice.z
+    if choice.adopted:
+        params = cands[j]
+        report["chosen"] = {**report["best"], **choice.to_dict()}
     else:
-        report["chosen"] = dict(best)
+        params = SceneParams(cands[j].max_gap_s, cands[j].min_sim, 0.0)
+        report["chosen"] = {**params.to_dict(), **choice.to_dict()}
     return params, report
 
 

@@ -121,9 +121,9 @@ def test_choose_gbm_weights_picks_the_better_family_per_target():
     truth = rng.normal(0, 5, (200, 3))
     mlp = truth + np.array([0.0, 10.0, 4.0]) + rng.normal(0, 0.1, (200, 3))
     gbm = truth + np.array([10.0, 0.0, -4.0]) + rng.normal(0, 0.1, (200, 3))
-    np.testing.assert_allclose(choose_gbm_weights(mlp, gbm, truth), [0.0, 1.0, 0.5])
+    np.testing.assert_allclose(choose_gbm_weights(mlp, gbm, truth)[0], [0.0, 1.0, 0.5])
     # identical families: no weight beats the default
-    np.testing.assert_allclose(choose_gbm_weights(truth, truth, truth, default=0.3), [0.3, 0.3, 0.3])
+    np.testing.assert_allclose(choose_gbm_weights(truth, truth, truth, default=0.3)[0], [0.3, 0.3, 0.3])
 
 
 def test_choose_gbm_weights_keeps_the_default_without_a_significant_gain():
@@ -132,17 +132,17 @@ def test_choose_gbm_weights_keeps_the_default_without_a_significant_gain():
     rng = np.random.default_rng(1)
     truth = np.zeros((60, 1))
     mlp, gbm = rng.normal(0, 5, (60, 1)), rng.normal(0, 5, (60, 1))
-    assert choose_gbm_weights(mlp, gbm, truth, default=0.5)[0] == 0.5
+    assert choose_gbm_weights(mlp, gbm, truth, default=0.5)[0][0] == 0.5
     # the same families on many photos, the GBM slightly but clearly better: it is chosen
     truth = np.zeros((4000, 1))
     mlp, gbm = rng.normal(0, 5, (4000, 1)), rng.normal(0, 2, (4000, 1))
-    assert choose_gbm_weights(mlp, gbm, truth, default=0.5)[0] > 0.5
+    assert choose_gbm_weights(mlp, gbm, truth, default=0.5)[0][0] > 0.5
 
 
 def test_run_finetune_kfold_with_encoder_training_and_baselines(make_catalog, tmp_path):
     """K-fold figures, both GBM baselines, the slow --train-encoder path, no pretrained encoder."""
     torch.set_num_threads(1)
-    root = make_catalog(n_train=16, n_val=0, size=24)
+    root = make_catalog(n_train=24, n_val=0, size=24)  # 6 shoots: 2 folds of 3
     out = tmp_path / "m"
     res = run_finetune(FinetuneConfig(data=str(root), encoder="", image_size=16, out=str(out), epochs=1, ensemble=1,
                                       hidden=8, batch_size=16, rerender_aug=1, folds=2, train_encoder="last",
@@ -150,12 +150,12 @@ def test_run_finetune_kfold_with_encoder_training_and_baselines(make_catalog, tm
     r = res["results"]
     assert {"as-shot", "gbm metadata", "gbm metadata+colour", "gbm metadata+colour+chroma", "head",
             "head: MLP ensemble only"} <= set(r)
-    assert all(v["n"] == 16 for v in r.values())  # 2 folds: every photo validated once
+    assert all(v["n"] == 24 for v in r.values())  # 2 folds: every photo validated once
     for k in ("mae_temp_k", "mae_tint", "mae_mired", "score_temp"):
         assert np.isfinite(r["head"][k])
     assert {"head.safetensors", "head.json", "encoder.safetensors", "manifest.json"} <= {p.name for p in out.iterdir()}
     rep = json.loads((out / "finetune_report.json").read_text())
-    assert rep["validation"]["scheme"] == "2-fold" and rep["provenance"]["config"]["train_encoder"] == "last"
+    assert rep["validation"]["scheme"] == "2-fold cross-fitting" and rep["provenance"]["config"]["train_encoder"] == "last"
     blob = load_head(out)
     # the member weights chosen on validation are the ones the saved model mixes with
     assert set(rep["gbm_weight"]) == {"Temperature", "Tint"}
