@@ -132,7 +132,7 @@ def real_section(root: Path, work: Path, args) -> dict[str, Any]:
     temps, tints = bracket_grid()
     parts, truths, per_fold = [], [], []
     for k, va, model, cat, t0 in fold_models(root, folds, fold_ids, work,
-                                                 lambda data, out: fold_model(data, encoder, out, args), console.log,
+                                                 lambda data, out, _prior: fold_model(data, encoder, out, args), console.log,
                                                  " (as-shot-aware member kept)", not args.quiet):
         rows = _cap(va, args.max_photos, k)
         parts.append(predict_fold(model, _subset(cat, rows), temps, tints))

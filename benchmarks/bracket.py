@@ -159,15 +159,17 @@ def pretrained(root: Path, given: str | None, work: Path, args) -> str:
     return str(out)
 
 
-def finetune(data: Path, encoder: str, out: Path, args) -> Any:
+def finetune(data: Path, encoder: str, out: Path, args, prior: Path | None = None) -> Any:
+    """finetune on `data` (product defaults; --quick: tiny), or `prior` where it is that model
+    (benchmarks.systems.finetune_fold), then the loaded model."""
+    from benchmarks.systems import finetune_fold
     from finetune.predict import WBModel
-    from finetune.train import FinetuneConfig, run_finetune
+    from finetune.train import FinetuneConfig
 
     overrides = dict(TINY["finetune"]) if args.quick else {}
-    run_finetune(FinetuneConfig(data=str(data), encoder=encoder, out=str(out), baselines=False, seed=0,
-                                progress=not args.quiet, threads=args.threads, **overrides))
-    model = WBModel.load(out)
-    return model
+    return WBModel.load(finetune_fold(FinetuneConfig(data=str(data), encoder=encoder, out=str(out), baselines=False,
+                                                     seed=0, progress=not args.quiet, threads=args.threads,
+                                                     **overrides), prior))
 
 
 def _subset(catalog, rows: np.ndarray):
@@ -194,8 +196,9 @@ def real_section(root: Path, work: Path, args) -> dict[str, Any]:
     temps, tints = bracket_grid()
     parts, truths, per_fold = [], [], []
     for k, va, model, cat, t0 in fold_models(root, folds, fold_ids, work / "real",
-                                                 lambda data, out: finetune(data, encoder, out, args), console.log,
-                                                 ", bracketing the held-out ones", not args.quiet):
+                                                 lambda data, out, prior: finetune(data, encoder, out, args, prior),
+                                                 console.log, ", bracketing the held-out ones", not args.quiet,
+                                                 reuse=args.reuse_models):
         rows = _cap(va, args.max_photos, k)
         p = predict_bracket(model, _subset(cat, rows), temps, tints)
         truth = cat.table[["Temperature", "Tint"]].to_numpy(np.float64)[rows]
@@ -346,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="Torch threads.")
     ap.add_argument("--quick", action="store_true", help="Tiny training budgets (tests).")
     ap.add_argument("--quiet", action="store_true", help="No progress bars.")
+    ap.add_argument("--reuse-models", help="Folder of another section's product fold models (FOLDER/fold<k>/simclr), "
+                                           "used where they are exactly the model this script would train.")
     args = ap.parse_args(argv)
     if not args.real and not args.bench:
         ap.error("give --real DIR and/or --bench DIR")

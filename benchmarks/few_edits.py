@@ -68,18 +68,19 @@ def pretrained(root: Path, given: str | None, work: Path, args) -> str:
     return str(out)
 
 
-def fold_model(data: Path, encoder: str, out: Path, args) -> Any:
-    """finetune on `data` (product defaults; --quick: tiny), then the loaded model, fp32 embeddings."""
+def fold_model(data: Path, encoder: str, out: Path, prior: Path | None, args) -> Any:
+    """finetune on `data` (product defaults; --quick: tiny), or `prior` where it is that model
+    (benchmarks.systems.finetune_fold), then the loaded model."""
+    from benchmarks.systems import finetune_fold
     from finetune.predict import WBModel
-    from finetune.train import FinetuneConfig, run_finetune
+    from finetune.train import FinetuneConfig
 
     overrides = dict(TINY["finetune"]) if args.quick else {}
     if args.no_refit:
         overrides["refit"] = False
-    run_finetune(FinetuneConfig(data=str(data), encoder=encoder, out=str(out), baselines=False, seed=0,
-                                progress=not args.quiet, threads=args.threads, **overrides))
-    model = WBModel.load(out)
-    return model
+    return WBModel.load(finetune_fold(FinetuneConfig(data=str(data), encoder=encoder, out=str(out), baselines=False,
+                                                     seed=0, progress=not args.quiet, threads=args.threads,
+                                                     **overrides), prior))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -190,8 +191,8 @@ def real_section(root: Path, work: Path, args) -> dict[str, Any]:
     encoder = pretrained(root, args.encoder, work, args)
     per_fold, records, scenes = [], [], []
     for f, va, model, cat, t0 in fold_models(root, folds, fold_ids, work,
-                                                 lambda data, out: fold_model(data, encoder, out, args), console.log,
-                                                 progress=not args.quiet):
+                                                 lambda data, out, prior: fold_model(data, encoder, out, prior, args),
+                                                 console.log, progress=not args.quiet, reuse=args.reuse_models):
         console.log(f"fold {f + 1}: revealing k = {list(args.ks)} photos of each held-out shoot ({args.repeats} times)")
         recs = run_fold(model, cat, groups, va, args)
         records += recs

@@ -85,7 +85,8 @@ def script_args(ctx: Context, name: str, data: tuple[str, ...], encoder_flag: st
         raise NotRun(f"no data for it ({', '.join(data)} not available)")
     encoder = ctx.work / "real" / "pretrained"
     if "--real" in argv and (encoder / "pretrain_report.json").is_file():
-        argv += [encoder_flag, str(encoder)]
+        # and the real section's product fold models, where identical (benchmarks.systems.finetune_fold)
+        argv += [encoder_flag, str(encoder), "--reuse-models", str(ctx.work / "real")]
     return argv
 
 

@@ -110,6 +110,36 @@ def real_folds(root: Path, n_folds: int, fold_ids: str = "") -> tuple[pd.DataFra
     return table, groups, folds, [int(f) for f in fold_ids.split(",")] if fold_ids else list(range(len(folds)))
 
 
+def trained_before(cfg, prior: Path | None) -> bool:
+    """Whether `prior`, a model folder another section of the same run trained, is exactly the model
+    `finetune` with `cfg` would make now: the same training rows (the fold's CSV, byte for byte), the
+    same encoder and the same options (all but where data, model and progress bars go). The real-release
+    sections (accuracy, few edits, bracket) measure the same product fold models; training them once
+    saves two thirds of that time and changes no figure."""
+    from catalog.runtime import provenance
+
+    if prior is None or not (prior / "manifest.json").is_file() or not (prior / "finetune_report.json").is_file():
+        return False
+    stored = json.loads((prior / "finetune_report.json").read_text())["provenance"]["config"]
+    now = provenance(cfg)["config"]
+    skip = {"data", "out", "progress"}
+    if {k: v for k, v in stored.items() if k not in skip} != {k: v for k, v in now.items() if k not in skip}:
+        return False
+    csvs = [Path(d) / "Train" / "sliders.csv" for d in (stored["data"], now["data"])]
+    return all(c.is_file() for c in csvs) and csvs[0].read_bytes() == csvs[1].read_bytes()
+
+
+def finetune_fold(cfg, prior: Path | None) -> Path:
+    """The model folder of `finetune` with `cfg`: `prior` when it was trained_before, else trained now
+    into cfg.out."""
+    from finetune.train import run_finetune
+
+    if trained_before(cfg, prior):
+        return Path(prior)
+    run_finetune(cfg)
+    return Path(cfg.out)
+
+
 def fold_options(ap, work: str) -> None:
     """The command-line options of the per-fold real-release scripts (few_edits.py, asshot_tradeoff.py)."""
     ap.add_argument("--real", required=True, help="Real release restored in the product's layout (DIR/Train/...).")
@@ -120,13 +150,16 @@ def fold_options(ap, work: str) -> None:
     ap.add_argument("--threads", type=int, default=2, help="Torch threads.")
     ap.add_argument("--quick", action="store_true", help="Tiny training budgets (tests).")
     ap.add_argument("--quiet", action="store_true", help="No progress bars.")
+    ap.add_argument("--reuse-models", help="Folder of another section's product fold models (FOLDER/fold<k>/simclr), "
+                                           "used where they are exactly the model this script would train.")
 
 
 def fold_models(root: Path, folds: list, fold_ids: list[int], work: Path, make_model, log, what: str = "",
-                progress: bool = False):
+                progress: bool = False, reuse: str | Path | None = None):
     """Per fold in `fold_ids`: (fold, held-out rows, the fold's model, the Train catalog at the model's
-    image size (loaded once), start time). `make_model(data, out)` trains on the fold's Train-only
-    catalog written to WORK/fold<k>/data and returns the loaded model from WORK/fold<k>/model."""
+    image size (loaded once), start time). `make_model(data, out, prior)` trains on the fold's Train-only
+    catalog written to WORK/fold<k>/data (or takes `prior` = REUSE/fold<k>/simclr, see finetune_fold)
+    and returns the loaded model."""
     import time
 
     from catalog.reader import load_catalog, read_catalog
@@ -137,7 +170,7 @@ def fold_models(root: Path, folds: list, fold_ids: list[int], work: Path, make_m
         t0 = time.time()
         log(f"fold {k + 1}/{len(folds)}: fine-tuning on {len(tr)} photos{what}")
         data = write_fold(read_catalog(root, "Train", labels="auto"), tr, work / f"fold{k}" / "data")
-        model = make_model(data, work / f"fold{k}" / "model")
+        model = make_model(data, work / f"fold{k}" / "model", Path(reuse) / f"fold{k}" / "simclr" if reuse else None)
         if cat is None:
             cat = load_catalog(root, "Train", image_size=model.image_size, labels="auto", progress=progress)
         yield k, va, model, cat, t0

@@ -82,3 +82,25 @@ def test_write_fold_replicates_rows_under_new_ids(make_catalog, tmp_path):
     assert np.array_equal(many.images[5], original.images[0])  # the copy is the same photo
     src = pd.read_csv(cat.csv_path)
     assert many.table["currTemp"].iloc[7] == src["currTemp"].iloc[2]  # inputs of the copied row unchanged
+
+
+def test_a_fold_model_is_reused_only_where_it_is_exactly_the_model_to_train(make_catalog, tmp_path):
+    """The real-release sections share product fold models: another section's model stands in only for
+    the same training rows and options; anything else is trained anew."""
+    import torch
+
+    from benchmarks.systems import finetune_fold, trained_before
+
+    torch.set_num_threads(1)
+    cat = read_catalog(make_catalog(n_train=12, n_val=0, size=16), "Train", labels="auto")
+    a, b = write_fold(cat, np.arange(10), tmp_path / "a"), write_fold(cat, np.arange(10), tmp_path / "b")
+    kw = dict(encoder=None, image_size=16, epochs=1, ensemble=1, hidden=8, batch_size=8, rerender_aug=0,
+              baselines=False, threads=1, workers=1, device="cpu")
+    first = finetune_fold(FinetuneConfig(data=a, out=tmp_path / "m1", progress=False, **kw), None)
+    assert first == tmp_path / "m1" and (first / "manifest.json").is_file()
+    same = FinetuneConfig(data=b, out=tmp_path / "m2", progress=True, **kw)  # other folders, same rows and options
+    assert trained_before(same, first) and finetune_fold(same, first) == first and not (tmp_path / "m2").exists()
+    assert not trained_before(FinetuneConfig(data=b, out=tmp_path / "m3", **{**kw, "epochs": 2}), first)
+    other_rows = write_fold(cat, np.arange(1, 11), tmp_path / "c")
+    assert not trained_before(FinetuneConfig(data=other_rows, out=tmp_path / "m4", **kw), first)
+    assert not trained_before(same, None) and not trained_before(same, tmp_path / "missing")
