@@ -6,6 +6,7 @@ ATEN_CPU_CAPABILITY=avx2) runs, as a user would, through cli.py in measured subp
     hardware probe   torch's CPU capability and the bf16 decision under the column's environment
     pretrain         `cli.py pretrain` on the synthetic benchmark (both splits, no labels)
     finetune         `cli.py finetune` on its Train
+    finetune, real   `cli.py finetune` on the real release (the real section's encoder), when that ran
     predict          `cli.py predict` (blending + smoothing on) on the Train list replicated to
                      Budget.predict_photos photos, TIFF files to CSV, start-up included
     decode only      the physical reference: the same TIFFs read and resized to the model's input size
@@ -41,6 +42,8 @@ TARGETS = {
 TARGET_DECODE_RATIO = 0.5   # predict end to end ÷ decode-only rate of the same TIFFs
 TARGET_MODEL_MB = 4.0       # the files of the model folder that predict reads
 TARGET_PEAK_MB = 2048.0     # peak resident memory of any stage
+# `cli.py finetune` on the real release (1,872 photos, the real section's encoder), cross-fitting included
+TARGET_FINETUNE_REAL_S = {"native": 150.0, "avx2": 200.0}
 
 
 def cost_section(ctx: Context) -> dict[str, Any]:
@@ -55,10 +58,33 @@ def cost_section(ctx: Context) -> dict[str, Any]:
             predict_model = Path(col["model"])
         columns[isa] = col
     shared = _model_figures(predict_model) if predict_model else {"error": "no column trained a model"}
+    shared["install"] = _install_sizes(work / "install") if not ctx.quick else {"not_run": "--quick"}
     return {"n_pretrain_images": _count(root, "Train") + _count(root, "Validation"), "n_train": _count(root, "Train"),
             "n_predict": ctx.budget.predict_photos, "n_unique_predict": many["n_unique"], "columns": columns,
             "model_figures": shared, "targets": {"by_precision": TARGETS, "decode_ratio": TARGET_DECODE_RATIO,
-                                                 "model_mb": TARGET_MODEL_MB, "peak_mb": TARGET_PEAK_MB}}
+                                                 "model_mb": TARGET_MODEL_MB, "peak_mb": TARGET_PEAK_MB,
+                                                 "finetune_real_s": TARGET_FINETUNE_REAL_S}}
+
+
+def _install_sizes(work: Path) -> dict[str, Any]:
+    """Disk taken by the predict-only install (README: `pip install -e .` into a fresh venv, no torch),
+    measured by making it, against the environment this run trains in (the training install)."""
+    import subprocess
+    import sys
+
+    def size_mb(folder: Path) -> float:
+        return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink()) / 2**20
+
+    shutil.rmtree(work, ignore_errors=True)
+    venv = work / "lean"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    log = work / "pip.log"
+    with open(log, "w") as fh:
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-e", str(Path(__file__).resolve().parents[1])],
+                       check=True, stdout=fh, stderr=subprocess.STDOUT)
+    out = {"lean_mb": size_mb(venv), "training_mb": size_mb(Path(sys.prefix))}
+    shutil.rmtree(venv, ignore_errors=True)
+    return out
 
 
 def _count(root: Path, split: str) -> int:
@@ -93,7 +119,7 @@ def _isa_column(ctx: Context, isa: str, root: Path, many: dict[str, Any], work: 
     """Every cost figure of one ISA column (see the module docstring)."""
     env, budget, logs = ISA_ENV[isa], ctx.budget, work / "logs"
     quiet = {"threads": budget.threads, "progress": False}
-    col: dict[str, Any] = {"hardware": hardware(isa), "load_start": list(os.getloadavg())}
+    col: dict[str, Any] = {"isa": isa, "hardware": hardware(isa), "load_start": list(os.getloadavg())}
     model = work / "model"
     trained = _step(col, "pretrain", lambda: measured(pretrain_cmd(root, model, {**budget.pretrain, **quiet}),
                                                        logs / "pretrain.log", env))
@@ -104,6 +130,13 @@ def _isa_column(ctx: Context, isa: str, root: Path, many: dict[str, Any], work: 
         if _step(col, "finetune", lambda: measured(finetune_cmd(root, model, model, {**budget.finetune, **quiet}),
                                                    logs / "finetune.log", env)):
             col["model"] = model
+    real_encoder = ctx.work / "real" / "pretrained"  # the real section's, when it ran in this work folder
+    if ctx.quick or not (real_encoder / "pretrain_report.json").is_file():
+        col["finetune_real"] = {"not_run": "--quick" if ctx.quick else "the real section's encoder is absent"}
+    else:
+        _step(col, "finetune_real", lambda: measured(
+            finetune_cmd(ctx.real_root(), real_encoder, work / "real_model", {**budget.finetune, **quiet}),
+            logs / "finetune_real.log", env))
     predict_model = predict_model or col.get("model")
     if predict_model is None:
         col["predict"] = {"not_run": "no column trained a model"}
