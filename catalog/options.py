@@ -105,6 +105,7 @@ class FinetuneConfig:
     rerender_aug: int = field(default=4, metadata={"help": "As-shot re-rendered copies per training photo (0 = off)."})
     rerender_mired: float = field(default=300.0, metadata={"help": "Max |shift| of the simulated as-shot temperature, in mired (±300: real cameras' guesses span 2,629-48,296 K within one 12-minute shoot, issue #12; ±150 left a per-photo bracket sd of 6.0 mired on 600 validation photos of real-release folds 1-3, ±300 3.3, accuracy unchanged)."})
     rerender_tint: float = field(default=45.0, metadata={"help": "Max |shift| of the simulated as-shot tint (±45: the real release's as-shot tints span -26..+57)."})
+    recency_half_life: float = field(default=0.0, metadata={"help": "Weight each training photo by 0.5 ** (days before the newest shoot / this), so newer shoots count more in the heads and the gradient-boosting member (undated photos: the mean weight); 0 = every photo counts the same."})
     val_fraction: float = field(default=0.2, metadata={"help": "Share of photos (whole shoots) held out when folds = 0."})
     folds: int = field(default=0, metadata={"help": "0 = one grouped holdout; K >= 2 = grouped K-fold validation figures."})
     refit: bool = field(default=True, metadata={"help": "After validation, retrain on every labelled photo for the saved model."})
