@@ -113,3 +113,13 @@ def grouped_summary(de: np.ndarray, labels: np.ndarray) -> dict[str, dict[str, A
         raise ValueError(f"grouped_summary: {len(de)} values but {len(labels)} labels")
     out = {g: summary(de[labels == g]) for g in np.unique(labels)}
     return dict(sorted(out.items(), key=lambda kv: (-kv[1]["de00_p75"], kv[0])))
+
+
+def raw_delta_e(path, truth: tuple[float, float], preds: list[tuple[float, float]],
+                size: int = RENDER_SIZE) -> np.ndarray:
+    """(len(preds),) ΔE00 of a raw file's LibRaw renders (catalog.raw.render_raw_at) at each predicted
+    white balance against its render at the true one; rendered at LibRaw's half size, compared at `size` px."""
+    from catalog.raw import render_raw_at
+
+    renders = np.stack(render_raw_at(path, [truth, *preds], size))
+    return mean_delta_e(np.repeat(renders[:1], len(preds), axis=0), renders[1:])
