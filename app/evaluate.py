@@ -36,7 +36,7 @@ import pandas as pd
 
 from catalog.options import EvaluateConfig
 from catalog.canonical import to_reference
-from catalog.delta_e import grouped_summary, raw_delta_e, render_delta_e, summary as de_summary
+from catalog.delta_e import grouped_summary, raw_delta_e, render_delta_e_many, summary as de_summary
 from catalog.errors import CatalogError
 from catalog.raw import is_raw
 from catalog.slices import camera_slice, flash_slice
@@ -240,7 +240,7 @@ def photo_delta_e(catalog: Any, joined: dict[str, pd.DataFrame]) -> tuple[dict[s
                              first["currTint"].to_numpy(np.float64))
     preds = {n: (df["pred_Temperature"].to_numpy(np.float64), df["pred_Tint"].to_numpy(np.float64))
              for n, df in joined.items()}
-    out = {n: render_delta_e(canonical, *p, *truth) for n, p in preds.items()}
+    out = render_delta_e_many(canonical, *truth, preds)
     raws = raw_sources(first)
     for i in np.flatnonzero(raws != None):  # noqa: E711 (elementwise)
         de = raw_delta_e(raws[i], (truth[0][i], truth[1][i]), [(p[0][i], p[1][i]) for p in preds.values()])

@@ -75,23 +75,38 @@ def mean_delta_e(renders_a: np.ndarray, renders_b: np.ndarray) -> np.ndarray:
     return out
 
 
-def render_delta_e(canonical: np.ndarray, pred_temp, pred_tint, true_temp, true_tint,
-                   size: int = RENDER_SIZE) -> np.ndarray:
-    """(N,) per-photo ΔE00 between the canonical renders (uint8 (N, S, S, 3), catalog.canonical) moved to
-    the predicted and to the true white balance ((N,) arrays or scalars, K and tint): rendered at S px,
-    compared at `size` px."""
+def _per_photo(v, n: int) -> np.ndarray:
+    a = np.asarray(v, np.float64).reshape(-1)
+    if a.size == 1:
+        return np.full(n, a[0])
+    if len(a) != n:
+        raise ValueError(f"delta_e: {n} images but a white balance of length {len(a)}")
+    return a
+
+
+def render_delta_e_many(canonical: np.ndarray, true_temp, true_tint, preds: dict[str, tuple[Any, Any]],
+                        size: int = RENDER_SIZE) -> dict[str, np.ndarray]:
+    """{name: (N,) per-photo ΔE00} for several predictions of the same photos: `canonical` (uint8 (N, S, S, 3),
+    catalog.canonical renders) moved to each predicted and to the true white balance ((N,) arrays or
+    scalars, K and tint), rendered at S px, compared at `size` px. The truth's render is made once for all."""
     canonical = np.asarray(canonical)
     n = len(canonical)
-    wb = [np.broadcast_to(np.asarray(v, np.float64).reshape(-1), (n,)) if np.size(v) == 1
-          else np.asarray(v, np.float64).reshape(-1) for v in (pred_temp, pred_tint, true_temp, true_tint)]
-    if any(len(v) != n for v in wb):
-        raise ValueError(f"render_delta_e: {n} images but white balances of lengths {[len(v) for v in wb]}")
-    out = np.empty(n, np.float64)
+    truth = (_per_photo(true_temp, n), _per_photo(true_tint, n))
+    wbs = {name: (_per_photo(t, n), _per_photo(ti, n)) for name, (t, ti) in preds.items()}
+    out = {name: np.empty(n, np.float64) for name in preds}
     for i in range(0, n, CHUNK):
         s = slice(i, min(i + CHUNK, n))
-        out[s] = mean_delta_e(shrink(from_reference(canonical[s], wb[0][s], wb[1][s]), size),
-                              shrink(from_reference(canonical[s], wb[2][s], wb[3][s]), size))
+        lab_true = lab(shrink(from_reference(canonical[s], truth[0][s], truth[1][s]), size))
+        for name, (t, ti) in wbs.items():
+            d = ciede2000(lab(shrink(from_reference(canonical[s], t[s], ti[s]), size)), lab_true)
+            out[name][s] = d.reshape(len(d), -1).mean(1, dtype=np.float64)
     return out
+
+
+def render_delta_e(canonical: np.ndarray, pred_temp, pred_tint, true_temp, true_tint,
+                   size: int = RENDER_SIZE) -> np.ndarray:
+    """(N,) per-photo ΔE00 of one prediction (render_delta_e_many)."""
+    return render_delta_e_many(canonical, true_temp, true_tint, {"": (pred_temp, pred_tint)}, size)[""]
 
 
 # ---------------------------------------------------------------------------------------------------
