@@ -206,8 +206,9 @@ class AuditConfig:
     ids: str | None = field(default=None, metadata={
         "help": "Comma-separated id_global values to audit (overrides --worst)."})
     worst: int = field(default=20, metadata={
-        "help": "Audit the N photos with the largest |error| when the split has labels, else the N whose "
-                "head prediction disagrees most with their neighbours' edits."})
+        "help": "Audit the N photos whose render at the prediction looks furthest from the edit (largest ΔE00) "
+                "when the split has labels, else the N whose head prediction disagrees most with their "
+                "neighbours' edits."})
     answers: Path | None = field(default=None, metadata={
         "help": "CSV id_global,Temperature,Tint with the audited photos' true edits when their split has none "
                 "(default: DATA/answers.csv when present, as the demo catalog writes)."})
