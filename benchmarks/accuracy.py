@@ -134,16 +134,16 @@ def _pretrain_all(run: RealRun, pre_cfg) -> dict[str, Any]:
 
 
 def _head_predictions(run: RealRun, splits: list[tuple[np.ndarray, np.ndarray]], encoder_dir: Path, tag: str,
-                      names: list[str]) -> dict[str, np.ndarray]:
+                      names: list[str], what: str = "") -> dict[str, np.ndarray]:
     """The head systems `names` trained on each split's training photos (WORK/<tag><k>/), predicting its
     held-out photos: (N, 2) Temperature, Tint each (NaN elsewhere), and BLEND_SYSTEM when BLEND_BASE is
-    among them. The grouped folds (tag "fold") keep fold 1's models for the consistency probes."""
+    among them; their seconds go to run.seconds under name + `what`. The grouped folds (tag "fold") keep
+    fold 1's models for the consistency probes."""
     from catalog.wb import mired_to_kelvin
     from finetune.train import FinetuneConfig, run_finetune
 
     cat = run.cat
     out = {name: np.full((len(cat), 2), np.nan) for name in [*names, *([BLEND_SYSTEM] if BLEND_BASE in names else [])]}
-    what = "" if tag == "fold" else f", {tag}"
     for k, (tr, va) in enumerate(splits):
         fold_root = write_fold(cat, tr, run.work / f"{tag}{k}" / "data")
         for name in names:
@@ -229,7 +229,7 @@ def _time_ordered(run: RealRun, encoder_dir: Path) -> dict[str, Any]:
     console.log(f"time-ordered: {len(tr)} older photos train, {len(te)} of {len(dates)} recent dates "
                 f"({dates[0]} .. {dates[-1]}) test")
     preds = {"as-shot": run.preds["as-shot"], **_gbm_predictions(run, [(tr, te)], ", time-ordered"),
-             **_head_predictions(run, [(tr, te)], encoder_dir, "recent", TIME_SYSTEMS)}
+             **_head_predictions(run, [(tr, te)], encoder_dir, "recent", TIME_SYSTEMS, ", time-ordered")}
     de = _delta_e(run, preds, te)
     return {"n_train": int(len(tr)), "n_test": int(len(te)), "test_dates": dates, "fraction": RECENT_FRACTION,
             "results": {name: _sliced_figures(run, p, de[name], te) for name, p in preds.items()}}

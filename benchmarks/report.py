@@ -196,7 +196,8 @@ def time_ordered_markdown(t: dict[str, Any], grouped: dict[str, dict[str, Any]])
             for name, m in t["results"].items()]
     return [f"**Time-ordered split** (`catalog.splits.recent_holdout`): trained on the {fmt(t['n_train'])} photos "
             f"of the older shoots, tested on the {fmt(t['n_test'])} photos of the most recent "
-            f"{100 * t['fraction']:.0f} % of shoot dates ({len(dates)} dates, {dates[0]} to {dates[-1]}): the shoots a "
+            f"{100 * t['fraction']:.0f} % of shoot dates ({len(dates)} date{'s' if len(dates) != 1 else ''}, {dates[0]} to "
+            f"{dates[-1]}): the shoots a "
             "photographer meets next, after the style may have drifted. The SimCLR encoder is the one above "
             "(pretrained on every photo, no labels, as a user's catalog would be).", "",
             md_table(["system, time-ordered", "MAE Temperature (K)", "MAE Tint", "MAE mired", *DE_HEADER], rows), ""
