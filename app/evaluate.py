@@ -7,8 +7,13 @@ it is on photos of one scene.
 
 Reads top to bottom: options -> labels (a labelled split, or an answers CSV) -> predictions (the
 model's head alone and with neighbour blending, or a predictions CSV; as-shot as the reference) ->
-accuracy (overall, per camera, per temperature band, by as-shot temperature) -> consistency ->
-table, OUT/evaluation.json, plots.
+accuracy (overall, per camera, per temperature band, by as-shot temperature, flash / no flash) ->
+rendered colour difference (ΔE00 per photo: its render at the prediction against its render at the
+edit, catalog.delta_e; per shoot, camera and flash slice; OUT/delta_e.csv) -> consistency -> table,
+OUT/evaluation.json, plots.
+
+Why ΔE00 next to MAE: Kelvin and tint errors are not equally visible (300 K is a cast at 3,000 K and
+next to nothing at 8,000 K); the colour difference of the two renders is what the photographer sees.
 
 Why consistency figures next to MAE: MAE rewards a model that is right *on average*, yet two crops
 of one scene with different edits is the first thing a photographer notices. Three probes:

@@ -42,8 +42,8 @@ class Budget:
     pretrain: dict[str, Any] = field(default_factory=dict)   # PretrainConfig overrides
     finetune: dict[str, Any] = field(default_factory=dict)   # FinetuneConfig overrides (every head)
     scratch: dict[str, Any] = field(default_factory=dict)    # FinetuneConfig overrides, from-scratch head
-    # FinetuneConfig overrides of the recency-weighted head: newer shoots count more (a year's half-life:
-    # the real release spans 2023-2025, so its oldest shoots count about a quarter)
+    # FinetuneConfig overrides of the recency-weighted head: newer shoots count more. A year's half-life: on
+    # the real release's time-ordered training part the median photo then counts 0.73, the oldest 0.06
     recency: dict[str, Any] = field(default_factory=lambda: {"recency_half_life": 365.0})
     demo: dict[str, Any] = field(default_factory=dict)       # DemoConfig overrides of the measured `cli.py demo`
     consistency_photos: int = 200
