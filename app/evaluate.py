@@ -366,6 +366,10 @@ def _print_tables(result: dict[str, Any]) -> None:
                     f"{o['score_temp']:.5f}", f"{o['score_tint']:.4f}", *_de_cells(r.get("delta_e", {}).get("overall")),
                     *spread)
     con.print(tab)
+    renders = result.get("delta_e_renders")
+    if renders:
+        con.print(f"ΔE00: {renders['raw']} photo(s) compared on LibRaw renders of their raw file, {renders['canonical']} "
+                  "on the canonical re-render of their catalog image")
     main = result["systems"][result["primary"]]
     _print_slices(con, result)
     for key, title in (("per_band", "edited temperature band"), ("per_camera", "camera")):
