@@ -246,17 +246,17 @@ def _consistency(run: RealRun, size: int) -> dict[str, dict[str, Any]]:
     train0 = subset(run.cat, tr0)
     systems = [("as-shot", AsShot(), size, False),
                *[(name, GBM(train0, colour=c), size, False) for name, c in GBM_SYSTEMS.items()],
-               *[(nm, run.models0[nm], run.models0[nm].image_size, HEAD_SYSTEMS[nm][1] == "pretrained")
-                 for nm in HEAD_SYSTEMS]]
+               *[(nm, run.models0[nm], run.models0[nm].image_size, nm == BLEND_BASE) for nm in HEAD_SYSTEMS]]
     out: dict[str, dict[str, Any]] = {}
+    blended: dict[str, Any] = {}
     for name, predictor, at, blend in systems:
         console.log(f"consistency: {name}")
         c = consistency_metrics(predictor, subset(run.catalogs.at(at), va0), blend=blend, **kw)
         common = {"n_photos": c["n_photos"], "brackets_k": c["brackets_k"]}
         out[name] = {"variant": c["variant"]["head"], "bracket": c["bracket"]["head"], **common}
-        if blend and name == BLEND_BASE:
-            out[BLEND_SYSTEM] = {"variant": c["variant"]["blend"], "bracket": c["bracket"]["blend"], **common}
-    return out
+        if blend:
+            blended = {"variant": c["variant"]["blend"], "bracket": c["bracket"]["blend"], **common}
+    return {**out, BLEND_SYSTEM: blended} if blended else out  # last, as in the accuracy table
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -31,8 +31,8 @@ from catalog.images import square_resize
 # comparison runs small, because rgb2lab + CIEDE2000 (per-pixel trigonometry) is nearly all the cost.
 # Measured on 400 photos of the real release (the edits against the as-shot, one core): against the
 # comparison at the full 256 px, renders made at 96 px (the models' input size) and compared at 48 px
-# read P75 4.78 for 4.64 (+3 %; per photo 3.9 % apart on average) in 0.7 s, 64 px +2.7 % in 1.0 s, and
-# the full 256 px took ~20 s. Shrinking *before* rendering was worse (+7 % at 48 px: blown highlights
+# read P75 4.78 for 4.64 (+3 %; per photo 3.9 % apart on average) in 0.7 s for the 400, 64 px +2.7 % in
+# 1.0 s, and the full 256 px took ~20 s. Shrinking *before* rendering was worse (+7 % at 48 px: blown highlights
 # averaged with their neighbours are no longer clipped and take the white balance's colour).
 RENDER_SIZE = 48
 CHUNK = 256  # photos per batch: 256 x 48 x 48 x 3 float32 Lab images stay a few MB
@@ -109,6 +109,16 @@ def render_delta_e(canonical: np.ndarray, pred_temp, pred_tint, true_temp, true_
     return render_delta_e_many(canonical, true_temp, true_tint, {"": (pred_temp, pred_tint)}, size)[""]
 
 
+def raw_delta_e(path, truth: tuple[float, float], preds: list[tuple[float, float]],
+                size: int = RENDER_SIZE) -> np.ndarray:
+    """(len(preds),) ΔE00 of a raw file's LibRaw renders (catalog.raw.render_raw_at) at each predicted
+    white balance against its render at the true one; rendered at LibRaw's half size, compared at `size` px."""
+    from catalog.raw import render_raw_at
+
+    renders = np.stack(render_raw_at(path, [truth, *preds], size))
+    return mean_delta_e(np.repeat(renders[:1], len(preds), axis=0), renders[1:])
+
+
 # ---------------------------------------------------------------------------------------------------
 # Summaries
 # ---------------------------------------------------------------------------------------------------
@@ -128,13 +138,3 @@ def grouped_summary(de: np.ndarray, labels: np.ndarray) -> dict[str, dict[str, A
         raise ValueError(f"grouped_summary: {len(de)} values but {len(labels)} labels")
     out = {g: summary(de[labels == g]) for g in np.unique(labels)}
     return dict(sorted(out.items(), key=lambda kv: (-kv[1]["de00_p75"], kv[0])))
-
-
-def raw_delta_e(path, truth: tuple[float, float], preds: list[tuple[float, float]],
-                size: int = RENDER_SIZE) -> np.ndarray:
-    """(len(preds),) ΔE00 of a raw file's LibRaw renders (catalog.raw.render_raw_at) at each predicted
-    white balance against its render at the true one; rendered at LibRaw's half size, compared at `size` px."""
-    from catalog.raw import render_raw_at
-
-    renders = np.stack(render_raw_at(path, [truth, *preds], size))
-    return mean_delta_e(np.repeat(renders[:1], len(preds), axis=0), renders[1:])
