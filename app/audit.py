@@ -13,8 +13,9 @@ system uses. `OUT/index.html` lists every grid in a sortable table; `OUT/anomali
 lists training photos whose edit is far from their near-duplicates' (retrieval.blend.find_anomalies)
 — label noise that the model can only learn to average over.
 
-Which photos: --ids, else the --worst N by |error| (when the audited split has labels), else the N
-whose head prediction disagrees most with what their neighbours' edits suggest.
+Which photos: --ids, else the --worst N by rendered colour difference (ΔE00 between the photo at the
+predicted and at the photographer's white balance, as `evaluate` computes it) when the audited split has
+labels, else the N whose head prediction disagrees most with what their neighbours' edits suggest.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from catalog.runtime import provenance, seed_everything, write_json
 from catalog.wb import kelvin_to_mired, mired_to_kelvin, rerender
 from retrieval.blend import BlendParams, find_anomalies, neighbour_mean
 from retrieval.index import NeighborIndex
-from app.evaluate import read_wb_csv
+from app.evaluate import photo_delta_e, read_wb_csv
 from finetune.predict import WBModel
 
 TARGETS = ("Temperature", "Tint")
@@ -204,8 +205,10 @@ def neighbour_tiles(train: pd.DataFrame, sims: np.ndarray, idx: np.ndarray, size
 
 def query_grid(path: str | None, asshot_wb: tuple[float, float], pred_wb: tuple[float, float],
                edit_wb: tuple[float, float] | None, photo_id: str, shoot: str | None, train: pd.DataFrame,
-               sims: np.ndarray, idx: np.ndarray, size: int, cols: int = GRID_COLS) -> Image.Image:
-    """Row 1: as shot | predicted | edit (if labelled); then the neighbours at their edits."""
+               sims: np.ndarray, idx: np.ndarray, size: int, cols: int = GRID_COLS,
+               delta_e: float | None = None) -> Image.Image:
+    """Row 1: as shot | predicted | edit (if labelled, with the error and the ΔE00 between the two renders);
+    then the neighbours at their edits."""
     img = load_tile(path, size) if path else None
     head_tiles = [img, at_wb(img, asshot_wb, pred_wb)]
     head_caps = [[f"{photo_id}  as shot", wb_caption(*asshot_wb), f"shoot {shoot or '?'}"],
@@ -214,7 +217,8 @@ def query_grid(path: str | None, asshot_wb: tuple[float, float], pred_wb: tuple[
         err_k = pred_wb[0] - edit_wb[0]
         head_tiles.append(at_wb(img, asshot_wb, edit_wb))
         head_caps.append(["photographer's edit", wb_caption(*edit_wb),
-                          f"error {err_k:+,.0f} K / {pred_wb[1] - edit_wb[1]:+.0f}"])
+                          f"error {err_k:+,.0f} K / {pred_wb[1] - edit_wb[1]:+.0f}"
+                          + (f", ΔE00 {delta_e:.2f}" if delta_e is not None and np.isfinite(delta_e) else "")])
     pad = (-len(head_tiles)) % cols
     tiles, caps = neighbour_tiles(train, sims, idx, size)
     return make_grid(head_tiles + [None] * pad + tiles, head_caps + [[]] * pad + caps, cols, size)
@@ -279,7 +283,7 @@ def _blend_params(model: Any) -> BlendParams:
     return BlendParams()
 
 
-def _select(cfg: AuditConfig, ids: list[str], error: np.ndarray | None, disagreement: np.ndarray) -> list[int]:
+def _select(cfg: AuditConfig, ids: list[str], delta_e: np.ndarray | None, disagreement: np.ndarray) -> list[int]:
     if cfg.ids:
         wanted = [s.strip() for s in cfg.ids.split(",") if s.strip()]
         pos = {v: i for i, v in enumerate(ids)}
@@ -287,7 +291,7 @@ def _select(cfg: AuditConfig, ids: list[str], error: np.ndarray | None, disagree
         if missing:
             raise CatalogError(f"--ids: {len(missing)} id(s) not in the audited split: {', '.join(missing[:8])}")
         return [pos[w] for w in wanted]
-    score = error if error is not None else disagreement
+    score = delta_e if delta_e is not None else disagreement
     score = np.where(np.isfinite(score), score, -np.inf)
     return [int(i) for i in np.argsort(-score, kind="stable")[:max(cfg.worst, 0)]]
 
@@ -333,27 +337,38 @@ def load_audited(cfg: AuditConfig) -> Audited:
     return Audited(model, index, catalog, split, full.table, train_photos(data, index), sims, idx)
 
 
+def delta_e_scores(a: Audited, labels: np.ndarray) -> np.ndarray:
+    """(N,) ΔE00 of each photo between its renders at the prediction and at the edit, exactly as
+    `evaluate` computes it (app.evaluate.photo_delta_e); NaN where the edit is unknown."""
+    rows = np.flatnonzero(np.isfinite(labels).all(1))
+    out = np.full(len(labels), np.nan)
+    if len(rows):
+        joined = a.catalog.table.iloc[rows].reset_index(drop=True).assign(
+            Temperature=labels[rows, 0], Tint=labels[rows, 1],
+            pred_Temperature=a.pred["Temperature"].to_numpy(np.float64)[rows],
+            pred_Tint=a.pred["Tint"].to_numpy(np.float64)[rows])
+        out[rows] = photo_delta_e(a.catalog, {"predicted": joined})[0]["predicted"]
+    return out
+
+
 def audit_scores(cfg: AuditConfig, a: Audited) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
-    """(labels (N, 2) K/tint or None, |error| in mired + tint or None, head-vs-neighbours disagreement):
-    the largest errors are audited when labels are known, else the largest disagreements."""
+    """(labels (N, 2) K/tint or None, ΔE00 per photo or None, head-vs-neighbours disagreement): the
+    largest colour differences are audited when labels are known, else the largest disagreements."""
     data, table = Path(cfg.data), a.catalog.table
     answers = cfg.answers if cfg.answers is not None else (data / "answers.csv" if (data / "answers.csv").is_file()
                                                            else None)
     labels = query_labels(a.catalog, answers if a.split != "Train" else None)
-    pred_mt = np.c_[kelvin_to_mired(a.pred["Temperature"].to_numpy(np.float64)), a.pred["Tint"].to_numpy(np.float64)]
-    error = None
-    if labels is not None:
-        error = np.abs(pred_mt - np.c_[kelvin_to_mired(labels[:, 0]), labels[:, 1]]).sum(1)
+    delta_e = None if labels is None else delta_e_scores(a, labels)
     bp = _blend_params(a.model)
     asshot = np.c_[kelvin_to_mired(table["currTemp"].to_numpy(np.float64)), table["currTint"].to_numpy(np.float64)]
     nb_mean, _ = neighbour_mean(asshot, a.sims, a.idx, a.index.edits, a.index.asshot, bp.mode, bp.tau, min_sim=-1.0)
     head = a.pred[["head_mired", "head_tint"]].to_numpy(np.float64)
     disagreement = np.nan_to_num(np.abs(head - nb_mean).sum(1), nan=0.0)
-    return labels, error, disagreement
+    return labels, delta_e, disagreement
 
 
 def photo_grids(cfg: AuditConfig, a: Audited, out: Path, chosen: list[int], labels: np.ndarray | None,
-                error: np.ndarray | None, disagreement: np.ndarray) -> list[dict[str, Any]]:
+                delta_e: np.ndarray | None, disagreement: np.ndarray) -> list[dict[str, Any]]:
     """One grid PNG per chosen photo (OUT/grids); one summary row per grid."""
     from rich.progress import track
 
@@ -365,13 +380,13 @@ def photo_grids(cfg: AuditConfig, a: Audited, out: Path, chosen: list[int], labe
         asshot_wb = (float(table["currTemp"].iloc[i]), float(table["currTint"].iloc[i]))
         pred_wb = (float(pred["Temperature"].iloc[i]), float(pred["Tint"].iloc[i]))
         grid = query_grid(str(a.catalog.image_paths[i]), asshot_wb, pred_wb, edit_wb, ids[i], shoot.iloc[i], a.train,
-                          a.sims[i], a.idx[i], cfg.tile)
+                          a.sims[i], a.idx[i], cfg.tile, delta_e=None if delta_e is None else float(delta_e[i]))
         name = safe_name(n, ids[i])
         grid.save(out / "grids" / name, compress_level=1)
         valid = a.idx[i] >= 0
         rows.append({"id_global": ids[i], "grid": f"grids/{name}", "pred_T": pred_wb[0], "pred_tint": pred_wb[1],
                      "edit_T": edit_wb[0] if edit_wb else None, "edit_tint": edit_wb[1] if edit_wb else None,
-                     "error": float(error[i]) if error is not None else None,
+                     "delta_e": None if delta_e is None else float(delta_e[i]),
                      "disagreement": float(disagreement[i]),
                      "mean_sim": float(a.sims[i][valid].mean()) if valid.any() else None, "shoot": shoot.iloc[i]})
     return rows
@@ -380,12 +395,12 @@ def photo_grids(cfg: AuditConfig, a: Audited, out: Path, chosen: list[int], labe
 def photos_section(rows: list[dict[str, Any]], split: str, n_photos: int) -> tuple[str, str]:
     """(heading, sortable HTML table) of the audited photos, each linked to its grid."""
     return (f"{split} photos ({len(rows)} of {n_photos})", html_table(
-        ["id", "predicted T (K)", "predicted tint", "edit T (K)", "edit tint", "error |Δmired|+|Δtint|",
+        ["id", "predicted T (K)", "predicted tint", "edit T (K)", "edit tint", "ΔE00 (predicted vs edit)",
          "head vs neighbours", "mean neighbour sim", "shoot"],
         [[(f'<a href="{r["grid"]}">{html.escape(r["id_global"])}</a>', r["id_global"]),
           (_fmt(r["pred_T"], ",.0f"), _fmt(r["pred_T"])), (_fmt(r["pred_tint"], "+.1f"), _fmt(r["pred_tint"])),
           (_fmt(r["edit_T"], ",.0f"), _fmt(r["edit_T"])), (_fmt(r["edit_tint"], "+.1f"), _fmt(r["edit_tint"])),
-          (_fmt(r["error"], ".1f"), _fmt(r["error"])), (_fmt(r["disagreement"], ".1f"), _fmt(r["disagreement"])),
+          (_fmt(r["delta_e"], ".2f"), _fmt(r["delta_e"])), (_fmt(r["disagreement"], ".1f"), _fmt(r["disagreement"])),
           (_fmt(r["mean_sim"], ".3f"), _fmt(r["mean_sim"])), (html.escape(_fmt(r["shoot"])), _fmt(r["shoot"]))]
          for r in rows]))
 
@@ -441,9 +456,9 @@ def run_audit(cfg: AuditConfig) -> Path:
     out = Path(cfg.out) if cfg.out else Path(cfg.model) / "audit"
     _fresh_output(out)
     a = load_audited(cfg)
-    labels, error, disagreement = audit_scores(cfg, a)
-    chosen = _select(cfg, a.ids, error, disagreement)
-    rows = photo_grids(cfg, a, out, chosen, labels, error, disagreement)
+    labels, delta_e, disagreement = audit_scores(cfg, a)
+    chosen = _select(cfg, a.ids, delta_e, disagreement)
+    rows = photo_grids(cfg, a, out, chosen, labels, delta_e, disagreement)
     sections = [photos_section(rows, a.split, len(a.ids))]
 
     anomaly_rows: list[dict[str, Any]] = []

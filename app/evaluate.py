@@ -7,8 +7,13 @@ it is on photos of one scene.
 
 Reads top to bottom: options -> labels (a labelled split, or an answers CSV) -> predictions (the
 model's head alone and with neighbour blending, or a predictions CSV; as-shot as the reference) ->
-accuracy (overall, per camera, per temperature band, by as-shot temperature) -> consistency ->
-table, OUT/evaluation.json, plots.
+accuracy (overall, per camera, per temperature band, by as-shot temperature, flash / no flash) ->
+rendered colour difference (ΔE00 per photo: its render at the prediction against its render at the
+edit, catalog.delta_e; per shoot, camera and flash slice; OUT/delta_e.csv) -> consistency -> table,
+OUT/evaluation.json, plots.
+
+Why ΔE00 next to MAE: Kelvin and tint errors are not equally visible (300 K is a cast at 3,000 K and
+next to nothing at 8,000 K); the colour difference of the two renders is what the photographer sees.
 
 Why consistency figures next to MAE: MAE rewards a model that is right *on average*, yet two crops
 of one scene with different edits is the first thing a photographer notices. Three probes:
@@ -35,8 +40,12 @@ import numpy as np
 import pandas as pd
 
 from catalog.options import EvaluateConfig
+from catalog.canonical import to_reference
+from catalog.delta_e import grouped_summary, raw_delta_e, render_delta_e_many, summary as de_summary
 from catalog.errors import CatalogError
-from catalog.reader import TARGETS, load_catalog, read_catalog, resolve_split
+from catalog.raw import is_raw
+from catalog.slices import camera_slice, flash_slice
+from catalog.reader import TARGETS, load_catalog, resolve_split
 from catalog.runtime import provenance, seed_everything, write_json
 from catalog.wb import kelvin_to_mired, mired_to_kelvin, rerender_matrix, rerender_torch
 from catalog.metrics import wb_metrics
@@ -44,9 +53,11 @@ from finetune.predict import WBModel
 from retrieval.scenes import scene_spread
 from catalog.splits import shoot_groups
 
+WORST_SHOOTS = 5  # shoots listed in the printed ΔE00 table (evaluation.json holds every shoot)
 TEMP_BANDS = (("<3500 K", 0.0, 3500.0), ("3500-5500 K", 3500.0, 5500.0), (">5500 K", 5500.0, np.inf))
 ASSHOT_BINS_K = (2000, 3000, 3500, 4000, 4500, 5000, 5500, 6500, 8000, 12000, 50000)
 BRACKET_K = (2500.0, 12000.0)
+DELTA_E_LOAD_SIZE = 96  # without a model: images read at the models' default input size (catalog.delta_e)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -205,8 +216,52 @@ def breakdowns(df: pd.DataFrame, groups: np.ndarray | None = None) -> dict[str, 
         edges = ASSHOT_BINS_K
         out["by_asshot"] = [{"lo_k": lo, "hi_k": hi, **_metrics(df, (cur >= lo) & (cur < hi))}
                             for lo, hi in zip(edges[:-1], edges[1:])]
+    flash = flash_slice(df)
+    out["per_flash"] = {name: _metrics(df, flash == name) for name in sorted(set(flash))}
     if groups is not None:
         out["shoot_spread"] = shoot_spread(df, groups)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Rendered colour difference (catalog.delta_e): per photo, then per shoot, camera and flash slice
+# ---------------------------------------------------------------------------------------------------
+def raw_sources(truth: pd.DataFrame) -> np.ndarray:
+    """(N,) object: the raw file a row was imported from (`source_file`, which import-lightroom and
+    ingest write) where it is still on disk, else None."""
+    files = truth["source_file"].tolist() if "source_file" in truth else [None] * len(truth)
+    return np.array([f if isinstance(f, str) and f and is_raw(f) and Path(f).is_file() else None for f in files],
+                    dtype=object)
+
+
+def photo_delta_e(catalog: Any, joined: dict[str, pd.DataFrame]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """({system: (N,) ΔE00 per labelled photo, row-aligned with its joined table}, (N,) the render each photo
+    was compared on: 'raw' (LibRaw renders of its raw file, catalog.raw) or 'canonical' (its catalog image
+    through the canonical re-render, catalog.canonical)). The joined tables share the truth's row order."""
+    first = next(iter(joined.values()))
+    pos = pd.Index(catalog.table["id_global"].astype(str)).get_indexer(first["id_global"].astype(str))
+    truth = (first["Temperature"].to_numpy(np.float64), first["Tint"].to_numpy(np.float64))
+    canonical = to_reference(catalog.images[pos], first["currTemp"].to_numpy(np.float64),
+                             first["currTint"].to_numpy(np.float64))
+    preds = {n: (df["pred_Temperature"].to_numpy(np.float64), df["pred_Tint"].to_numpy(np.float64))
+             for n, df in joined.items()}
+    out = render_delta_e_many(canonical, *truth, preds)
+    raws = raw_sources(first)
+    for i in np.flatnonzero(raws != None):  # noqa: E711 (elementwise)
+        de = raw_delta_e(raws[i], (truth[0][i], truth[1][i]), [(p[0][i], p[1][i]) for p in preds.values()])
+        for n, d in zip(preds, de):
+            out[n][i] = d
+    return out, np.where(raws != None, "raw", "canonical")  # noqa: E711
+
+
+def delta_e_breakdown(de: np.ndarray, df: pd.DataFrame, groups: np.ndarray | None) -> dict[str, Any]:
+    """ΔE00 mean / P75 / P90 overall, per shoot (worst P75 first), per camera and per flash slice."""
+    out: dict[str, Any] = {"overall": de_summary(de), "per_flash": grouped_summary(de, flash_slice(df))}
+    if groups is not None:
+        out["per_shoot"] = grouped_summary(de, groups)
+    cams = camera_slice(df)
+    if cams is not None:
+        out["per_camera"] = grouped_summary(de, cams)
     return out
 
 
@@ -300,17 +355,23 @@ def _print_tables(result: dict[str, Any]) -> None:
 
     con = Console(width=max(Console().width, 120))  # the accuracy table needs the room even in a pipe
     tab = Table(title=f"Accuracy on {result['split']} ({result['n']} photos); shoot sd: predictions (labels)")
-    for col in ("system", "n", "MAE K", "MAE tint", "MAE mired", "score T", "score tint", "shoot sd mired",
-                "shoot sd tint"):
+    for col in ("system", "n", "MAE K", "MAE tint", "MAE mired", "score T", "score tint", "ΔE00 mean", "ΔE00 P75",
+                "ΔE00 P90", "shoot sd mired", "shoot sd tint"):
         tab.add_column(col, justify="left" if col == "system" else "right")
     for name, r in result["systems"].items():
         o, s = r["overall"], r.get("shoot_spread", {})
         spread = (f"{s['pred_sd_mired']:.1f} ({s['label_sd_mired']:.1f})", f"{s['pred_sd_tint']:.1f} ({s['label_sd_tint']:.1f})") \
             if s.get("n_shoots") else ("-", "-")
         tab.add_row(name, str(o["n"]), f"{o['mae_temp_k']:.1f}", f"{o['mae_tint']:.2f}", f"{o['mae_mired']:.2f}",
-                    f"{o['score_temp']:.5f}", f"{o['score_tint']:.4f}", *spread)
+                    f"{o['score_temp']:.5f}", f"{o['score_tint']:.4f}", *_de_cells(r.get("delta_e", {}).get("overall")),
+                    *spread)
     con.print(tab)
+    renders = result.get("delta_e_renders")
+    if renders:
+        con.print(f"ΔE00: {renders['raw']} photo(s) compared on LibRaw renders of their raw file, {renders['canonical']} "
+                  "on the canonical re-render of their catalog image")
     main = result["systems"][result["primary"]]
+    _print_slices(con, result)
     for key, title in (("per_band", "edited temperature band"), ("per_camera", "camera")):
         if key in main:
             t = Table(title=f"{result['primary']}: MAE by {title}")
@@ -341,6 +402,33 @@ def _print_tables(result: dict[str, Any]) -> None:
         con.print(t)
 
 
+def _de_cells(s: dict[str, Any] | None) -> list[str]:
+    return [f"{s[k]:.2f}" for k in ("de00_mean", "de00_p75", "de00_p90")] if s else ["-", "-", "-"]
+
+
+def _print_slices(con, result: dict[str, Any]) -> None:
+    """Flash / no-flash for every system (MAE and ΔE00); the primary system's worst shoots and cameras by ΔE00."""
+    from rich.table import Table
+
+    t = Table(title="By flash (MAE; ΔE00 of the renders at the predicted vs the edited white balance)")
+    for col in ("system", "slice", "n", "MAE K", "MAE tint", "ΔE00 mean", "ΔE00 P75", "ΔE00 P90"):
+        t.add_column(col, justify="left" if col in ("system", "slice") else "right")
+    for name, r in result["systems"].items():
+        for sl, m in r["per_flash"].items():
+            t.add_row(name, sl, str(m["n"]), f"{m['mae_temp_k']:.1f}", f"{m['mae_tint']:.2f}",
+                      *_de_cells(r.get("delta_e", {}).get("per_flash", {}).get(sl)))
+    con.print(t)
+    de = result["systems"][result["primary"]].get("delta_e")
+    for key, title, limit in (("per_shoot", f"worst {WORST_SHOOTS} shoots", WORST_SHOOTS), ("per_camera", "cameras", None)):
+        if de and key in de:
+            t = Table(title=f"{result['primary']}: ΔE00 by {key[4:]}, {title} (worst P75 first)")
+            for col in (key[4:], "n", "ΔE00 mean", "ΔE00 P75", "ΔE00 P90"):
+                t.add_column(col, justify="left" if col == key[4:] else "right")
+            for g, m in list(de[key].items())[:limit]:
+                t.add_row(g, str(m["n"]), *_de_cells(m))
+            con.print(t)
+
+
 def _check_options(cfg: EvaluateConfig) -> None:
     if cfg.model is None and cfg.pred is None:
         raise CatalogError("evaluate: give --model (a model folder) or --pred (a predictions CSV)")
@@ -358,8 +446,8 @@ def load_truth(cfg: EvaluateConfig, split: str) -> tuple[WBModel | None, Any, pd
     if cfg.model is not None:
         model = WBModel.load(cfg.model, device=cfg.device)
         catalog = load_catalog(cfg.data, split, image_size=model.image_size, labels=labels, progress=cfg.progress)
-    elif cfg.data is not None:
-        catalog = read_catalog(cfg.data, split, labels=labels)
+    elif cfg.data is not None:  # images for the rendered colour difference, at the models' usual input size
+        catalog = load_catalog(cfg.data, split, image_size=DELTA_E_LOAD_SIZE, labels=labels, progress=cfg.progress)
     if cfg.answers is None:
         if not catalog.has_labels(TARGETS):
             raise CatalogError(f"{catalog.csv_path}: split {split} has no Temperature/Tint labels on every row; "
@@ -468,6 +556,16 @@ def run_evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
             print(f"note: {result['note']}")
     joined = join_predictions(cfg, truth, systems)
     result["systems"] = {name: breakdowns(df, groups) for name, df in joined.items()}
+    if catalog is not None and {"currTemp", "currTint"} <= set(truth.columns):
+        de, renders = photo_delta_e(catalog, joined)
+        for name, values in de.items():
+            result["systems"][name]["delta_e"] = delta_e_breakdown(values, joined[name], groups)
+        result["delta_e_renders"] = {k: int((renders == k).sum()) for k in ("canonical", "raw")}
+        out.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"id_global": truth["id_global"], "shoot": groups, "flash": flash_slice(truth), "render": renders,
+                      **{f"de00 | {n}": v for n, v in de.items()}}).to_csv(out / "delta_e.csv", index=False)
+    else:
+        result["delta_e_note"] = "no ΔE00: needs --data (the photos) and their as-shot currTemp/currTint"
     if model is not None:
         result["scene_spread"] = scene_spreads(model, catalog, joined)
     if cfg.consistency and model is not None:

@@ -2,7 +2,8 @@
 the synthetic benchmark (its Train -> its Validation). Each returns one plain, JSON-ready dict.
 
 real_section reads as its steps: load the catalog and its folds -> gradient-boosting baselines ->
-SimCLR once on every photo -> the heads on every fold -> pooled metrics -> consistency on fold 1.
+SimCLR once on every photo -> the heads on every fold -> pooled metrics (MAE, ΔE00, flash slices) ->
+the time-ordered split (older shoots train, the most recent dates test) -> consistency on fold 1.
 synthetic_section: pretrain + finetune through cli.py -> the systems' Validation CSVs -> score.py.
 """
 from __future__ import annotations
@@ -20,8 +21,9 @@ from app.evaluate import subset_catalog as subset
 from catalog.runtime import one_openmp_thread
 from benchmarks.harness import SHARED, Budget, Context, console, measured
 from benchmarks.oracle import camera_oracles
-from benchmarks.systems import (BLEND_SYSTEM, GBM_SYSTEMS, HEAD_SYSTEMS, PRODUCT_SYSTEM, GBM, AsShot, Catalogs,
-                                finetune_cmd, head_predictions, predict_cmd, pretrain_cmd, score, write_fold)
+from benchmarks.systems import (BLEND_BASE, BLEND_SYSTEM, GBM_SYSTEMS, HEAD_SYSTEMS, PRODUCT_SYSTEM, GBM, AsShot,
+                                Catalogs, csv_delta_e, finetune_cmd, head_predictions, predict_cmd, pretrain_cmd, score,
+                                write_fold)
 from catalog.reader import TARGETS
 
 
@@ -45,6 +47,12 @@ def pretrain_figures(folder: Path, run: dict[str, float]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------
 # Section: accuracy on the real release, grouped k-fold cross-validation
 # ---------------------------------------------------------------------------------------------------
+RECENT_FRACTION = 0.2  # the time-ordered split tests on the most recent 20 % of shoot dates (catalog.splits)
+# the heads fitted on the time-ordered split: the pretrained ones (the from-scratch head is the slow comparison
+# of section 1 and says nothing about recency)
+TIME_SYSTEMS = [name for name, (_, encoder, _) in HEAD_SYSTEMS.items() if encoder == "pretrained"]
+
+
 @dataclass
 class RealRun:
     """The state real_section's steps share: the catalog, its folds, and what each system predicted."""
@@ -68,11 +76,11 @@ def real_section(ctx: Context) -> dict[str, Any]:
     pre_cfg = PretrainConfig(data=root, out=work / "pretrained", progress=not ctx.quick, seed=0,
                              **{"threads": budget.threads, **budget.pretrain})
     run = _load_folds(root, budget, work, ctx.quick, pre_cfg.image_size)
-    _gbm_baselines(run)
+    run.preds |= _gbm_predictions(run, run.folds, "")
     stage1 = _pretrain_all(run, pre_cfg)
-    _cross_validate_heads(run, pre_cfg.out)
+    run.preds |= _head_predictions(run, run.folds, pre_cfg.out, "fold", list(HEAD_SYSTEMS))
     return {"n": len(run.cat), "n_shoots": len(set(run.groups)), "fold_sizes": [len(va) for _, va in run.folds],
-            "results": _pooled_metrics(run), "seconds": run.seconds,
+            "results": _pooled_metrics(run), "time_ordered": _time_ordered(run, pre_cfg.out), "seconds": run.seconds,
             "consistency": _consistency(run, pre_cfg.image_size), "pretrain": json.loads(json.dumps(
                 dataclasses.asdict(pre_cfg), default=str)), "stage1": stage1,
             "budgets": {nm: getattr(budget, v[2]) for nm, v in HEAD_SYSTEMS.items()}}
@@ -93,8 +101,9 @@ def _load_folds(root: Path, budget: Budget, work: Path, quick: bool, size: int) 
     return run
 
 
-def _gbm_baselines(run: RealRun) -> None:
-    """finetune.train's gradient-boosting baselines, on the same folds."""
+def _gbm_predictions(run: RealRun, splits: list[tuple[np.ndarray, np.ndarray]], what: str) -> dict[str, np.ndarray]:
+    """finetune.train's gradient-boosting baselines on `splits`: (N, 2) Temperature, Tint (NaN outside
+    the held-out rows); their seconds go to run.seconds under name + `what`."""
     from catalog.colour import colour_features
     from finetune.ensemble import make_specs, to_csv_units
     from finetune.train import baseline_gbm
@@ -103,13 +112,15 @@ def _gbm_baselines(run: RealRun) -> None:
     specs = make_specs(TARGETS, cat.table.columns)
     cols = [[s.name for s in specs].index(t) for t in TARGETS]
     colour = colour_features(cat.images)
+    out = {}
     for name, with_colour in GBM_SYSTEMS.items():
         t0 = time.perf_counter()
         with one_openmp_thread():
-            units = baseline_gbm(cat.table, cat.exif_units, run.folds, specs, colour=colour if with_colour else None,
+            units = baseline_gbm(cat.table, cat.exif_units, splits, specs, colour=colour if with_colour else None,
                                  seed=0)
-        run.preds[name] = to_csv_units(units, specs)[:, cols]
-        run.seconds[name] = time.perf_counter() - t0
+        out[name] = to_csv_units(units, specs)[:, cols]
+        run.seconds[name + what] = time.perf_counter() - t0
+    return out
 
 
 def _pretrain_all(run: RealRun, pre_cfg) -> dict[str, Any]:
@@ -122,48 +133,106 @@ def _pretrain_all(run: RealRun, pre_cfg) -> dict[str, Any]:
     return pretrain_figures(Path(pre_cfg.out), measurement)
 
 
-def _cross_validate_heads(run: RealRun, encoder_dir: Path) -> None:
-    """Every head system trained on each fold's training photos, predicting its held-out photos."""
+def _head_predictions(run: RealRun, splits: list[tuple[np.ndarray, np.ndarray]], encoder_dir: Path, tag: str,
+                      names: list[str], what: str = "") -> dict[str, np.ndarray]:
+    """The head systems `names` trained on each split's training photos (WORK/<tag><k>/), predicting its
+    held-out photos: (N, 2) Temperature, Tint each (NaN elsewhere), and BLEND_SYSTEM when BLEND_BASE is
+    among them; their seconds go to run.seconds under name + `what`. The grouped folds (tag "fold") keep
+    fold 1's models for the consistency probes."""
     from catalog.wb import mired_to_kelvin
     from finetune.train import FinetuneConfig, run_finetune
 
     cat = run.cat
-    for name in [*HEAD_SYSTEMS, BLEND_SYSTEM]:
-        run.preds[name] = np.full((len(cat), 2), np.nan)
-    for k, (tr, va) in enumerate(run.folds):
-        fold_root = write_fold(cat, tr, run.work / f"fold{k}" / "data")
-        for name, (folder, encoder, overrides) in HEAD_SYSTEMS.items():
-            console.log(f"fold {k + 1}/{len(run.folds)}: {name}")
-            out = run.work / f"fold{k}" / folder
-            cfg = FinetuneConfig(data=str(fold_root), encoder=str(encoder_dir) if encoder else "", out=str(out),
+    out = {name: np.full((len(cat), 2), np.nan) for name in [*names, *([BLEND_SYSTEM] if BLEND_BASE in names else [])]}
+    for k, (tr, va) in enumerate(splits):
+        fold_root = write_fold(cat, tr, run.work / f"{tag}{k}" / "data")
+        for name in names:
+            folder, encoder, overrides = HEAD_SYSTEMS[name]
+            console.log(f"{tag} {k + 1}/{len(splits)}: {name}")
+            model_dir = run.work / f"{tag}{k}" / folder
+            cfg = FinetuneConfig(data=str(fold_root), encoder=str(encoder_dir) if encoder else "", out=str(model_dir),
                                  baselines=False, progress=not run.quick, seed=0,
                                  **{"threads": run.budget.threads, **getattr(run.budget, overrides)})
             t0 = time.perf_counter()
             run_finetune(cfg)
-            run.seconds[name] = run.seconds.get(name, 0.0) + time.perf_counter() - t0
-            blend = encoder == "pretrained"
-            model, p = head_predictions(out, run.catalogs, va, blend)
-            run.preds[name][va] = np.stack([mired_to_kelvin(p["head_mired"].to_numpy(np.float64)),
-                                            p["head_tint"].to_numpy(np.float64)], 1)
-            if blend:
-                run.preds[BLEND_SYSTEM][va] = p[["Temperature", "Tint"]].to_numpy(np.float64)
-            if k == 0:
+            run.seconds[name + what] = run.seconds.get(name + what, 0.0) + time.perf_counter() - t0
+            model, p = head_predictions(model_dir, run.catalogs, va, encoder == "pretrained")
+            out[name][va] = np.stack([mired_to_kelvin(p["head_mired"].to_numpy(np.float64)),
+                                      p["head_tint"].to_numpy(np.float64)], 1)
+            if name == BLEND_BASE:
+                out[BLEND_SYSTEM][va] = p[["Temperature", "Tint"]].to_numpy(np.float64)
+            if tag == "fold" and k == 0:
                 run.models0[name] = model
+    return out
+
+
+def _delta_e(run: RealRun, preds: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Per system, (N,) ΔE00 (catalog.delta_e) of each photo in `rows` between its canonical render at
+    the prediction and at the edit; NaN elsewhere."""
+    from catalog.canonical import to_reference
+    from catalog.delta_e import render_delta_e_many
+
+    t = run.cat.table.iloc[rows]
+    canonical = to_reference(run.cat.images[rows], t["currTemp"].to_numpy(np.float64),
+                             t["currTint"].to_numpy(np.float64))
+    de = render_delta_e_many(canonical, t["Temperature"].to_numpy(np.float64), t["Tint"].to_numpy(np.float64),
+                             {name: (p[rows, 0], p[rows, 1]) for name, p in preds.items()})
+    out = {}
+    for name, values in de.items():
+        out[name] = np.full(len(run.cat), np.nan)
+        out[name][rows] = values
+    return out
+
+
+def _figures(run: RealRun, p: np.ndarray, de: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
+    """MAE figures (catalog.metrics) and ΔE00 mean / P75 / P90 of predictions p (N, 2) on `rows`."""
+    from catalog.delta_e import summary
+    from catalog.metrics import wb_metrics
+
+    t = run.cat.table
+    m = wb_metrics(t["Temperature"].to_numpy(np.float64)[rows], t["Tint"].to_numpy(np.float64)[rows], p[rows, 0],
+                   p[rows, 1])
+    return {**m, **{k: v for k, v in summary(de[rows]).items() if k != "n"}}
+
+
+def _sliced_figures(run: RealRun, p: np.ndarray, de: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
+    """_figures on `rows`, and per flash slice (catalog.slices: every row in one slice)."""
+    from catalog.slices import flash_slice, slice_rows
+
+    flash = flash_slice(run.cat.table.iloc[rows])
+    return {**_figures(run, p, de, rows),
+            "per_flash": {sl: _figures(run, p, de, rows[r]) for sl, r in slice_rows(flash).items()}}
 
 
 def _pooled_metrics(run: RealRun) -> dict[str, dict[str, Any]]:
-    """Metrics of the out-of-fold predictions pooled over the folds, plus each fold's own MAE."""
-    from catalog.metrics import wb_metrics
-
-    table = run.cat.table
-    truth_t, truth_tint = table["Temperature"].to_numpy(np.float64), table["Tint"].to_numpy(np.float64)
+    """Figures of the out-of-fold predictions pooled over the folds (and per flash slice), plus each
+    fold's own MAE and ΔE00 P75."""
+    rows = np.arange(len(run.cat))
+    de = _delta_e(run, run.preds, rows)
     results = {}
     for name, p in run.preds.items():
-        pooled = wb_metrics(truth_t, truth_tint, p[:, 0], p[:, 1])
-        per_fold = [wb_metrics(truth_t[va], truth_tint[va], p[va, 0], p[va, 1]) for _, va in run.folds]
-        results[name] = {**pooled, "fold_mae_mired": [f["mae_mired"] for f in per_fold],
-                         "fold_mae_temp_k": [f["mae_temp_k"] for f in per_fold]}
+        per_fold = [_figures(run, p, de[name], va) for _, va in run.folds]
+        results[name] = {**_sliced_figures(run, p, de[name], rows),
+                         "fold_mae_mired": [f["mae_mired"] for f in per_fold],
+                         "fold_mae_temp_k": [f["mae_temp_k"] for f in per_fold],
+                         "fold_de00_p75": [f["de00_p75"] for f in per_fold]}
     return results
+
+
+def _time_ordered(run: RealRun, encoder_dir: Path) -> dict[str, Any]:
+    """Train on the older shoots, test on the most recent RECENT_FRACTION of shoot dates
+    (catalog.splits.recent_holdout): as-shot, the GBMs and the pretrained heads (recency-weighted or not)."""
+    from catalog.splits import recent_holdout
+
+    tr, te = recent_holdout(run.cat.table, RECENT_FRACTION)
+    dates = sorted({str(d) for d in run.cat.table["shoot"].iloc[te]})
+    console.log(f"time-ordered: {len(tr)} older photos train, {len(te)} of {len(dates)} recent dates "
+                f"({dates[0]} .. {dates[-1]}) test")
+    preds = {"as-shot": run.preds["as-shot"], **_gbm_predictions(run, [(tr, te)], ", time-ordered"),
+             **_head_predictions(run, [(tr, te)], encoder_dir, "recent", TIME_SYSTEMS, ", time-ordered")}
+    de = _delta_e(run, preds, te)
+    return {"n_train": int(len(tr)), "n_test": int(len(te)), "test_dates": dates, "fraction": RECENT_FRACTION,
+            "results": {name: _sliced_figures(run, p, de[name], te) for name, p in preds.items()}}
 
 
 def _consistency(run: RealRun, size: int) -> dict[str, dict[str, Any]]:
@@ -177,17 +246,17 @@ def _consistency(run: RealRun, size: int) -> dict[str, dict[str, Any]]:
     train0 = subset(run.cat, tr0)
     systems = [("as-shot", AsShot(), size, False),
                *[(name, GBM(train0, colour=c), size, False) for name, c in GBM_SYSTEMS.items()],
-               *[(nm, run.models0[nm], run.models0[nm].image_size, HEAD_SYSTEMS[nm][1] == "pretrained")
-                 for nm in HEAD_SYSTEMS]]
+               *[(nm, run.models0[nm], run.models0[nm].image_size, nm == BLEND_BASE) for nm in HEAD_SYSTEMS]]
     out: dict[str, dict[str, Any]] = {}
+    blended: dict[str, Any] = {}
     for name, predictor, at, blend in systems:
         console.log(f"consistency: {name}")
         c = consistency_metrics(predictor, subset(run.catalogs.at(at), va0), blend=blend, **kw)
         common = {"n_photos": c["n_photos"], "brackets_k": c["brackets_k"]}
         out[name] = {"variant": c["variant"]["head"], "bracket": c["bracket"]["head"], **common}
         if blend:
-            out[BLEND_SYSTEM] = {"variant": c["variant"]["blend"], "bracket": c["bracket"]["blend"], **common}
-    return out
+            blended = {"variant": c["variant"]["blend"], "bracket": c["bracket"]["blend"], **common}
+    return {**out, BLEND_SYSTEM: blended} if blended else out  # last, as in the accuracy table
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -204,8 +273,9 @@ def synthetic_section(ctx: Context) -> dict[str, Any]:
     csvs = _validation_predictions(root, model, work, ctx.budget, runs)
     if not ctx.quick:
         csvs |= _oracle_predictions(root, work)
+    de = csv_delta_e(root, "Validation", root / "answers.csv", csvs)
     return {"n_train": n_train, "n_val": n_val, "n_pretrain_images": n_train + n_val, "runs": runs,
-            "scores": {name: score(csv, root / "answers.csv") for name, csv in csvs.items()},
+            "scores": {name: {**score(csv, root / "answers.csv"), **de[name]} for name, csv in csvs.items()},
             "model": str(model), "root": root.name, "stage1": stage1}
 
 

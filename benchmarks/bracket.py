@@ -21,7 +21,8 @@ Reads top to bottom:
      Train, bracketed on its Validation, MAE against answers.csv;
   4. a markdown section (with the command that made it) to --out, every figure also in --out .json.
 
-Figures per system: MAE (K, tint, mired) of the photos as shot; bracket sd = per-photo standard
+Figures per system: MAE (K, tint, mired) and ΔE00 (catalog.delta_e) of the photos as shot, and the ΔE00
+P75 over every (photo, bracket step); bracket sd = per-photo standard
 deviation of the prediction across the bracket (mean over photos, and the 90th percentile); corr =
 correlation of predicted mired with as-shot mired over every (photo, bracket step), the issue's
 figure (the bracket's as-shot values are the same for every photo, so only the as-shot's pull on the
@@ -108,6 +109,25 @@ def predict_bracket(model, catalog, temps: np.ndarray, tints: np.ndarray) -> dic
     return {name: {"as_shot": shot[name], "bracket": np.stack([s[name] for s in steps], 1)} for name in SYSTEMS}
 
 
+def bracket_delta_e(catalog, preds: dict[str, dict[str, np.ndarray]], truth: np.ndarray) -> dict[str, dict]:
+    """`preds` (predict_bracket) with, per system, the ΔE00 (catalog.delta_e) of its predictions against the
+    edit (truth (P, 2) Temperature K, Tint), every one judged on the photo's own canonical render: "de_as_shot"
+    (P,) for the photos as shot, "de_bracket" (P, V) at every bracket step."""
+    from catalog.canonical import to_reference
+    from catalog.delta_e import render_delta_e_many
+    from catalog.wb import mired_to_kelvin
+
+    t = catalog.table
+    canonical = to_reference(catalog.images, t["currTemp"].to_numpy(np.float64), t["currTint"].to_numpy(np.float64))
+    out = {}
+    for name, p in preds.items():
+        steps = {v: (mired_to_kelvin(p["bracket"][:, v, 0]), p["bracket"][:, v, 1]) for v in range(p["bracket"].shape[1])}
+        de = render_delta_e_many(canonical, truth[:, 0], truth[:, 1],
+                                 {"shot": (mired_to_kelvin(p["as_shot"][:, 0]), p["as_shot"][:, 1]), **steps})
+        out[name] = {**p, "de_as_shot": de["shot"], "de_bracket": np.stack([de[v] for v in steps], 1)}
+    return out
+
+
 def spread(bracket: np.ndarray, asshot_mired: np.ndarray) -> dict[str, float]:
     """Bracket figures of (P, V, 2) predictions (mired, tint) at as-shot mired (V,) (see module doc)."""
     sd = bracket.std(1)                                            # (P, 2) per-photo spread
@@ -123,7 +143,9 @@ def spread(bracket: np.ndarray, asshot_mired: np.ndarray) -> dict[str, float]:
 
 
 def figures(preds: dict[str, dict[str, np.ndarray]], truth: np.ndarray, temps: np.ndarray) -> dict[str, dict]:
-    """Per system: MAE of the photos as shot (truth (P, 2) Temperature K, Tint) + bracket figures."""
+    """Per system: MAE of the photos as shot (truth (P, 2) Temperature K, Tint) + bracket figures, and the
+    ΔE00 mean / P75 / P90 as shot and the ΔE00 P75 over every (photo, bracket step) when bracket_delta_e ran."""
+    from catalog.delta_e import summary
     from catalog.metrics import wb_metrics
     from catalog.wb import kelvin_to_mired, mired_to_kelvin
 
@@ -133,11 +155,14 @@ def figures(preds: dict[str, dict[str, np.ndarray]], truth: np.ndarray, temps: n
         out[name] = {**{k: float(m[k]) for k in ("mae_temp_k", "mae_tint", "mae_mired")},
                      **spread(p["bracket"], kelvin_to_mired(temps)), "n_photos": int(len(truth)),
                      "n_versions": int(len(temps))}
+        if "de_as_shot" in p:
+            out[name] |= {k: v for k, v in summary(p["de_as_shot"]).items() if k != "n"}
+            out[name]["bracket_de00_p75"] = float(np.percentile(p["de_bracket"], 75))
     return out
 
 
 def merge(parts: list[dict[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, np.ndarray]]:
-    return {name: {k: np.concatenate([p[name][k] for p in parts]) for k in ("as_shot", "bracket")} for name in parts[0]}
+    return {name: {k: np.concatenate([p[name][k] for p in parts]) for k in parts[0][name]} for name in parts[0]}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -200,8 +225,8 @@ def real_section(root: Path, work: Path, args) -> dict[str, Any]:
                                                  console.log, ", bracketing the held-out ones", not args.quiet,
                                                  reuse=args.reuse_models):
         rows = _cap(va, args.max_photos, k)
-        p = predict_bracket(model, _subset(cat, rows), temps, tints)
         truth = cat.table[["Temperature", "Tint"]].to_numpy(np.float64)[rows]
+        p = bracket_delta_e(_subset(cat, rows), predict_bracket(model, _subset(cat, rows), temps, tints), truth)
         parts.append(p)
         truths.append(truth)
         per_fold.append({"fold": k, "n": int(len(rows)), "seconds": time.time() - t0,
@@ -229,8 +254,8 @@ def bench_section(root: Path, work: Path, args) -> dict[str, Any]:
         raise SystemExit(f"{answers}: no answer for {len(missing)} Validation id(s), e.g. {missing[0]}")
     rows = _cap(np.arange(len(cat.table)), args.max_photos, 0)
     temps, tints = bracket_grid()
-    p = predict_bracket(model, _subset(cat, rows), temps, tints)
     y = truth.loc[ids.to_numpy()[rows], ["Temperature", "Tint"]].to_numpy(np.float64)
+    p = bracket_delta_e(_subset(cat, rows), predict_bracket(model, _subset(cat, rows), temps, tints), y)
     return {"n_photos": int(len(rows)), "systems": figures(p, y, temps), "encoder": encoder,
             "trust": model.ensemble.trust.to_dict()}
 
@@ -244,11 +269,14 @@ def _ok(good: bool) -> str:
 
 def table_md(systems: dict[str, dict]) -> list[str]:
     rows = ["| system | MAE K | MAE tint | MAE mired | bracket sd mired (mean / p90) | bracket sd tint (mean / p90) "
-            "| corr(pred, as-shot) | within-photo corr; slope |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            "| corr(pred, as-shot) | within-photo corr; slope | ΔE00 as shot (mean / P75 / P90) "
+            "| ΔE00 P75 across the bracket |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in systems.items():
+        de = f"{r['de00_mean']:.2f} / {r['de00_p75']:.2f} / {r['de00_p90']:.2f} | {r['bracket_de00_p75']:.2f}" \
+            if "de00_p75" in r else "n/a | n/a"
         rows.append(f"| {name} | {r['mae_temp_k']:.1f} | {r['mae_tint']:.2f} | {r['mae_mired']:.2f} | "
                     f"{r['sd_mired']:.2f} / {r['p90_sd_mired']:.2f} | {r['sd_tint']:.2f} / {r['p90_sd_tint']:.2f} | "
-                    f"{r['corr']:+.3f} | {r['corr_within']:+.2f}; {r['slope']:+.3f} |")
+                    f"{r['corr']:+.3f} | {r['corr_within']:+.2f}; {r['slope']:+.3f} | {de} |")
     return rows
 
 
@@ -302,7 +330,9 @@ def render_md(result: dict[str, Any], command: str) -> str:
              "Bracket sd: per-photo standard deviation of the prediction across the bracket (mean over photos / "
              "90th percentile). corr: of predicted mired with as-shot mired over every (photo, step). Within-photo "
              "corr and slope: each photo's mean removed; slope 0 = the as-shot does not move the prediction, 1 = it "
-             "copies the camera. The as-shot row is the bracket's own spread.", ""]
+             "copies the camera. The as-shot row is the bracket's own spread. ΔE00: each photo's canonical render at "
+             "the prediction against it at the photographer's edit (`catalog.delta_e`: CIEDE2000 per pixel, mean over "
+             "the frame), as shot and pooled over every bracket step.", ""]
     r = result.get("real")
     if isinstance(r, dict):
         full = len(r["fold_ids"]) == r["folds"]

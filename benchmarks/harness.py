@@ -42,6 +42,9 @@ class Budget:
     pretrain: dict[str, Any] = field(default_factory=dict)   # PretrainConfig overrides
     finetune: dict[str, Any] = field(default_factory=dict)   # FinetuneConfig overrides (every head)
     scratch: dict[str, Any] = field(default_factory=dict)    # FinetuneConfig overrides, from-scratch head
+    # FinetuneConfig overrides of the recency-weighted head: newer shoots count more. A year's half-life: on
+    # the real release's time-ordered training part the median photo then counts 0.73, the oldest 0.06
+    recency: dict[str, Any] = field(default_factory=lambda: {"recency_half_life": 365.0})
     demo: dict[str, Any] = field(default_factory=dict)       # DemoConfig overrides of the measured `cli.py demo`
     consistency_photos: int = 200
     n_variants: int = 5
@@ -63,6 +66,7 @@ _TINY_HEAD = dict(epochs=2, ensemble=1, hidden=16, rerender_aug=1, batch_size=32
 QUICK = Budget(pretrain=dict(epochs=1, batch_size=16, image_size=32, load_size=32, width=8, proj_dim=16,
                              eval_every=0, workers=1),
                finetune=_TINY_HEAD, scratch={**_TINY_HEAD, "train_encoder": "all", "refit": False},
+               recency={**_TINY_HEAD, "recency_half_life": 365.0},
                demo=dict(n_train=24, n_val=8, size=32, pretrain_epochs=1, finetune_epochs=1, ensemble=1,
                          image_size=32, width=8),
                consistency_photos=12, n_variants=2, n_brackets=3, predict_photos=120)

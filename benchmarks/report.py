@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from benchmarks.oracle import is_oracle
+from benchmarks.systems import BLEND_BASE, BLEND_SYSTEM, RECENCY_SYSTEM
 
 TARGET_ORACLE_RATIO = 1.10     # synthetic benchmark: best product MAE mired within 10 % of the best oracle row
                                # (issue #12; it replaced "within 1.3x the noise floor", which no input allows)
@@ -120,16 +121,87 @@ def real_markdown(stored: dict[str, Any] | None) -> list[str]:
     for name, m in r["results"].items():
         fm = np.array(m["fold_mae_mired"])
         rows.append([name, fmt(m["mae_temp_k"], 1), fmt(m["mae_tint"]), fmt(m["mae_mired"]),
-                     f"{fmt(fm.mean())} ± {fmt(fm.std())}", fmt(m["score_temp"], 5), fmt(m["score_tint"], 4)])
+                     f"{fmt(fm.mean())} ± {fmt(fm.std())}", fmt(m["score_temp"], 5), fmt(m["score_tint"], 4),
+                     *_de_cells(m)])
     lines += [md_table(["system", "MAE Temperature (K)", "MAE Tint", "MAE mired", "MAE mired, per fold (mean ± sd)",
-                        "score temp", "score tint"], rows), ""]
+                        "score temp", "score tint", *DE_HEADER], rows), "", DE_NOTE, ""]
     lines += _head_over_gbm(r["results"])
+    lines += _de_targets(r["results"])
+    lines += _flash_markdown(r["results"], "system")
+    if "time_ordered" in r:
+        lines += time_ordered_markdown(r["time_ordered"], r["results"])
     lines += stage1_markdown(r["stage1"], "the real release (every photo, no labels; measured on held-out shoots)")
     pre = {k: r["pretrain"][k] for k in ("epochs", "batch_size", "image_size", "width")}
     lines += ["Budgets: SimCLR pretraining " + ", ".join(f"{k}={v}" for k, v in pre.items()) + "; stage 2 "
               + "; ".join(f"{k}: {', '.join(f'{a}={b}' for a, b in v.items()) or 'defaults'}" for k, v in r["budgets"].items())
               + ". Wall time in this run: " + ", ".join(f"{k} {fmt(v, 0)} s" for k, v in r["seconds"].items()) + ".", ""]
     return lines
+
+
+DE_HEADER = ["ΔE00 mean", "ΔE00 P75", "ΔE00 P90"]
+DE_NOTE = ("ΔE00: each photo rendered at the predicted and at the edited white balance (its canonical render, "
+           "`catalog.delta_e`), CIEDE2000 per pixel, mean over the frame; then the mean, 75th and 90th percentile "
+           "over the photos. About 2 is where a careful viewer starts to see a difference side by side.")
+GOAL_DE_P75 = 2.0  # issue #26's standing goal for the product's ΔE00 P75
+
+
+def _de_cells(m: dict[str, Any]) -> list[str]:
+    return [fmt(m.get(k)) for k in ("de00_mean", "de00_p75", "de00_p90")]
+
+
+def _de_targets(res: dict[str, dict[str, Any]], product: str = BLEND_SYSTEM) -> list[str]:
+    """Issue #26's targets: the product's default beats every other row in ΔE00 P75; P75 <= GOAL_DE_P75."""
+    if product not in res or "de00_p75" not in res[product]:
+        return []
+    mine = res[product]["de00_p75"]
+    others = {k: v["de00_p75"] for k, v in res.items() if k != product}
+    best_other = min(others, key=others.get)
+    return [f"ΔE00 P75 of the product's default ({product}): {fmt(mine)}; beats every other row "
+            f"(best other: {best_other}, {fmt(others[best_other])}): {passfail(mine < others[best_other])}; "
+            f"standing goal ≤ {GOAL_DE_P75:g}: {passfail(mine <= GOAL_DE_P75)}.", ""]
+
+
+def _flash_markdown(res: dict[str, dict[str, Any]], first: str) -> list[str]:
+    """Flash / no-flash / unknown: one row per system and slice."""
+    rows = [[name, sl, fmt(m["n"]), fmt(m["mae_temp_k"], 1), fmt(m["mae_tint"]), fmt(m["mae_mired"]), *_de_cells(m)]
+            for name, r in res.items() for sl, m in r.get("per_flash", {}).items()]
+    if not rows:
+        return []
+    return ["By flash (`flashFired`; rows without it are 'unknown'; every photo in exactly one slice):", "",
+            md_table([first, "slice", "n", "MAE Temperature (K)", "MAE Tint", "MAE mired", *DE_HEADER], rows), ""]
+
+
+def _recency_lines(grouped: dict[str, dict[str, Any]], timed: dict[str, dict[str, Any]]) -> list[str]:
+    """What weighting newer shoots more changed, on the time-ordered split and on the grouped folds."""
+    base, weighted = BLEND_BASE, RECENCY_SYSTEM
+    out = []
+    for where, res in (("time-ordered split", timed), ("grouped folds", grouped)):
+        if base in res and weighted in res:
+            a, b = res[base], res[weighted]
+            out.append(f"{where}: MAE mired {fmt(a['mae_mired'])} → {fmt(b['mae_mired'])} "
+                       f"({100 * (b['mae_mired'] / a['mae_mired'] - 1):+.1f} %), MAE K {fmt(a['mae_temp_k'], 1)} → "
+                       f"{fmt(b['mae_temp_k'], 1)}, ΔE00 P75 {fmt(a['de00_p75'])} → {fmt(b['de00_p75'])} "
+                       f"({100 * (b['de00_p75'] / a['de00_p75'] - 1):+.1f} %)")
+    if not out:
+        return []
+    return ["Recency weighting (`finetune --recency-half-life`, training photos weighted 0.5 per half-life before the "
+            "newest shoot; off by default): " + "; ".join(out) + ". It becomes a default only if it helps on the "
+            "time-ordered split without hurting the grouped folds.", ""]
+
+
+def time_ordered_markdown(t: dict[str, Any], grouped: dict[str, dict[str, Any]]) -> list[str]:
+    """The time-ordered split beside the grouped folds: older shoots train, the most recent dates test."""
+    dates = t["test_dates"]
+    rows = [[name, fmt(m["mae_temp_k"], 1), fmt(m["mae_tint"]), fmt(m["mae_mired"]), *_de_cells(m)]
+            for name, m in t["results"].items()]
+    return [f"**Time-ordered split** (`catalog.splits.recent_holdout`): trained on the {fmt(t['n_train'])} photos "
+            f"of the older shoots, tested on the {fmt(t['n_test'])} photos of the most recent "
+            f"{100 * t['fraction']:.0f} % of shoot dates ({len(dates)} date{'s' if len(dates) != 1 else ''}, {dates[0]} to "
+            f"{dates[-1]}): the shoots a "
+            "photographer meets next, after the style may have drifted. The SimCLR encoder is the one above "
+            "(pretrained on every photo, no labels, as a user's catalog would be).", "",
+            md_table(["system, time-ordered", "MAE Temperature (K)", "MAE Tint", "MAE mired", *DE_HEADER], rows), ""
+            ] + _flash_markdown(t["results"], "system, time-ordered") + _recency_lines(grouped, t["results"])
 
 
 def _head_over_gbm(res: dict[str, dict[str, Any]]) -> list[str]:
@@ -182,12 +254,12 @@ def synthetic_markdown(stored: dict[str, Any] | None) -> list[str]:
         burst = f"{fmt(m['burst_sd_mired_pred'])} ({fmt(m['burst_sd_mired_true'])})" if "burst_sd_mired_pred" in m \
             else "not run: no bursts in answers"
         rows.append([name, fmt(m["mae_temp"], 1), fmt(m["mae_tint"]), fmt(m["mae_mired"]), ratio(m["mae_temp"], "temp"),
-                     ratio(m["mae_tint"], "tint"), ratio(m["mae_mired"], "mired"), burst])
+                     ratio(m["mae_tint"], "tint"), ratio(m["mae_mired"], "mired"), burst, *_de_cells(m)])
     if has_floor:
         rows.append(["noise floor (labels vs. clean style)", fmt(floor["temp"], 1), fmt(floor["tint"]), fmt(floor["mired"]),
-                     "1.00×", "1.00×", "1.00×", "—"])
+                     "1.00×", "1.00×", "1.00×", "—", "—", "—", "—"])
     lines += [md_table(["system", "MAE Temperature (K)", "MAE Tint", "MAE mired", "÷ floor (K)", "÷ floor (tint)",
-                        "÷ floor (mired)", "burst sd mired: pred (labels)"], rows), ""]
+                        "÷ floor (mired)", "burst sd mired: pred (labels)", *DE_HEADER], rows), "", DE_NOTE, ""]
     lines += _floor_check(s["scores"], floor) if has_floor else \
         [f"Target MAE within {TARGET_ORACLE_RATIO - 1:.0%} of the best oracle row: not run: --quick has no "
          "clean labels and no oracle rows.", ""]

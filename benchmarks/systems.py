@@ -24,10 +24,13 @@ from benchmarks.harness import SHARED, cli
 from catalog.reader import TARGETS
 from cli import argv_for
 
+BLEND_BASE = "head, SimCLR-pretrained encoder"  # the head whose blended answer is BLEND_SYSTEM
+RECENCY_SYSTEM = "head, SimCLR-pretrained encoder, recency-weighted"  # BLEND_BASE with --recency-half-life
 # name -> (folder, encoder: "pretrained" | "", Budget attribute with FinetuneConfig overrides)
 HEAD_SYSTEMS = {
     "head, encoder trained from scratch in stage 2": ("scratch", "", "scratch"),
-    "head, SimCLR-pretrained encoder": ("simclr", "pretrained", "finetune"),
+    BLEND_BASE: ("simclr", "pretrained", "finetune"),
+    RECENCY_SYSTEM: ("simclr_recency", "pretrained", "recency"),
 }
 BLEND_SYSTEM = "head, SimCLR-pretrained + neighbour blending"
 PRODUCT_SYSTEM = "head, SimCLR-pretrained + neighbour blending + batch smoothing (`cli.py predict` default)"
@@ -216,6 +219,20 @@ def score(pred_csv: Path, answers: Path) -> dict[str, Any]:
     m = wb_metrics(df["Temperature"], df["Tint"], df["Temperature_pred"], df["Tint_pred"])
     return {"scorer": "catalog.metrics", "mae_temp": m["mae_temp_k"], "mae_tint": m["mae_tint"],
             "mae_mired": m["mae_mired"], "n": m["n"]}
+
+
+def csv_delta_e(root: Path, split: str, answers: Path, csvs: dict[str, Path]) -> dict[str, dict[str, Any]]:
+    """ΔE00 mean / P75 / P90 of each predictions CSV on `split`'s photos against `answers`, exactly as
+    `cli.py evaluate --answers` computes them (app.evaluate: the canonical render, or LibRaw for raw sources)."""
+    from app.evaluate import DELTA_E_LOAD_SIZE, EvaluateConfig, join_predictions, photo_delta_e, read_wb_csv
+    from catalog.delta_e import summary
+    from catalog.reader import load_catalog
+
+    cat = load_catalog(root, split, image_size=DELTA_E_LOAD_SIZE, labels="ignore", progress=False)
+    inputs = cat.table.drop(columns=[c for c in TARGETS if c in cat.table])
+    truth = inputs.merge(read_wb_csv(answers, "answers")[["id_global", *TARGETS]], on="id_global")
+    joined = join_predictions(EvaluateConfig(), truth, {name: read_wb_csv(csv, name) for name, csv in csvs.items()})
+    return {name: summary(de) for name, de in photo_delta_e(cat, joined)[0].items()}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -52,6 +52,14 @@ def _positive_log2(a: np.ndarray) -> np.ndarray:
         return np.where(a > 0, np.log2(np.where(a > 0, a, 1.0)), np.nan)
 
 
+def flash_fired(table: pd.DataFrame) -> np.ndarray:
+    """(N,) float64: 1 where the flash fired, 0 where it did not, NaN where unknown (no flashFired column,
+    or an empty or non-numeric cell)."""
+    flash = _col(table, "flashFired")
+    # EXIF Flash is sometimes stored as the full tag (bit 0 = fired, e.g. 16 = "off, did not fire").
+    return np.where(np.isnan(flash), np.nan, np.where(flash > 1, np.mod(np.floor(flash), 2), flash > 0)).astype(np.float64)
+
+
 def raw_features(table: pd.DataFrame, exif_units: str, optional: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Unstandardised features (NaN = missing), in APEX/log units whatever the catalog's EXIF units."""
     if exif_units not in ("apex", "plain"):
@@ -65,9 +73,7 @@ def raw_features(table: pd.DataFrame, exif_units: str, optional: tuple[str, ...]
         av = 2.0 * _positive_log2(aperture)
         tv = -_positive_log2(shutter)
     sv = _positive_log2(_col(table, "isoSpeedRating")) - _LOG2_ISO_REF
-    flash = _col(table, "flashFired")
-    # EXIF Flash is sometimes stored as the full tag (bit 0 = fired, e.g. 16 = "off, did not fire").
-    flash = np.where(np.isnan(flash), np.nan, np.where(flash > 1, np.mod(np.floor(flash), 2), flash > 0))
+    flash = flash_fired(table)
     out = {
         "asshot_mired": mired,
         "asshot_tint": _col(table, "currTint"),

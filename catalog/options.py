@@ -105,6 +105,7 @@ class FinetuneConfig:
     rerender_aug: int = field(default=4, metadata={"help": "As-shot re-rendered copies per training photo (0 = off)."})
     rerender_mired: float = field(default=300.0, metadata={"help": "Max |shift| of the simulated as-shot temperature, in mired (real cameras' guesses span 2,600-48,000 K within one short shoot)."})
     rerender_tint: float = field(default=45.0, metadata={"help": "Max |shift| of the simulated as-shot tint (±45: the real release's as-shot tints span -26..+57)."})
+    recency_half_life: float = field(default=0.0, metadata={"help": "Weight each training photo by 0.5 ** (days before the newest shoot / this), so newer shoots count more in the heads and the gradient-boosting member (undated photos: the mean weight); 0 = every photo counts the same."})
     val_fraction: float = field(default=0.2, metadata={"help": "Share of photos (whole shoots) held out when the catalog has too few shoots for --folds."})
     folds: int = field(default=5, metadata={"help": "Grouped folds (whole shoots held out) of the cross-fitting that gives every photo an out-of-fold prediction, on which every knob is chosen; < 2, or fewer than 3 shoots per fold, = one grouped holdout."})
     refit: bool = field(default=True, metadata={"help": "After validation, retrain on every labelled photo for the saved model."})
@@ -207,8 +208,9 @@ class AuditConfig:
     ids: str | None = field(default=None, metadata={
         "help": "Comma-separated id_global values to audit (overrides --worst)."})
     worst: int = field(default=20, metadata={
-        "help": "Audit the N photos with the largest |error| when the split has labels, else the N whose "
-                "head prediction disagrees most with their neighbours' edits."})
+        "help": "Audit the N photos whose render at the prediction looks furthest from the edit (largest ΔE00) "
+                "when the split has labels, else the N whose head prediction disagrees most with their "
+                "neighbours' edits."})
     answers: Path | None = field(default=None, metadata={
         "help": "CSV id_global,Temperature,Tint with the audited photos' true edits when their split has none "
                 "(default: DATA/answers.csv when present, as the demo catalog writes)."})

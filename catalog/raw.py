@@ -200,6 +200,35 @@ def read_raw(path: str | Path, size: int = 256) -> RawPhoto:
     return RawPhoto(square_resize(rgb, size), temp, tint)
 
 
+def render_raw_at(path: str | Path, wbs: list[tuple[float, float]], size: int = 256) -> list[np.ndarray]:
+    """The raw file rendered by LibRaw at each (Temperature K, Tint) of `wbs`: (size, size, 3) uint8 each,
+    the pipeline of read_raw's as-shot render (half-size demosaic, sRGB, no auto-brightening) with the
+    camera multipliers of that white balance instead of the as-shot ones: the white's xy
+    (catalog.wb.temp_tint_to_xy) through the camera's colour matrix to the neutral it records
+    (xy_to_neutral), multipliers 1/neutral (green = 1, as the camera's own). One decode, one render per
+    white balance. ImageReadError naming the file when LibRaw cannot read it."""
+    import rawpy
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: raw file not found")
+    out = []
+    try:
+        with rawpy.imread(str(path)) as raw:
+            colour = _libraw_colour(raw, path)
+            for temp, tint in wbs:
+                x, y = wb.temp_tint_to_xy(float(temp), float(tint))
+                mul = 1.0 / xy_to_neutral(colour, float(x), float(y))
+                rgb = raw.postprocess(half_size=True, user_wb=[mul[0], mul[1], mul[2], mul[1]], no_auto_bright=True,
+                                      output_bps=8, gamma=(2.4, 12.92), output_color=rawpy.ColorSpace.sRGB)
+                out.append(square_resize(rgb, size))
+    except ImageReadError:
+        raise
+    except Exception as e:  # LibRawFileUnsupportedError, truncated data ...: the user needs the file name
+        raise ImageReadError(f"{path}: cannot decode raw file ({type(e).__name__}: {e})") from e
+    return out
+
+
 def read_render(path: str | Path, size: int = 256) -> np.ndarray:
     """Any photo -> (size, size, 3) uint8: raws rendered at their as-shot white balance, JPEG/TIFF/PNG
     read as they are (catalog.images)."""

@@ -46,11 +46,16 @@ class WBHead(nn.Module):
         return self.mlp(torch.cat([self.emb_drop(emb), side], 1)) + self.linear(side)
 
 
-def huber(pred: torch.Tensor, target: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
+def huber(pred: torch.Tensor, target: torch.Tensor, delta: float = 1.0,
+          weights: torch.Tensor | None = None) -> torch.Tensor:
     """Mean Huber loss over all targets (targets already in 'spread' units), divided by delta (= smooth
     L1): quadratic within `delta` spreads, |error| beyond, so a small delta approaches the MAE (whose
-    optimum is the median, what an MAE metric rewards) without changing the gradient scale."""
-    return nn.functional.smooth_l1_loss(pred, target, beta=delta)
+    optimum is the median, what an MAE metric rewards) without changing the gradient scale.
+    weights (B,): per-row weights, the loss their weighted mean (so the gradient scale stays the same)."""
+    if weights is None:
+        return nn.functional.smooth_l1_loss(pred, target, beta=delta)
+    per_row = nn.functional.smooth_l1_loss(pred, target, beta=delta, reduction="none").mean(1)  # (B,)
+    return (per_row * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
 def head_arrays(head: WBHead) -> dict[str, np.ndarray]:

@@ -39,6 +39,7 @@ import torch
 
 from catalog.options import FinetuneConfig
 from catalog.canonical import REF_TEMP, REF_TINT, from_reference, to_reference
+from catalog.delta_e import render_delta_e, summary as de_summary
 from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, image_features
 from catalog.errors import CatalogError
 from catalog.metadata import MetadataEncoder
@@ -52,7 +53,7 @@ from finetune.ensemble import (HEAD_FORMAT, HeadEnsemble, TargetSpec, anchor_uni
                                image_meta_columns, label_units, make_specs, scale_targets, to_csv_units)
 from finetune.model import WBHead, head_arrays, huber
 from finetune.trust import TrustParams, apply_trust, asshot_stats, choose_trust, could_trust, fit_aware
-from catalog.splits import grouped_holdout, grouped_kfold, shoot_groups
+from catalog.splits import grouped_holdout, grouped_kfold, recency_weights, shoot_groups
 from finetune.store import save_model
 from retrieval import blend
 from retrieval.index import NeighborIndex
@@ -254,7 +255,8 @@ def version_table(plan: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
 
 def train_head(emb: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.ndarray, y: np.ndarray,
                n_cameras: int, fallback: np.ndarray, cfg: FinetuneConfig, seed: int,
-               versions: np.ndarray | None = None, bar=None, task=None, hidden: int | None = None) -> WBHead:
+               versions: np.ndarray | None = None, bar=None, task=None, hidden: int | None = None,
+               weights: np.ndarray | None = None) -> WBHead:
     """One head on standardised arrays (all plan rows); y = scaled target shifts. Deterministic given
     the seed.
 
@@ -265,13 +267,16 @@ def train_head(emb: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.nd
     rises). None = every row is its own photo.
 
     Camera dropout: 10 % of rows see their camera's fallback bucket (its group, or 'unknown'), so
-    those embeddings are trained and an unseen camera at prediction time lands somewhere sensible."""
+    those embeddings are trained and an unseen camera at prediction time lands somewhere sensible.
+
+    weights (rows,): per-row loss weights (catalog.splits.recency_weights); None: equal."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     head = WBHead(emb.shape[1], colour.shape[1], meta.shape[1], n_cameras, y.shape[1], hidden or cfg.hidden,
                   cfg.dropout, emb_dropout=cfg.emb_dropout)
     t = [torch.from_numpy(np.ascontiguousarray(a)) for a in (emb, colour, meta, cam, y)]
     fb = torch.as_tensor(np.asarray(fallback, np.int64))
+    w = None if weights is None else torch.from_numpy(np.asarray(weights, np.float32))
     ver = torch.from_numpy(versions if versions is not None else np.arange(len(y))[:, None])
     n = len(ver)
     bs = max(1, min(cfg.batch_size, n))
@@ -288,7 +293,7 @@ def train_head(emb: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.nd
             c = t[3][b]
             drop = torch.rand(len(b), generator=g) < 0.1
             c = torch.where(drop, fb[c], c)
-            loss = huber(head(t[0][b], t[1][b], t[2][b], c), t[4][b], cfg.huber_delta)
+            loss = huber(head(t[0][b], t[1][b], t[2][b], c), t[4][b], cfg.huber_delta, None if w is None else w[b])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -366,6 +371,11 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
     is_train = np.isin(src, rows)
     train_all = np.flatnonzero(is_train)                      # plan rows: originals + copies
     originals = train_all[plan["copy"].to_numpy()[train_all] == 0]
+    weights = None  # per plan row: newer shoots count more (--recency-half-life), a copy as its photo
+    if cfg.recency_half_life > 0:
+        photo_w = np.zeros(len(table))
+        photo_w[rows] = recency_weights(table.iloc[rows], cfg.recency_half_life)
+        weights = photo_w[src]
     meta_enc = MetadataEncoder().fit(table.iloc[rows], exif_units)
     meta, cam = meta_enc.transform(table_all, exif_units)
     meta_img = meta[:, image_meta_columns(meta_enc.feature_names)]  # what the image members read: no as-shot
@@ -394,16 +404,17 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
         versions = version_table(plan, rows)
         for k in range(cfg.ensemble):
             heads.append(train_head(emb, col, meta_img, cam, y, meta_enc.n_cameras, fb, cfg, seed + 7919 * k,
-                                    versions, bar, task))
+                                    versions, bar, task, weights=weights))
         # Metadata-only fallback: trained on originals only (copies add nothing without the image); the one
         # member that reads the as-shot (without an image it is the best cue).
         empty = np.zeros((len(originals), 0), np.float32)
         fallback = train_head(empty, empty, meta[originals], cam[originals], y[originals], meta_enc.n_cameras,
-                              fb, cfg, seed + 104729, None, bar, task, hidden=min(cfg.hidden, FALLBACK_HIDDEN))
+                              fb, cfg, seed + 104729, None, bar, task, hidden=min(cfg.hidden, FALLBACK_HIDDEN),
+                              weights=None if weights is None else weights[originals])
     gbm = None
     if cfg.gbm_weight > 0 or cfg.tune_gbm_weight:  # originals and their re-rendered copies, like the heads
         x, cat = gbm_inputs(meta_img[train_all], cam[train_all], cache.colour[train_all])
-        gbm = fit_gbm(x, cat, shifts[train_all], seed)
+        gbm = fit_gbm(x, cat, shifts[train_all], seed, None if weights is None else weights[train_all])
     aware = None
     if shot_stats is not None:
         # originals only: a re-rendered copy keeps its label under another as-shot, which teaches that the
@@ -473,13 +484,29 @@ def figures(table: pd.DataFrame, specs: list[TargetSpec], pred_units: np.ndarray
     return out
 
 
+def delta_e_figures(table: pd.DataFrame, specs: list[TargetSpec], images: np.ndarray, pred_units: np.ndarray,
+                    rows: np.ndarray) -> dict[str, float]:
+    """ΔE00 mean / P75 / P90 (catalog.delta_e) of predictions in head units on `rows`: each photo's canonical
+    render `images` (N, S, S, 3) at the predicted and at the true white balance. Rendered at the encoder's
+    input size, so a few per cent above a full-size comparison (catalog.delta_e.RENDER_SIZE). {} unless both
+    Temperature and Tint are learned."""
+    names = [s.name for s in specs]
+    if "Temperature" not in names or "Tint" not in names or not len(rows):
+        return {}
+    pred = to_csv_units(pred_units[rows], specs)
+    de = render_delta_e(images[rows], pred[:, names.index("Temperature")], pred[:, names.index("Tint")],
+                        table["Temperature"].to_numpy(np.float64)[rows], table["Tint"].to_numpy(np.float64)[rows])
+    return {k: v for k, v in de_summary(de).items() if k != "n"}
+
+
 def print_table(results: dict[str, dict[str, Any]], title: str, reference: str = "as-shot") -> None:
     """Rich table of validation figures, one row per system, with the change vs `reference`."""
     from rich.console import Console
     from rich.table import Table
 
     cols = [("mae_temp_k", "MAE K"), ("mae_mired", "MAE mired"), ("mae_tint", "MAE tint"),
-            ("score_temp", "score T"), ("score_tint", "score tint")]
+            ("score_temp", "score T"), ("score_tint", "score tint"),
+            ("de00_mean", "ΔE00 mean"), ("de00_p75", "ΔE00 P75"), ("de00_p90", "ΔE00 P90")]
     cols = [c for c in cols if any(c[0] in r for r in results.values())]
     cols += [(k, k.replace("mae_", "MAE ")) for k in sorted({k for r in results.values() for k in r
                                                              if k.startswith("mae_") and k not in dict(cols)})]
@@ -658,6 +685,7 @@ def load_training_set(cfg: FinetuneConfig, targets: list[str], device: torch.dev
                        anchor_units(table_all, specs), cache, encoder, enc_info, groups, splits, scheme, seconds_cache)
 
 
+DELTA_E_ROWS = ("as-shot", "gbm metadata+colour", "head", "final (head + chosen blend + smooth)")
 MIN_SHOOTS_PER_FOLD = 3  # fewer shoots per held-out fold and a fold's gain is one shoot's luck
 
 
@@ -918,6 +946,10 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         preds["final"] = c.variants["final (head + chosen blend + smooth)"]
     results = {name: figures(ts.table, ts.specs, p, fr.val_rows) for name, p in preds.items() if name != "final"}
     results |= {name: figures(ts.table, ts.specs, p, fr.val_rows) for name, p in c.variants.items()}
+    # ΔE00 beside the MAE of the rows a user compares (each costs a render of every photo at its prediction)
+    every = {**preds, **c.variants}
+    results = {name: {**r, **(delta_e_figures(ts.table, ts.specs, ts.images, every[name], fr.val_rows)
+                              if name in DELTA_E_ROWS else {})} for name, r in results.items()}
     what = ts.scheme if len(ts.splits) > 1 else f"{ts.scheme}, {len(fr.val_rows)}/{ts.n} photos"
     print_table(results, f"Validation ({what}, grouped by shoot: {len(set(ts.groups))} groups)")
     knobs = knob_rows(ts.specs, gbm_weight, gbm_choices, trust, c)

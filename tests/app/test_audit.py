@@ -121,5 +121,22 @@ def test_run_audit_end_to_end(make_catalog, tmp_path):
     np.testing.assert_array_equal(grid[:64, 128:192], edit)
     assert all(f'href="{g}"' in page.read_text() for g in photos["grid"])
 
+    # 3) --worst on a labelled split: ranked by ΔE00 of the renders at the prediction vs the edit, as evaluate has it
+    from catalog.canonical import to_reference
+    from catalog.delta_e import render_delta_e
+    from catalog.reader import load_catalog
+    from finetune.predict import WBModel
+
+    run_audit(AuditConfig(**base, split="Train", worst=3, anomalies=False, out=tmp_path / "a4"))
+    photos = pd.DataFrame(pd.read_json(tmp_path / "a4" / "audit.json", typ="series")["photos"])
+    de = photos["delta_e"].to_numpy()
+    assert len(de) == 3 and np.all(de > 0) and np.all(np.diff(de) <= 0)
+    cat = load_catalog(root, "Train", image_size=WBModel.load(model).image_size, progress=False)
+    rows = pd.Index(cat.table["id_global"]).get_indexer(photos["id_global"])
+    t = cat.table.iloc[rows]
+    canonical = to_reference(cat.images[rows], t["currTemp"], t["currTint"])
+    np.testing.assert_allclose(render_delta_e(canonical, photos["pred_T"], photos["pred_tint"], t["Temperature"],
+                                              t["Tint"]), de, rtol=1e-6)
+
     with pytest.raises(CatalogError, match="not in the audited split"):
         run_audit(AuditConfig(**base, split="Train", ids="no-such-photo", anomalies=False, out=tmp_path / "a3"))

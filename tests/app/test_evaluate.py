@@ -118,6 +118,9 @@ def test_run_evaluate_on_tiny_trained_model(make_catalog, tmp_path):
     for r in saved["systems"].values():
         o = r["overall"]
         assert o["n"] == 8 and all(math.isfinite(o[k]) for k in ("mae_temp_k", "mae_tint", "mae_mired"))
+    for r in saved["systems"].values():  # ΔE00 for every system, flash slices covering every photo once
+        assert r["delta_e"]["overall"]["n"] == 8 and math.isfinite(r["delta_e"]["overall"]["de00_p75"])
+        assert sum(s["n"] for s in r["delta_e"]["per_flash"].values()) == 8
     c = saved["consistency"]
     assert c["n_photos"] == 5 and set(c["variant"]) == {"head", "blend"}
     assert math.isfinite(c["variant"]["head"]["sd_mired"])
@@ -154,3 +157,45 @@ def test_scene_spreads_against_a_hand_computation():
     np.testing.assert_allclose(sys_["sd_mired_max"], np.std([1e6 / 2000, 1e6 / 2500]))
     np.testing.assert_allclose(sys_["sd_tint_median"], np.median([1.0, 0.0]))
     assert out["strength"] == 0.0
+
+
+def test_delta_e_for_every_system_with_slices_and_raw_sources(make_catalog, tmp_path):
+    """--data + --pred (no model): the photos are loaded for ΔE00; a prediction equal to the edit scores 0,
+    the as-shot more; flash slices cover every photo once; a row imported from a raw file still on
+    disk is compared on LibRaw renders of that file."""
+    from catalog.canonical import to_reference
+    from catalog.delta_e import raw_delta_e, render_delta_e
+    from catalog.demo_lightroom import write_dng
+
+    root = make_catalog(n_train=4, n_val=8, size=24, with_labels=True)
+    csv = root / "Validation" / "sliders_inputs.csv"
+    table = pd.read_csv(csv)
+    table["flashFired"] = table["flashFired"].astype(float)
+    table.loc[:2, "flashFired"] = [1, 0, np.nan]
+    dng = write_dng(tmp_path / "IMG_1.dng", np.full((40, 40, 3), 120, np.uint8), "NIKON D750",
+                    float(table.at[3, "currTemp"]), float(table.at[3, "currTint"]))
+    table["source_file"] = [None] * 3 + [str(dng), str(tmp_path / "gone.dng")] + [None] * 3
+    table.to_csv(csv, index=False)
+    pred = table[["id_global", "Temperature", "Tint"]].copy()
+    pred.loc[4:, "Temperature"] += 800  # rows 0-3 exact
+    pred.to_csv(tmp_path / "pred.csv", index=False)
+
+    res = run_evaluate(EvaluateConfig(data=root, pred=tmp_path / "pred.csv", out=tmp_path / "ev", progress=False))
+    assert res["delta_e_renders"] == {"canonical": 7, "raw": 1}
+    per_photo = pd.read_csv(tmp_path / "ev" / "delta_e.csv")
+    exact, asshot = per_photo["de00 | predictions"].to_numpy(), per_photo["de00 | as-shot"].to_numpy()
+    assert np.all(exact[:4] == 0) and np.all(exact[4:] > 0)
+    cat = load_catalog(root, "Validation", image_size=96, progress=False)
+    t = cat.table
+    by_hand = render_delta_e(to_reference(cat.images, t["currTemp"], t["currTint"]), t["currTemp"], t["currTint"],
+                             t["Temperature"], t["Tint"])
+    raw = raw_delta_e(dng, (t.at[3, "Temperature"], t.at[3, "Tint"]), [(t.at[3, "currTemp"], t.at[3, "currTint"])])
+    np.testing.assert_allclose(asshot, np.r_[by_hand[:3], raw, by_hand[4:]], rtol=1e-6)
+    de = res["systems"]["as-shot"]["delta_e"]
+    assert de["overall"]["n"] == 8 and de["overall"]["de00_mean"] == pytest.approx(asshot.mean())
+    assert {k: v["n"] for k, v in de["per_flash"].items()}["unknown"] == 1
+    assert sum(v["n"] for v in de["per_flash"].values()) == 8
+    assert sum(v["n"] for v in de["per_shoot"].values()) == 8 and sum(v["n"] for v in de["per_camera"].values()) == 8
+    p75 = [v["de00_p75"] for v in de["per_shoot"].values()]
+    assert p75 == sorted(p75, reverse=True)  # worst shoot first
+    assert sum(v["n"] for v in res["systems"]["as-shot"]["per_flash"].values()) == 8

@@ -74,6 +74,22 @@ def test_one_command_writes_the_section_and_figures(tmp_path):
         assert r["as-shot"]["slope"] == pytest.approx(1.0)                      # the camera copies itself
         assert abs(r["head"]["slope"]) < 0.2                                    # the model does not
         assert r["head"]["sd_mired"] < r["as-shot"]["sd_mired"] / 5
+        for m in r.values():  # ΔE00 as shot and across the bracket, for every system
+            assert all(np.isfinite(m[k]) and m[k] >= 0 for k in ("de00_mean", "de00_p75", "de00_p90", "bracket_de00_p75"))
+    assert md.count("ΔE00 as shot (mean / P75 / P90)") == 2
+
+
+def test_bracket_delta_e_judges_every_step_on_the_photos_own_render(make_catalog):
+    from benchmarks.bracket import bracket_delta_e
+    from catalog.reader import load_catalog
+
+    cat = load_catalog(make_catalog(n_train=4, n_val=0, size=16), "Train", image_size=16, progress=False)
+    truth = cat.table[["Temperature", "Tint"]].to_numpy(np.float64)
+    exact = np.c_[kelvin_to_mired(truth[:, 0]), truth[:, 1]]
+    preds = {"x": {"as_shot": exact, "bracket": np.stack([exact, exact + [20.0, 0.0], exact + [40.0, 0.0]], 1)}}
+    d = bracket_delta_e(cat, preds, truth)["x"]
+    assert d["de_bracket"].shape == (4, 3) and np.all(d["de_as_shot"] == 0) and np.all(d["de_bracket"][:, 0] == 0)
+    assert np.all(d["de_bracket"][:, 2] > d["de_bracket"][:, 1]) and np.all(d["de_bracket"][:, 1] > 0)
 
 
 def test_the_report_says_what_as_shot_trust_each_model_chose():

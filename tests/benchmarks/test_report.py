@@ -104,3 +104,38 @@ def test_int8_lever_rows_show_both_graphs_and_the_speedup():
     assert next(v for k, v in rows.items() if k.startswith("embedding difference"))[0] == "2.10 %"
     assert not any(k.startswith("encoder on one core") for k in table_rows(
         "\n".join(report.cost_markdown(_stored("cost", _cost()))), "model (either column)"))  # older results
+
+
+def _row(mae_mired: float, p75: float, flash: bool = True) -> dict:
+    m = {"n": 10, "mae_temp_k": 10 * mae_mired, "mae_tint": 4.0, "mae_mired": mae_mired, "score_temp": 0.01,
+         "score_tint": 0.2, "de00_mean": p75 - 0.5, "de00_p75": p75, "de00_p90": p75 + 1.0}
+    if flash:
+        m["per_flash"] = {"flash": {**m, "n": 3}, "no flash": {**m, "n": 7}}
+    return m
+
+
+def test_real_section_shows_delta_e_flash_slices_the_time_ordered_split_and_recency(monkeypatch):
+    from benchmarks.systems import BLEND_BASE, BLEND_SYSTEM, RECENCY_SYSTEM
+
+    grouped = {"as-shot": _row(30.0, 4.0), "GBM, metadata": _row(20.0, 3.0), BLEND_BASE: _row(16.0, 2.4),
+               RECENCY_SYSTEM: _row(16.8, 2.5), BLEND_SYSTEM: _row(15.0, 2.2)}
+    for m in grouped.values():
+        m |= {"fold_mae_mired": [m["mae_mired"]] * 2, "fold_mae_temp_k": [m["mae_temp_k"]] * 2}
+    timed = {"as-shot": _row(35.0, 5.0), BLEND_BASE: _row(20.0, 3.0), RECENCY_SYSTEM: _row(18.0, 2.7)}
+    result = {"n": 20, "n_shoots": 6, "fold_sizes": [10, 10], "results": grouped, "seconds": {"x": 1.0},
+              "time_ordered": {"n_train": 16, "n_test": 4, "test_dates": ["2024-09-01", "2024-09-02"],
+                               "fraction": 0.2, "results": timed},
+              "stage1": None, "pretrain": {"epochs": 1, "batch_size": 2, "image_size": 32, "width": 8}, "budgets": {}}
+    monkeypatch.setattr(report, "stage1_markdown", lambda st, where: [])  # not what this test reads
+    text = "\n".join(report.real_markdown(_stored("real", result)))
+    main = table_rows(text, "system | MAE Temperature (K) | MAE Tint | MAE mired | MAE mired, per fold")
+    assert main["as-shot"][-3:] == ["3.50", "4.00", "5.00"]  # ΔE00 mean / P75 / P90
+    assert f"ΔE00 P75 of the product's default ({BLEND_SYSTEM}): 2.20; beats every other row (best other: " \
+           f"{BLEND_BASE}, 2.40): **pass**; standing goal ≤ 2: **FAIL**." in text
+    flash = table_rows(text, "system | slice | n")
+    assert len(flash) == len(grouped)  # first cell repeats per slice: the last slice of each system is kept
+    timed_rows = table_rows(text, "system, time-ordered | MAE Temperature (K)")
+    assert list(timed_rows) == list(timed) and timed_rows[RECENCY_SYSTEM][-2] == "2.70"
+    assert "2 dates, 2024-09-01 to 2024-09-02" in text
+    assert "time-ordered split: MAE mired 20.00 → 18.00 (-10.0 %)" in text
+    assert "grouped folds: MAE mired 16.00 → 16.80 (+5.0 %)" in text and "ΔE00 P75 2.40 → 2.50 (+4.2 %)" in text

@@ -81,3 +81,34 @@ def test_holdout_leaves_a_shoot_larger_than_the_share_in_training():
     # only groups larger than twice the share: the smallest one still makes a validation side
     train, val = grouped_holdout(np.array(["a"] * 50 + ["b"] * 30 + ["c"] * 20), 0.05, 0)
     assert len(val) == 20 and len(train) == 80
+
+
+def test_recent_holdout_tests_exactly_the_most_recent_shoot_dates():
+    from catalog.splits import recent_holdout
+
+    rng = np.random.default_rng(0)
+    dates = [f"2024-{m:02d}-{d:02d}" for m, d in [(1, 5), (1, 20), (2, 3), (3, 9), (3, 30), (5, 1), (6, 6),
+                                                   (8, 8), (9, 1), (9, 2)]]
+    shoot = [dates[i] for i in rng.integers(0, 10, 80)] + [None] * 5
+    order = rng.permutation(len(shoot))
+    table = pd.DataFrame({"shoot": [shoot[i] for i in order]})
+    tr, te = recent_holdout(table, 0.2)
+    assert sorted(np.concatenate([tr, te]).tolist()) == list(range(len(table)))
+    got = set(table["shoot"].iloc[te])
+    assert got == {"2024-09-01", "2024-09-02"}  # 20 % of 10 dates: the 2 latest, every photo of them
+    assert table["shoot"].iloc[tr].isna().sum() == 5  # undated rows train
+    assert (table["shoot"].iloc[tr].dropna() < "2024-09-01").all()
+    _, one = recent_holdout(table, 0.01)  # at least one date
+    assert set(table["shoot"].iloc[one]) == {"2024-09-02"}
+    with pytest.raises(ValueError, match="2 shoot dates"):
+        recent_holdout(pd.DataFrame({"shoot": ["2024-01-01", None]}))
+
+
+def test_recency_weights_halve_every_half_life():
+    from catalog.splits import recency_weights
+
+    table = pd.DataFrame({"shoot": ["2024-03-31", "2024-01-01", "2024-02-15", None]})
+    w = recency_weights(table, 45.5)  # 2024-01-01 is 90 days before 2024-03-31 (leap year): two half-lives
+    np.testing.assert_allclose(w[:3], [1.0, 0.5 ** (90 / 45.5), 0.5 ** (45 / 45.5)])
+    assert w[3] == pytest.approx(w[:3].mean())
+    assert np.all(recency_weights(table, 0) == 1.0)

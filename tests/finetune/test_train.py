@@ -163,6 +163,10 @@ def test_run_finetune_kfold_with_encoder_training_and_baselines(make_catalog, tm
     assert all(w in np.round(np.linspace(0, 1, 11), 1) for w in blob["gbm_weight"])
     assert blob["provenance"]["versions"]["torch"] and len(blob["heads"]) == 1 and blob["fallback"] is not None
     json.dumps(blob["metadata_encoder"])  # JSON-serialisable state
+    # ΔE00 of every system beside its MAE (catalog.delta_e), the as-shot's included
+    for name in ("as-shot", "head", "gbm metadata"):
+        assert 0 <= r[name]["de00_mean"] <= r[name]["de00_p90"] and r[name]["de00_p75"] <= r[name]["de00_p90"]
+    assert r["as-shot"]["de00_mean"] > 0
 
 
 def test_run_finetune_is_deterministic(make_catalog, tmp_path):
@@ -275,3 +279,36 @@ def test_same_capture_with_as_shot_3000_or_9000_gets_the_same_prediction(make_ca
     assert d_mired.max() <= 2.0 and d_tint.max() <= 1.0
     assert np.abs(a["head_mired"] - b["head_mired"]).max() <= 2.0
     assert a["mired"].std() > 2.0  # the model does read the image: the photos get different predictions
+
+
+def test_weighted_huber_is_the_weighted_mean_of_the_rows():
+    from finetune.model import huber
+
+    pred, target = torch.tensor([[0.0, 0.0], [3.0, 1.0], [0.2, -0.4]]), torch.zeros(3, 2)
+    rows = torch.nn.functional.smooth_l1_loss(pred, target, reduction="none").mean(1)
+    assert torch.isclose(huber(pred, target, 1.0, torch.ones(3)), huber(pred, target, 1.0))
+    w = torch.tensor([1.0, 0.0, 3.0])
+    assert torch.isclose(huber(pred, target, 1.0, w), (rows[0] + 3 * rows[2]) / 4)
+
+
+def test_recency_weighting_pulls_the_model_towards_the_newest_shoot(make_catalog, tmp_path):
+    """The newest shoot edits tint +30, the five older ones -30: with a half-life of a few days the older
+    shoots count next to nothing and the model follows the newest; without, the majority."""
+    from finetune.predict import WBModel
+    from catalog.reader import read_catalog
+
+    torch.set_num_threads(1)
+    root = make_catalog(n_train=24, n_val=0, size=16)  # 6 shoots of 4, one a month (Jan..Jun 2023)
+    csv = root / "Train" / "sliders.csv"
+    table = pd.read_csv(csv)
+    newest = table["captureTime"].str[:10] == table["captureTime"].str[:10].max()
+    table["Tint"] = np.where(newest, 30.0, -30.0)
+    table.to_csv(csv, index=False)
+    tint = {}
+    for half_life in (0.0, 3.0):
+        out = tmp_path / f"m{half_life:g}"
+        run_finetune(FinetuneConfig(data=str(root), encoder="", image_size=16, out=str(out), epochs=40, ensemble=1,
+                                    hidden=8, batch_size=8, rerender_aug=0, baselines=False, recency_half_life=half_life,
+                                    threads=1, workers=1, progress=False, device="cpu"))
+        tint[half_life] = WBModel.load(out).predict(read_catalog(root, "Train"), progress=False)["Tint"].mean()
+    assert tint[0.0] < -20 and tint[3.0] > tint[0.0] + 20  # measured: -30.0 and +0.6 (the MLP starts at the median)
