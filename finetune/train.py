@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from catalog.locks import writes_folder
 from catalog.options import FinetuneConfig
 from catalog.canonical import REF_TEMP, REF_TINT, from_reference, to_reference
 from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, image_features
@@ -838,8 +839,10 @@ def save_outputs(cfg: FinetuneConfig, ts: TrainingSet, final: Any, final_enc: De
     val_csv.to_csv(out / "validation_predictions.csv", index=False)
 
 
+@writes_folder("out", "finetune")
 def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
-    """Steps 1-5 of the module docstring; returns the report (also OUT/finetune_report.json)."""
+    """Steps 1-5 of the module docstring; returns the report (also OUT/finetune_report.json). Holds
+    OUT's write lock throughout (catalog.locks: another run writing OUT waits, or this one does)."""
     t_start = time.time()
     set_threads(cfg.threads)
     seed_everything(cfg.seed)
