@@ -125,7 +125,11 @@ def _acquire(lock, folder: Path, timeout: float) -> bool:
             return True
         except Timeout:
             pass
-        print(f"{folder}: being written by {holder(folder)}; waiting for it up to {timeout:.0f} s "
+        who = holder(folder)
+        if who == "another run":  # it may have taken the lock an instant ago: its side file follows
+            time.sleep(0.2)
+            who = holder(folder)
+        print(f"{folder}: being written by {who}; waiting for it up to {timeout:.0f} s "
               f"(--lock-timeout)", file=sys.stderr, flush=True)
         try:
             lock.acquire(timeout=timeout)
