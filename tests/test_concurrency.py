@@ -118,6 +118,8 @@ def _reader_loop(model: str, root: str, stop: str, out: str) -> None:
             outputs.append(predictions(Path(model), Path(root)))
         except Exception as e:  # noqa: BLE001 - every failure is the finding
             errors.append(f"{type(e).__name__}: {e}")
+        Path(out).with_suffix(".count").write_text(str(len(outputs) + len(errors)))
+        time.sleep(0.1)  # leave the writers some of the 2 cores
     np.save(out, np.array(outputs))
     Path(out).with_suffix(".json").write_text(json.dumps(errors))
 
@@ -137,6 +139,9 @@ def test_readers_see_one_whole_model_while_add_edits_and_finetune_write(tiny, tm
     stop, out = tmp_path / "stop", tmp_path / "reader.npy"
     reader = mp.get_context("spawn").Process(target=_reader_loop, args=(str(model), str(root), str(stop), str(out)))
     reader.start()
+    count = out.with_suffix(".count")
+    loads = lambda: int(count.read_text() or 0) if count.exists() else 0  # noqa: E731 (read as it is written: "" then)
+    wait_until(lambda: loads() > 0)  # it has read the model as it was before any write
     cli_outputs, cli_errors = [], []
 
     def predict_loop() -> None:
@@ -150,6 +155,7 @@ def test_readers_see_one_whole_model_while_add_edits_and_finetune_write(tiny, tm
             else:
                 cli_outputs.append(pd.read_csv(csv)[["Temperature", "Tint"]].to_numpy(float))
             k += 1
+            time.sleep(2.0)  # the command a few times: the loading loop is the one that races the commits
 
     looping = threading.Thread(target=predict_loop)
     looping.start()
@@ -159,6 +165,8 @@ def test_readers_see_one_whole_model_while_add_edits_and_finetune_write(tiny, tm
         finetune = start(finetune_command(other, model, epochs=2))  # waits for add-edits if it still writes
         assert edits.wait(timeout=300) == 0, edits.stderr.read()
         assert finetune.wait(timeout=300) == 0, finetune.stderr.read()
+        done = loads()
+        wait_until(lambda: loads() > done + 1)  # and once more after the last write
     finally:
         stop.touch()
         looping.join(timeout=300)
