@@ -331,7 +331,8 @@ def _print_changes(changes: list, console: Console, dry_run: bool) -> None:
     console.print(table)
 
 
-@writes_folder("photos", "apply", create=False)  # two runs on one folder never interleave a sidecar's read-merge-write
+# two runs on one folder never interleave a sidecar's read-merge-write; a dry run writes nothing, not even a lock
+@writes_folder("photos", "apply", create=False, when=lambda cfg: not cfg.dry_run)
 def run_apply(cfg: ApplyConfig, console: Console | None = None) -> ApplyResult:
     """Write each prediction into its photo's XMP (all checks first: a missing photo or a hand-set
     white balance without --force stops before anything is written). --dry-run always prints its table."""

@@ -262,8 +262,9 @@ class ModelWriter:
         self._locks = ExitStack()
         self._locks.enter_context(write_lock(self.folder))
         try:
-            with FolderFlock(self.folder, exclusive=True):
-                recover(self.folder)
+            if (self.folder / COMMIT).is_dir():  # a killed writer's half-done commit (only writers make one)
+                with FolderFlock(self.folder, exclusive=True):
+                    recover(self.folder)
             self.dir = self.folder / INCOMING
             shutil.rmtree(self.dir, ignore_errors=True)  # left by a killed run: never half of a model
             self.dir.mkdir()

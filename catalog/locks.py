@@ -25,6 +25,7 @@ with no locks at all gets a warning and the run goes on unlocked.
 """
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -138,7 +139,7 @@ def _acquire(lock, folder: Path, timeout: float) -> bool:
             raise CatalogError(f"{folder}: still being written by {holder(folder)} after waiting {timeout:.0f} s; "
                                f"run this again when it has finished, or wait longer with --lock-timeout") from None
     except OSError as e:
-        if e.errno == 38:  # ENOSYS: flock not supported here
+        if e.errno == errno.ENOSYS:  # ENOSYS: flock not supported here
             print(f"warning: {folder}: this file system has no file locks, so nothing keeps two runs from "
                   f"writing this folder at once: do not start another one before this one ends",
                   file=sys.stderr, flush=True)
@@ -160,10 +161,10 @@ def _command() -> str:
     return " ".join(a for a in argv if a and not a.startswith("-"))
 
 
-def network_fs(folder: str | Path) -> str | None:
-    """The file system type of FOLDER when it is a network drive (Linux /proc/self/mounts), else None."""
+def network_fs(folder: str | Path, mounts_file: str | Path = "/proc/self/mounts") -> str | None:
+    """The file system type of FOLDER when it is a network drive (Linux: the mount table), else None."""
     try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
+        mounts = Path(mounts_file).read_text().splitlines()
     except OSError:
         return None
     real, best = os.path.realpath(folder), ("", "")
@@ -245,7 +246,7 @@ class FolderFlock:
                                        f"with the model folder; try again") from None
                 time.sleep(POLL)
             except OSError as e:
-                if e.errno == 38:  # ENOSYS: no locks on this file system (see write_lock's warning)
+                if e.errno == errno.ENOSYS:  # ENOSYS: no locks on this file system (see write_lock's warning)
                     os.close(self.fd)
                     self.fd = None
                     return

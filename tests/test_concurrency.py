@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from catalog.artifacts import MANIFEST, open_model
-from catalog.locks import HOLDER, write_lock
+from catalog.artifacts import MANIFEST, ModelWriter, open_model, read_json, reading, write_json
+from catalog.locks import HOLDER, network_fs, write_lock
 from tests.conftest import write_catalog
 
 # the spawned helpers import this module: the torch-importing test helpers are imported where used
@@ -214,6 +214,33 @@ def test_a_waiting_writer_names_the_holder_then_gives_up(tiny, tmp_path):
     assert f"being written by `finetune --out model` (pid {os.getpid()} on" in r.stderr
     assert "after waiting 1 s" in r.stderr and "--lock-timeout" in r.stderr
     assert (model / MANIFEST).read_bytes() == manifest
+
+
+def test_a_commit_waits_for_a_reader_still_loading(tmp_path):
+    """The mechanism behind the loop above, without luck: while this process holds the read lock, a
+    writer in another process stages its model but cannot commit it; once released, it does."""
+    folder = tmp_path / "m"
+    with ModelWriter(folder) as w:
+        write_json(w.dir / "a.json", {"v": 1})
+        w.commit()
+    code = ("import sys; from catalog.artifacts import ModelWriter, write_json\n"
+            "with ModelWriter(sys.argv[1]) as w:\n    write_json(w.dir / 'a.json', {'v': 2}); w.commit()")
+    with reading(folder):
+        writer = subprocess.Popen([sys.executable, "-c", code, str(folder)], cwd=PROJECT, env=ENV)
+        wait_until(lambda: (folder / ".incoming" / "a.json").exists() or writer.poll() is not None, timeout=60)
+        time.sleep(0.5)
+        assert writer.poll() is None and read_json(folder / "a.json") == {"v": 1}  # still the model being read
+    assert writer.wait(timeout=60) == 0
+    assert read_json(folder / "a.json") == {"v": 2} and open_model(folder)["files"].keys() == {"a.json"}
+
+
+def test_network_drives_are_recognised(tmp_path):
+    mounts = tmp_path / "mounts"
+    mounts.write_text("/dev/sda1 / ext4 rw 0 0\nserver:/studio /mnt/studio nfs4 rw 0 0\n"
+                      "//nas/photos /mnt/nas cifs rw 0 0\n")
+    assert network_fs("/mnt/studio/models/run1", mounts) == "nfs4"
+    assert network_fs("/mnt/nas", mounts) == "cifs"
+    assert network_fs("/mnt/studio2", mounts) is None and network_fs("/home/me/model", mounts) is None
 
 
 # ------------------------------------------------------------------------------------------------ apply
