@@ -260,7 +260,9 @@ def report(suites: list[dict], load: list[dict], size: int, argv: list[str], mac
               "row and column, in a counted skip, or is read right (tests/test_bad_inputs.py lists each case "
               "and its expected outcome). Memory per extra photo counts everything that grows with the "
               "catalog (the table, one embedding per photo, the output); decoded pixels are streamed in "
-              "chunks and must not be part of it.", ""]
+              "chunks and must not be part of it. The concurrency row counts what the runs on one model folder "
+              "lost: edits of a writer that ended well missing from the index or in it twice, edits of the killed "
+              "one that got in, reads that failed; the manifest is checked after the last run.", ""]
     return "\n".join(lines)
 
 
