@@ -196,23 +196,18 @@ class FolderFlock:
     there) or there is no fcntl. `exclusive()` / `shared()` convert the held lock in place."""
 
     def __init__(self, folder: str | Path, exclusive: bool = False, timeout: float = LOCK_TIMEOUT):
-        self.folder, self.timeout, self.fd = Path(folder), timeout, None
-        self.mode = fcntl.LOCK_EX if (fcntl and exclusive) else (fcntl.LOCK_SH if fcntl else 0)
+        self.folder, self.timeout, self.fd, self._start_exclusive = Path(folder), timeout, None, exclusive
 
     def __enter__(self) -> "FolderFlock":
-        self.fd = self._open()
+        self.fd = self._open()  # None without fcntl
         if self.fd is not None:
-            self._lock(self.mode)
+            self._lock(fcntl.LOCK_EX if self._start_exclusive else fcntl.LOCK_SH)
         return self
 
     def __exit__(self, *exc) -> None:
         if self.fd is not None:
             os.close(self.fd)  # closing releases the lock
             self.fd = None
-
-    @property
-    def active(self) -> bool:
-        return self.fd is not None
 
     def exclusive(self) -> None:
         if self.fd is not None:

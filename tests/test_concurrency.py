@@ -208,6 +208,8 @@ def test_a_waiting_writer_names_the_holder_then_gives_up(tiny, tmp_path):
     manifest = (model / MANIFEST).read_bytes()
     shoot = write_catalog(tmp_path, n_train=3, n_val=0, size=16, seed=400)
     with write_lock(model, "finetune --out model"):  # this test process holds it
+        with write_lock(model, "pretrain", timeout=0.1):  # re-entered in one process (the demo runs pretrain)
+            pass
         r = subprocess.run(add_edits(model, shoot, "--lock-timeout", "1"), cwd=PROJECT, env=ENV,
                            capture_output=True, text=True)
     assert r.returncode != 0
