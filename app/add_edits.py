@@ -10,7 +10,7 @@ training entries stay exactly as they were; a camera never seen in training is f
 vectors like any other). From then on `predict --blend-neighbors` pulls the photos of that shoot
 towards these edits (retrieval.edits, with the parameters finetune chose on validation).
 
-Reads top to bottom: load the model -> read the edits (every problem named, or counted and
+Reads top to bottom (holding the model folder's write lock throughout): load the model -> read the edits (every problem named, or counted and
 skipped with --skip-bad) -> decode, embed and predict them -> append -> write the index atomically
 (a killed run leaves the previous index usable) -> report.
 """
@@ -28,6 +28,7 @@ import pandas as pd
 from catalog.options import AddEditsConfig
 from catalog.errors import CatalogError
 from catalog.images import load_images
+from catalog.locks import writes_folder
 from catalog.reader import Catalog, image_where, problems_message, scan_catalog
 from catalog.wb import TEMP_MAX, TEMP_MIN, kelvin_to_mired
 from retrieval.scenes import capture_seconds
@@ -129,8 +130,11 @@ def edit_strength_note(strength: float, blob: dict[str, Any]) -> str:
             "after 3 edits")
 
 
+@writes_folder("model", "add-edits", create=False)
 def run_add_edits(cfg: AddEditsConfig) -> dict[str, Any]:
-    """The command: add cfg.data's edited photos to cfg.model's index and write it back atomically."""
+    """The command: add cfg.data's edited photos to cfg.model's index and write it back atomically.
+    It holds the model folder's write lock from before it reads the index (catalog.locks), so runs
+    started together add their edits one after the other and none is lost."""
     from finetune.predict import WBModel
 
     t0 = time.time()

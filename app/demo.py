@@ -14,6 +14,7 @@ from app.audit import AuditConfig, run_audit
 from app.evaluate import EvaluateConfig, run_evaluate
 from app.predict import PredictConfig, run_predict
 from catalog.demo import make_demo_catalog
+from catalog.locks import write_lock
 from catalog.validate import ValidateConfig, run_validate
 from finetune.train import FinetuneConfig, run_finetune
 from pretrain.train import PretrainConfig, run_pretrain
@@ -21,13 +22,15 @@ from pretrain.train import PretrainConfig, run_pretrain
 
 
 def train_demo_model(cfg: DemoConfig, data: Path, model: Path, console: Console) -> None:
-    """pretrain then finetune on `data` into `model`, with the demo's budgets (both demos use it)."""
-    console.rule("pretrain")
-    run_pretrain(PretrainConfig(data=data, out=model, epochs=cfg.pretrain_epochs, image_size=cfg.image_size,
-                                width=cfg.width, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
-    console.rule("finetune")
-    run_finetune(FinetuneConfig(data=data, encoder=model, out=model, epochs=cfg.finetune_epochs,
-                                ensemble=cfg.ensemble, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
+    """pretrain then finetune on `data` into `model`, with the demo's budgets (both demos use it),
+    holding the model folder's write lock across both (no other run writes between them)."""
+    with write_lock(model, "demo", cfg.lock_timeout):
+        console.rule("pretrain")
+        run_pretrain(PretrainConfig(data=data, out=model, epochs=cfg.pretrain_epochs, image_size=cfg.image_size,
+                                    width=cfg.width, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
+        console.rule("finetune")
+        run_finetune(FinetuneConfig(data=data, encoder=model, out=model, epochs=cfg.finetune_epochs,
+                                    ensemble=cfg.ensemble, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Path]:

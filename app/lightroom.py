@@ -35,6 +35,7 @@ from catalog.errors import CatalogError, ImageReadError
 from catalog.ids import check_id
 from catalog.images import read_image, square_resize
 from catalog.lightroom import LightroomPhoto, read_lightroom
+from catalog.locks import writes_folder
 from catalog.progress import progress_bar
 from catalog.raw import PHOTO_SUFFIXES, is_raw, read_raw
 from catalog.xmp import (RELATIVE_TEMP, RELATIVE_TINT, current_packets, incremental_to_temp_tint, plan_change,
@@ -330,6 +331,8 @@ def _print_changes(changes: list, console: Console, dry_run: bool) -> None:
     console.print(table)
 
 
+# two runs on one folder never interleave a sidecar's read-merge-write; a dry run writes nothing, not even a lock
+@writes_folder("photos", "apply", create=False, when=lambda cfg: not cfg.dry_run)
 def run_apply(cfg: ApplyConfig, console: Console | None = None) -> ApplyResult:
     """Write each prediction into its photo's XMP (all checks first: a missing photo or a hand-set
     white balance without --force stops before anything is written). --dry-run always prints its table."""

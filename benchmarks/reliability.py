@@ -2,8 +2,9 @@
 
     python benchmarks/reliability.py                      # the full table (about 6 min on 2 cores)
     python benchmarks/reliability.py --photos 2000 500    # a quick look
+    python benchmarks/reliability.py --only concurrency   # row 5 alone, updated in place in --out
 
-Four rows, each measured here, not asserted:
+Five rows, each measured here, not asserted:
   1. bad inputs      the cases of tests/test_bad_inputs.py (TIFF, CSV, model folder): tried / handled
                      (a named error naming file, row and column; a counted skip; or read right);
   2. kills survived  tests/test_crash_safety.py: `finetune` and `add-edits` SIGKILLed mid-run, the
@@ -13,14 +14,21 @@ Four rows, each measured here, not asserted:
                      no unpickling call in the source;
   4. load            `cli.py predict` on catalogs of small (64 px) photos, e.g. 5,000 and 20,000,
                      in one run each: peak memory of the command and its worker processes, and how much of it grows with
-                     the number of photos (per photo), against the size of the photos themselves.
+                     the number of photos (per photo), against the size of the photos themselves;
+  5. concurrency     several `add-edits` started at once on one model folder, one more SIGKILLed while it
+                     holds the folder's lock, and `predict` in loops reading the folder meanwhile: every
+                     edit of the surviving writers in the index exactly once, the killed one's nowhere,
+                     the manifest verifying, and every read succeeding (catalog.locks).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -29,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: the project's packages sit beside benchmarks/
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import cli, machine, measured  # noqa: E402
+from benchmarks.harness import cli, cpu_model, machine, measured  # noqa: E402
 
 SUITES = {  # row of the table -> (test files, how a test id is counted)
     "bad inputs (TIFF, CSV, model folder)": ["tests/test_bad_inputs.py"],
@@ -87,16 +95,24 @@ def write_photos(folder: Path, n: int, size: int, timed: bool = True, seed: int 
     return folder
 
 
-def load_figure(work: Path, counts: list[int], size: int = 64) -> list[dict]:
-    """Train a tiny model, then `cli.py predict` each catalog of `count` photos in one run; the
-    largest also without capture times (scenes then compare photos by look alone)."""
+FAST = ["--threads", "1", "--workers", "1", "--no-progress", "--device", "cpu"]
+
+
+def tiny_model(work: Path) -> Path:
+    """WORK/model: a seconds-long finetune on a small generated catalog (random encoder, one head)."""
     from tests.conftest import write_catalog
 
     small = write_catalog(work, n_train=24, n_val=0, layout="A", size=32, seed=1)
     model = work / "model"
     measured(cli("finetune", "--data", str(small), "--encoder", "", "--out", str(model), "--epochs", "2",
-                 "--ensemble", "1", "--rerender-aug", "0", "--no-baselines", "--folds", "1", "--threads", "1",
-                 "--workers", "1", "--no-progress", "--device", "cpu"), work / "finetune.log")
+                 "--ensemble", "1", "--rerender-aug", "0", "--no-baselines", "--folds", "1", *FAST),
+             work / "finetune.log")
+    return model
+
+
+def load_figure(work: Path, model: Path, counts: list[int], size: int = 64) -> list[dict]:
+    """`cli.py predict` with `model` on each catalog of `count` photos in one run; the largest also
+    without capture times (scenes then compare photos by look alone)."""
     out = []
     for n, timed in [(n, True) for n in counts] + [(counts[-1], False)]:
         name = f"{n}_{'timed' if timed else 'untimed'}"
@@ -114,7 +130,101 @@ def load_figure(work: Path, counts: list[int], size: int = 64) -> list[dict]:
     return out
 
 
-def report(suites: list[dict], load: list[dict], size: int, argv: list[str], mach: dict) -> str:
+def concurrency_figure(work: Path, model: Path, writers: int = 4, readers: int = 2, photos: int = 5) -> dict:
+    """`writers` add-edits started at once on `model` (each its own new shoot of `photos` edits) and
+    one more, SIGKILLed as soon as it holds the folder's lock; `readers` loops of `cli.py predict`
+    on the folder until every writer has ended. What was lost is counted, not assumed."""
+    from catalog.artifacts import open_model
+    from catalog.locks import HOLDER
+    from retrieval.index import NeighborIndex
+    from tests.conftest import write_catalog
+
+    import pandas as pd
+
+    before = NeighborIndex.load(model).ids
+    shoots = [write_catalog(work / "shoots", n_train=photos, n_val=0, size=32, seed=1000 + i)
+              for i in range(writers + 1)]
+    edits = [pd.read_csv(s / "Train" / "sliders.csv")["id_global"].astype(str).tolist() for s in shoots]
+    reads = {"ok": 0, "failed": []}
+    done = threading.Event()
+
+    def read_loop(k: int) -> None:
+        data = write_catalog(work / f"reader_{k}", n_train=1, n_val=8, layout="A", size=32, seed=2000 + k)
+        while not done.is_set():
+            r = subprocess.run(cli("predict", "--data", str(data), "--model", str(model), "--out",
+                                   str(work / f"reader_{k}.csv"), *FAST), cwd=ROOT, capture_output=True, text=True)
+            if r.returncode == 0:
+                reads["ok"] += 1
+            else:
+                reads["failed"].append(r.stderr.strip().splitlines()[-1:])
+
+    def holder_pid() -> int | None:
+        try:
+            return json.loads((model / HOLDER).read_text())["pid"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    loops = [threading.Thread(target=read_loop, args=(k,)) for k in range(readers)]
+    for t in loops:
+        t.start()
+    t0 = time.time()
+    procs = [subprocess.Popen(cli("add-edits", "--model", str(model), "--data", str(s), *FAST), cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for s in shoots]
+    victim, killed = procs[-1], False
+    while victim.poll() is None:  # SIGKILL the last one the moment it holds the lock
+        if holder_pid() == victim.pid:
+            victim.send_signal(signal.SIGKILL)
+            killed = True
+        time.sleep(0.001)
+    codes = [p.wait() for p in procs]
+    seconds = time.time() - t0
+    done.set()
+    for t in loops:
+        t.join()
+    ids = NeighborIndex.load(model).ids
+    try:
+        open_model(model)
+        verifies = True
+    except Exception:  # noqa: BLE001 - a broken model is the finding
+        verifies = False
+    expected = [i for e in edits[:writers] for i in e]
+    return {"writers": writers, "writers_ok": sum(c == 0 for c in codes[:writers]), "killed": int(killed and codes[-1] == -9),
+            "readers": readers, "reads_ok": reads["ok"], "reads_failed": reads["failed"],
+            "edits": len(expected), "missing": len(set(expected) - set(ids)),
+            "duplicated": len(ids) - len(set(ids)), "killed_present": len(set(edits[-1]) & set(ids)),
+            "training_kept": ids[:len(before)] == before, "verifies": verifies, "seconds": seconds,
+            "machine": f"{cpu_model()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+            "command": "python benchmarks/reliability.py --only concurrency"}
+
+
+def concurrency_row(c: dict) -> str:
+    lost = c["missing"] + c["duplicated"] + c["killed_present"] + len(c["reads_failed"])
+    ok = (lost == 0 and c["verifies"] and c["training_kept"] and c["writers_ok"] == c["writers"] and c["killed"]
+          and c["reads_ok"] > 0)
+    return (f"| concurrency: {c['writers']} `add-edits` at once on one model folder, 1 more SIGKILLed holding its "
+            f"lock, {c['readers']} `predict` loops reading it | {c['edits']} edits, {c['reads_ok'] + len(c['reads_failed'])} "
+            f"reads | {c['edits'] - c['missing']} edits in the index once, {c['reads_ok']} reads succeeded | "
+            f"{'yes' if ok else 'NO'} | lost: {'nothing' if lost == 0 else lost} ({c['missing']} edits missing, "
+            f"{c['duplicated']} duplicated, {c['killed_present']} of the killed run's, {len(c['reads_failed'])} failed "
+            f"reads); manifest {'verifies' if c['verifies'] else 'BROKEN'}; {c['seconds']:.0f} s on {c['machine']}; "
+            f"`{c['command']}` |")
+
+
+def update_row(text: str, row: str) -> str:
+    """The report with its concurrency row replaced (or added after the first table's last row)."""
+    lines = text.splitlines()
+    at = [i for i, line in enumerate(lines) if line.startswith("| concurrency:")]
+    if at:
+        lines[at[0]] = row
+    else:
+        first = next(i for i, line in enumerate(lines) if line.startswith("|---"))
+        end = next((i for i in range(first + 1, len(lines)) if not lines[i].startswith("|")), len(lines))
+        lines.insert(end, row)
+    return "\n".join(lines) + "\n"
+
+
+def report(suites: list[dict], load: list[dict], size: int, argv: list[str], mach: dict,
+           concurrency: dict) -> str:
     lines = ["# Reliability", "",
              f"Written by `python benchmarks/reliability.py {' '.join(argv)}`".rstrip() + " on "
              f"{mach['cpu_model']} ({mach['cpus']} cores, {mach['cpu_capability']}), "
@@ -135,6 +245,7 @@ def report(suites: list[dict], load: list[dict], size: int, argv: list[str], mac
                          f"{'yes' if bounded else 'NO'} | peak memory {b['peak_mb']:,.0f} MB vs {a['peak_mb']:,.0f} MB "
                          f"at {a['photos']:,} photos: {slope_kb:.2f} KB per extra photo (one decoded photo: "
                          f"{photo_kb:.0f} KB) |")
+    lines.append(concurrency_row(concurrency))
     lines += ["", "Load runs (each one `cli.py predict` command; peak memory is the larger of its largest process's "
               "peak RSS and the sampled sum of the proportional set sizes of it and its forked workers):", "",
               "| photos | capture times | rows out | wall s | CPU s | peak memory MB | output CSV MB | command |",
@@ -149,7 +260,9 @@ def report(suites: list[dict], load: list[dict], size: int, argv: list[str], mac
               "row and column, in a counted skip, or is read right (tests/test_bad_inputs.py lists each case "
               "and its expected outcome). Memory per extra photo counts everything that grows with the "
               "catalog (the table, one embedding per photo, the output); decoded pixels are streamed in "
-              "chunks and must not be part of it.", ""]
+              "chunks and must not be part of it. The concurrency row counts what the runs on one model folder "
+              "lost: edits of a writer that ended well missing from the index or in it twice, edits of the killed "
+              "one that got in, reads that failed; the manifest is checked after the last run.", ""]
     return "\n".join(lines)
 
 
@@ -160,15 +273,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", type=int, default=64, help="pixels of the generated photos (square)")
     p.add_argument("--work", type=Path, default=ROOT / "artifacts" / "reliability", help="scratch folder")
     p.add_argument("--out", type=Path, default=ROOT / "RELIABILITY.md", help="the report to write")
+    p.add_argument("--only", choices=["concurrency"],
+                   help="measure this row alone and replace it in --out (the other rows stay as they were)")
     args = p.parse_args(argv)
     import shutil
 
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
+    model = tiny_model(args.work)
+    if args.only == "concurrency":
+        row = concurrency_row(concurrency_figure(args.work / "concurrency", model))
+        args.out.write_text(update_row(args.out.read_text(), row))
+        print(row)
+        return
     mach = machine()
     suites = run_suites(args.work)
-    load = load_figure(args.work, sorted(args.photos), args.size)
-    text = report(suites, load, args.size, sys.argv[1:] if argv is None else argv, mach)
+    load = load_figure(args.work, model, sorted(args.photos), args.size)
+    concurrency = concurrency_figure(args.work / "concurrency", model)
+    text = report(suites, load, args.size, sys.argv[1:] if argv is None else argv, mach, concurrency)
     args.out.write_text(text)
     print(text)
 

@@ -17,6 +17,14 @@ and then moves the files into FOLDER, the manifest last. A run killed before tha
 previous model untouched; one killed during the moves is finished by the next `open_model`
 (`recover`). So the folder always holds one complete model, the old or the new.
 
+Concurrency (catalog.locks): a ModelWriter holds the folder's write lock from its start to its end
+(a command takes it earlier, at its own start, so that what it reads is what it replaces), so two
+writers never share `.incoming`. Its commit holds the read lock exclusively, and a reader holds it
+shared from its manifest check to the last file it loads (`reading`): the moves of a commit and the
+loading of a model exclude each other, so a reader gets the old model or the new one, whole. The
+commit's renames take milliseconds; a reader holds the lock only while it loads, never while it
+predicts, so neither waits long. Old folders need nothing: the lock files appear beside the model.
+
 Loading (`open_model`) checks the manifest first and names the file that does not match; a folder
 from an older wbstyle (pickled head.pt / encoder.pt) gets an error saying to re-run finetune.
 
@@ -34,13 +42,15 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from catalog.errors import CatalogError
+from catalog.locks import FolderFlock, write_lock
 
 MANIFEST = "manifest.json"
 FORMAT = "wbstyle-model"
@@ -198,7 +208,8 @@ def verify(folder: str | Path, required: Sequence[str] = ()) -> dict[str, Any]:
 
 
 def recover(folder: str | Path) -> None:
-    """Finish a commit that was interrupted while moving files (see module doc); drop stale staging."""
+    """Finish a commit that was interrupted while moving files (see module doc); drop stale staging.
+    The caller holds the folder's read lock exclusively (FolderFlock)."""
     folder = Path(folder)
     done = folder / COMMIT
     if done.is_dir():
@@ -220,40 +231,63 @@ def recover(folder: str | Path) -> None:
         shutil.rmtree(done, ignore_errors=True)
 
 
-def open_model(folder: str | Path, required: Sequence[str] = ()) -> dict[str, Any]:
-    """recover + verify: the manifest of a complete, unmodified model folder."""
+@contextmanager
+def reading(folder: str | Path) -> Iterator[None]:
+    """Hold FOLDER's read lock (shared) while a model is checked and loaded: no commit moves files
+    meanwhile. A commit that a killed writer left half done is finished first (exclusively)."""
     folder = Path(folder)
-    if folder.is_dir():
-        recover(folder)
-    return verify(folder, required)
+    with FolderFlock(folder) as lock:
+        if (folder / COMMIT).is_dir():  # a live writer moves files only while it holds the lock
+            lock.exclusive()
+            recover(folder)
+            lock.shared()
+        yield
+
+
+def open_model(folder: str | Path, required: Sequence[str] = ()) -> dict[str, Any]:
+    """recover + verify, under the read lock: the manifest of a complete, unmodified model folder."""
+    with reading(folder):
+        return verify(folder, required)
 
 
 class ModelWriter:
     """Stage a model's files in FOLDER/.incoming, then `commit` them into FOLDER (module doc).
 
     Leaving the `with` block without commit (an exception) removes the staging folder; the
-    previous model in FOLDER stays as it was."""
+    previous model in FOLDER stays as it was. It holds the folder's write lock throughout (module
+    doc; already held when a command took it first)."""
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        recover(self.folder)
-        self.dir = self.folder / INCOMING
-        shutil.rmtree(self.dir, ignore_errors=True)  # left by a killed run: never half of a model
-        self.dir.mkdir()
+        self._locks = ExitStack()
+        self._locks.enter_context(write_lock(self.folder))
+        try:
+            if (self.folder / COMMIT).is_dir():  # a killed writer's half-done commit (only writers make one)
+                with FolderFlock(self.folder, exclusive=True):
+                    recover(self.folder)
+            self.dir = self.folder / INCOMING
+            shutil.rmtree(self.dir, ignore_errors=True)  # left by a killed run: never half of a model
+            self.dir.mkdir()
+        except BaseException:
+            self._locks.close()
+            raise
 
     def __enter__(self) -> "ModelWriter":
         return self
 
     def __exit__(self, *exc) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        finally:
+            self._locks.close()
 
     def commit(self, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
         """Seal the staged files with their manifest and move them into the folder; returns the manifest."""
         names = sorted(p.name for p in self.dir.iterdir() if p.is_file() and not p.name.endswith(".tmp"))
         manifest = manifest_for(self.dir, names, provenance)
         write_json(self.dir / MANIFEST, manifest)
-        os.replace(self.dir, self.folder / COMMIT)  # from here on the new model is the folder's model
-        _fsync_dir(self.folder)
-        recover(self.folder)
+        with FolderFlock(self.folder, exclusive=True):  # readers load the old model or the new one
+            os.replace(self.dir, self.folder / COMMIT)  # from here on the new model is the folder's model
+            _fsync_dir(self.folder)
+            recover(self.folder)
         return manifest

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from catalog.locks import LOCK_TIMEOUT
+
 DEFAULT_MODEL = Path("artifacts/model")
 THREADS = 2
 
@@ -77,6 +79,7 @@ class PretrainConfig:
     workers: int = field(default=2, metadata={"help": "Threads decoding images."})
     resume: bool = field(default=False, metadata={
         "help": "Continue from OUT/pretrain_state.pt (weights, optimizer, schedule, epoch) up to --epochs."})
+    lock_timeout: float = field(default=LOCK_TIMEOUT, metadata={"help": "Seconds to wait while another run writes the same model folder, then give up."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars and the final table."})
 
 
@@ -119,6 +122,7 @@ class FinetuneConfig:
     seed: int = field(default=0, metadata={"help": "Seed for splits, augmentation, initialisation and batch order."})
     threads: int = field(default=THREADS, metadata={"help": "Torch intra-op threads."})
     workers: int = field(default=2, metadata={"help": "Image decoding threads."})
+    lock_timeout: float = field(default=LOCK_TIMEOUT, metadata={"help": "Seconds to wait while another run writes the same model folder, then give up."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
 
 
@@ -157,6 +161,7 @@ class AddEditsConfig:
     device: str = field(default="auto", metadata={"help": "Where the encoder runs: 'auto' (onnxruntime's CUDA provider when installed, else the CPU), 'cpu' or 'cuda'."})
     threads: int = field(default=THREADS, metadata={"help": "Cores to use: one worker each, running chunks of photos whole (decode, statistics, encoder)."})
     workers: int = field(default=1, metadata={"help": "Image decoding threads inside each worker."})
+    lock_timeout: float = field(default=LOCK_TIMEOUT, metadata={"help": "Seconds to wait while another run writes the same model folder, then give up."})
     progress: bool = field(default=True, metadata={"help": "Show progress and the summary."})
 
 
@@ -276,6 +281,7 @@ class ApplyConfig:
         "help": "Folder holding the photos (searched recursively); each is found by its file name without extension."})
     dry_run: bool = field(default=False, metadata={"help": "Print the old -> new table and write nothing."})
     force: bool = field(default=False, metadata={"help": "Overwrite a white balance someone set by hand."})
+    lock_timeout: float = field(default=LOCK_TIMEOUT, metadata={"help": "Seconds to wait while another `apply` writes into the same photo folder, then give up."})
     progress: bool = field(default=True, metadata={"help": "Show the table of changes."})
 
 
@@ -296,6 +302,7 @@ class DemoConfig:
     width: int = field(default=24, metadata={"help": "Encoder width (channels of its first stage)."})
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | mps."})
     seed: int = field(default=0, metadata={"help": "Seed of the demo data and of every stage."})
+    lock_timeout: float = field(default=LOCK_TIMEOUT, metadata={"help": "Seconds to wait while another run writes the same model folder, then give up."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars and tables."})
     lightroom: bool = field(default=False, metadata={
         "help": "Run the Lightroom loop instead: DNG/JPEG folders + .lrcat -> import-lightroom -> pretrain/finetune "

@@ -11,7 +11,8 @@
 
 Written through catalog.artifacts.ModelWriter (staged, then committed in one rename), so a run
 killed at any moment leaves the previous model loadable; read through `load_model_files`, which
-verifies the manifest first. No file is ever unpickled (tests/test_loaders_safe.py).
+verifies the manifest first and loads under the folder's read lock (one model, whole, even while
+another run writes the folder). No file is ever unpickled (tests/test_loaders_safe.py).
 
 The head's state (HeadEnsemble.state_dict() + extras) is split by type: tensors and lists of tensor
 dicts go to head.safetensors under "key.name" / "key.i.name", the packed Forest to forest.npz, and
@@ -24,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from catalog.artifacts import ModelWriter, load_arrays, load_tensors, open_model, read_json, save_tensors, write_bytes, write_json
+from catalog.artifacts import (ModelWriter, load_arrays, load_tensors, read_json, reading, save_tensors, verify, write_bytes,
+                               write_json)
 from catalog.errors import CatalogError
 from finetune.gbm import Forest
 from pretrain.onnx import ONNX_FILE, OnnxEncoder, providers
@@ -121,11 +123,13 @@ def load_model_files(model_dir: str | Path, threads: int = 1,
                      device: str = "cpu") -> tuple[OnnxEncoder, dict[str, Any], NeighborIndex | None]:
     """(ONNX encoder, head blob, neighbour index or None) of a verified model folder, without torch;
     CatalogError names the file that is missing, truncated or changed, or says to re-run finetune for
-    an old folder."""
+    an old folder. All under the folder's read lock (catalog.artifacts.reading): a commit by another
+    run never moves files between the check and the last file read, so this is one model, whole."""
     model_dir = Path(model_dir)
-    manifest = open_model(model_dir, required=MODEL_FILES)
-    encoder = OnnxEncoder(model_dir / ONNX_FILE, threads=threads, providers=providers(device))
-    blob = load_head(model_dir)
-    has_index = all(f in manifest["files"] for f in ("neighbors.faiss", "neighbors.npz", "neighbors.json"))
-    index = NeighborIndex.load(model_dir) if has_index else None
+    with reading(model_dir):
+        manifest = verify(model_dir, required=MODEL_FILES)
+        encoder = OnnxEncoder(model_dir / ONNX_FILE, threads=threads, providers=providers(device))
+        blob = load_head(model_dir)
+        has_index = all(f in manifest["files"] for f in ("neighbors.faiss", "neighbors.npz", "neighbors.json"))
+        index = NeighborIndex.load(model_dir) if has_index else None
     return encoder, blob, index

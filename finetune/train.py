@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from catalog.artifacts import reading
+from catalog.locks import writes_folder
 from catalog.options import FinetuneConfig
 from catalog.canonical import REF_TEMP, REF_TINT, from_reference, to_reference
 from catalog.delta_e import render_delta_e, summary as de_summary
@@ -84,7 +86,8 @@ def load_or_init_encoder(cfg: FinetuneConfig) -> tuple[Encoder, dict[str, Any]]:
         path = path / ENCODER_FILE if path.is_dir() else path
         if not path.is_file():
             raise CatalogError(f"encoder checkpoint not found: {path} (expected the folder written by `pretrain`)")
-        enc, blob = load_encoder(path)
+        with reading(path.parent):  # a model folder another run may be committing: one encoder, whole
+            enc, blob = load_encoder(path)
         # The model folder stores the encoder in float16; rounding first means the heads train on
         # exactly the embeddings predict will compute.
         pre = {k: blob.get(k) for k in ("config", "versions", "created", "epoch", "n_images", "final_eval")}
@@ -928,8 +931,10 @@ def save_outputs(cfg: FinetuneConfig, ts: TrainingSet, final: Any, final_enc: De
     val_csv.to_csv(out / "validation_predictions.csv", index=False)
 
 
+@writes_folder("out", "finetune")
 def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
-    """Steps 1-5 of the module docstring; returns the report (also OUT/finetune_report.json)."""
+    """Steps 1-5 of the module docstring; returns the report (also OUT/finetune_report.json). Holds
+    OUT's write lock throughout (catalog.locks: another run writing OUT waits, or this one does)."""
     t_start = time.time()
     set_threads(cfg.threads)
     seed_everything(cfg.seed)

@@ -33,6 +33,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from catalog.locks import writes_folder
 from catalog.options import PretrainConfig
 from catalog.schedule import warmup_cosine
 from catalog.splits import grouped_holdout
@@ -378,6 +379,12 @@ def _progress(enabled: bool):
                     TextColumn("{task.fields[info]}"), disable=not enabled)
 
 
+def _main_process(cfg: PretrainConfig) -> bool:
+    """The process that writes OUT (rank 0; the others of a multi-process run never write it)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+@writes_folder("out", "pretrain", when=_main_process)
 def run_pretrain(cfg: PretrainConfig) -> Path:
     """Train the encoder on every photo of `cfg.data`; returns the path of OUT/encoder.safetensors.
 

@@ -274,9 +274,11 @@ class NeighborIndex:
         from catalog.artifacts import ModelWriter, open_model
 
         model_dir = Path(model_dir)
-        manifest = open_model(model_dir)
-        provenance = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "files", "written")}
-        with ModelWriter(model_dir) as w:
+        if not model_dir.is_dir():  # before the writer creates it
+            raise CatalogError(f"{model_dir}: model folder not found")
+        with ModelWriter(model_dir) as w:  # holds the folder's write lock: the files linked are the ones replaced
+            manifest = open_model(model_dir)
+            provenance = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "files", "written")}
             for name in manifest["files"]:
                 if name in (INDEX_FILE, ARRAYS_FILE, META_FILE):
                     continue

@@ -10,6 +10,7 @@ import pytest
 from catalog.artifacts import (COMMIT, INCOMING, MANIFEST, ModelWriter, atomic_write, load_arrays, load_tensors,
                                open_model, read_json, save_arrays, save_tensors, verify, write_json)
 from catalog.errors import CatalogError
+from catalog.locks import LOCK_FILES
 
 
 def _model(folder, value: int, extra: str | None = None):
@@ -60,7 +61,8 @@ def test_readers_refuse_pickles_and_name_the_file(tmp_path):
 def test_manifest_is_written_last_and_checked(tmp_path):
     m = _model(tmp_path / "m", 1)
     assert set(m["files"]) == {"w.safetensors", "meta.json"} and m["config"] == {"value": 1}
-    assert sorted(os.listdir(tmp_path / "m")) == ["manifest.json", "meta.json", "w.safetensors"]
+    left = sorted(n for n in os.listdir(tmp_path / "m") if n not in LOCK_FILES)  # the locks stay, empty
+    assert left == ["manifest.json", "meta.json", "w.safetensors"]
     assert verify(tmp_path / "m", required=("meta.json",))["files"] == m["files"]
     with pytest.raises(CatalogError, match=r"other\.json: not part of this model"):
         verify(tmp_path / "m", required=("other.json",))
