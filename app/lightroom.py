@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from catalog.options import ApplyConfig, ImportConfig, IngestConfig
 from catalog.errors import CatalogError, ImageReadError
 from catalog.ids import check_id
 from catalog.images import read_image, square_resize
-from catalog.lightroom import LightroomPhoto, read_lightroom
+from catalog.lightroom import LightroomPhoto, develop_settings_of, read_lightroom
 from catalog.progress import progress_bar
 from catalog.raw import PHOTO_SUFFIXES, is_raw, read_raw
 from catalog.xmp import (RELATIVE_TEMP, RELATIVE_TINT, current_packets, incremental_to_temp_tint, plan_change,
@@ -316,44 +316,74 @@ def read_predictions(path: Path) -> pd.DataFrame:
 class ApplyResult:
     changes: list  # catalog.xmp.Change, one per prediction
     written: bool
+    skipped: list = field(default_factory=list)  # photos left alone (hand-set, --skip-hand-set)
 
 
-def _print_changes(changes: list, console: Console, dry_run: bool) -> None:
+def _print_changes(changes: list, skipped: set, console: Console, dry_run: bool) -> None:
     table = Table(title="white balance " + ("(dry run: nothing written)" if dry_run else "written"))
     for col in ("photo", "writes to", "old", "new", "note"):
         table.add_column(col)
     for c in changes:
         old = ", ".join(f"{k}={v}" for k, v in c.old.items()) or "-"
         new = ", ".join(f"{k}={v}" for k, v in c.new.items() if k != "WhiteBalance")
-        table.add_row(c.photo.name, c.target.name if not c.embedded else "embedded XMP", old, new,
-                      "[red]hand-set[/]" if c.hand_set else "")
+        notes = (["[yellow]skipped: hand-set[/]" if c.photo in skipped else "[red]hand-set[/]"] if c.hand_set else [])
+        notes += ["[red]white balance only[/]"] if c.from_nothing else []
+        notes += ["all catalog settings"] if c.settings is not None else []
+        table.add_row(c.photo.name, c.target.name if not c.embedded else "embedded XMP", old, new, ", ".join(notes))
     console.print(table)
 
 
+SAVE_FIRST = ("In Lightroom, select the photos and run Metadata > Save Metadata to File first (apply then merges "
+              "into what Lightroom saved), or pass --catalog CATALOG.lrcat (apply then writes every develop "
+              "setting the catalog holds), or --wb-only to write the white balance alone")
+
+
+def _plan(cfg: ApplyConfig, pred: pd.DataFrame, files: list[Path]) -> list:
+    """One catalog.xmp.Change per prediction: the photo's XMP now, and its catalog settings when
+    --catalog is given (they decide raw or rendered, and which white balance Lightroom holds)."""
+    known = develop_settings_of(cfg.catalog, files, _relocation(cfg.relocate)) if cfg.catalog else {}
+    packets = current_packets(files)
+    changes = []
+    for p, t, tint in zip(files, pred["Temperature"], pred["Tint"]):
+        entry = known.get(p)
+        changes.append(plan_change(p, t, tint, packets[p], sidecar_path(p) if uses_sidecar(p) else p,
+                                   raw=entry.raw if entry else None, settings=entry.settings if entry else None))
+    return changes
+
+
 def run_apply(cfg: ApplyConfig, console: Console | None = None) -> ApplyResult:
-    """Write each prediction into its photo's XMP (all checks first: a missing photo or a hand-set
-    white balance without --force stops before anything is written). --dry-run always prints its table."""
+    """Write each prediction into its photo's XMP. All checks come first (a missing photo, an XMP
+    that would carry the white balance alone, a hand-set white balance without --force or
+    --skip-hand-set): any of them stops before anything is written. --dry-run always prints its table."""
     console = console or Console(quiet=not (cfg.progress or cfg.dry_run))
     pred = read_predictions(Path(cfg.predictions))
     photos = find_photos(Path(cfg.photos))
     missing = [i for i in pred["id_global"] if i not in photos]
     if missing:
         raise CatalogError(f"{cfg.predictions}: {len(missing)} of {len(pred)} predictions have no photo in "
-                           f"{cfg.photos} (e.g. {missing[0]!r}; photos are found by file name without extension); "
-                           f"nothing written")
-    files = [photos[i] for i in pred["id_global"]]
-    packets = current_packets(files)
-    changes = [plan_change(p, t, tint, packets[p], sidecar_path(p) if uses_sidecar(p) else p)
-               for p, t, tint in zip(files, pred["Temperature"], pred["Tint"])]
-    _print_changes(changes, console, cfg.dry_run)
+                           f"{cfg.photos} (e.g. {missing[0]!r}; photos are found by their id, the file name without "
+                           f"extension, as ingest gave it); nothing written")
+    changes = _plan(cfg, pred, [photos[i] for i in pred["id_global"]])
     hand = [c for c in changes if c.hand_set]
-    if hand and not cfg.force and not cfg.dry_run:
+    skipped = {c.photo for c in hand} if cfg.skip_hand_set and not cfg.force else set()
+    _print_changes(changes, skipped, console, cfg.dry_run)
+    if cfg.dry_run:
+        return ApplyResult(changes, False, sorted(skipped))
+    alone = [c for c in changes if c.from_nothing and c.photo not in skipped]
+    if alone and not cfg.wb_only:
+        where = "are not in the catalog and have" if cfg.catalog else "have"
+        raise CatalogError(f"{len(alone)} photo(s) {where} no saved develop settings, e.g. {alone[0].photo}: an XMP "
+                           f"with only the white balance would make Lightroom's Read Metadata from Files reset "
+                           f"their other edits; nothing written. {SAVE_FIRST}.")
+    if hand and not cfg.force and not cfg.skip_hand_set:
         raise CatalogError(f"{len(hand)} photo(s) hold a white balance set by hand, e.g. {hand[0].target} "
                            f"({', '.join(f'{k}={v}' for k, v in hand[0].old.items())}); nothing written. "
-                           f"Pass --force to overwrite them.")
-    if not cfg.dry_run:
-        write_changes(changes, force=cfg.force)
-    return ApplyResult(changes, not cfg.dry_run)
+                           f"Pass --skip-hand-set to leave them as they are, or --force to overwrite them.")
+    write_changes([c for c in changes if c.photo not in skipped], force=cfg.force)
+    if skipped:
+        console.print(f"[yellow]{len(skipped)} photo(s) with a hand-set white balance left as they were:[/] "
+                      + ", ".join(sorted(p.name for p in skipped)))
+    return ApplyResult(changes, True, sorted(skipped))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -386,8 +416,9 @@ def run_demo_lightroom(cfg, console: Console | None = None) -> dict[str, Path]:
     pred = Path(run_predict(PredictConfig(data=data, model=model, out=model / "predictions.csv", split="Validation",
                                           device=cfg.device, progress=cfg.progress)))
     console.rule("apply")
+    # The new shoot is in no catalog yet and holds no other edit: the white balance alone is all there is.
     run_apply(ApplyConfig(predictions=pred, photos=setup["new_shoot"], dry_run=True, progress=cfg.progress), console)
-    run_apply(ApplyConfig(predictions=pred, photos=setup["new_shoot"], progress=False), console)
+    run_apply(ApplyConfig(predictions=pred, photos=setup["new_shoot"], wb_only=True, progress=False), console)
     console.rule("evaluate (against the new shoot's hidden edits)")
     run_evaluate(EvaluateConfig(data=data, model=model, pred=pred, answers=setup["answers"], split="Validation",
                                 out=model / "eval", device=cfg.device, seed=cfg.seed, progress=cfg.progress))

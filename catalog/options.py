@@ -270,8 +270,18 @@ class ApplyConfig:
     predictions: Path = field(metadata={"help": "CSV written by `predict`: id_global,Temperature,Tint."})
     photos: Path = field(default=Path("."), metadata={
         "help": "Folder holding the photos (searched recursively); each is found by its file name without extension."})
+    catalog: Path | None = field(default=None, metadata={
+        "help": "The Lightroom Classic catalog (.lrcat, opened read-only): each XMP then carries every develop "
+                "setting the catalog holds for the photo, with only the white balance changed."})
+    relocate: str = field(default="", metadata={
+        "help": "OLD=NEW: with --catalog, photos moved since the catalog saw them (as for import-lightroom)."})
+    wb_only: bool = field(default=False, metadata={
+        "help": "Without --catalog, allow XMP that holds only the white balance for photos with no saved "
+                "settings (Read Metadata from Files then resets their other edits)."})
     dry_run: bool = field(default=False, metadata={"help": "Print the old -> new table and write nothing."})
     force: bool = field(default=False, metadata={"help": "Overwrite a white balance someone set by hand."})
+    skip_hand_set: bool = field(default=False, metadata={
+        "help": "Leave photos with a hand-set white balance as they are, write the others, and list the skipped."})
     progress: bool = field(default=True, metadata={"help": "Show the table of changes."})
 
 

@@ -167,7 +167,7 @@ def test_apply_writes_sidecars_and_embedded_xmp_lightroom_reads(tmp_path):
     dry = run_apply(ApplyConfig(predictions=pred, photos=photos, dry_run=True, progress=False))
     assert not dry.written and not (photos / "IMG_0001.dng_original").exists()
     assert "ColorTemperature" not in exiftool_crs(photos / "IMG_0008.xmp")  # the dry run wrote nothing
-    run_apply(ApplyConfig(predictions=pred, photos=photos, progress=False))
+    run_apply(ApplyConfig(predictions=pred, photos=photos, wb_only=True, progress=False))
     side = exiftool_crs(photos / "IMG_0008.xmp")
     assert side["ColorTemperature"] == 5333 and int(side["Tint"]) == 7 and side["Exposure2012"] == "+0.70"
     dng = exiftool_crs(photos / "IMG_0001.dng")
@@ -184,9 +184,9 @@ def test_apply_refuses_hand_set_white_balance_and_writes_nothing(tmp_path):
     before = (photos / "IMG_0001.dng").read_bytes()
     pred = _predictions(tmp_path, [("IMG_0001", 4444, -2), ("IMG_0002", 6100, 0)])
     with pytest.raises(CatalogError, match="set by hand.*IMG_0002.dng.*nothing written.*--force"):
-        run_apply(ApplyConfig(predictions=pred, photos=photos, progress=False))
+        run_apply(ApplyConfig(predictions=pred, photos=photos, wb_only=True, progress=False))
     assert (photos / "IMG_0001.dng").read_bytes() == before  # all-or-nothing
-    run_apply(ApplyConfig(predictions=pred, photos=photos, force=True, progress=False))
+    run_apply(ApplyConfig(predictions=pred, photos=photos, wb_only=True, force=True, progress=False))
     assert exiftool_crs(photos / "IMG_0002.dng")["ColorTemperature"] == 6100
 
 
@@ -219,3 +219,102 @@ def test_cli_import_ingest_apply(tmp_path):
     assert r.returncode == 0 and "IMG_0002.dng" in r.stdout and "6100" in r.stdout
     r = run("apply", _predictions(tmp_path, [("IMG_7777", 6100, 0)]), "--photos", photos)
     assert r.returncode == 2 and "error:" in r.stderr and "IMG_7777" in r.stderr
+
+
+# A photographer's develop settings as Lightroom keeps them in the catalog (Lua table), beyond the
+# white balance: sliders, a profile, lens corrections, a tone curve, a look and a local correction.
+FULL_SETTINGS = {
+    "ProcessVersion": "15.4", "WhiteBalance": "Custom", "Temperature": 4600, "Tint": 9,
+    "Exposure2012": 0.35, "Contrast2012": -12, "Highlights2012": -42, "Vibrance": 8, "Texture": 5,
+    "CameraProfile": "Adobe Standard", "LensProfileEnable": 1, "AutoLateralCA": 1, "HasCrop": True,
+    "CropTop": 0.0312, "CropLeft": 0.05, "CropBottom": 0.97, "CropRight": 0.95, "CropAngle": -1.25,
+    "ToneCurveName2012": "Custom", "ToneCurvePV2012": [0, 0, 64, 58, 192, 200, 255, 255],
+    "Look": {"Name": "Adobe Vivid", "Amount": 0.8},
+    "GradientBasedCorrections": [{"What": "Correction", "CorrectionAmount": 1, "LocalExposure2012": -0.4}],
+}
+
+
+def exiftool_struct(path):
+    """exiftool's reading of every crs property, numbers as numbers, structures as structures."""
+    out = subprocess.run(["exiftool", "-j", "-n", "-struct", "-XMP-crs:all", "-XMP-dc:all", str(path)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)[0]
+
+
+def _same(read, want):
+    """exiftool's value against the catalog's (numbers compared as numbers, curves as 'x, y' points)."""
+    if isinstance(want, bool):
+        return str(read) == str(want)
+    if isinstance(want, (int, float)):
+        return float(read) == pytest.approx(float(want))
+    if isinstance(want, dict):
+        return all(_same(read[k], v) for k, v in want.items())
+    if isinstance(want, list) and want and isinstance(want[0], dict):
+        return len(read) == len(want) and all(_same(r, w) for r, w in zip(read, want))
+    if isinstance(want, list):
+        return [str(p).replace(" ", "") for p in read] == [f"{x},{y}" for x, y in zip(want[0::2], want[1::2])]
+    return str(read) == str(want)
+
+
+def test_apply_with_the_catalog_carries_every_develop_setting(tmp_path):
+    """Read Metadata from Files replaces every setting with the file's: with --catalog the XMP holds
+    all of the catalog's, unchanged, and only the white balance is new (read back by exiftool)."""
+    photos = tmp_path / "Photos"
+    photos.mkdir()
+    write_dng(photos / "IMG_0001.dng", render((120, 110, 90)), "NIKON D750", 4200.0, 5.0, EXIF)
+    (photos / "IMG_0002.NEF").write_bytes(b"raw")  # proprietary raw: a sidecar, a stale one already there
+    (photos / "IMG_0002.xmp").write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" crs:Exposure2012="+2.00" crs:WhiteBalance="As Shot">'
+        '<dc:subject><rdf:Bag><rdf:li>wedding</rdf:li></rdf:Bag></dc:subject></rdf:Description>'
+        '</rdf:RDF></x:xmpmeta>')
+    cat = LrcatWriter(tmp_path / "Cat.lrcat")
+    folder = cat.add_folder(cat.add_root(photos), "")
+    settings = {"IMG_0001.dng": FULL_SETTINGS, "IMG_0002.NEF": {**FULL_SETTINGS, "WhiteBalance": "As Shot",
+                                                                "Exposure2012": -0.5}}
+    for k, (name, s) in enumerate(settings.items()):
+        cat.add_develop(cat.add_image(cat.add_file(folder, name), None), s, compressed=k == 1)
+    cat.close()
+    digest = hashlib.sha256(cat.path.read_bytes()).hexdigest()
+    pred = _predictions(tmp_path, [("IMG_0001", 4600, 9), ("IMG_0002", 5321, -4)])
+    run_apply(ApplyConfig(predictions=pred, photos=photos, catalog=cat.path, progress=False))
+    assert hashlib.sha256(cat.path.read_bytes()).hexdigest() == digest  # the catalog is only read
+    for target, name, (temp, tint) in ((photos / "IMG_0001.dng", "IMG_0001.dng", (4600, 9)),
+                                       (photos / "IMG_0002.xmp", "IMG_0002.NEF", (5321, -4))):
+        got = exiftool_struct(target)
+        for key, want in settings[name].items():
+            if key in ("WhiteBalance", "Temperature", "Tint"):
+                continue
+            assert key in got, f"{target.name}: {key} missing"
+            assert _same(got[key], want), f"{target.name}: {key} = {got[key]!r}, catalog {want!r}"
+        assert (got["WhiteBalance"], got["ColorTemperature"], int(got["Tint"])) == ("Custom", temp, tint)
+    side = exiftool_struct(photos / "IMG_0002.xmp")
+    assert side["Exposure2012"] == -0.5 and side["Subject"] == ["wedding"]  # stale copy replaced, the rest kept
+
+
+def test_apply_without_the_catalog_refuses_an_xmp_from_nothing(tmp_path):
+    photos = tmp_path / "Photos"
+    photos.mkdir()
+    write_dng(photos / "IMG_0001.dng", render((120, 110, 90)), "NIKON D750", 4200.0, 5.0, EXIF)
+    (photos / "IMG_0002.CR3").write_bytes(b"raw")
+    (photos / "IMG_0003.CR3").write_bytes(b"raw")
+    saved = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+             '<rdf:Description rdf:about="" xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/" '
+             'crs:Version="16.0" crs:ProcessVersion="11.0" crs:Exposure2012="+0.70" crs:WhiteBalance="As Shot" '
+             'crs:HasSettings="True"/></rdf:RDF></x:xmpmeta>')
+    (photos / "IMG_0003.xmp").write_text(saved)  # Save Metadata to File was run for this one
+    before = (photos / "IMG_0001.dng").read_bytes()
+    pred = _predictions(tmp_path, [("IMG_0001", 4444, -2), ("IMG_0002", 5000, 3), ("IMG_0003", 6100, 1)])
+    with pytest.raises(CatalogError, match="2 photo\\(s\\) have no saved develop settings.*Save Metadata to File"):
+        run_apply(ApplyConfig(predictions=pred, photos=photos, progress=False))
+    assert (photos / "IMG_0001.dng").read_bytes() == before and not (photos / "IMG_0002.xmp").exists()
+    assert (photos / "IMG_0003.xmp").read_text() == saved  # nothing written, not even the safe one
+    (tmp_path / "one").mkdir()
+    only = _predictions(tmp_path / "one", [("IMG_0003", 6100, 1)])  # a saved sidecar is merged: everything is kept
+    run_apply(ApplyConfig(predictions=only, photos=photos, progress=False))
+    got = exiftool_struct(photos / "IMG_0003.xmp")
+    assert (got["ColorTemperature"], float(got["Exposure2012"]), str(got["ProcessVersion"])) == (6100, 0.7, "11.0")
+    run_apply(ApplyConfig(predictions=pred, photos=photos, wb_only=True, progress=False))  # confirmed
+    new = exiftool_struct(photos / "IMG_0002.xmp")
+    assert new["ColorTemperature"] == 5000 and str(new["Version"]) == "16.0" and str(new["ProcessVersion"]) == "15.4"
