@@ -61,21 +61,31 @@ class Decoded:
     curr_tint: float
 
 
-def decode_photo(path: Path, size: int) -> Decoded:
+def decode_photo(path: Path, size: int, raw: bool | None = None) -> Decoded:
     """A raw at its as-shot WB with its as-shot Temperature/Tint; a rendered file as it is, at the
-    reference white (catalog.xmp: rendered files are relative)."""
+    reference white (catalog.xmp: rendered files are relative). raw: the catalog's word (a DNG made
+    from a JPEG is rendered); None = by the extension."""
     if is_raw(path):
         r = read_raw(path, size)
+        if raw is False:
+            return Decoded(r.render, RELATIVE_TEMP, RELATIVE_TINT)
         return Decoded(r.render, float(np.clip(r.temperature, wb.TEMP_MIN, wb.TEMP_MAX)),
                        float(np.clip(r.tint, wb.TINT_MIN, wb.TINT_MAX)))
     return Decoded(square_resize(read_image(path), size), RELATIVE_TEMP, RELATIVE_TINT)
 
 
-def decode_all(paths: list[Path], size: int, workers: int, progress: bool, what: str) -> dict[Path, Decoded | str]:
-    """path -> Decoded, or the error message of a file that cannot be decoded (a counted skip)."""
+def photo_is_raw(photo: LightroomPhoto) -> bool:
+    """Raw (absolute white balance) or rendered (relative sliders): the catalog's word, else the extension."""
+    return is_raw(photo.path) if photo.raw is None else photo.raw
+
+
+def decode_all(paths: list[Path], size: int, workers: int, progress: bool, what: str,
+               raws: dict[Path, bool | None] | None = None) -> dict[Path, Decoded | str]:
+    """path -> Decoded, or the error message of a file that cannot be decoded (a counted skip).
+    raws: the catalog's raw-or-rendered per path (see decode_photo)."""
     def one(p: Path) -> Decoded | str:
         try:
-            return decode_photo(p, size)
+            return decode_photo(p, size, (raws or {}).get(p))
         except ImageReadError as e:
             return str(e)
 
@@ -149,7 +159,7 @@ def _safe_ids(photos: list[LightroomPhoto]) -> dict[int, str]:
 def _label(photo: LightroomPhoto) -> tuple[float, float] | str:
     """(Temperature, Tint) of the edit, or why a photo's settings do not fit its file type."""
     s = photo.settings or {}
-    if is_raw(photo.path):
+    if photo_is_raw(photo):
         if "Temperature" not in s:
             return "raw file edited with relative (Incremental) white balance"
         return float(s["Temperature"]), float(s["Tint"])
@@ -169,7 +179,7 @@ def _import_row(photo: LightroomPhoto, ids: dict[int, str], capture: dict[int, s
             "focalLength": e["focalLength"], "flashFired": e["flashFired"],
             "currTemp": round(dec.curr_temp, 1), "currTint": round(dec.curr_tint, 2),
             "Temperature": round(label[0], 1), "Tint": round(label[1], 2),
-            "wb_kind": "absolute" if is_raw(photo.path) else "relative",
+            "wb_kind": "absolute" if photo_is_raw(photo) else "relative",
             "master_id": ids.get(photo.master) if photo.master else None,
             "lr_image": photo.image, "source_file": str(photo.path)}
 
@@ -189,7 +199,8 @@ def run_import_lightroom(cfg: ImportConfig, console: Console | None = None) -> P
     console = console or Console(quiet=not cfg.progress)
     cat = read_lightroom(cfg.catalog, include_rejects=cfg.include_rejects, relocate=_relocation(cfg.relocate))
     paths = list(dict.fromkeys(p.path for p in cat.photos))  # a virtual copy shares its master's file
-    decoded = decode_all(paths, cfg.size, cfg.workers, cfg.progress, "catalog photos")
+    decoded = decode_all(paths, cfg.size, cfg.workers, cfg.progress, "catalog photos",
+                         {p.path: p.raw for p in cat.photos})
     ids = _safe_ids(cat.photos)
     capture = {p.image: p.capture_time for p in cat.photos}
     rows, renders, kept = [], [], []

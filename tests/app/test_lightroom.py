@@ -318,3 +318,45 @@ def test_apply_without_the_catalog_refuses_an_xmp_from_nothing(tmp_path):
     run_apply(ApplyConfig(predictions=pred, photos=photos, wb_only=True, progress=False))  # confirmed
     new = exiftool_struct(photos / "IMG_0002.xmp")
     assert new["ColorTemperature"] == 5000 and str(new["Version"]) == "16.0" and str(new["ProcessVersion"]) == "15.4"
+
+
+def test_skip_hand_set_writes_the_others_and_lists_the_skipped(tmp_path):
+    _, photos, _ = build(tmp_path)
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP-crs:WhiteBalance=Daylight",
+                    "-XMP-crs:Exposure2012=+0.3", str(photos / "IMG_0002.dng")], check=True)
+    before = (photos / "IMG_0002.dng").read_bytes()
+    pred = _predictions(tmp_path, [("IMG_0001", 4444, -2), ("IMG_0002", 6100, 0)])
+    with pytest.raises(CatalogError, match="1 photo\\(s\\) hold a white balance set by hand.*--skip-hand-set"):
+        run_apply(ApplyConfig(predictions=pred, photos=photos, wb_only=True, progress=False))
+    result = run_apply(ApplyConfig(predictions=pred, photos=photos, wb_only=True, skip_hand_set=True, progress=False))
+    assert result.skipped == [photos / "IMG_0002.dng"] and (photos / "IMG_0002.dng").read_bytes() == before
+    assert exiftool_crs(photos / "IMG_0001.dng")["ColorTemperature"] == 4444
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "apply", str(pred), "--photos", str(photos),
+                        "--wb-only", "--skip-hand-set"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and "skipped" in r.stdout and "left as they were: IMG_0002.dng" in r.stdout
+
+
+def test_raw_or_rendered_comes_from_the_catalog(tmp_path):
+    """A DNG made from a JPEG is a rendered file to Lightroom (Adobe_AdditionalMetadata.isRawFile = 0):
+    it is learned and written with the relative sliders, whatever its extension says."""
+    photos = tmp_path / "P"
+    photos.mkdir()
+    for name, temp in (("RAW.dng", 4200.0), ("FROMJPEG.dng", 5000.0)):
+        write_dng(photos / name, render((110, 110, 110)), "NIKON D750", temp, 0.0, EXIF)
+    cat = LrcatWriter(tmp_path / "c.lrcat")
+    folder = cat.add_folder(cat.add_root(photos), "")
+    for name, raw, edit in (("RAW.dng", True, {"Temperature": 4800, "Tint": 3}),
+                            ("FROMJPEG.dng", False, {"IncrementalTemperature": 10, "IncrementalTint": 2})):
+        image = cat.add_image(cat.add_file(folder, name), None)
+        cat.add_additional(image, is_raw=raw)
+        cat.add_develop(image, {"WhiteBalance": "Custom", "Exposure2012": 0.1, **edit})
+    cat.close()
+    t = pd.read_csv(run_import_lightroom(ImportConfig(catalog=cat.path, out=tmp_path / "d", size=32,
+                                                      progress=False))).set_index("id_global")
+    assert t.loc["FROMJPEG", "wb_kind"] == "relative" and t.loc["FROMJPEG", "currTemp"] == 5500
+    assert t.loc["RAW", "wb_kind"] == "absolute" and t.loc["RAW", "currTemp"] == pytest.approx(4200, abs=1)
+    pred = _predictions(tmp_path, [("RAW", 5000, 1), ("FROMJPEG", 6000, 4)])
+    run_apply(ApplyConfig(predictions=pred, photos=photos, catalog=cat.path, force=True, progress=False))  # edited
+    assert int(exiftool_crs(photos / "FROMJPEG.dng")["IncrementalTemperature"]) == round(1e6 / 5500 - 1e6 / 6000)
+    assert "ColorTemperature" not in exiftool_crs(photos / "FROMJPEG.dng")
+    assert exiftool_crs(photos / "RAW.dng")["ColorTemperature"] == 5000
