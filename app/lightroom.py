@@ -98,20 +98,55 @@ def decode_all(paths: list[Path], size: int, workers: int, progress: bool, what:
     return out
 
 
-def find_photos(folder: Path) -> dict[str, Path]:
-    """stem -> photo file under `folder` (recursive; hidden files and backups left out). Two photos
-    with one stem cannot be told apart by id_global: CatalogError naming both."""
+@dataclass(frozen=True)
+class PhotoFiles:
+    """One photo in a folder: its file (the raw of a RAW+JPEG pair) and its companions (the pair's
+    JPEG: Lightroom shows the two as one photo, the raw being the one edited)."""
+    path: Path
+    companions: tuple[Path, ...] = ()
+
+
+ID_SEPARATOR = "__"  # joins the folders of a relative path in an id: ids are file names, without "/"
+
+
+def _pairs(folder: Path, files: list[Path]) -> list[PhotoFiles]:
+    """Files grouped into photos: one name in one folder is one photo (the raw, its rendered files
+    companions); two raws, or two rendered files without a raw, of one name stop with an error."""
+    groups: dict[tuple[Path, str], list[Path]] = {}
+    for p in files:
+        groups.setdefault((p.parent, p.stem), []).append(p)
+    photos = []
+    for (_, stem), group in groups.items():
+        raws = [p for p in group if is_raw(p)]
+        if len(raws) > 1 or (not raws and len(group) > 1):
+            raise CatalogError(f"{folder}: {', '.join(str(p) for p in group)} share the name {stem!r} in one folder "
+                               f"and are not a RAW+JPEG pair; rename one (ids are file names without extension)")
+        main = raws[0] if raws else group[0]
+        photos.append(PhotoFiles(main, tuple(p for p in group if p != main)))
+    return photos
+
+
+def find_photos(folder: Path) -> dict[str, PhotoFiles]:
+    """id_global -> photo under `folder` (recursive; hidden files and backups left out). The id is the
+    file name without extension; a RAW+JPEG pair is one photo (the raw); photos of one name in
+    different folders are told apart by their path relative to `folder`, folders joined by "__"
+    (`day1__IMG_0001`), so `apply` must be given the folder `ingest` was."""
     if not folder.is_dir():
         raise CatalogError(f"{folder}: photo folder not found")
-    found: dict[str, Path] = {}
-    for p in sorted(folder.rglob("*")):
-        if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in PHOTO_SUFFIXES:
-            continue
-        stem = check_id(p.stem, where=str(p))
-        if stem in found:
-            raise CatalogError(f"{folder}: two photos share the name {stem!r}: {found[stem]} and {p}; ids are file "
-                               f"names without extension, so rename one (or ingest the folders separately)")
-        found[stem] = p
+    files = [p for p in sorted(folder.rglob("*"))
+             if not p.name.startswith(".") and p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES]
+    photos = _pairs(folder, files)
+    stems: dict[str, int] = {}
+    for ph in photos:
+        stems[ph.path.stem] = stems.get(ph.path.stem, 0) + 1
+    found: dict[str, PhotoFiles] = {}
+    for ph in photos:
+        rel = ph.path.relative_to(folder).with_suffix("")
+        name = ph.path.stem if stems[ph.path.stem] == 1 else ID_SEPARATOR.join(rel.parts)
+        id_ = check_id(name, where=str(ph.path))
+        if id_ in found:
+            raise CatalogError(f"{folder}: {found[id_].path} and {ph.path} both get the id {id_!r}; rename one")
+        found[id_] = ph
     return found
 
 
@@ -271,10 +306,13 @@ def run_ingest(cfg: IngestConfig, console: Console | None = None) -> Path:
     photos = find_photos(Path(cfg.photos))
     if not photos:
         raise CatalogError(f"{cfg.photos}: no photos (expected files ending in {', '.join(PHOTO_SUFFIXES)})")
-    decoded = decode_all(list(photos.values()), cfg.size, cfg.workers, cfg.progress, "photos")
-    exif = read_exif([p for p in photos.values() if not isinstance(decoded[p], str)])
+    decoded = decode_all([ph.path for ph in photos.values()], cfg.size, cfg.workers, cfg.progress, "photos")
+    exif = read_exif([ph.path for ph in photos.values() if not isinstance(decoded[ph.path], str)])
     rows, renders, report = [], [], []
-    for stem, p in photos.items():
+    for stem, ph in photos.items():
+        p = ph.path
+        report += [{"id_global": stem, "status": "companion", "reason": "RAW+JPEG pair: the raw is the photo",
+                    "detail": str(p), "file": str(c)} for c in ph.companions]
         dec = decoded[p]
         if isinstance(dec, str):
             report.append({"id_global": stem, "status": "skipped", "reason": UNDECODABLE, "detail": dec,
@@ -287,7 +325,7 @@ def run_ingest(cfg: IngestConfig, console: Console | None = None) -> Path:
         report.append({"id_global": stem, "status": "ingested", "reason": "", "detail": "", "file": str(p)})
     if not rows:
         raise CatalogError(f"{cfg.photos}: none of the {len(photos)} photos could be decoded, "
-                           f"e.g. {report[0]['detail']}")
+                           f"e.g. {[r for r in report if r['status'] == 'skipped'][0]['detail']}")
     table = pd.DataFrame(rows)[INPUT_COLUMNS + ["wb_kind", "source_file"]]
     csv = write_split(Path(cfg.out), "Validation", "sliders_inputs.csv", table, renders)
     pd.DataFrame(report).to_csv(Path(cfg.out) / "ingest_report.csv", index=False)
@@ -374,7 +412,7 @@ def run_apply(cfg: ApplyConfig, console: Console | None = None) -> ApplyResult:
         raise CatalogError(f"{cfg.predictions}: {len(missing)} of {len(pred)} predictions have no photo in "
                            f"{cfg.photos} (e.g. {missing[0]!r}; photos are found by their id, the file name without "
                            f"extension, as ingest gave it); nothing written")
-    changes = _plan(cfg, pred, [photos[i] for i in pred["id_global"]])
+    changes = _plan(cfg, pred, [photos[i].path for i in pred["id_global"]])
     hand = [c for c in changes if c.hand_set]
     skipped = {c.photo for c in hand} if cfg.skip_hand_set and not cfg.force else set()
     _print_changes(changes, skipped, console, cfg.dry_run)

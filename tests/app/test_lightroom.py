@@ -133,16 +133,39 @@ def test_ingest_makes_a_validation_layout_with_stems_as_ids(tmp_path):
     assert csv.name == "sliders_inputs.csv"
 
 
-def test_ingest_counts_undecodable_files_and_refuses_duplicate_stems(tmp_path):
+def test_ingest_counts_undecodable_files_and_refuses_ambiguous_names(tmp_path):
     _, photos, _ = build(tmp_path)
     run_ingest(IngestConfig(photos=photos, out=tmp_path / "new", size=32, progress=False))
     report = pd.read_csv(tmp_path / "new" / "ingest_report.csv")
     assert len(report) == 5 and report.set_index("id_global").loc["IMG_0005", "status"] == "skipped"
-    other = photos.parent / "other"
-    other.mkdir()
-    shutil.copy(photos / "IMG_0003.jpg", other / "IMG_0003.JPG")
-    with pytest.raises(CatalogError, match="two photos share the name 'IMG_0003'"):
-        find_photos(photos.parent)
+    write_dng(photos / "IMG_0003.dng", render((90, 90, 90)), "NIKON D750", 5000.0, 0.0, EXIF)  # a pair: fine
+    assert find_photos(photos)["IMG_0003"].path == photos / "IMG_0003.dng"
+    shutil.copy(photos / "IMG_0001.dng", photos / "IMG_0001.NEF")  # two raws of one name: which is it?
+    with pytest.raises(CatalogError, match=r"share the name .IMG_0001. in one folder and are not a RAW\+JPEG pair"):
+        find_photos(photos)
+
+
+def test_raw_jpeg_pairs_are_one_photo_and_same_names_in_other_folders_stay_apart(tmp_path):
+    shoot = tmp_path / "Shoot"
+    for day, value in (("day1", 100), ("day2", 140)):
+        (shoot / day).mkdir(parents=True)
+        write_dng(shoot / day / "IMG_0001.dng", render((value, value, value)), "NIKON D750", 4000.0 + value, 0.0, EXIF)
+        write_jpeg(shoot / day / "IMG_0001.JPG", render((value, value, value)), "NIKON D750", EXIF)
+    write_jpeg(shoot / "day2" / "IMG_0002.jpg", render((80, 90, 100)), "NIKON D750", EXIF)
+    csv = run_ingest(IngestConfig(photos=shoot, out=tmp_path / "new", size=32, progress=False))
+    t = pd.read_csv(csv).set_index("id_global")
+    assert set(t.index) == {"day1__IMG_0001", "day2__IMG_0001", "IMG_0002"}  # the raws, told apart by folder
+    assert t.loc["day1__IMG_0001", "wb_kind"] == "absolute" and t.loc["day2__IMG_0001", "currTemp"] == pytest.approx(
+        4140, abs=1)
+    report = pd.read_csv(tmp_path / "new" / "ingest_report.csv")
+    companions = report[report["status"] == "companion"].set_index("id_global")
+    assert companions.loc["day1__IMG_0001", "file"] == str(shoot / "day1" / "IMG_0001.JPG")
+    jpeg_before = (shoot / "day2" / "IMG_0001.JPG").read_bytes()
+    pred = _predictions(tmp_path, [("day2__IMG_0001", 5100, 2), ("day1__IMG_0001", 4700, -1)])
+    run_apply(ApplyConfig(predictions=pred, photos=shoot, wb_only=True, progress=False))
+    assert exiftool_crs(shoot / "day2" / "IMG_0001.dng")["ColorTemperature"] == 5100  # the raw is the photo
+    assert exiftool_crs(shoot / "day1" / "IMG_0001.dng")["ColorTemperature"] == 4700
+    assert (shoot / "day2" / "IMG_0001.JPG").read_bytes() == jpeg_before  # its JPEG untouched
 
 
 def _predictions(tmp_path, rows):
