@@ -18,14 +18,16 @@
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import os
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import tifffile
 from rich.console import Console
 from rich.table import Table
 
@@ -34,13 +36,15 @@ from catalog.options import ApplyConfig, ImportConfig, IngestConfig
 from catalog.errors import CatalogError, ImageReadError
 from catalog.ids import check_id
 from catalog.images import read_image, square_resize
-from catalog.lightroom import LightroomPhoto, develop_settings_of, read_lightroom
+from catalog.journal import SplitWriter
+from catalog.lightroom import LightroomPhoto, develop_settings_of, image_names, iter_lightroom
 from catalog.progress import progress_bar
 from catalog.raw import PHOTO_SUFFIXES, is_raw, read_raw
 from catalog.xmp import (RELATIVE_TEMP, RELATIVE_TINT, current_packets, incremental_to_temp_tint, plan_change,
                          sidecar_path, uses_sidecar, write_changes)
 
 UNDECODABLE = "file cannot be decoded"
+COMPANION = "RAW+JPEG pair: the raw is the photo"
 INPUT_COLUMNS = ["id_global", "captureTime", "camera_model", "camera_group", "aperture", "shutterSpeed",
                  "isoSpeedRating", "focalLength", "flashFired", "currTemp", "currTint"]
 
@@ -79,23 +83,28 @@ def photo_is_raw(photo: LightroomPhoto) -> bool:
     return is_raw(photo.path) if photo.raw is None else photo.raw
 
 
-def decode_all(paths: list[Path], size: int, workers: int, progress: bool, what: str,
-               raws: dict[Path, bool | None] | None = None) -> dict[Path, Decoded | str]:
-    """path -> Decoded, or the error message of a file that cannot be decoded (a counted skip).
-    raws: the catalog's raw-or-rendered per path (see decode_photo)."""
-    def one(p: Path) -> Decoded | str:
+CHUNK = 64  # photos decoded at once: memory holds one chunk's renders, never the catalog's
+
+
+def decode_many(pool: ThreadPoolExecutor, items: list[tuple[Path, bool | None]], size: int) -> dict[Path, Decoded | str]:
+    """(path, catalog's raw-or-rendered) -> Decoded, or the error message of a file that cannot be
+    decoded (a counted skip); each path decoded once (a virtual copy shares its master's file)."""
+    unique = list(dict.fromkeys(items))
+
+    def one(item: tuple[Path, bool | None]) -> Decoded | str:
         try:
-            return decode_photo(p, size, (raws or {}).get(p))
+            return decode_photo(item[0], size, item[1])
         except ImageReadError as e:
             return str(e)
 
-    out: dict[Path, Decoded | str] = {}
-    with progress_bar(progress) as bar, ThreadPoolExecutor(max(1, workers)) as pool:
-        task = bar.add_task(f"decoding {len(paths)} {what}", total=len(paths))
-        for p, res in zip(paths, pool.map(one, paths)):
-            out[p] = res
-            bar.advance(task)
-    return out
+    return {path: res for (path, _), res in zip(unique, pool.map(one, unique))}
+
+
+def chunks(items, n: int = CHUNK):
+    """An iterator in lists of n (the last one shorter)."""
+    it = iter(items)
+    while chunk := list(islice(it, n)):
+        yield chunk
 
 
 @dataclass(frozen=True)
@@ -150,16 +159,6 @@ def find_photos(folder: Path) -> dict[str, PhotoFiles]:
     return found
 
 
-def write_split(out: Path, split: str, csv_name: str, table: pd.DataFrame, renders: list[np.ndarray]) -> Path:
-    images = out / split / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    for id_, render in zip(table["id_global"], renders):
-        tifffile.imwrite(images / f"{check_id(id_)}.tif", render, photometric="rgb", compression="zlib")
-    csv = out / split / csv_name
-    table.to_csv(csv, index=False)
-    return csv
-
-
 def _print_counts(title: str, counts: dict[str, int], console: Console) -> None:
     table = Table(title=title)
     table.add_column("photos")
@@ -178,17 +177,31 @@ def _camera_group(model: object) -> str | None:
 # ----------------------------------------------------------------------------------------------
 # import-lightroom
 # ----------------------------------------------------------------------------------------------
-def _safe_ids(photos: list[LightroomPhoto]) -> dict[int, str]:
-    """Adobe_images.id_local -> id_global: the file's stem (unsafe characters -> _); a second photo
-    with that stem (a virtual copy, the same name in another folder) gets -<id_local>."""
+def _stem_id(base: object) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in str(base or "")).lstrip(".") or "photo"
+
+
+def catalog_ids(catalog: Path) -> tuple[dict[int, str], dict[int, str | None]]:
+    """(Adobe_images.id_local -> id_global, id_local -> capture time of photos with virtual copies).
+    id_global is the file's stem (unsafe characters -> _); a second photo with that stem (a virtual
+    copy, the same name in another folder) gets -<id_local>. Masters claim their stem first."""
     ids: dict[int, str] = {}
     used: set[str] = set()
-    for p in sorted(photos, key=lambda p: (p.master is not None, p.image)):  # masters claim their stem first
-        stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in p.path.stem).lstrip(".") or "photo"
-        name = stem if stem not in used else f"{stem}-{p.image}"
-        used.add(name)
-        ids[p.image] = check_id(name, where=str(p.path))
-    return ids
+    copies: list[tuple[int, str]] = []
+    capture: dict[int, str | None] = {}
+    for image, master, base, when in image_names(catalog):
+        if when is not None:
+            capture[image] = when
+        if master is not None:
+            copies.append((image, _stem_id(base)))
+            continue
+        stem = _stem_id(base)
+        ids[image] = stem if stem not in used else f"{stem}-{image}"
+        used.add(ids[image])
+    for image, stem in copies:
+        ids[image] = stem if stem not in used else f"{stem}-{image}"
+        used.add(ids[image])
+    return {k: check_id(v, where=f"{catalog}: Adobe_images {k}") for k, v in ids.items()}, capture
 
 
 def _label(photo: LightroomPhoto) -> tuple[float, float] | str:
@@ -207,7 +220,7 @@ def _label(photo: LightroomPhoto) -> tuple[float, float] | str:
 def _import_row(photo: LightroomPhoto, ids: dict[int, str], capture: dict[int, str | None],
                 dec: Decoded, label: tuple[float, float]) -> dict:
     e = photo.exif
-    when = capture.get(photo.master or photo.image) or photo.capture_time  # a copy is shot when its master was
+    when = (capture.get(photo.master) if photo.master else None) or photo.capture_time  # a copy is shot when its master was
     return {"id_global": ids[photo.image], "captureTime": when,
             "camera_model": e["camera_model"], "camera_group": _camera_group(e["camera_model"]),
             "aperture": e["aperture"], "shutterSpeed": e["shutterSpeed"], "isoSpeedRating": e["isoSpeedRating"],
@@ -228,40 +241,93 @@ def _relocation(text: str) -> tuple[str, str] | None:
     return old, new
 
 
+IMPORT_COLUMNS = INPUT_COLUMNS + ["Temperature", "Tint", "wb_kind", "master_id", "lr_image", "source_file"]
+REPORT_COLUMNS = ["lr_image", "id_global", "status", "reason", "source_file", "detail"]
+MISFIT = "develop settings do not fit the file type"
+
+
+def _import_state(cfg: ImportConfig) -> dict:
+    """What an import is made from: a rerun with the same continues it (catalog.journal)."""
+    st = Path(cfg.catalog).stat()
+    return {"catalog": str(Path(cfg.catalog).resolve()), "catalog_bytes": st.st_size,
+            "catalog_mtime_ns": st.st_mtime_ns, "include_rejects": cfg.include_rejects, "relocate": cfg.relocate}
+
+
+class _Report:
+    """A CSV written row by row to a temporary file, renamed into place when complete."""
+
+    def __init__(self, path: Path, columns: list[str]):
+        self.path, self.columns = path, columns
+        self.tmp = path.with_name(f".{path.name}.tmp")
+        self.file = open(self.tmp, "w", newline="", encoding="utf-8")
+        self.writer = csv.DictWriter(self.file, columns, extrasaction="ignore")
+        self.writer.writeheader()
+
+    def add(self, row: dict) -> None:
+        self.writer.writerow(row)
+
+    def finish(self) -> Path:
+        self.file.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+
 def run_import_lightroom(cfg: ImportConfig, console: Console | None = None) -> Path:
     """Catalog -> OUT/Train (sliders.csv + images); returns the CSV path. Every catalog photo is in
-    sliders.csv or, with its reason, in OUT/lightroom_import.csv and the printed summary."""
+    sliders.csv or, with its reason, in OUT/lightroom_import.csv and the printed summary.
+
+    Streams: the catalog's rows come one at a time (catalog.lightroom.iter_lightroom), CHUNK photos
+    are decoded at once, and each render and CSV row is written as it is made (catalog.journal), so
+    memory does not grow with the catalog and a killed run continues where it stopped (photos
+    already written are verified, not decoded again)."""
     console = console or Console(quiet=not cfg.progress)
-    cat = read_lightroom(cfg.catalog, include_rejects=cfg.include_rejects, relocate=_relocation(cfg.relocate))
-    paths = list(dict.fromkeys(p.path for p in cat.photos))  # a virtual copy shares its master's file
-    decoded = decode_all(paths, cfg.size, cfg.workers, cfg.progress, "catalog photos",
-                         {p.path: p.raw for p in cat.photos})
-    ids = _safe_ids(cat.photos)
-    capture = {p.image: p.capture_time for p in cat.photos}
-    rows, renders, kept = [], [], []
-    for photo in cat.photos:
-        dec, label = decoded[photo.path], _label(photo)
-        if isinstance(dec, str):
-            cat.skip(photo, UNDECODABLE, dec)
-        elif isinstance(label, str):
-            cat.skip(photo, "develop settings do not fit the file type", label)
-        else:
-            rows.append(_import_row(photo, ids, capture, dec, label))
-            renders.append(dec.render)
-            kept.append(photo)
-    cat.photos = kept
-    if not rows:
+    relocate = _relocation(cfg.relocate)
+    ids, capture = catalog_ids(Path(cfg.catalog))
+    split = SplitWriter(cfg.out, "Train", "sliders.csv", IMPORT_COLUMNS, "lr_image", _import_state(cfg), cfg.size,
+                        fresh=cfg.fresh)
+    report = _Report(Path(cfg.out) / "lightroom_import.csv", REPORT_COLUMNS)
+    counts: dict[str, int] = {"labelled": 0}
+    resumed = 0
+    photos = iter_lightroom(cfg.catalog, include_rejects=cfg.include_rejects, relocate=relocate)
+    with progress_bar(cfg.progress) as bar, ThreadPoolExecutor(max(1, cfg.workers)) as pool:
+        task = bar.add_task(f"importing {len(ids):,} catalog photos", total=len(ids))
+        for chunk in chunks(photos):
+            labels = {p.image: _label(p) for p, reason, _ in chunk if reason is None}
+            todo = [(p.path, p.raw) for p, reason, _ in chunk
+                    if reason is None and not isinstance(labels[p.image], str) and str(p.image) not in split.done]
+            decoded = decode_many(pool, todo, cfg.size)
+            for photo, reason, detail in chunk:
+                label = labels.get(photo.image)
+                if reason is None and isinstance(label, str):
+                    reason, detail = MISFIT, label
+                elif reason is None and str(photo.image) not in split.done and isinstance(decoded[photo.path], str):
+                    reason, detail = UNDECODABLE, decoded[photo.path]
+                if reason is not None:
+                    counts[reason] = counts.get(reason, 0) + 1
+                    report.add({"lr_image": photo.image, "status": "skipped", "reason": reason,
+                                "source_file": str(photo.path), "detail": detail})
+                    continue
+                if str(photo.image) in split.done:
+                    resumed += 1
+                else:
+                    dec = decoded[photo.path]
+                    split.add(_import_row(photo, ids, capture, dec, label), dec.render)
+                counts["labelled"] += 1
+                report.add({"lr_image": photo.image, "id_global": ids[photo.image], "status": "labelled",
+                            "reason": "", "source_file": str(photo.path)})
+            bar.advance(task, len(chunk))
+    if not counts["labelled"]:
+        split.close()
+        report.finish()
         raise CatalogError(f"{cfg.catalog}: no photo has a white-balance edit to learn from "
-                           f"({', '.join(f'{k}: {v}' for k, v in cat.summary().items())})")
-    csv = write_split(cfg.out, "Train", "sliders.csv", pd.DataFrame(rows), renders)
-    report = [{"lr_image": r["lr_image"], "id_global": r["id_global"], "status": "labelled", "reason": "",
-               "source_file": r["source_file"]} for r in rows]
-    report += [{"lr_image": s["image"], "id_global": None, "status": "skipped", "reason": s["reason"],
-                "source_file": s["path"], "detail": s["detail"]} for s in cat.skipped]
-    pd.DataFrame(report).sort_values("lr_image").to_csv(cfg.out / "lightroom_import.csv", index=False)
-    _print_counts(f"import {cfg.catalog.name}", cat.summary(), console)
-    console.print(f"[bold]train split[/] {csv}; every photo and its status: {cfg.out / 'lightroom_import.csv'}")
-    return csv
+                           f"({', '.join(f'{k}: {v}' for k, v in counts.items())})")
+    csv_path = split.finish()
+    report.finish()
+    _print_counts(f"import {Path(cfg.catalog).name}", counts, console)
+    if resumed:
+        console.print(f"{resumed:,} photo(s) were imported by an earlier, interrupted run: verified, not redone")
+    console.print(f"[bold]train split[/] {csv_path}; every photo and its status: {report.path}")
+    return csv_path
 
 
 # ----------------------------------------------------------------------------------------------
@@ -299,39 +365,57 @@ def _positive(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
 
 
+INGEST_COLUMNS = INPUT_COLUMNS + ["wb_kind", "source_file"]
+
+
 def run_ingest(cfg: IngestConfig, console: Console | None = None) -> Path:
     """Photo folder -> OUT/Validation (sliders_inputs.csv + images); returns the CSV path. Files
-    that cannot be decoded are counted and listed in OUT/ingest_report.csv, never silently dropped."""
+    that cannot be decoded are counted and listed in OUT/ingest_report.csv, never silently dropped.
+    Streams like import-lightroom: CHUNK photos at a time, each written as made, and a killed run
+    continues where it stopped."""
     console = console or Console(quiet=not cfg.progress)
     photos = find_photos(Path(cfg.photos))
     if not photos:
         raise CatalogError(f"{cfg.photos}: no photos (expected files ending in {', '.join(PHOTO_SUFFIXES)})")
-    decoded = decode_all([ph.path for ph in photos.values()], cfg.size, cfg.workers, cfg.progress, "photos")
-    exif = read_exif([ph.path for ph in photos.values() if not isinstance(decoded[ph.path], str)])
-    rows, renders, report = [], [], []
-    for stem, ph in photos.items():
-        p = ph.path
-        report += [{"id_global": stem, "status": "companion", "reason": "RAW+JPEG pair: the raw is the photo",
-                    "detail": str(p), "file": str(c)} for c in ph.companions]
-        dec = decoded[p]
-        if isinstance(dec, str):
-            report.append({"id_global": stem, "status": "skipped", "reason": UNDECODABLE, "detail": dec,
-                           "file": str(p)})
-            continue
-        rows.append({"id_global": stem, **exif[p], "currTemp": round(dec.curr_temp, 1),
-                     "currTint": round(dec.curr_tint, 2), "wb_kind": "absolute" if is_raw(p) else "relative",
-                     "source_file": str(p)})
-        renders.append(dec.render)
-        report.append({"id_global": stem, "status": "ingested", "reason": "", "detail": "", "file": str(p)})
-    if not rows:
-        raise CatalogError(f"{cfg.photos}: none of the {len(photos)} photos could be decoded, "
-                           f"e.g. {[r for r in report if r['status'] == 'skipped'][0]['detail']}")
-    table = pd.DataFrame(rows)[INPUT_COLUMNS + ["wb_kind", "source_file"]]
-    csv = write_split(Path(cfg.out), "Validation", "sliders_inputs.csv", table, renders)
-    pd.DataFrame(report).to_csv(Path(cfg.out) / "ingest_report.csv", index=False)
-    counts = pd.Series([r["reason"] or r["status"] for r in report]).value_counts().to_dict()
+    state = {"photos": str(Path(cfg.photos).resolve())}
+    split = SplitWriter(Path(cfg.out), "Validation", "sliders_inputs.csv", INGEST_COLUMNS, "id_global", state,
+                        cfg.size, fresh=cfg.fresh)
+    report = _Report(Path(cfg.out) / "ingest_report.csv", ["id_global", "status", "reason", "detail", "file"])
+    counts: dict[str, int] = {}
+    first_error = ""
+    with progress_bar(cfg.progress) as bar, ThreadPoolExecutor(max(1, cfg.workers)) as pool:
+        task = bar.add_task(f"ingesting {len(photos):,} photos", total=len(photos))
+        for chunk in chunks(photos.items()):
+            todo = [ph.path for id_, ph in chunk if id_ not in split.done]
+            decoded = decode_many(pool, [(p, None) for p in todo], cfg.size)
+            exif = read_exif([p for p in todo if not isinstance(decoded[p], str)])
+            for id_, ph in chunk:
+                for c in ph.companions:
+                    report.add({"id_global": id_, "status": "companion", "reason": COMPANION, "detail": str(ph.path),
+                                "file": str(c)})
+                    counts[COMPANION] = counts.get(COMPANION, 0) + 1
+                dec = decoded.get(ph.path)
+                if isinstance(dec, str):
+                    report.add({"id_global": id_, "status": "skipped", "reason": UNDECODABLE, "detail": dec,
+                                "file": str(ph.path)})
+                    counts[UNDECODABLE] = counts.get(UNDECODABLE, 0) + 1
+                    first_error = first_error or dec
+                    continue
+                if dec is not None:
+                    split.add({"id_global": id_, **exif[ph.path], "currTemp": round(dec.curr_temp, 1),
+                               "currTint": round(dec.curr_tint, 2),
+                               "wb_kind": "absolute" if is_raw(ph.path) else "relative",
+                               "source_file": str(ph.path)}, dec.render)
+                report.add({"id_global": id_, "status": "ingested", "reason": "", "detail": "", "file": str(ph.path)})
+                counts["ingested"] = counts.get("ingested", 0) + 1
+            bar.advance(task, len(chunk))
+    report.finish()
+    if not counts.get("ingested"):
+        split.close()
+        raise CatalogError(f"{cfg.photos}: none of the {len(photos)} photos could be decoded, e.g. {first_error}")
+    csv_path = split.finish()
     _print_counts(f"ingest {cfg.photos}", counts, console)
-    return csv
+    return csv_path
 
 
 # ----------------------------------------------------------------------------------------------

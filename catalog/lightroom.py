@@ -360,3 +360,19 @@ def develop_settings_of(path: str | Path, files: list[Path],
         except CatalogError as e:
             out[wanted[key]] = CatalogSettings(photo.image, None, photo.raw, str(e))
     return out
+
+
+def image_names(path: str | Path):
+    """(id_local, masterImage, file base name, captureTime of a photo that has virtual copies) for
+    every Adobe_images row, one at a time: the small first pass that names photos before the import
+    streams them (a copy needs its master's name and capture time)."""
+    db = connect_readonly(path)
+    try:
+        yield from db.execute(
+            "SELECT i.id_local, i.masterImage, f.baseName, CASE WHEN EXISTS (SELECT 1 FROM Adobe_images c "
+            "WHERE c.masterImage = i.id_local) THEN i.captureTime END "
+            "FROM Adobe_images i LEFT JOIN AgLibraryFile f ON f.id_local = i.rootFile ORDER BY i.id_local")
+    except sqlite3.DatabaseError as e:
+        raise CatalogError(f"{path}: cannot read the catalog's tables ({e})") from e
+    finally:
+        db.close()

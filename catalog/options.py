@@ -245,6 +245,8 @@ class ImportConfig:
                 "starts with NEW instead (e.g. 'D:/Photos/=/mnt/photos/')."})
     size: int = field(default=256, metadata={"help": "Side of the renders written (pixels)."})
     workers: int = field(default=2, metadata={"help": "Threads decoding photos."})
+    fresh: bool = field(default=False, metadata={
+        "help": "Start over instead of continuing an interrupted import into OUT."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars and the summary table."})
 
 
@@ -259,6 +261,8 @@ class IngestConfig:
         "help": "Folder to write: OUT/Validation/sliders_inputs.csv + OUT/Validation/images/<stem>.tif."})
     size: int = field(default=256, metadata={"help": "Side of the renders written (pixels)."})
     workers: int = field(default=2, metadata={"help": "Threads decoding photos."})
+    fresh: bool = field(default=False, metadata={
+        "help": "Start over instead of continuing an interrupted ingest into OUT."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars and the summary table."})
 
 

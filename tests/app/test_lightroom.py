@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import tifffile
 
 from app.lightroom import (ApplyConfig, ImportConfig, IngestConfig, find_photos, run_apply, run_import_lightroom,
                            run_ingest)
@@ -383,3 +384,64 @@ def test_raw_or_rendered_comes_from_the_catalog(tmp_path):
     assert int(exiftool_crs(photos / "FROMJPEG.dng")["IncrementalTemperature"]) == round(1e6 / 5500 - 1e6 / 6000)
     assert "ColorTemperature" not in exiftool_crs(photos / "FROMJPEG.dng")
     assert exiftool_crs(photos / "RAW.dng")["ColorTemperature"] == 5000
+
+
+def test_a_killed_import_resumes_without_redoing_finished_photos(tmp_path):
+    """SIGKILL a real `import-lightroom` part-way; the rerun keeps every photo it had finished (the
+    same render files, not rewritten), does the rest, and the CSV holds each photo once."""
+    import os
+    import signal
+    import time
+
+    photos = tmp_path / "Photos"
+    photos.mkdir()
+    first = write_jpeg(photos / "IMG_0000.jpg", np.random.default_rng(0).integers(0, 255, (400, 600, 3), np.uint8),
+                       "NIKON D750", EXIF)
+    cat = LrcatWriter(tmp_path / "Big.lrcat")
+    folder = cat.add_folder(cat.add_root(photos), "")
+    n = 160
+    for k in range(n):
+        if k:
+            shutil.copy(first, photos / f"IMG_{k:04d}.jpg")
+        image = cat.add_image(cat.add_file(folder, f"IMG_{k:04d}.jpg"), f"2024-06-01T10:{k // 60 % 60:02d}:{k % 60:02d}")
+        cat.add_develop(image, {"WhiteBalance": "Custom", "IncrementalTemperature": k % 30 - 15, "IncrementalTint": 1,
+                                "Exposure2012": 0.1}, compressed=k % 2 == 0)
+    cat.close()
+    out = tmp_path / "data"
+    args = [sys.executable, str(ROOT / "cli.py"), "import-lightroom", str(cat.path), "--out", str(out), "--size", "32",
+            "--workers", "1", "--no-progress"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = out / "Train" / "sliders.csv.partial"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if partial.exists() and partial.read_bytes().count(b"\n") > 40:
+            break
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "Train" / "sliders.csv").exists(), "the import finished before it could be killed"
+    done = pd.read_csv(partial)["id_global"].tolist()
+    assert 40 <= len(done) < n
+    stamps = {i: (out / "Train" / "images" / f"{i}.tif").stat().st_mtime_ns for i in done}
+    r = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    table = pd.read_csv(out / "Train" / "sliders.csv")
+    assert len(table) == n and table["id_global"].is_unique and not partial.exists()
+    assert all((out / "Train" / "images" / f"{i}.tif").stat().st_mtime_ns == t for i, t in stamps.items())
+    assert len(pd.read_csv(out / "lightroom_import.csv")) == n
+
+
+def test_ingest_continues_and_a_broken_render_is_redone(tmp_path):
+    _, photos, _ = build(tmp_path)
+    cfg = IngestConfig(photos=photos, out=tmp_path / "new", size=32, progress=False)
+    run_ingest(cfg)
+    images = tmp_path / "new" / "Validation" / "images"
+    stamps = {p.name: p.stat().st_mtime_ns for p in images.iterdir()}
+    (images / "IMG_0002.tif").write_bytes(b"II*\x00 torn")  # a render that is no longer whole
+    run_ingest(cfg)
+    assert {p.name: p.stat().st_mtime_ns for p in images.iterdir() if p.name != "IMG_0002.tif"} == {
+        k: v for k, v in stamps.items() if k != "IMG_0002.tif"}  # verified, not redone
+    assert tifffile.imread(images / "IMG_0002.tif").shape == (32, 32, 3)  # the torn one redone
+    assert len(pd.read_csv(tmp_path / "new" / "Validation" / "sliders_inputs.csv")) == 4
+    run_ingest(IngestConfig(photos=photos, out=tmp_path / "new", size=32, fresh=True, progress=False))
+    assert all(p.stat().st_mtime_ns != stamps[p.name] for p in images.iterdir())

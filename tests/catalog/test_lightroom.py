@@ -140,3 +140,43 @@ def test_a_white_balance_that_is_not_a_number_is_a_counted_skip(tmp_path):
     got = read_lightroom(cat.path)
     assert got.summary() == {"labelled": 0, BAD_TEXT: 1}
     assert "IncrementalTemperature = 'warm' is not a number" in got.skipped[0]["detail"]
+
+
+def test_a_crafted_compressed_row_costs_no_more_than_its_prefix_and_is_counted(tmp_path):
+    """A zlib stream whose length prefix says 4.8 KB but which inflates to 256 MB: inflated no
+    further than 4.8 KB (+1 byte), refused, and counted as undecodable text."""
+    import tracemalloc
+
+    packer = zlib.compressobj(9)
+    bomb = b"".join(packer.compress(b"s = { WhiteBalance = \"Custom\" " + b" " * (1 << 20)) if i == 0
+                    else packer.compress(b" " * (1 << 20)) for i in range(256)) + packer.flush()
+    crafted = struct.pack(">I", 4800) + bomb
+    tracemalloc.start()
+    with pytest.raises(CatalogError, match="inflate beyond the 4,800 bytes their length prefix says"):
+        decode_develop_text(crafted, "w")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1 << 20  # not the 256 MB the stream holds
+    cat = LrcatWriter(tmp_path / "c.lrcat")
+    folder = cat.add_folder(cat.add_root(tmp_path), "")
+    cat.add_develop(cat.add_image(cat.add_file(folder, "A.dng"), None), crafted)
+    cat.close()
+    assert read_lightroom(cat.path).summary() == {"labelled": 0, BAD_TEXT: 1}
+
+
+def test_rejects_and_as_shot_rows_are_never_parsed(tmp_path, monkeypatch):
+    import catalog.lightroom as lr
+
+    cat = LrcatWriter(tmp_path / "c.lrcat")
+    folder = cat.add_folder(cat.add_root(tmp_path), "")
+    cat.add_develop(cat.add_image(cat.add_file(folder, "R.dng"), None, pick=-1), "s = { not lua at all")
+    cat.add_develop(cat.add_image(cat.add_file(folder, "S.dng"), None),
+                    'garbage ] WhiteBalance = "As Shot", Temperature = 5150, Tint = 4 [')  # As Shot, by text
+    cat.add_develop(cat.add_image(cat.add_file(folder, "T.dng"), None),
+                    {"WhiteBalance": "As Shot", "Temperature": 4950, "Tint": -2}, compressed=True)  # by column
+    cat.close()
+    parsed = []
+    monkeypatch.setattr(lr, "parse_develop_settings", lambda text, where: parsed.append(where) or {})
+    got = list(lr.iter_lightroom(cat.path))
+    assert [r for _, r, _ in got] == [REJECT, AS_SHOT, AS_SHOT] and not parsed
+    assert [p.as_shot for p, _, _ in got[1:]] == [(5150.0, 4.0), (4950.0, -2.0)]  # Lightroom's own as-shot
