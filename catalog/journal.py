@@ -100,11 +100,15 @@ class SplitWriter:
         return kept
 
     def add(self, row: dict, render: np.ndarray) -> None:
-        """One photo: its render (atomic), then its CSV row (one append)."""
+        """One photo: its render (a temporary file renamed into place), then its CSV row (one
+        append). The render is not fsynced one by one (14 ms each on a common disk, a third of the
+        import's time): a killed process loses nothing the kernel has, and a resume verifies every
+        render before trusting its row."""
         name = check_id(row["id_global"], where=str(self.csv))
-        buf = io.BytesIO()
-        tifffile.imwrite(buf, render, photometric="rgb", compression="zlib")
-        atomic_write(self.images / f"{name}.tif", lambda f: f.write(buf.getvalue()))
+        target = self.images / f"{name}.tif"
+        tmp = target.with_name(f".{target.name}.tmp")
+        tifffile.imwrite(tmp, render, photometric="rgb", compression="zlib")
+        os.replace(tmp, target)
         os.write(self._fd, _line([row.get(c) for c in self.columns]))
 
     def finish(self) -> Path:

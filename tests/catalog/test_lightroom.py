@@ -11,7 +11,8 @@ from PIL import Image
 from catalog.demo_lightroom import LrcatWriter, develop_text
 from catalog.errors import CatalogError
 from catalog.lightroom import (AS_SHOT, BAD_TEXT, MISSING, NO_SETTINGS, NO_WB, REJECT, connect_readonly,
-                               decode_develop_text, parse_develop_settings, read_lightroom)
+                               decode_develop_text, parse_develop_settings, read_lightroom,
+                               white_balance_of)
 
 CUSTOM = {"WhiteBalance": "Custom", "Temperature": 5150, "Tint": 8, "Exposure2012": 0.25,
           "ToneCurvePV2012": [0, 0, 255, 255], "Look": {"Name": "Adobe Color"}}
@@ -74,7 +75,8 @@ def test_settings_paths_exif_and_virtual_copies(tmp_path):
     photos = {p.image: p for p in read_lightroom(path).photos}
     a, b, copy = photos[ids["A.jpg"]], photos[ids["B.jpg"]], photos[ids["A copy"]]
     assert a.path == tmp_path / "Photos" / "2024-05-01" / "A.jpg"
-    assert a.settings["IncrementalTemperature"] == 10 and a.settings["Look"] == {"Name": "Adobe Color"}
+    assert a.settings == {"WhiteBalance": "Custom", "Temperature": 5150, "Tint": 8, "IncrementalTemperature": 10,
+                          "IncrementalTint": -4}  # the import reads the white balance only
     # the compressed row:
     assert b.settings == {"WhiteBalance": "Custom", "IncrementalTemperature": -20, "IncrementalTint": 3}
     assert copy.master == ids["A.jpg"] and copy.path == a.path and copy.settings["IncrementalTemperature"] == 25
@@ -171,7 +173,7 @@ def test_rejects_and_as_shot_rows_are_never_parsed(tmp_path, monkeypatch):
     folder = cat.add_folder(cat.add_root(tmp_path), "")
     cat.add_develop(cat.add_image(cat.add_file(folder, "R.dng"), None, pick=-1), "s = { not lua at all")
     cat.add_develop(cat.add_image(cat.add_file(folder, "S.dng"), None),
-                    'garbage ] WhiteBalance = "As Shot", Temperature = 5150, Tint = 4 [')  # As Shot, by text
+                    's = { WhiteBalance = "As Shot", Temperature = 5150, Tint = 4, Look = { Name = "x" } }')  # by text
     cat.add_develop(cat.add_image(cat.add_file(folder, "T.dng"), None),
                     {"WhiteBalance": "As Shot", "Temperature": 4950, "Tint": -2}, compressed=True)  # by column
     cat.close()
@@ -180,3 +182,14 @@ def test_rejects_and_as_shot_rows_are_never_parsed(tmp_path, monkeypatch):
     got = list(lr.iter_lightroom(cat.path))
     assert [r for _, r, _ in got] == [REJECT, AS_SHOT, AS_SHOT] and not parsed
     assert [p.as_shot for p, _, _ in got[1:]] == [(5150.0, 4.0), (4950.0, -2.0)]  # Lightroom's own as-shot
+
+
+def test_the_white_balance_scan_reads_the_top_level_only_and_agrees_with_a_full_parse():
+    settings = {"Exposure2012": 0.35, "Look": {"Name": "Preset { with braces }", "Parameters": {"Temperature": 9999}},
+                "WhiteBalance": "Custom", "Temperature": 5150, "Tint": -8, "Label": 'say "Tint = 3"',
+                "GradientBasedCorrections": [{"LocalTemperature": 12, "Temperature": 1}], "ToneCurvePV2012": [0, 0]}
+    text = develop_text(settings)
+    full = parse_develop_settings(text, "w")
+    assert white_balance_of(text, "w") == {k: full[k] for k in ("WhiteBalance", "Temperature", "Tint")}
+    with pytest.raises(CatalogError, match="braces do not close"):
+        white_balance_of(text[: len(text) // 2], "w")
