@@ -36,6 +36,7 @@ from catalog.options import ApplyConfig, ImportConfig, IngestConfig
 from catalog.errors import CatalogError, ImageReadError
 from catalog.ids import check_id
 from catalog.images import read_image, square_resize
+from catalog.asshot_agreement import EVIDENCE, CameraAgreement, check_as_shot
 from catalog.journal import SplitWriter
 from catalog.lightroom import LightroomPhoto, develop_settings_of, image_names, iter_lightroom
 from catalog.progress import progress_bar
@@ -77,10 +78,6 @@ def decode_photo(path: Path, size: int, raw: bool | None = None) -> Decoded:
                        float(np.clip(r.tint, wb.TINT_MIN, wb.TINT_MAX)))
     return Decoded(square_resize(read_image(path), size), RELATIVE_TEMP, RELATIVE_TINT)
 
-
-def photo_is_raw(photo: LightroomPhoto) -> bool:
-    """Raw (absolute white balance) or rendered (relative sliders): the catalog's word, else the extension."""
-    return is_raw(photo.path) if photo.raw is None else photo.raw
 
 
 CHUNK = 64  # photos decoded at once: memory holds one chunk's renders, never the catalog's
@@ -207,7 +204,7 @@ def catalog_ids(catalog: Path) -> tuple[dict[int, str], dict[int, str | None]]:
 def _label(photo: LightroomPhoto) -> tuple[float, float] | str:
     """(Temperature, Tint) of the edit, or why a photo's settings do not fit its file type."""
     s = photo.settings or {}
-    if photo_is_raw(photo):
+    if photo.absolute:
         if "Temperature" not in s:
             return "raw file edited with relative (Incremental) white balance"
         return float(s["Temperature"]), float(s["Tint"])
@@ -218,16 +215,22 @@ def _label(photo: LightroomPhoto) -> tuple[float, float] | str:
 
 
 def _import_row(photo: LightroomPhoto, ids: dict[int, str], capture: dict[int, str | None],
-                dec: Decoded, label: tuple[float, float]) -> dict:
+                dec: Decoded, label: tuple[float, float], agreement: dict[str, CameraAgreement]) -> dict:
+    """One sliders.csv row; a raw's as-shot moved onto Lightroom's where its camera's As Shot photos
+    gave enough evidence (catalog.asshot_agreement)."""
     e = photo.exif
+    curr = (dec.curr_temp, dec.curr_tint)
+    if photo.absolute and str(e["camera_model"] or "unknown camera") in agreement:
+        curr = agreement[str(e["camera_model"] or "unknown camera")].correct(*curr)
     when = (capture.get(photo.master) if photo.master else None) or photo.capture_time  # a copy is shot when its master was
     return {"id_global": ids[photo.image], "captureTime": when,
             "camera_model": e["camera_model"], "camera_group": _camera_group(e["camera_model"]),
             "aperture": e["aperture"], "shutterSpeed": e["shutterSpeed"], "isoSpeedRating": e["isoSpeedRating"],
             "focalLength": e["focalLength"], "flashFired": e["flashFired"],
-            "currTemp": round(dec.curr_temp, 1), "currTint": round(dec.curr_tint, 2),
+            "currTemp": round(float(np.clip(curr[0], wb.TEMP_MIN, wb.TEMP_MAX)), 1),
+            "currTint": round(float(np.clip(curr[1], wb.TINT_MIN, wb.TINT_MAX)), 2),
             "Temperature": round(label[0], 1), "Tint": round(label[1], 2),
-            "wb_kind": "absolute" if photo_is_raw(photo) else "relative",
+            "wb_kind": "absolute" if photo.absolute else "relative",
             "master_id": ids.get(photo.master) if photo.master else None,
             "lr_image": photo.image, "source_file": str(photo.path)}
 
@@ -246,11 +249,33 @@ REPORT_COLUMNS = ["lr_image", "id_global", "status", "reason", "source_file", "d
 MISFIT = "develop settings do not fit the file type"
 
 
-def _import_state(cfg: ImportConfig) -> dict:
+def _import_state(cfg: ImportConfig, agreement: dict[str, CameraAgreement]) -> dict:
     """What an import is made from: a rerun with the same continues it (catalog.journal)."""
     st = Path(cfg.catalog).stat()
     return {"catalog": str(Path(cfg.catalog).resolve()), "catalog_bytes": st.st_size,
-            "catalog_mtime_ns": st.st_mtime_ns, "include_rejects": cfg.include_rejects, "relocate": cfg.relocate}
+            "catalog_mtime_ns": st.st_mtime_ns, "include_rejects": cfg.include_rejects, "relocate": cfg.relocate,
+            "as_shot_corrections": {c: [a.shift_mired, a.shift_tint] for c, a in agreement.items() if a.corrected}}
+
+
+def _report_agreement(agreement: dict[str, CameraAgreement], out: Path, console: Console) -> None:
+    """The per-camera agreement table, printed and written to OUT/asshot_agreement.csv."""
+    rows = [{"camera_model": a.camera, "as_shot_photos": a.photos, "median_abs_dmired": round(a.median_abs_mired, 2),
+             "median_abs_dtint": round(a.median_abs_tint, 2), "shift_mired": round(a.shift_mired, 2),
+             "shift_tint": round(a.shift_tint, 2), "corrected": a.corrected} for a in agreement.values()]
+    pd.DataFrame(rows, columns=["camera_model", "as_shot_photos", "median_abs_dmired", "median_abs_dtint",
+                                "shift_mired", "shift_tint", "corrected"]).to_csv(out / "asshot_agreement.csv",
+                                                                                 index=False)
+    if not rows:
+        console.print("as-shot check: no raw left at As Shot in the catalog, nothing to compare with Lightroom's")
+        return
+    table = Table(title="as-shot: wbstyle vs Lightroom's stored As Shot values")
+    for col in ("camera", "As Shot photos", "median |Δmired|", "median |Δtint|", "edited photos' as-shot"):
+        table.add_column(col, justify="left" if col == "camera" else "right")
+    for a in agreement.values():
+        fix = (f"corrected by {-a.shift_mired:+.1f} mired, {-a.shift_tint:+.1f} tint" if a.corrected
+               else f"as computed (fewer than {EVIDENCE} photos)")
+        table.add_row(a.camera, f"{a.photos}", f"{a.median_abs_mired:.2f}", f"{a.median_abs_tint:.2f}", fix)
+    console.print(table)
 
 
 class _Report:
@@ -283,8 +308,9 @@ def run_import_lightroom(cfg: ImportConfig, console: Console | None = None) -> P
     console = console or Console(quiet=not cfg.progress)
     relocate = _relocation(cfg.relocate)
     ids, capture = catalog_ids(Path(cfg.catalog))
-    split = SplitWriter(cfg.out, "Train", "sliders.csv", IMPORT_COLUMNS, "lr_image", _import_state(cfg), cfg.size,
-                        fresh=cfg.fresh)
+    agreement = check_as_shot(cfg.catalog, relocate)
+    split = SplitWriter(cfg.out, "Train", "sliders.csv", IMPORT_COLUMNS, "lr_image", _import_state(cfg, agreement),
+                        cfg.size, fresh=cfg.fresh)
     report = _Report(Path(cfg.out) / "lightroom_import.csv", REPORT_COLUMNS)
     counts: dict[str, int] = {"labelled": 0}
     resumed = 0
@@ -311,7 +337,7 @@ def run_import_lightroom(cfg: ImportConfig, console: Console | None = None) -> P
                     resumed += 1
                 else:
                     dec = decoded[photo.path]
-                    split.add(_import_row(photo, ids, capture, dec, label), dec.render)
+                    split.add(_import_row(photo, ids, capture, dec, label, agreement), dec.render)
                 counts["labelled"] += 1
                 report.add({"lr_image": photo.image, "id_global": ids[photo.image], "status": "labelled",
                             "reason": "", "source_file": str(photo.path)})
@@ -324,6 +350,7 @@ def run_import_lightroom(cfg: ImportConfig, console: Console | None = None) -> P
     csv_path = split.finish()
     report.finish()
     _print_counts(f"import {Path(cfg.catalog).name}", counts, console)
+    _report_agreement(agreement, Path(cfg.out), console)
     if resumed:
         console.print(f"{resumed:,} photo(s) were imported by an earlier, interrupted run: verified, not redone")
     console.print(f"[bold]train split[/] {csv_path}; every photo and its status: {report.path}")

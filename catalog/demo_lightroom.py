@@ -317,8 +317,10 @@ def relative_edit(curr_temp: float, curr_tint: float, temp: float, tint: float) 
 def _edit_settings(row, is_jpeg: bool, as_shot: bool) -> dict:
     """Develop settings of one demo edit (plus unrelated sliders, as a real catalog has)."""
     s = {"ProcessVersion": "15.4", "Exposure2012": 0.35, "Contrast2012": 12, "Vibrance": 8}
-    if as_shot:
+    if as_shot and is_jpeg:
         s["WhiteBalance"] = "As Shot"
+    elif as_shot:  # Lightroom stores the as-shot it computed with an As Shot photo's settings
+        s.update(WhiteBalance="As Shot", Temperature=int(round(row.currTemp)), Tint=int(round(row.currTint)))
     elif is_jpeg:
         rel = relative_edit(row.currTemp, row.currTint, row.Temperature, row.Tint)
         inc_t, inc_tint = temp_tint_to_incremental(*rel)

@@ -41,6 +41,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from catalog.errors import CatalogError
+from catalog.raw import is_raw
 
 REQUIRED_TABLES = ("Adobe_images", "AgLibraryFile", "AgLibraryFolder", "AgLibraryRootFolder",
                    "Adobe_imageDevelopSettings", "AgHarvestedExifMetadata", "AgInternedExifCameraModel")
@@ -95,6 +96,11 @@ class LightroomPhoto:
     settings: dict | None
     raw: bool | None = None  # the catalog's word on raw (absolute WB) or rendered; None: not recorded
     as_shot: tuple[float, float] | None = None  # an As Shot photo: Lightroom's own as-shot Temperature/Tint
+
+    @property
+    def absolute(self) -> bool:
+        """Raw (absolute white balance) or rendered (relative sliders): the catalog's word, else the extension."""
+        return is_raw(self.path) if self.raw is None else self.raw
 
 
 @dataclass

@@ -445,3 +445,45 @@ def test_ingest_continues_and_a_broken_render_is_redone(tmp_path):
     assert len(pd.read_csv(tmp_path / "new" / "Validation" / "sliders_inputs.csv")) == 4
     run_ingest(IngestConfig(photos=photos, out=tmp_path / "new", size=32, fresh=True, progress=False))
     assert all(p.stat().st_mtime_ns != stamps[p.name] for p in images.iterdir())
+
+
+def test_import_reports_as_shot_agreement_per_camera_and_corrects_with_enough_evidence(tmp_path):
+    """Photos left at As Shot store Lightroom's own as-shot. For a camera whose stored values sit
+    10 mired / 3 tint off wbstyle's (12 photos: enough), its edited photo's as-shot is moved onto
+    Lightroom's; a camera with 3 such photos is reported and left as computed."""
+    from catalog import wb
+
+    photos = tmp_path / "P"
+    photos.mkdir()
+    cat = LrcatWriter(tmp_path / "c.lrcat")
+    folder = cat.add_folder(cat.add_root(photos), "")
+    rng = np.random.default_rng(1)
+    for model, n in (("NIKON D750", 12), ("Canon EOS R6", 3)):
+        for k in range(n):
+            temp, tint = float(rng.uniform(3000, 7000)), float(rng.uniform(-5, 15))
+            name = f"{model.split()[0]}_{k:02d}.dng"
+            write_dng(photos / name, render((100, 100, 100)), model, temp, tint, EXIF)
+            shift = 10.0 if model == "NIKON D750" else 0.0  # Lightroom's as-shot: 10 mired cooler, 3 tint less
+            stored = float(wb.mired_to_kelvin(wb.kelvin_to_mired(temp) + shift)), tint - (3.0 if shift else 0.0)
+            image = cat.add_image(cat.add_file(folder, name), None)
+            cat.add_exif(image, model, aperture_apex=4.0, shutter_apex=7.0, iso=200, focal=35, flash=False)
+            cat.add_develop(image, {"WhiteBalance": "As Shot", "Temperature": round(stored[0]), "Tint": round(stored[1])})
+        edited = f"{model.split()[0]}_edit.dng"
+        write_dng(photos / edited, render((100, 100, 100)), model, 4200.0, 5.0, EXIF)
+        image = cat.add_image(cat.add_file(folder, edited), None)
+        cat.add_exif(image, model, aperture_apex=4.0, shutter_apex=7.0, iso=200, focal=35, flash=False)
+        cat.add_develop(image, {"WhiteBalance": "Custom", "Temperature": 4800, "Tint": 9})
+    cat.close()
+    out = tmp_path / "d"
+    t = pd.read_csv(run_import_lightroom(ImportConfig(catalog=cat.path, out=out, size=32,
+                                                      progress=False))).set_index("id_global")
+    agree = pd.read_csv(out / "asshot_agreement.csv").set_index("camera_model")
+    nikon, canon = agree.loc["NIKON D750"], agree.loc["Canon EOS R6"]
+    assert nikon.as_shot_photos == 12 and nikon.corrected and nikon.median_abs_dmired == pytest.approx(10, abs=0.6)
+    assert nikon.median_abs_dtint == pytest.approx(3, abs=0.6)
+    assert canon.as_shot_photos == 3 and not canon.corrected
+    assert canon.median_abs_dmired <= 2 and canon.median_abs_dtint <= 2  # wbstyle agrees with Lightroom here
+    fixed = t.loc["NIKON_edit"]  # wbstyle computes 4200 K / +5; Lightroom's would be 10 mired cooler, 3 tint less
+    assert wb.kelvin_to_mired(fixed.currTemp) == pytest.approx(wb.kelvin_to_mired(4200) + 10, abs=0.6)
+    assert fixed.currTint == pytest.approx(2, abs=0.6)
+    assert t.loc["Canon_edit"].currTemp == pytest.approx(4200, abs=1)  # too little evidence: as computed
