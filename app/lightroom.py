@@ -5,16 +5,21 @@
     python cli.py finetune --data data/mine --encoder artifacts/mine --out artifacts/mine
     python cli.py ingest "Photos/2024-06-01 wedding" --out data/wedding            # Validation/ to predict
     python cli.py predict --data data/wedding --model artifacts/mine --out wedding.csv
-    python cli.py apply wedding.csv --photos "Photos/2024-06-01 wedding" --dry-run  # old -> new table
-    python cli.py apply wedding.csv --photos "Photos/2024-06-01 wedding"            # XMP Lightroom reads
+    python cli.py apply wedding.csv --photos "Photos/2024-06-01 wedding" --catalog C.lrcat --dry-run  # old -> new table
+    python cli.py apply wedding.csv --photos "Photos/2024-06-01 wedding" --catalog C.lrcat            # XMP Lightroom reads
 
-1. import: catalog.lightroom reads the catalog read-only and sorts every photo into labelled or a
+1. import: catalog.lightroom streams the catalog read-only and sorts every photo into labelled or a
    counted skip; each labelled photo's file is decoded (raws through catalog.raw at the as-shot
-   white balance, JPEG/TIFF as they are) into Train/images/<id>.tif and one sliders.csv row.
+   white balance, rendered files as they are; raw or rendered as the catalog records it) into
+   Train/images/<id>.tif and one sliders.csv row, written as made (catalog.journal: a killed run
+   continues). Before, catalog.asshot_agreement checks wbstyle's as-shot against the As Shot values
+   the catalog stores, per camera.
 2. ingest: the same decoding for a folder of new photos (EXIF read by exiftool) into
-   Validation/images + sliders_inputs.csv; id_global is the file's stem.
-3. apply: each prediction's photo is found by its stem; catalog.xmp merges the white balance into
-   its sidecar or embedded XMP (every hand-set check runs before the first write).
+   Validation/images + sliders_inputs.csv; id_global is the file's stem (a RAW+JPEG pair is its raw;
+   one name in two folders: the relative path).
+3. apply: each prediction's photo is found the same way; catalog.xmp merges the white balance (with
+   --catalog, the photo's whole develop settings) into its sidecar or embedded XMP (every check
+   runs before the first write).
 """
 from __future__ import annotations
 
@@ -22,8 +27,8 @@ import csv
 import datetime as dt
 import os
 from concurrent.futures import ThreadPoolExecutor
-from itertools import islice
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
