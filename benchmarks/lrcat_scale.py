@@ -31,6 +31,7 @@ import numpy as np
 from benchmarks.harness import cpu_model
 from benchmarks.workflow import EXIF, _scene
 from catalog.demo_lightroom import LrcatWriter, write_dng, write_jpeg
+from catalog.raw import read_as_shot
 
 MODELS = ("NIKON Z 6", "Canon EOS R6", "NIKON D750")
 HSL = ("Red", "Orange", "Yellow", "Green", "Aqua", "Blue", "Purple", "Magenta")
@@ -86,6 +87,7 @@ def make_files(folder: Path, n: int, seed: int = 0) -> list[Path]:
 def make_scale_catalog(path: Path, n: int, files: list[Path], seed: int = 0) -> Path:
     """A .lrcat of n photos (see the module doc for the mix) over `files`."""
     rng = np.random.default_rng(seed)
+    as_shot = {f: read_as_shot(f) for f in files if f.suffix == ".dng"}  # what Lightroom stores with As Shot
     cat = LrcatWriter(path)
     root = cat.add_root(files[0].parent.parent)
     folder = cat.add_folder(root, files[0].parent.name + "/")
@@ -105,13 +107,19 @@ def make_scale_catalog(path: Path, n: int, files: list[Path], seed: int = 0) -> 
         cat.add_exif(image, MODELS[k % 3], aperture_apex=4.0, shutter_apex=7.6, iso=400, focal=50, flash=False)
         cat.add_additional(image, is_raw=raw)
         if u >= 0.23:  # the rest: As Shot or an edit; 0.15..0.23 never developed
-            wb = {"WhiteBalance": "As Shot", "Temperature": 5150, "Tint": 4} if u < 0.45 else _wb(rng, raw)
+            wb = _as_shot(as_shot.get(f)) if u < 0.45 else _wb(rng, raw)
             cat.add_develop(image, realistic_settings(rng, wb), compressed=k % 2 == 0)
             if u >= 0.45:
                 last_edit = image
         k += 1
     cat.close()
     return cat.path
+
+
+def _as_shot(values: tuple[float, float] | None) -> dict:
+    if values is None:  # a rendered file: no as-shot Kelvin
+        return {"WhiteBalance": "As Shot", "IncrementalTemperature": 0, "IncrementalTint": 0}
+    return {"WhiteBalance": "As Shot", "Temperature": int(round(values[0])), "Tint": int(round(values[1]))}
 
 
 def _wb(rng: np.random.Generator, raw: bool) -> dict:
