@@ -5,8 +5,8 @@
     python cli.py finetune --data data/mine --encoder artifacts/mine --out artifacts/mine
     python cli.py ingest "Photos/2024-06-01 wedding" --out data/wedding            # Validation/ to predict
     python cli.py predict --data data/wedding --model artifacts/mine --out wedding.csv
-    python cli.py apply wedding.csv --photos "Photos/2024-06-01 wedding" --catalog C.lrcat --dry-run  # old -> new table
-    python cli.py apply wedding.csv --photos "Photos/2024-06-01 wedding" --catalog C.lrcat            # XMP Lightroom reads
+    python cli.py apply wedding.csv --photos "Photos/2024-06-01 wedding" --catalog C.lrcat --dry-run
+    python cli.py apply wedding.csv --photos "Photos/2024-06-01 wedding" --catalog C.lrcat
 
 1. import: catalog.lightroom streams the catalog read-only and sorts every photo into labelled or a
    counted skip; each labelled photo's file is decoded (raws through catalog.raw at the as-shot
@@ -88,7 +88,8 @@ def decode_photo(path: Path, size: int, raw: bool | None = None) -> Decoded:
 CHUNK = 64  # photos decoded at once: memory holds one chunk's renders, never the catalog's
 
 
-def decode_many(pool: ThreadPoolExecutor, items: list[tuple[Path, bool | None]], size: int) -> dict[Path, Decoded | str]:
+def decode_many(pool: ThreadPoolExecutor, items: list[tuple[Path, bool | None]],
+                size: int) -> dict[Path, Decoded | str]:
     """(path, catalog's raw-or-rendered) -> Decoded, or the error message of a file that cannot be
     decoded (a counted skip); each path decoded once (a virtual copy shares its master's file)."""
     unique = list(dict.fromkeys(items))
@@ -227,7 +228,8 @@ def _import_row(photo: LightroomPhoto, ids: dict[int, str], capture: dict[int, s
     curr = (dec.curr_temp, dec.curr_tint)
     if photo.absolute and str(e["camera_model"] or "unknown camera") in agreement:
         curr = agreement[str(e["camera_model"] or "unknown camera")].correct(*curr)
-    when = (capture.get(photo.master) if photo.master else None) or photo.capture_time  # a copy is shot when its master was
+    # a copy is shot when its master was
+    when = (capture.get(photo.master) if photo.master else None) or photo.capture_time
     return {"id_global": ids[photo.image], "captureTime": when,
             "camera_model": e["camera_model"], "camera_group": _camera_group(e["camera_model"]),
             "aperture": e["aperture"], "shutterSpeed": e["shutterSpeed"], "isoSpeedRating": e["isoSpeedRating"],

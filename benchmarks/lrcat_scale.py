@@ -57,7 +57,8 @@ def realistic_settings(rng: np.random.Generator, wb: dict) -> dict:
          "ColorGradeMidtoneLum": 0, "ColorGradeHighlightLum": 0, "ColorGradeBlending": 50, "ColorGradeGlobalHue": 0,
          "ColorGradeGlobalSat": 0, "ColorGradeGlobalLum": 0, "SplitToningShadowHue": 0,
          "SplitToningShadowSaturation": 0, "SplitToningHighlightHue": 0, "SplitToningHighlightSaturation": 0,
-         "SplitToningBalance": 0, "LensProfileSetup": "LensDefaults", "LensProfileName": "Adobe (Nikon NIKKOR Z 24-70mm f/4 S)",
+         "SplitToningBalance": 0, "LensProfileSetup": "LensDefaults",
+         "LensProfileName": "Adobe (Nikon NIKKOR Z 24-70mm f/4 S)",
          "LensProfileDistortionScale": 100, "LensProfileVignettingScale": 100, "DefringePurpleAmount": 0,
          "DefringeGreenAmount": 0, "OverrideLookVignette": False, "Look": {"Name": "Adobe Color", "Amount": 1}}
     for colour in HSL:
@@ -124,7 +125,8 @@ def _as_shot(values: tuple[float, float] | None) -> dict:
 
 def _wb(rng: np.random.Generator, raw: bool) -> dict:
     if raw:
-        return {"WhiteBalance": "Custom", "Temperature": int(rng.integers(3000, 8000)), "Tint": int(rng.integers(-10, 25))}
+        return {"WhiteBalance": "Custom", "Temperature": int(rng.integers(3000, 8000)),
+                "Tint": int(rng.integers(-10, 25))}
     return {"WhiteBalance": "Custom", "IncrementalTemperature": int(rng.integers(-30, 30)),
             "IncrementalTint": int(rng.integers(-10, 10))}
 
@@ -136,7 +138,8 @@ def _one(catalog: Path, out: Path, size: int, workers: int) -> dict:
     t0 = time.perf_counter()
     run_import_lightroom(ImportConfig(catalog=catalog, out=out, size=size, workers=workers, progress=False,
                                       fresh=True))
-    return {"seconds": time.perf_counter() - t0, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+    return {"seconds": time.perf_counter() - t0, "peak_rss_mb": peak}
 
 
 def measure_scale(work: Path, sizes=(1_000, 10_000), n_files: int = 300, size: int = 64, workers: int = 2) -> dict:

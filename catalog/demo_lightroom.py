@@ -273,7 +273,8 @@ class LrcatWriter:
         """Adobe_AdditionalMetadata: whether Lightroom treats the photo as raw (absolute white balance)."""
         i = self._id()
         self.db.execute("INSERT INTO Adobe_AdditionalMetadata (id_local, id_global, image, isRawFile, "
-                        "incrementalWhiteBalance) VALUES (?,?,?,?,?)", (i, f"A{i}", image, int(is_raw), int(not is_raw)))
+                        "incrementalWhiteBalance) VALUES (?,?,?,?,?)",
+                        (i, f"A{i}", image, int(is_raw), int(not is_raw)))
         return i
 
     def add_exif(self, image: int, model: str, *, aperture_apex: float, shutter_apex: float, iso: float,

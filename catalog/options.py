@@ -273,7 +273,8 @@ class IngestConfig:
 class ApplyConfig:
     predictions: Path = field(metadata={"help": "CSV written by `predict`: id_global,Temperature,Tint."})
     photos: Path = field(default=Path("."), metadata={
-        "help": "Folder holding the photos (searched recursively), the one ingest was given: each is found by the id ingest gave it."})
+        "help": "Folder holding the photos (searched recursively), the one ingest was given: each is found by "
+                "the id ingest gave it."})
     catalog: Path | None = field(default=None, metadata={
         "help": "The Lightroom Classic catalog (.lrcat, opened read-only): each XMP then carries every develop "
                 "setting the catalog holds for the photo, with only the white balance changed."})

@@ -403,7 +403,8 @@ def test_a_killed_import_resumes_without_redoing_finished_photos(tmp_path):
     for k in range(n):
         if k:
             shutil.copy(first, photos / f"IMG_{k:04d}.jpg")
-        image = cat.add_image(cat.add_file(folder, f"IMG_{k:04d}.jpg"), f"2024-06-01T10:{k // 60 % 60:02d}:{k % 60:02d}")
+        when = f"2024-06-01T10:{k // 60 % 60:02d}:{k % 60:02d}"
+        image = cat.add_image(cat.add_file(folder, f"IMG_{k:04d}.jpg"), when)
         cat.add_develop(image, {"WhiteBalance": "Custom", "IncrementalTemperature": k % 30 - 15, "IncrementalTint": 1,
                                 "Exposure2012": 0.1}, compressed=k % 2 == 0)
     cat.close()
@@ -467,7 +468,8 @@ def test_import_reports_as_shot_agreement_per_camera_and_corrects_with_enough_ev
             stored = float(wb.mired_to_kelvin(wb.kelvin_to_mired(temp) + shift)), tint - (3.0 if shift else 0.0)
             image = cat.add_image(cat.add_file(folder, name), None)
             cat.add_exif(image, model, aperture_apex=4.0, shutter_apex=7.0, iso=200, focal=35, flash=False)
-            cat.add_develop(image, {"WhiteBalance": "As Shot", "Temperature": round(stored[0]), "Tint": round(stored[1])})
+            cat.add_develop(image, {"WhiteBalance": "As Shot", "Temperature": round(stored[0]),
+                                    "Tint": round(stored[1])})
         edited = f"{model.split()[0]}_edit.dng"
         write_dng(photos / edited, render((100, 100, 100)), model, 4200.0, 5.0, EXIF)
         image = cat.add_image(cat.add_file(folder, edited), None)
