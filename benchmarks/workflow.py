@@ -103,7 +103,11 @@ def markdown(r: dict[str, Any]) -> str:
 
 
 def section(ctx) -> dict[str, Any]:
-    """benchmarks/run.py's hook: {"markdown": ..., "rates": ...}; --quick uses fewer, smaller photos."""
+    """benchmarks/run.py's hook: {"markdown": ..., "rates": ..., "scale": ...}; --quick uses fewer,
+    smaller photos and small catalogs. The catalog-scale part is benchmarks/lrcat_scale.py."""
+    from benchmarks.lrcat_scale import markdown as scale_markdown, measure_scale
+
     n, width, height = (4, 1200, 800) if ctx.quick else (16, 3000, 2000)
     rates = measure_workflow(Path(ctx.work) / "workflow", n=n, width=width, height=height)
-    return {"markdown": markdown(rates), "rates": rates}
+    scale = measure_scale(Path(ctx.work) / "lrcat_scale", sizes=(300, 1_000) if ctx.quick else (10_000, 100_000))
+    return {"markdown": markdown(rates) + "\n" + scale_markdown(scale), "rates": rates, "scale": scale}

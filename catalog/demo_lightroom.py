@@ -74,6 +74,12 @@ CREATE TABLE AgHarvestedExifMetadata (id_local INTEGER PRIMARY KEY, image INTEGE
     focalLength, gpsLatitude, gpsLongitude, gpsSequence NOT NULL DEFAULT 0, hasGPS INTEGER,
     isoSpeedRating, lensRef INTEGER, shutterSpeed);
 CREATE TABLE AgInternedExifCameraModel (id_local INTEGER PRIMARY KEY, searchIndex, value);
+CREATE TABLE Adobe_AdditionalMetadata (id_local INTEGER PRIMARY KEY, id_global UNIQUE NOT NULL,
+    additionalInfoSet INTEGER NOT NULL DEFAULT 0, embeddedXmp INTEGER NOT NULL DEFAULT 0,
+    externalXmpIsDirty INTEGER NOT NULL DEFAULT 0, image INTEGER,
+    incrementalWhiteBalance INTEGER NOT NULL DEFAULT 0, internalXmpDigest, isRawFile INTEGER NOT NULL DEFAULT 0,
+    lastSynchronizedHash, lastSynchronizedTimestamp NOT NULL DEFAULT -63113817600, metadataPresetID,
+    metadataVersion, monochrome INTEGER NOT NULL DEFAULT 0, xmp NOT NULL DEFAULT '');
 """
 
 # Demo cameras (catalog.demo.CAMERAS): XYZ->camera matrices under D65 (dcraw/LibRaw adobe_coeff
@@ -235,8 +241,14 @@ class LrcatWriter:
         return i
 
     def add_image(self, file: int, capture: str | None, *, pick: int = 0, master: int | None = None,
-                  copy_name: str | None = None, file_format: str = "RAW") -> int:
+                  copy_name: str | None = None, file_format: str | None = None) -> int:
+        """file_format: Adobe_images.fileFormat; None = what Lightroom records for the file's extension."""
         i = self._id()
+        if file_format is None:
+            ext = (self.db.execute("SELECT extension FROM AgLibraryFile WHERE id_local=?", (file,)).fetchone()
+                   or ("",))[0].upper()
+            file_format = {"DNG": "DNG", "JPG": "JPG", "JPEG": "JPG", "TIF": "TIFF", "TIFF": "TIFF", "PNG": "PNG",
+                           "HEIC": "HEIC", "PSD": "PSD"}.get(ext, "RAW")
         self.db.execute("INSERT INTO Adobe_images (id_local, id_global, captureTime, pick, masterImage, copyName, "
                         "fileFormat, rootFile) VALUES (?,?,?,?,?,?,?,?)",
                         (i, f"I{i}", capture, pick, master, copy_name, file_format, file))
@@ -252,8 +264,17 @@ class LrcatWriter:
         i = self._id()
         text = develop_text(settings) if isinstance(settings, dict) else settings
         value = compress_text(text) if compressed and isinstance(text, str) else text
-        self.db.execute("INSERT INTO Adobe_imageDevelopSettings (id_local, image, text, processVersion) "
-                        "VALUES (?,?,?,?)", (i, image, value, "15.4"))
+        white_balance = settings.get("WhiteBalance") if isinstance(settings, dict) else None  # as Lightroom fills it
+        self.db.execute("INSERT INTO Adobe_imageDevelopSettings (id_local, image, text, processVersion, whiteBalance) "
+                        "VALUES (?,?,?,?,?)", (i, image, value, "15.4", white_balance))
+        return i
+
+    def add_additional(self, image: int, is_raw: bool) -> int:
+        """Adobe_AdditionalMetadata: whether Lightroom treats the photo as raw (absolute white balance)."""
+        i = self._id()
+        self.db.execute("INSERT INTO Adobe_AdditionalMetadata (id_local, id_global, image, isRawFile, "
+                        "incrementalWhiteBalance) VALUES (?,?,?,?,?)",
+                        (i, f"A{i}", image, int(is_raw), int(not is_raw)))
         return i
 
     def add_exif(self, image: int, model: str, *, aperture_apex: float, shutter_apex: float, iso: float,
@@ -297,8 +318,10 @@ def relative_edit(curr_temp: float, curr_tint: float, temp: float, tint: float) 
 def _edit_settings(row, is_jpeg: bool, as_shot: bool) -> dict:
     """Develop settings of one demo edit (plus unrelated sliders, as a real catalog has)."""
     s = {"ProcessVersion": "15.4", "Exposure2012": 0.35, "Contrast2012": 12, "Vibrance": 8}
-    if as_shot:
+    if as_shot and is_jpeg:
         s["WhiteBalance"] = "As Shot"
+    elif as_shot:  # Lightroom stores the as-shot it computed with an As Shot photo's settings
+        s.update(WhiteBalance="As Shot", Temperature=int(round(row.currTemp)), Tint=int(round(row.currTint)))
     elif is_jpeg:
         rel = relative_edit(row.currTemp, row.currTint, row.Temperature, row.Tint)
         inc_t, inc_tint = temp_tint_to_incremental(*rel)
@@ -321,6 +344,7 @@ def _add_to_catalog(cat: LrcatWriter, folders: dict, root: int, path: Path, row,
     apex = dict(aperture_apex=2 * np.log2(float(row.aperture)), shutter_apex=-np.log2(float(row.shutterSpeed)),
                 iso=float(row.isoSpeedRating), focal=float(row.focalLength), flash=bool(row.flashFired))
     cat.add_exif(image, row.camera_model, **apex)
+    cat.add_additional(image, is_raw=not is_jpeg)
     cat.add_develop(image, _edit_settings(row, is_jpeg, as_shot=k % 17 == 16), compressed=k % 2 == 1)
     if k % 9 == 4:
         copy = cat.add_virtual_copy(image, "Crop")

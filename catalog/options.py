@@ -254,6 +254,8 @@ class ImportConfig:
                 "starts with NEW instead (e.g. 'D:/Photos/=/mnt/photos/')."})
     size: int = field(default=256, metadata={"help": "Side of the renders written (pixels)."})
     workers: int = field(default=2, metadata={"help": "Threads decoding photos."})
+    fresh: bool = field(default=False, metadata={
+        "help": "Start over instead of continuing an interrupted import into OUT."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars and the summary table."})
 
 
@@ -268,6 +270,8 @@ class IngestConfig:
         "help": "Folder to write: OUT/Validation/sliders_inputs.csv + OUT/Validation/images/<stem>.tif."})
     size: int = field(default=256, metadata={"help": "Side of the renders written (pixels)."})
     workers: int = field(default=2, metadata={"help": "Threads decoding photos."})
+    fresh: bool = field(default=False, metadata={
+        "help": "Start over instead of continuing an interrupted ingest into OUT."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars and the summary table."})
 
 
@@ -278,10 +282,21 @@ class IngestConfig:
 class ApplyConfig:
     predictions: Path = field(metadata={"help": "CSV written by `predict`: id_global,Temperature,Tint."})
     photos: Path = field(default=Path("."), metadata={
-        "help": "Folder holding the photos (searched recursively); each is found by its file name without extension."})
+        "help": "Folder holding the photos (searched recursively), the one ingest was given: each is found by "
+                "the id ingest gave it."})
+    catalog: Path | None = field(default=None, metadata={
+        "help": "The Lightroom Classic catalog (.lrcat, opened read-only): each XMP then carries every develop "
+                "setting the catalog holds for the photo, with only the white balance changed."})
+    relocate: str = field(default="", metadata={
+        "help": "OLD=NEW: with --catalog, photos moved since the catalog saw them (as for import-lightroom)."})
+    wb_only: bool = field(default=False, metadata={
+        "help": "Without --catalog, allow XMP that holds only the white balance for photos with no saved "
+                "settings (Read Metadata from Files then resets their other edits)."})
     dry_run: bool = field(default=False, metadata={"help": "Print the old -> new table and write nothing."})
     force: bool = field(default=False, metadata={"help": "Overwrite a white balance someone set by hand."})
     lock_timeout: float = field(default=LOCK_TIMEOUT, metadata={"help": "Seconds to wait while another `apply` writes into the same photo folder, then give up."})
+    skip_hand_set: bool = field(default=False, metadata={
+        "help": "Leave photos with a hand-set white balance as they are, write the others, and list the skipped."})
     progress: bool = field(default=True, metadata={"help": "Show the table of changes."})
 
 

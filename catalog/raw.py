@@ -42,11 +42,26 @@ RAW_SUFFIXES = (".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", 
 PHOTO_SUFFIXES = RAW_SUFFIXES + IMAGE_SUFFIXES
 
 # DNG SDK dng_camera_profile::IlluminantToTemperature: EXIF LightSource code -> Kelvin. Fluorescent
-# classes take the middle of their range, as the SDK does.
+# classes take the middle of the range the EXIF/DNG specifications give them: 12 daylight (D,
+# 5700-7100 K) 6400, 13 day white (N, 4600-5500 K) 5050, 14 cool white (W, 3800-4500 K) and 2
+# fluorescent 4150, 15 white (WW, 3250-3800 K) 3525, 16 warm white (L, 2600-3250 K) 2925.
 ILLUMINANT_KELVIN = {
     1: 5500.0, 2: 4150.0, 3: 2850.0, 4: 5500.0, 9: 5500.0, 10: 6500.0, 11: 7500.0,
-    12: 6400.0, 13: 5000.0, 14: 4150.0, 15: 3450.0, 17: 2850.0, 18: 5500.0, 19: 6500.0,
+    12: 6400.0, 13: 5050.0, 14: 4150.0, 15: 3525.0, 16: 2925.0, 17: 2850.0, 18: 5500.0, 19: 6500.0,
     20: 5500.0, 21: 6500.0, 22: 7500.0, 23: 5000.0, 24: 3200.0,
+}
+
+# Proprietary raws: LibRaw knows one XYZ->camera matrix per camera, Adobe's D65 one (its
+# rgb_xyz_matrix). Adobe's profiles carry a second, under standard illuminant A (2850 K), and
+# Lightroom interpolates the two by temperature as for a DNG; a single D65 matrix puts a 5D Mark
+# II's tungsten as-shot some 58 K / 6 tint off. Where both of Adobe's matrices are known (from its
+# camera profiles, calibration signature com.adobe), they are recognised by the D65 matrix LibRaw
+# reports, and interpolated. (StdA matrix, D65 matrix), rows of XYZ->camera, x 10000.
+DUAL_MATRICES = {
+    "Canon EOS 5D Mark II": ((5309, -229, -336, -6241, 13265, 3337, -817, 1215, 6664),
+                             (4716, 603, -830, -7798, 15474, 2480, -1496, 1937, 6651)),
+    "Canon EOS 5D": ((7284, -1569, -425, -6726, 14015, 2993, -926, 1258, 7774),
+                     (6347, -479, -972, -8297, 15954, 2480, -1968, 2131, 7649)),
 }
 D50_XY = (0.3457, 0.3585)
 
@@ -166,7 +181,17 @@ def _libraw_colour(raw, path: Path) -> CameraColour:
     if not np.any(cm):
         raise ImageReadError(f"{path}: no camera colour matrix (LibRaw does not know this camera, and the file "
                              f"has no DNG ColorMatrix); the as-shot temperature cannot be computed")
-    return CameraColour((cm,), None, neutral)
+    return camera_colour_for(cm, neutral)
+
+
+def camera_colour_for(d65: np.ndarray, neutral: np.ndarray) -> CameraColour:
+    """A proprietary raw's colour: both of Adobe's matrices when its D65 matrix is one of
+    DUAL_MATRICES' (interpolated like a DNG's), else that matrix alone."""
+    for std_a, known in DUAL_MATRICES.values():
+        if np.allclose(d65, np.reshape(known, (3, 3)) / 10000.0, atol=2e-4):
+            return CameraColour((np.reshape(std_a, (3, 3)) / 10000.0, np.asarray(d65, np.float64)),
+                                (ILLUMINANT_KELVIN[17], ILLUMINANT_KELVIN[21]), neutral)
+    return CameraColour((np.asarray(d65, np.float64),), None, neutral)
 
 
 @dataclass(frozen=True)
@@ -227,6 +252,22 @@ def render_raw_at(path: str | Path, wbs: list[tuple[float, float]], size: int = 
     except Exception as e:  # LibRawFileUnsupportedError, truncated data ...: the user needs the file name
         raise ImageReadError(f"{path}: cannot decode raw file ({type(e).__name__}: {e})") from e
     return out
+
+
+def read_as_shot(path: str | Path) -> tuple[float, float]:
+    """A raw's as-shot (Temperature K, Tint) alone: its metadata, no demosaic (for checking many
+    photos against the values Lightroom stored). ImageReadError naming the file on failure."""
+    import rawpy
+
+    path = Path(path)
+    try:
+        with rawpy.imread(str(path)) as raw:
+            colour = _libraw_colour(raw, path)
+        return as_shot_temp_tint(colour)
+    except ImageReadError:
+        raise
+    except Exception as e:  # LibRaw errors, a matrix that cannot be inverted ...
+        raise ImageReadError(f"{path}: as-shot white balance cannot be read ({type(e).__name__}: {e})") from e
 
 
 def read_render(path: str | Path, size: int = 256) -> np.ndarray:

@@ -28,10 +28,20 @@ as NAME.xmp.orig. Embedded XMP goes through the same lxml merge: exiftool reads 
 file and writes the merged packet back (it writes a temp file and renames it); the original file is
 kept as NAME.EXT_original (exiftool's convention) the first time.
 
-Hand-set white balance: if the photo already has crs:WhiteBalance="Custom" with other values than
-we are about to write, someone set it by hand: HandSetWhiteBalance, unless force=True. Values
-wbstyle wrote itself are recognised (wbstyle:Temperature/Tint in our own namespace record them) and
-may be replaced, as long as nobody changed them since.
+Rendered files of every kind (JPEG, TIFF, PNG, WebP, HEIC, ...) get the relative sliders; raws and
+DNGs the absolute ones. Whether a photo is raw comes from the catalog when apply has it (the file
+format Lightroom recorded), else from the file's extension (catalog.raw.is_raw).
+
+Hand-set white balance: any white balance other than "As Shot" (Custom, Daylight, Cloudy, Shade,
+Tungsten, Fluorescent, Flash, Auto) with other values than we are about to write was chosen by
+someone: HandSetWhiteBalance, unless force=True. Values wbstyle wrote itself are recognised
+(wbstyle:Temperature/Tint in our own namespace record them) and may be replaced, as long as nobody
+changed them since.
+
+The photographer's other settings (catalog.crs): given the photo's develop settings from the
+catalog, the merge writes every one of them (replacing stale copies in the packet), so that *Read
+Metadata from Files* changes the white balance and nothing else. A packet wbstyle creates carries
+crs:Version and crs:ProcessVersion, as Lightroom's own do.
 """
 from __future__ import annotations
 
@@ -45,10 +55,10 @@ from lxml import etree
 
 from catalog import wb
 from catalog.artifacts import write_bytes
+from catalog.crs import NS_CRS, NS_RDF, add_property, format_value, is_scalar, new_packet_versions, translatable
 from catalog.errors import CatalogError
+from catalog.raw import is_raw
 
-NS_CRS = "http://ns.adobe.com/camera-raw-settings/1.0/"
-NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 NS_X = "adobe:ns:meta/"
 NS_WBSTYLE = "https://github.com/wbstyle/ns/1.0/"
 
@@ -60,7 +70,7 @@ ABSOLUTE = ("Temperature", "Tint")
 RELATIVE = ("IncrementalTemperature", "IncrementalTint")
 WB_PROPERTIES = ("WhiteBalance",) + ABSOLUTE + RELATIVE
 EMBEDDED_SUFFIXES = (".dng", ".jpg", ".jpeg", ".tif", ".tiff")
-RELATIVE_SUFFIXES = (".jpg", ".jpeg", ".tif", ".tiff")
+AS_SHOT = "As Shot"
 
 
 class HandSetWhiteBalance(CatalogError):
@@ -84,10 +94,11 @@ def incremental_to_temp_tint(inc_temp, inc_tint) -> tuple[np.ndarray, np.ndarray
     return wb.mired_to_kelvin(mired)[()], (np.asarray(inc_tint, np.float64) + RELATIVE_TINT)[()]
 
 
-def target_values(path: Path, temp: float, tint: float) -> dict[str, str]:
-    """The crs properties to write for a photo at `path` (absolute for raws/DNG, relative for JPEG/TIFF),
-    formatted as Lightroom writes them (integers, tint and increments with a sign)."""
-    if path.suffix.lower() in RELATIVE_SUFFIXES:
+def target_values(path: Path, temp: float, tint: float, raw: bool | None = None) -> dict[str, str]:
+    """The crs properties to write for a photo at `path` (absolute for raws/DNG, relative for rendered
+    files), formatted as Lightroom writes them (integers, tint and increments with a sign). raw: what
+    the catalog says the file is; None = decide by the extension."""
+    if not (is_raw(path) if raw is None else raw):
         inc_t, inc_tint = temp_tint_to_incremental(temp, tint)
         return {"WhiteBalance": "Custom", "IncrementalTemperature": f"{int(inc_t):+d}",
                 "IncrementalTint": f"{int(inc_tint):+d}"}
@@ -169,28 +180,85 @@ def _differs(old: dict[str, str], new: dict[str, str]) -> bool:
 
 
 def is_hand_set(old: dict[str, str], ours: dict[str, str], new: dict[str, str]) -> bool:
-    """A Custom white balance that differs from `new` and is not the one wbstyle wrote last."""
-    if old.get("WhiteBalance") != "Custom" or not _differs(old, new):
+    """A white balance other than As Shot that differs from `new` and is not the one wbstyle wrote last."""
+    if old.get("WhiteBalance") in (None, AS_SHOT) or not _differs(old, new):
         return False
     written = {k: v for k, v in ours.items() if k in new}
     return not written or _differs(old, written)
 
 
-def merge_wb(data: bytes | None, values: dict[str, str], where: str, force: bool = False) -> bytes:
+def _remove_property(rdf: etree._Element, name: str) -> None:
+    """Drop crs:name wherever it is (attribute or element), so the catalog's value replaces it."""
+    key = f"{{{NS_CRS}}}{name}"
+    for desc in rdf.iter(f"{{{NS_RDF}}}Description"):
+        desc.attrib.pop(key, None)
+        for el in desc.findall(key):
+            desc.remove(el)
+
+
+def _crs_description(rdf: etree._Element) -> etree._Element:
+    """The top-level Description that declares crs (a new one when none does)."""
+    for desc in rdf.findall(f"{{{NS_RDF}}}Description"):
+        if desc.nsmap.get("crs") == NS_CRS:
+            return desc
+    desc = etree.SubElement(rdf, f"{{{NS_RDF}}}Description", nsmap={"crs": NS_CRS})
+    desc.set(f"{{{NS_RDF}}}about", "")
+    return desc
+
+
+def _carry_settings(rdf: etree._Element, settings: dict) -> None:
+    """Every develop setting of the catalog (catalog.crs) into the packet, replacing older copies:
+    scalars as attributes, lists and structures as elements, as Lightroom writes them."""
+    carry, _ = translatable(settings)
+    desc = _crs_description(rdf)
+    for name, value in carry.items():
+        _remove_property(rdf, name)
+        if is_scalar(value):
+            desc.set(f"{{{NS_CRS}}}{name}", format_value(value))
+        else:
+            add_property(desc, name, value)
+
+
+def holds_develop_settings(packet: bytes | None, where: str = "XMP") -> bool:
+    """Whether a packet holds any crs setting besides a white balance wbstyle could write: merging
+    into it keeps what Lightroom saved; a packet without one would reset the photo's other edits."""
+    if not packet:
+        return False
+    root = parse_xmp(packet, where)
+    ours = set(WB_PROPERTIES) | {"HasSettings", "Version", "ProcessVersion"}
+    for desc in _rdf(root).iter(f"{{{NS_RDF}}}Description"):
+        names = [etree.QName(k) for k in desc.attrib] + [etree.QName(el) for el in desc if isinstance(el.tag, str)]
+        if any(q.namespace == NS_CRS and q.localname not in ours for q in names):
+            return True
+    return False
+
+
+def merge_wb(data: bytes | None, values: dict[str, str], where: str, force: bool = False,
+             settings: dict | None = None) -> bytes:
     """Merge white-balance `values` (crs property -> text) into an XMP packet (None: a new one);
-    returns the new packet. HandSetWhiteBalance when a different hand-set Custom WB is there."""
+    returns the new packet. settings: the photo's develop settings from the catalog, all carried
+    over (the white balance is `values`'). HandSetWhiteBalance when a different hand-set WB is there."""
     root = parse_xmp(data, where) if data else etree.fromstring(EMPTY_PACKET, _PARSER)
     old = read_properties(root)
     ours = read_properties(root, values.keys(), NS_WBSTYLE)
     if not force and is_hand_set(old, ours, values):
-        raise HandSetWhiteBalance(f"{where}: holds a white balance set by hand (WhiteBalance=Custom, "
+        raise HandSetWhiteBalance(f"{where}: holds a white balance set by hand (WhiteBalance={old['WhiteBalance']}, "
                                   f"{_fmt(old)}), not {_fmt(values)}; pass --force to overwrite it")
     rdf = _rdf(root)
+    if settings:
+        _carry_settings(rdf, settings)
+    present = read_properties(root, ("Version", "ProcessVersion", "HasSettings"))
+    for name, value in new_packet_versions(settings).items():
+        if name not in present:  # an existing packet's versions are Lightroom's own: kept
+            _set_property(rdf, name, value, NS_CRS, "crs")
+    for name in WB_PROPERTIES:  # absolute and relative sliders never both: the other kind goes
+        if name not in values:
+            _remove_property(rdf, name)
     for name, value in values.items():
         _set_property(rdf, name, value, NS_CRS, "crs")
         if name != "WhiteBalance":
             _set_property(rdf, name, value, NS_WBSTYLE, "wbstyle")
-    if "HasSettings" not in read_properties(root, ("HasSettings",)):
+    if "HasSettings" not in present:
         _set_property(rdf, "HasSettings", "True", NS_CRS, "crs")
     return etree.tostring(root.getroottree(), xml_declaration=False, encoding="utf-8")
 
@@ -216,27 +284,39 @@ def _atomic_write(path: Path, data: bytes) -> None:
 @dataclass
 class Change:
     """One photo's white balance, before and after (crs property -> text). packet: the XMP it has
-    now (None: none yet); target: the sidecar, or the photo itself for embedded XMP."""
+    now (None: none yet); target: the sidecar, or the photo itself for embedded XMP; settings: the
+    photo's develop settings from the catalog (None: apply was not given the catalog, or the photo
+    is not in it), all written with the white balance."""
     photo: Path
     target: Path
     old: dict[str, str]
     new: dict[str, str]
     hand_set: bool
     packet: bytes | None
+    settings: dict | None = None
 
     @property
     def embedded(self) -> bool:
         return self.target == self.photo
 
+    @property
+    def from_nothing(self) -> bool:
+        """Writing it would give Lightroom a white balance and no other setting of the photo."""
+        return self.settings is None and not holds_develop_settings(self.packet, str(self.target))
 
-def plan_change(photo: Path, temp: float, tint: float, packet: bytes | None, target: Path) -> Change:
-    """What writing (temp, tint) to `photo` would change, given its current XMP packet."""
-    values = target_values(photo, temp, tint)
+
+def plan_change(photo: Path, temp: float, tint: float, packet: bytes | None, target: Path,
+                raw: bool | None = None, settings: dict | None = None) -> Change:
+    """What writing (temp, tint) to `photo` would change, given its current XMP packet and, when
+    known, its develop settings in the catalog (whose white balance is then the one Lightroom holds)."""
+    values = target_values(photo, temp, tint, raw)
     old, ours = {}, {}
     if packet:
         root = parse_xmp(packet, str(target))
         old, ours = read_properties(root), read_properties(root, values.keys(), NS_WBSTYLE)
-    return Change(photo, target, old, values, is_hand_set(old, ours, values), packet)
+    if settings is not None:
+        old = {k: format_value(settings[k]) for k in WB_PROPERTIES if k in settings and is_scalar(settings[k])}
+    return Change(photo, target, old, values, is_hand_set(old, ours, values), packet, settings)
 
 
 def uses_sidecar(photo: Path) -> bool:
@@ -257,8 +337,7 @@ def current_packets(photos: list[Path]) -> dict[Path, bytes | None]:
     if embedded:
         with _exiftool() as et:
             for p in embedded:
-                text = et.execute("-xmp", "-b", str(p))
-                out[p] = text.encode("utf-8") if text.strip() else None
+                out[p] = _embedded_packet(et, p)
     return out
 
 
@@ -269,33 +348,44 @@ def _backup(path: Path, suffix: str) -> None:
 
 
 def write_changes(changes: list[Change], force: bool = False) -> None:
-    """Merge each change into its XMP: sidecars atomically (temp + os.replace, NAME.xmp.orig kept),
-    embedded packets through exiftool (NAME.EXT_original kept). All hand-set checks run before the
-    first write, so a refusal leaves every file as it was."""
+    """Merge each change into its XMP (write_change). All hand-set checks run before the first
+    write, so a refusal leaves every file as it was."""
     for c in changes:
         if c.hand_set and not force:
-            raise HandSetWhiteBalance(f"{c.target}: holds a white balance set by hand (WhiteBalance=Custom, "
-                                      f"{_fmt(c.old)}), not {_fmt(c.new)}; pass --force to overwrite it")
-    merged = [merge_wb(c.packet, c.new, str(c.target), force=True) for c in changes]
-    embedded = [(c, m) for c, m in zip(changes, merged) if c.embedded]
-    for c, m in zip(changes, merged):
-        if not c.embedded:
-            if c.target.exists():
-                _backup(c.target, ".orig")
-            _atomic_write(c.target, m)
-    if embedded:
-        _write_embedded(embedded)
-
-
-def _write_embedded(items: list[tuple[Change, bytes]]) -> None:
+            raise HandSetWhiteBalance(f"{c.target}: holds a white balance set by hand (WhiteBalance="
+                                      f"{c.old.get('WhiteBalance')}, {_fmt(c.old)}), not {_fmt(c.new)}; "
+                                      f"pass --force to overwrite it")
     with tempfile.TemporaryDirectory(prefix="wbstyle-xmp-") as tmp, _exiftool() as et:
-        for i, (c, packet) in enumerate(items):
-            _backup(c.photo, "_original")
-            xmp = Path(tmp) / f"{i}.xmp"
-            xmp.write_bytes(packet)
-            et.execute("-overwrite_original", f"-xmp<={xmp}", str(c.photo))
-            if et.last_status != 0:
-                raise CatalogError(f"{c.photo}: exiftool could not write its XMP ({et.last_stderr.strip()})")
+        for c in changes:
+            write_change(c, et, Path(tmp))
+
+
+def write_change(change: Change, et, tmp: Path) -> None:
+    """Read, merge and write one photo's XMP: the one place a sidecar or packet is read, changed and
+    written back. The XMP is read again here, not taken from the plan, so that nothing written to it
+    since is lost. Sidecars: temp file + atomic rename, the first version kept as NAME.xmp.orig;
+    embedded packets: exiftool (it writes a temp file and renames it), the original file kept as
+    NAME.EXT_original. et: a running exiftool (ExifToolHelper); tmp: a scratch folder."""
+    where = str(change.target)
+    if not change.embedded:
+        packet = change.target.read_bytes() if change.target.exists() else None
+        merged = merge_wb(packet, change.new, where, force=True, settings=change.settings)
+        if change.target.exists():
+            _backup(change.target, ".orig")
+        _atomic_write(change.target, merged)
+        return
+    merged = merge_wb(_embedded_packet(et, change.photo), change.new, where, force=True, settings=change.settings)
+    _backup(change.photo, "_original")
+    xmp = tmp / "packet.xmp"
+    xmp.write_bytes(merged)
+    et.execute("-overwrite_original", f"-xmp<={xmp}", str(change.photo))
+    if et.last_status != 0:
+        raise CatalogError(f"{change.photo}: exiftool could not write its XMP ({et.last_stderr.strip()})")
+
+
+def _embedded_packet(et, photo: Path) -> bytes | None:
+    text = et.execute("-xmp", "-b", str(photo))
+    return text.encode("utf-8") if text.strip() else None
 
 
 def _exiftool():

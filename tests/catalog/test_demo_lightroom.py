@@ -34,3 +34,13 @@ def test_new_shoot_and_answers(setup):
     files = sorted(p.stem for p in setup["new_shoot"].iterdir())
     assert sorted(answers["id_global"]) == files and len(files) == 6
     assert {p.suffix for p in setup["new_shoot"].iterdir()} == {".dng", ".jpg"}
+
+
+def test_as_shot_agrees_with_the_values_lightroom_stored(setup):
+    """The demo's As Shot photos store the as-shot the DNG was made with, as Lightroom stores its own:
+    wbstyle's reading of the file agrees within the target (median 2 mired, 2 tint per camera)."""
+    from catalog.asshot_agreement import check_as_shot
+
+    agreement = check_as_shot(setup["catalog"])
+    assert sum(a.photos for a in agreement.values()) == 1  # every As Shot DNG of the demo is checked
+    assert all(a.median_abs_mired <= 2 and a.median_abs_tint <= 2 for a in agreement.values())

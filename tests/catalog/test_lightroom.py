@@ -11,7 +11,8 @@ from PIL import Image
 from catalog.demo_lightroom import LrcatWriter, develop_text
 from catalog.errors import CatalogError
 from catalog.lightroom import (AS_SHOT, BAD_TEXT, MISSING, NO_SETTINGS, NO_WB, REJECT, connect_readonly,
-                               decode_develop_text, parse_develop_settings, read_lightroom)
+                               decode_develop_text, parse_develop_settings, read_lightroom,
+                               white_balance_of)
 
 CUSTOM = {"WhiteBalance": "Custom", "Temperature": 5150, "Tint": 8, "Exposure2012": 0.25,
           "ToneCurvePV2012": [0, 0, 255, 255], "Look": {"Name": "Adobe Color"}}
@@ -74,7 +75,8 @@ def test_settings_paths_exif_and_virtual_copies(tmp_path):
     photos = {p.image: p for p in read_lightroom(path).photos}
     a, b, copy = photos[ids["A.jpg"]], photos[ids["B.jpg"]], photos[ids["A copy"]]
     assert a.path == tmp_path / "Photos" / "2024-05-01" / "A.jpg"
-    assert a.settings["IncrementalTemperature"] == 10 and a.settings["Look"] == {"Name": "Adobe Color"}
+    assert a.settings == {"WhiteBalance": "Custom", "Temperature": 5150, "Tint": 8, "IncrementalTemperature": 10,
+                          "IncrementalTint": -4}  # the import reads the white balance only
     # the compressed row:
     assert b.settings == {"WhiteBalance": "Custom", "IncrementalTemperature": -20, "IncrementalTint": 3}
     assert copy.master == ids["A.jpg"] and copy.path == a.path and copy.settings["IncrementalTemperature"] == 25
@@ -140,3 +142,66 @@ def test_a_white_balance_that_is_not_a_number_is_a_counted_skip(tmp_path):
     got = read_lightroom(cat.path)
     assert got.summary() == {"labelled": 0, BAD_TEXT: 1}
     assert "IncrementalTemperature = 'warm' is not a number" in got.skipped[0]["detail"]
+
+
+def test_a_crafted_compressed_row_costs_no_more_than_its_prefix_and_is_counted(tmp_path):
+    """A zlib stream whose length prefix says 4.8 KB but which inflates to 256 MB: inflated no
+    further than 4.8 KB (+1 byte), refused, and counted as undecodable text."""
+    import tracemalloc
+
+    packer = zlib.compressobj(9)
+    bomb = b"".join(packer.compress(b"s = { WhiteBalance = \"Custom\" " + b" " * (1 << 20)) if i == 0
+                    else packer.compress(b" " * (1 << 20)) for i in range(256)) + packer.flush()
+    crafted = struct.pack(">I", 4800) + bomb
+    tracemalloc.start()
+    with pytest.raises(CatalogError, match="inflate beyond the 4,800 bytes their length prefix says"):
+        decode_develop_text(crafted, "w")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1 << 20  # not the 256 MB the stream holds
+    cat = LrcatWriter(tmp_path / "c.lrcat")
+    folder = cat.add_folder(cat.add_root(tmp_path), "")
+    cat.add_develop(cat.add_image(cat.add_file(folder, "A.dng"), None), crafted)
+    cat.close()
+    assert read_lightroom(cat.path).summary() == {"labelled": 0, BAD_TEXT: 1}
+
+
+def test_rejects_and_as_shot_rows_are_never_parsed(tmp_path, monkeypatch):
+    import catalog.lightroom as lr
+
+    cat = LrcatWriter(tmp_path / "c.lrcat")
+    folder = cat.add_folder(cat.add_root(tmp_path), "")
+    cat.add_develop(cat.add_image(cat.add_file(folder, "R.dng"), None, pick=-1), "s = { not lua at all")
+    cat.add_develop(cat.add_image(cat.add_file(folder, "S.dng"), None),
+                    's = { WhiteBalance = "As Shot", Temperature = 5150, Tint = 4, Look = { Name = "x" } }')  # by text
+    cat.add_develop(cat.add_image(cat.add_file(folder, "T.dng"), None),
+                    {"WhiteBalance": "As Shot", "Temperature": 4950, "Tint": -2}, compressed=True)  # by column
+    cat.close()
+    parsed = []
+    monkeypatch.setattr(lr, "parse_develop_settings", lambda text, where: parsed.append(where) or {})
+    got = list(lr.iter_lightroom(cat.path))
+    assert [r for _, r, _ in got] == [REJECT, AS_SHOT, AS_SHOT] and not parsed
+    assert [p.as_shot for p, _, _ in got[1:]] == [(5150.0, 4.0), (4950.0, -2.0)]  # Lightroom's own as-shot
+
+
+def test_the_white_balance_scan_reads_the_top_level_only_and_agrees_with_a_full_parse():
+    settings = {"Exposure2012": 0.35, "Look": {"Name": "Preset { with braces }", "Parameters": {"Temperature": 9999}},
+                "WhiteBalance": "Custom", "Temperature": 5150, "Tint": -8, "Label": 'say "Tint = 3"',
+                "GradientBasedCorrections": [{"LocalTemperature": 12, "Temperature": 1}], "ToneCurvePV2012": [0, 0]}
+    text = develop_text(settings)
+    full = parse_develop_settings(text, "w")
+    assert white_balance_of(text, "w") == {k: full[k] for k in ("WhiteBalance", "Temperature", "Tint")}
+    with pytest.raises(CatalogError, match="braces do not close"):
+        white_balance_of(text[: len(text) // 2], "w")
+
+
+def test_the_catalog_query_has_no_per_row_subquery(tmp_path):
+    """Catalogs are read without an index wbstyle could add (read-only): a subquery run once per
+    photo would make a 100k-photo import quadratic (38 s per 10k rows measured)."""
+    from catalog.lightroom import _query
+
+    path, _ = build_catalog(tmp_path)
+    db = connect_readonly(path)
+    plan = [str(r) for masters in (False, True) for r in db.execute("EXPLAIN QUERY PLAN " + _query(db, masters))]
+    db.close()
+    assert plan and not any("CORRELATED" in p for p in plan)

@@ -120,3 +120,33 @@ def test_rendered_files_are_read_as_they_are(tmp_path):
     Image.fromarray(img).save(tmp_path / "a.png")
     out = read_render(tmp_path / "a.png", 8)
     assert out.shape == (8, 8, 3) and (out[..., 0] == 200).all() and (out[..., 1:] == 0).all()
+
+
+def test_fluorescent_illuminants_take_the_middle_of_their_range_as_the_dng_sdk_does():
+    from catalog.raw import ILLUMINANT_KELVIN
+
+    ranges = {12: (5700, 7100), 13: (4600, 5500), 14: (3800, 4500), 15: (3250, 3800), 16: (2600, 3250)}
+    assert {k: ILLUMINANT_KELVIN[k] for k in ranges} == {k: (lo + hi) / 2 for k, (lo, hi) in ranges.items()}
+    assert (ILLUMINANT_KELVIN[13], ILLUMINANT_KELVIN[15], ILLUMINANT_KELVIN[16]) == (5050, 3525, 2925)
+
+
+@pytest.mark.parametrize("temp,tint", [(2850, 0), (3300, 6), (5500, 0), (7000, -4)])
+def test_a_proprietary_raw_with_both_adobe_matrices_is_interpolated_like_a_dng(temp, tint):
+    """LibRaw reports a 5D Mark II's D65 matrix; Adobe's StdA one is added and the two interpolated,
+    so the as-shot comes back exactly where the single D65 matrix is tens of K off at tungsten."""
+    from catalog import wb
+    from catalog.raw import DUAL_MATRICES, CameraColour, camera_colour_for
+
+    std_a, d65 = (np.reshape(m, (3, 3)) / 10000.0 for m in DUAL_MATRICES["Canon EOS 5D Mark II"])
+    truth = CameraColour((std_a, d65), (2850.0, 6500.0), np.ones(3))
+    x, y = wb.temp_tint_to_xy(temp, tint)
+    neutral = xy_to_neutral(truth, float(x), float(y))
+    dual = camera_colour_for(d65, neutral)
+    assert len(dual.matrices) == 2
+    got = as_shot_temp_tint(dual)
+    assert got[0] == pytest.approx(temp, abs=1) and got[1] == pytest.approx(tint, abs=0.1)
+    single = as_shot_temp_tint(CameraColour((d65,), None, neutral))
+    if temp < 4000:
+        assert abs(single[0] - temp) > 20  # what the single matrix got wrong
+    other = camera_colour_for(d65 + 0.01, neutral)  # an unknown camera keeps its one matrix
+    assert len(other.matrices) == 1

@@ -10,7 +10,7 @@ from PIL import Image
 
 from catalog.errors import CatalogError
 from catalog.xmp import (HandSetWhiteBalance, current_packets, incremental_to_temp_tint, merge_wb, plan_change,
-                         sidecar_path, temp_tint_to_incremental, write_changes)
+                         sidecar_path, target_values, temp_tint_to_incremental, write_changes)
 
 pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None,
                                 reason="exiftool (Debian: libimage-exiftool-perl) not installed")
@@ -171,3 +171,33 @@ def test_tiff_gets_relative_values_embedded(tmp_path):
     seen = exiftool_crs(photo)
     assert int(seen["IncrementalTemperature"]) == round(1e6 / 5500 - 1e6 / 4000) and int(seen["IncrementalTint"]) == -5
     assert tifffile.imread(photo).shape == (16, 16, 3)  # still a readable image
+
+
+@pytest.mark.parametrize("wb", ["Daylight", "Cloudy", "Shade", "Tungsten", "Fluorescent", "Flash", "Auto", "Custom"])
+def test_every_white_balance_but_as_shot_is_hand_set(tmp_path, wb):
+    photo = raw_with_sidecar(tmp_path, wb=wb, temp=5100, tint="+3")
+    before = sidecar_path(photo).read_bytes()
+    with pytest.raises(HandSetWhiteBalance, match=f"WhiteBalance={wb}"):
+        apply(photo, 6200, 4)
+    assert sidecar_path(photo).read_bytes() == before
+    (tmp_path / "as_shot").mkdir()
+    as_shot = raw_with_sidecar(tmp_path / "as_shot", wb="As Shot")
+    assert apply(as_shot, 6200, 4).hand_set is False  # As Shot is the camera's, not a choice
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp", ".heic", ".jpg", ".tif"])
+def test_rendered_files_of_every_kind_get_the_relative_sliders(suffix):
+    values = target_values(Path("IMG_0001" + suffix), 6000.0, 3.0)
+    assert set(values) == {"WhiteBalance", "IncrementalTemperature", "IncrementalTint"}
+    assert int(values["IncrementalTemperature"]) == round(1e6 / 5500 - 1e6 / 6000)
+    assert set(target_values(Path("IMG_0001.png"), 6000.0, 3.0, raw=True)) == {"WhiteBalance", "Temperature", "Tint"}
+    assert "Temperature" not in target_values(Path("IMG_0001.dng"), 6000.0, 3.0, raw=False)  # a DNG made from a JPEG
+
+
+def test_png_sidecar_holds_increments_and_the_versions_lightroom_writes(tmp_path):
+    photo = tmp_path / "IMG_0009.png"
+    Image.fromarray(np.full((8, 8, 3), 120, np.uint8)).save(photo)
+    apply(photo, 6000, 3)
+    got = exiftool_crs(sidecar_path(photo))
+    assert int(got["IncrementalTemperature"]) == round(1e6 / 5500 - 1e6 / 6000) and int(got["IncrementalTint"]) == 3
+    assert "ColorTemperature" not in got and str(got["ProcessVersion"]) == "15.4" and str(got["Version"]) == "16.0"
