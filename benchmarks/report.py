@@ -184,6 +184,8 @@ def _recency_lines(grouped: dict[str, dict[str, Any]], timed: dict[str, dict[str
                        f"({100 * (b['de00_p75'] / a['de00_p75'] - 1):+.1f} %)")
     if not out:
         return []
+    if weighted not in grouped:
+        out.append("grouped folds: not run, since it did not help on the time-ordered split")
     return ["Recency weighting (`finetune --recency-half-life`, training photos weighted 0.5 per half-life before the "
             "newest shoot; off by default): " + "; ".join(out) + ". It becomes a default only if it helps on the "
             "time-ordered split without hurting the grouped folds.", ""]

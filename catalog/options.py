@@ -115,7 +115,7 @@ class FinetuneConfig:
     train_encoder: str = field(default="none", metadata={"help": "'none' (frozen encoder, cached features: fast), 'last' (fine-tune the last stage) or 'all'."})
     encoder_epochs: int = field(default=0, metadata={"help": "Epochs of encoder fine-tuning when --train-encoder is not 'none' (0 = --epochs)."})
     encoder_lr: float = field(default=3e-4, metadata={"help": "Learning rate of the encoder when --train-encoder is not 'none'."})
-    baselines: bool = field(default=True, metadata={"help": "Also validate the gradient-boosting baselines on the same split."})
+    baselines: bool = field(default=False, metadata={"help": "Also cross-validate the gradient-boosting baselines (metadata; + colour) on the same folds, for the validation table (about a third more time)."})
     blend_k: int = field(default=8, metadata={"help": "Neighbours consulted when blending with similar training photos."})
     int8: bool = field(default=True, metadata={"help": "Store the encoder as an int8 ONNX graph (static quantisation calibrated on the training photos; the heads are trained on that graph's embeddings, so predict reproduces them): predict's encoder runs about 2x faster. --no-int8: the float32 graph."})
     device: str = field(default="auto", metadata={"help": "'auto', 'cpu', 'cuda', 'mps'."})

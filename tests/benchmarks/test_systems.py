@@ -35,7 +35,7 @@ def _parsed(cfg_cls: type, argv: list[str]):
 @pytest.mark.parametrize("cfg_cls, overrides", [
     (PretrainConfig, {"data": Path("/d"), "out": Path("/o"), "epochs": 3, "resume": True, "progress": False,
                       "lr": 0.5}),
-    (FinetuneConfig, {"data": Path("/d"), "encoder": Path("/e"), "train_encoder": "all", "baselines": False,
+    (FinetuneConfig, {"data": Path("/d"), "encoder": Path("/e"), "train_encoder": "all", "baselines": True,
                       "epochs": 2}),
     (PredictConfig, {"data": Path("/d"), "blend_neighbors": False, "smooth": True, "k": 4, "split": "Train"}),
     (DemoConfig, {"out": Path("/tmp/x"), "n_train": 24, "progress": False}),

@@ -145,7 +145,7 @@ def test_run_finetune_kfold_with_encoder_training_and_baselines(make_catalog, tm
     root = make_catalog(n_train=24, n_val=0, size=24)  # 6 shoots: 2 folds of 3
     out = tmp_path / "m"
     res = run_finetune(FinetuneConfig(data=str(root), encoder="", image_size=16, out=str(out), epochs=1, ensemble=1,
-                                      hidden=8, batch_size=16, rerender_aug=1, folds=2, train_encoder="last",
+                                      hidden=8, batch_size=16, rerender_aug=1, folds=2, train_encoder="last", baselines=True,
                                       threads=1, workers=1, progress=False, device="cpu"))
     r = res["results"]
     assert {"as-shot", "gbm metadata", "gbm metadata+colour", "gbm metadata+colour+chroma", "head",
