@@ -12,7 +12,7 @@ Reads top to bottom:
      seed 0); the SimCLR encoder pretrained once on every photo (no labels); per fold a model
      fine-tuned on the other folds (finetune.train.run_finetune, product defaults). Finetune chooses
      the strength for added edits on its own validation split (retrieval.edits.fit_edit_blend: reveals
-     inside its validation shoots, the significance rule) - nothing here is tuned on the held-out fold;
+     inside its cross-fitted held-out shoots, catalog.metrics.select) - nothing here is tuned on the held-out fold;
   2. for each held-out shoot of MIN_SHOOT+ photos and k in KS: REPEATS random reveals of k photos;
      the revealed photos are added with add-edits' own code path (app.add_edits.add_edits: embedded
      and predicted by the model, appended to its index; in memory, the model folder is not written);
@@ -46,7 +46,8 @@ console = Console(stderr=True)
 KS = (0, 1, 3, 5)
 REPEATS = 5
 MIN_SHOOT = 6
-TARGET_GAIN_K3 = 0.08        # issue #12: k = 3 lowers MAE mired by >= 8 % vs k = 0, no fold worse
+TARGET_GAIN_K3 = 0.10        # k = 3 lowers MAE mired by >= 10 % vs k = 0 ...
+TARGET_GAIN_K3_TINT = 0.08   # ... and MAE tint by >= 8 %, with the default model; no fold worse
 SHOOT_OFFSET_GAIN_K3 = 0.04  # what a shrunk shoot offset gave (issue #12), for reference
 TINY = dict(finetune=dict(epochs=2, ensemble=1, hidden=16, rerender_aug=1, batch_size=32, workers=1),
             pretrain=dict(epochs=1, batch_size=16, image_size=32, load_size=32, width=8, proj_dim=16, eval_every=0,
@@ -212,13 +213,13 @@ def real_section(root: Path, work: Path, args) -> dict[str, Any]:
 def render_md(result: dict[str, Any], command: str) -> str:
     r = result["real"]
     by_k = {int(k): v for k, v in r["by_k"].items()}
-    lines = ["## A few edits of a new shoot: reveal k, add them, predict the rest (issue #12)", "",
+    lines = ["## A few edits of a new shoot: reveal k, add them, predict the rest", "",
              f"Made by `{command}` on {result['created']} ({result['minutes']:.1f} min).", "",
              f"Real release ({r['n_photos']:,} labelled photos, {r['n_shoots']} shoots), folds grouped by shoot date "
              f"(`catalog.splits`, seed 0, as `benchmarks/run.py`), measured on fold(s) {[f + 1 for f in r['fold_ids']]}. "
              f"Each fold's model: `finetune` on the other folds{'' if r['refit'] else ' (no refit: trained on its own 80 % split)'}, "
-             f"encoder SimCLR-pretrained on every photo (no labels); the strength for added edits chosen by finetune on "
-             f"its validation shoots. For every held-out shoot of {MIN_SHOOT}+ photos, k of its edited photos "
+             f"encoder SimCLR-pretrained on every photo (no labels); the strength for added edits chosen by the default "
+             f"finetune's cross-fitting (reveals inside its own held-out shoots). For every held-out shoot of {MIN_SHOOT}+ photos, k of its edited photos "
              f"({r['repeats']} random reveals per k) are added with add-edits' code path, the others predicted with "
              f"`--blend-neighbors` (no batch smoothing or scene pull, to isolate the added edits). MAE over the "
              f"unrevealed photos; gain = against k = 0 on the same photos.", "",
@@ -230,15 +231,19 @@ def render_md(result: dict[str, Any], command: str) -> str:
                      f"{v['mae_tint']:.2f} | {v['gain_mired']:+.1%} | {v['gain_k']:+.1%} | {v['gain_tint']:+.1%} | "
                      f"{v.get('gain_mired_per_reveal', float('nan')):+.1%} |")
     lines.append("")
-    fold_gain = [(f["fold"], {int(k): v for k, v in f["by_k"].items()}.get(3, {}).get("gain_mired", float("nan")))
-                 for f in r["per_fold"]]
-    lines.append("Gain in MAE mired at k = 3 per fold: " + "; ".join(f"fold {f + 1}: {g:+.1%}" for f, g in fold_gain))
+    k3 = [(f["fold"], {int(k): v for k, v in f["by_k"].items()}.get(3, {})) for f in r["per_fold"]]
+    lines.append("Gain at k = 3 per fold, MAE mired / MAE tint: " + "; ".join(
+        f"fold {f + 1}: {g.get('gain_mired', float('nan')):+.1%} / {g.get('gain_tint', float('nan')):+.1%}" for f, g in k3))
     if 3 in by_k:
-        g3 = by_k[3]["gain_mired"]
-        worse = [f + 1 for f, g in fold_gain if not g > -5e-4]  # worse by more than float noise of batching
-        lines += ["", f"Target: k = 3 lowers MAE mired by ≥ {TARGET_GAIN_K3:.0%} against k = 0: "
-                      f"{'**pass**' if g3 >= TARGET_GAIN_K3 else '**FAIL**'} ({g3:+.1%}; a shrunk shoot offset gave about "
-                      f"{SHOOT_OFFSET_GAIN_K3:.0%}); no fold worse: {'**pass**' if not worse else '**FAIL** (folds ' + str(worse) + ')'}."]
+        g3, t3 = by_k[3]["gain_mired"], by_k[3]["gain_tint"]
+        # worse by more than float noise of batching, in either unit
+        worse = [f + 1 for f, g in k3 if not (g.get("gain_mired", -1) > -5e-4 and g.get("gain_tint", -1) > -5e-4)]
+        lines += ["", f"Target: k = 3 lowers MAE mired by ≥ {TARGET_GAIN_K3:.0%} and MAE tint by ≥ "
+                      f"{TARGET_GAIN_K3_TINT:.0%} against k = 0: mired {g3:+.1%} "
+                      f"{'**pass**' if g3 >= TARGET_GAIN_K3 else '**FAIL**'}, tint {t3:+.1%} "
+                      f"{'**pass**' if t3 >= TARGET_GAIN_K3_TINT else '**FAIL**'} (a shrunk shoot offset gave about "
+                      f"{SHOOT_OFFSET_GAIN_K3:.0%} in mired); no fold worse: "
+                      f"{'**pass**' if not worse else '**FAIL** (folds ' + str(worse) + ')'}."]
     lines += ["", "Strength for added edits chosen per fold (`retrieval.edits.EditBlendParams`): " + "; ".join(
         f"fold {f['fold'] + 1}: strength {f['edit_params']['strength']:g}, beta {f['edit_params']['beta']:g}, "
         f"tau {f['edit_params']['tau']:g}, time scale {f['edit_params']['time_scale_s']:g} s, "

@@ -337,6 +337,7 @@ def cost_markdown(stored: dict[str, Any] | None) -> list[str]:
               f"{stored['machine']['torch_threads']} torch threads per stage.", "",
               md_table(header, rows), ""]
     lines += _model_rows(c)
+    lines += _demo_rows(cols)
     lines += _curve_rows(cols)
     return lines + [
         "Every figure runs `cli.py` in a subprocess, as a user would (wall time, start-up included; peak memory: the "
@@ -356,6 +357,23 @@ def cost_markdown(stored: dict[str, Any] | None) -> list[str]:
         "canonical render, heads) and faiss (`FAISS_SIMD_LEVEL`). `predict` runs the model's encoder graph (int8 by default, "
         "float32 with `--no-int8`) on onnxruntime in both columns, and onnxruntime has no such switch (its MLAS kernels are picked by CPUID): the capped "
         "column's encoder inference is this CPU's AVX-512, so its predict figure is an upper bound for an AVX2 CPU.", ""]
+
+
+def _demo_rows(cols: dict[str, Any]) -> list[str]:
+    """What the demo's own evaluation says of its unseen photos (the native column's run): the model a new
+    user trains with the defaults must beat the camera's as-shot in K, mired and tint."""
+    run = next((col["demo"] for col in cols.values() if "evaluation" in (col.get("demo") or {})), None)
+    if run is None:
+        return []
+    ev = run["evaluation"]
+    systems, primary = ev["systems"], ev["primary"]
+    rows = [[name + (" (what `predict` writes)" if name == primary else ""), fmt(m["mae_temp_k"], 1), fmt(m["mae_tint"]),
+             fmt(m["mae_mired"]), fmt(m.get("de00_p75", float("nan"))), str(m["n"])] for name, m in systems.items()]
+    shot, final = systems.get("as-shot"), systems.get(primary)
+    beats = shot and final and all(final[k] < shot[k] for k in ("mae_temp_k", "mae_mired", "mae_tint"))
+    return ["`cli.py demo`'s evaluation of its unseen photos (against the demo's hidden answers, the run above):", "",
+            md_table(["system", "MAE K", "MAE tint", "MAE mired", "ΔE00 P75", "n"], rows), "",
+            f"Target: what `predict` writes beats the as-shot in K, mired and tint: {passfail(bool(beats))}.", ""]
 
 
 def _capped_env(cols: dict[str, Any]) -> str:

@@ -312,7 +312,7 @@ class DemoConfig:
     size: int = field(default=256, metadata={"help": "Side of the demo renders (pixels)."})
     pretrain_epochs: int = field(default=12, metadata={"help": "SimCLR epochs of stage 1 (12 keeps the demo under a minute on an AVX2-only CPU)."})
     finetune_epochs: int = field(default=40, metadata={"help": "Head epochs of stage 2."})
-    ensemble: int = field(default=5, metadata={"help": "Heads averaged in stage 2."})
+    ensemble: int = field(default=3, metadata={"help": "Heads averaged in stage 2 (the product default)."})
     image_size: int = field(default=96, metadata={"help": "Side of the encoder's input (pixels)."})
     width: int = field(default=24, metadata={"help": "Encoder width (channels of its first stage)."})
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | mps."})
