@@ -218,7 +218,8 @@ def query_grid(path: str | None, asshot_wb: tuple[float, float], pred_wb: tuple[
         head_tiles.append(at_wb(img, asshot_wb, edit_wb))
         head_caps.append(["photographer's edit", wb_caption(*edit_wb),
                           f"error {err_k:+,.0f} K / {pred_wb[1] - edit_wb[1]:+.0f}"
-                          + (f", ΔE00 {delta_e:.2f}" if delta_e is not None and np.isfinite(delta_e) else "")])
+                          # "dE00": PIL's default font has no Δ
+                          + (f", dE00 {delta_e:.2f}" if delta_e is not None and np.isfinite(delta_e) else "")])
     pad = (-len(head_tiles)) % cols
     tiles, caps = neighbour_tiles(train, sims, idx, size)
     return make_grid(head_tiles + [None] * pad + tiles, head_caps + [[]] * pad + caps, cols, size)
