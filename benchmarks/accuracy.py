@@ -22,7 +22,7 @@ from catalog.runtime import one_openmp_thread
 from benchmarks.harness import SHARED, Budget, Context, console, measured
 from benchmarks.oracle import camera_oracles
 from benchmarks.systems import (BLEND_BASE, BLEND_SYSTEM, GBM_SYSTEMS, HEAD_SYSTEMS, PRODUCT_SYSTEM, RECENCY_SYSTEM, GBM, AsShot,
-                                Catalogs, csv_delta_e, finetune_cmd, head_predictions, predict_cmd, pretrain_cmd, score,
+                                Catalogs, csv_delta_e, finetune_cmd, finetune_fold, head_predictions, predict_cmd, pretrain_cmd, score,
                                 write_fold)
 from catalog.reader import TARGETS
 
@@ -79,7 +79,8 @@ def real_section(ctx: Context) -> dict[str, Any]:
     run.preds |= _gbm_predictions(run, run.folds, "")
     stage1 = _pretrain_all(run, pre_cfg)
     run.preds |= _head_predictions(run, run.folds, pre_cfg.out, "fold",
-                                   [name for name in HEAD_SYSTEMS if name != RECENCY_SYSTEM])
+                                   [name for name, (_, _, b) in HEAD_SYSTEMS.items()
+                                    if name != RECENCY_SYSTEM and getattr(budget, b) is not None])
     timed = _time_ordered(run, pre_cfg.out)
     # recency weighting costs five more fold models: measured on the grouped folds only where it helped on
     # the time-ordered split, the one place it could earn a default
@@ -91,7 +92,7 @@ def real_section(ctx: Context) -> dict[str, Any]:
             "results": _pooled_metrics(run), "time_ordered": timed, "seconds": run.seconds,
             "consistency": _consistency(run, pre_cfg.image_size), "pretrain": json.loads(json.dumps(
                 dataclasses.asdict(pre_cfg), default=str)), "stage1": stage1,
-            "budgets": {nm: getattr(budget, v[2]) for nm, v in HEAD_SYSTEMS.items()}}
+            "budgets": {nm: getattr(budget, v[2]) for nm, v in HEAD_SYSTEMS.items() if getattr(budget, v[2]) is not None}}
 
 
 def _load_folds(root: Path, budget: Budget, work: Path, quick: bool, size: int) -> RealRun:
@@ -148,7 +149,7 @@ def _head_predictions(run: RealRun, splits: list[tuple[np.ndarray, np.ndarray]],
     among them; their seconds go to run.seconds under name + `what`. The grouped folds (tag "fold") keep
     fold 1's models for the consistency probes."""
     from catalog.wb import mired_to_kelvin
-    from finetune.train import FinetuneConfig, run_finetune
+    from finetune.train import FinetuneConfig
 
     cat = run.cat
     out = {name: np.full((len(cat), 2), np.nan) for name in [*names, *([BLEND_SYSTEM] if BLEND_BASE in names else [])]}
@@ -162,7 +163,7 @@ def _head_predictions(run: RealRun, splits: list[tuple[np.ndarray, np.ndarray]],
                                  baselines=False, progress=not run.quick, seed=0,
                                  **{"threads": run.budget.threads, **getattr(run.budget, overrides)})
             t0 = time.perf_counter()
-            run_finetune(cfg)
+            finetune_fold(cfg, model_dir)  # a rerun keeps a fold model already trained exactly so
             run.seconds[name + what] = run.seconds.get(name + what, 0.0) + time.perf_counter() - t0
             model, p = head_predictions(model_dir, run.catalogs, va, encoder == "pretrained")
             out[name][va] = np.stack([mired_to_kelvin(p["head_mired"].to_numpy(np.float64)),

@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:  # `python benchmarks/run.py` puts benchmarks/, no
 from benchmarks import report  # noqa: E402
 from benchmarks.accuracy import real_section, synthetic_section  # noqa: E402
 from benchmarks.cost import cost_section  # noqa: E402
-from benchmarks.harness import (CACHE, FULL, ISA_ENV, QUICK, Context, NotRun, console, demo_data,  # noqa: E402
+from benchmarks.harness import (CACHE, FULL, ISA_ENV, QUICK, SCRATCH, Context, NotRun, console, demo_data,  # noqa: E402
                                 load_results, run_section, save_result)
 
 SECTIONS: dict[str, Callable[[Context], dict[str, Any]]] = {
@@ -138,6 +138,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                       "WORK/results with --quick)")
     ap.add_argument("--isa", default=",".join(ISA_ENV),
                     help=f"instruction-set columns of the cost section: {', '.join(ISA_ENV)} (default both)")
+    ap.add_argument("--with-scratch", action="store_true", help="also the pretraining ablation in the real section: a "
+                                                                  "head whose encoder trains from scratch (+30 min)")
     ap.add_argument("--threads", type=int, help="torch/OpenMP threads for every stage (default 2, for an idle "
                                                 "machine; 1 is far faster when other jobs share the 2 cores)")
     ap.add_argument("--jobs", type=int, default=1, help="2: run the real-release section in a second process "
@@ -165,6 +167,8 @@ def make_context(args: argparse.Namespace, work: Path) -> Context:
     from catalog.runtime import set_threads
 
     budget = dataclasses.replace(QUICK if args.quick else FULL)
+    if args.with_scratch and budget.scratch is None:
+        budget.scratch = dict(SCRATCH)
     if args.threads:
         budget.threads = args.threads
     os.environ["OMP_NUM_THREADS"] = str(budget.threads)  # inherited by the cli.py subprocesses (sklearn too)
