@@ -116,7 +116,7 @@ def real_folds(root: Path, n_folds: int, fold_ids: str = "") -> tuple[pd.DataFra
 def trained_before(cfg, prior: Path | None) -> bool:
     """Whether `prior`, a model folder another section of the same run trained, is exactly the model
     `finetune` with `cfg` would make now: the same training rows (the fold's CSV, byte for byte), the
-    same encoder and the same options (all but where data, model and progress bars go). The real-release
+    same encoder (its file's SHA-256) and the same options (all but where data, model and progress bars go). The real-release
     sections (accuracy, few edits, bracket) measure the same product fold models; training them once
     saves two thirds of that time and changes no figure."""
     from catalog.runtime import provenance
@@ -129,7 +129,17 @@ def trained_before(cfg, prior: Path | None) -> bool:
     if {k: v for k, v in stored.items() if k not in skip} != {k: v for k, v in now.items() if k not in skip}:
         return False
     csvs = [Path(d) / "Train" / "sliders.csv" for d in (stored["data"], now["data"])]
-    return all(c.is_file() for c in csvs) and csvs[0].read_bytes() == csvs[1].read_bytes()
+    if not (all(c.is_file() for c in csvs) and csvs[0].read_bytes() == csvs[1].read_bytes()):
+        return False
+    if not now["encoder"]:  # a randomly initialised encoder: the seed (compared above) makes it
+        return True
+    from catalog.artifacts import sha256
+    from pretrain.encoder import ENCODER_FILE
+
+    source = Path(now["encoder"])
+    source = source / ENCODER_FILE if source.is_dir() else source
+    was = json.loads((prior / "finetune_report.json").read_text())["encoder"].get("sha256")
+    return source.is_file() and was == sha256(source)  # the same encoder bytes, not only the same path
 
 
 def finetune_fold(cfg, prior: Path | None) -> Path:

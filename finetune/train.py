@@ -91,7 +91,10 @@ def load_or_init_encoder(cfg: FinetuneConfig) -> tuple[Encoder, dict[str, Any]]:
         # The model folder stores the encoder in float16; rounding first means the heads train on
         # exactly the embeddings predict will compute.
         pre = {k: blob.get(k) for k in ("config", "versions", "created", "epoch", "n_images", "final_eval")}
-        return round_to_half(enc), {"source": str(path), "pretrained": True, "arch": blob.get("arch"), "pretrain": pre}
+        from catalog.artifacts import sha256
+
+        return round_to_half(enc), {"source": str(path), "sha256": sha256(path), "pretrained": True,
+                                    "arch": blob.get("arch"), "pretrain": pre}
     torch.manual_seed(cfg.seed)
     enc = round_to_half(Encoder(image_size=cfg.image_size).eval())
     return enc, {"source": None, "pretrained": False, "arch": enc.config(), "pretrain": None}

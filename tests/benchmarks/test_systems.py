@@ -104,3 +104,24 @@ def test_a_fold_model_is_reused_only_where_it_is_exactly_the_model_to_train(make
     other_rows = write_fold(cat, np.arange(1, 11), tmp_path / "c")
     assert not trained_before(FinetuneConfig(data=other_rows, out=tmp_path / "m4", **kw), first)
     assert not trained_before(same, None) and not trained_before(same, tmp_path / "missing")
+
+
+def test_a_fold_model_of_another_encoder_is_not_reused(make_catalog, tmp_path):
+    import torch
+
+    from benchmarks.systems import finetune_fold, trained_before
+    from pretrain.encoder import ENCODER_FILE, Encoder, save_encoder
+
+    torch.set_num_threads(1)
+    cat = read_catalog(make_catalog(n_train=12, n_val=0, size=16), "Train", labels="auto")
+    data = write_fold(cat, np.arange(10), tmp_path / "a")
+    enc = tmp_path / "enc"
+    torch.manual_seed(0)
+    save_encoder(enc / ENCODER_FILE, Encoder(width=4, image_size=16))
+    kw = dict(data=data, encoder=enc, epochs=1, ensemble=1, hidden=8, batch_size=8, rerender_aug=0, baselines=False,
+              threads=1, workers=1, device="cpu", progress=False)
+    first = finetune_fold(FinetuneConfig(out=tmp_path / "m1", **kw), None)
+    assert trained_before(FinetuneConfig(out=tmp_path / "m2", **kw), first)
+    torch.manual_seed(1)
+    save_encoder(enc / ENCODER_FILE, Encoder(width=4, image_size=16))  # pretrained again: same path, other weights
+    assert not trained_before(FinetuneConfig(out=tmp_path / "m2", **kw), first)
