@@ -525,7 +525,9 @@ def run_apply(cfg: ApplyConfig, console: Console | None = None) -> ApplyResult:
     """Write each prediction into its photo's XMP. All checks come first (a missing photo, an XMP
     that would carry the white balance alone, a hand-set white balance without --force or
     --skip-hand-set): any of them stops before anything is written. --dry-run always prints its table."""
-    console = console or Console(quiet=not (cfg.progress or cfg.dry_run))
+    if console is None:  # a pipe (a script, a plugin) defaults to 80 columns: keep the table's rows whole
+        console = Console(quiet=not (cfg.progress or cfg.dry_run))
+        console.width = max(console.width, 150)
     pred = read_predictions(Path(cfg.predictions))
     photos = find_photos(Path(cfg.photos))
     missing = [i for i in pred["id_global"] if i not in photos]

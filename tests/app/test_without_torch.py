@@ -74,6 +74,6 @@ def test_predict_add_edits_and_apply_run_without_torch(model, tmp_path):
     r = cli_without_torch("apply", tmp_path / "one.csv", "--photos", photos, "--dry-run")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "dry run" in r.stdout and "IncrementalTemperature" in r.stdout and jpg.read_bytes() == before
-    r = cli_without_torch("apply", tmp_path / "one.csv", "--photos", photos, "--no-progress")
+    r = cli_without_torch("apply", tmp_path / "one.csv", "--photos", photos, "--wb-only", "--no-progress")
     assert r.returncode == 0, r.stderr[-2000:]
     assert jpg.read_bytes() != before and jpg.with_name(jpg.name + "_original").read_bytes() == before
