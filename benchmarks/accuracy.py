@@ -86,7 +86,7 @@ def real_section(ctx: Context) -> dict[str, Any]:
     # the time-ordered split, the one place it could earn a default
     if _recency_helps(timed["results"]):
         run.preds |= _head_predictions(run, run.folds, pre_cfg.out, "fold", [RECENCY_SYSTEM])
-        order = ["as-shot", *GBM_SYSTEMS, *HEAD_SYSTEMS, BLEND_SYSTEM]  # the table's rows, as when all ran in one go
+        order = ["as-shot", *GBM_SYSTEMS, *HEAD_SYSTEMS, BLEND_SYSTEM, PRODUCT_SYSTEM]  # rows, as if all ran at once
         run.preds = {name: run.preds[name] for name in sorted(run.preds, key=order.index)}
     return {"n": len(run.cat), "n_shoots": len(set(run.groups)), "fold_sizes": [len(va) for _, va in run.folds],
             "results": _pooled_metrics(run), "time_ordered": timed, "seconds": run.seconds,
@@ -152,7 +152,8 @@ def _head_predictions(run: RealRun, splits: list[tuple[np.ndarray, np.ndarray]],
     from finetune.train import FinetuneConfig
 
     cat = run.cat
-    out = {name: np.full((len(cat), 2), np.nan) for name in [*names, *([BLEND_SYSTEM] if BLEND_BASE in names else [])]}
+    extra = [BLEND_SYSTEM, PRODUCT_SYSTEM] if BLEND_BASE in names else []
+    out = {name: np.full((len(cat), 2), np.nan) for name in [*names, *extra]}
     for k, (tr, va) in enumerate(splits):
         fold_root = write_fold(cat, tr, run.work / f"{tag}{k}" / "data")
         for name in names:
@@ -170,6 +171,11 @@ def _head_predictions(run: RealRun, splits: list[tuple[np.ndarray, np.ndarray]],
                                       p["head_tint"].to_numpy(np.float64)], 1)
             if name == BLEND_BASE:
                 out[BLEND_SYSTEM][va] = p[["Temperature", "Tint"]].to_numpy(np.float64)
+                # what `cli.py predict` writes for the held-out photos as one batch: blending, batch smoothing
+                # and the scene pull, each at the strength the model's cross-fitting chose
+                product = model.predict(subset(run.catalogs.at(model.image_size), va), blend=True, smooth=True,
+                                        consistency="scene", progress=False)
+                out[PRODUCT_SYSTEM][va] = product[["Temperature", "Tint"]].to_numpy(np.float64)
             if tag == "fold" and k == 0:
                 run.models0[name] = model
     return out

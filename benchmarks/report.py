@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from benchmarks.oracle import is_oracle
-from benchmarks.systems import BLEND_BASE, BLEND_SYSTEM, RECENCY_SYSTEM
+from benchmarks.systems import BLEND_BASE, BLEND_SYSTEM, PRODUCT_SYSTEM, RECENCY_SYSTEM
 
 TARGET_ORACLE_RATIO = 1.10     # synthetic benchmark: best product MAE mired within 10 % of the best oracle row
                                # (issue #12; it replaced "within 1.3x the noise floor", which no input allows)
@@ -149,8 +149,8 @@ def _de_cells(m: dict[str, Any]) -> list[str]:
     return [fmt(m.get(k)) for k in ("de00_mean", "de00_p75", "de00_p90")]
 
 
-def _de_targets(res: dict[str, dict[str, Any]], product: str = BLEND_SYSTEM) -> list[str]:
-    """Issue #26's targets: the product's default beats every other row in ΔE00 P75; P75 <= GOAL_DE_P75."""
+def _de_targets(res: dict[str, dict[str, Any]], product: str = PRODUCT_SYSTEM) -> list[str]:
+    """The targets in ΔE00 P75: what `predict` writes by default beats every other row; P75 <= GOAL_DE_P75."""
     if product not in res or "de00_p75" not in res[product]:
         return []
     mine = res[product]["de00_p75"]
