@@ -96,11 +96,13 @@ def test_the_report_says_what_as_shot_trust_each_model_chose():
     from benchmarks.bracket import trust_md
     from finetune.trust import TrustParams
 
-    on = TrustParams([0.9, 0.0], [np.inf, 0.0], 0.1, [{"gain": 0.47, "z": 2.9, "shoots": 27},
-                                                     {"gain": 0.12, "z": 0.6, "shoots": 27}]).to_dict()
+    on = TrustParams([0.9, 0.0], [np.inf, 0.0], 0.1, [{"gain": 0.47, "z": 2.9, "fold_gains": [0.5, 0.4, 0.3]},
+                                                     {"gain": 0.12, "z": 0.6, "fold_gains": [0.2, -0.1, -0.05]}]).to_dict()
     text = trust_md(on)
-    assert "Temperature trusted (pull 0.9, unbounded; validation gain +47.0 %, z 2.9 over shoots)" in text
-    assert "Tint not trusted (validation gain +12.0 %, z 0.6 over shoots)" in text
+    assert "Temperature trusted (pull 0.9, unbounded; cross-fitted gain +47.0 %, in 3 of 3 folds)" in text
+    assert "Tint not trusted (cross-fitted gain +12.0 %, in 1 of 3 folds)" in text
+    one = TrustParams([0.0], [0.0], 0.1, [{"gain": 0.12, "z": 0.6, "fold_gains": [0.12]}]).to_dict()  # one holdout
+    assert trust_md(one, ("Tint",)) == "Tint not trusted (cross-fitted gain +12.0 %, z 0.6)"
     assert trust_md(TrustParams.off(2).to_dict()) == ("Temperature not trusted (too few validation photos), "
                                                       "Tint not trusted (too few validation photos)")
 
