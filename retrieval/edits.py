@@ -23,8 +23,9 @@ Why a separate rule from retrieval.blend (the training entries): training neighb
 shoots, whose edits transfer weakly (validation sets their strength to 0 on the real release);
 added edits are typically of the very shoot being predicted, minutes apart, and the time kernel is
 what tells a same-scene neighbour from a look-alike of another day. All parameters are chosen at
-finetune time by simulating reveals inside the validation shoots (`fit_edit_blend`), under the
-project's significance rule; the defaults are what that chose on the real release.
+finetune time by simulating reveals inside the cross-fitted held-out shoots (`fit_edit_blend`), by
+the project's one selection rule (catalog.metrics.select); the defaults are what that chose on the
+real release.
 """
 from __future__ import annotations
 

@@ -18,9 +18,9 @@ Why the canonical embedding and not just time: a session walks from shade into s
 two photos a minute apart that look nothing alike are not one scene. Why not just the embedding:
 two weddings in the same church months apart look alike but were edited apart; time keeps them apart.
 
-`strength` (and the gap and similarity threshold) are chosen on the grouped validation predictions
-at finetune time (`fit_scene`), under the same significance rule as neighbour blending: strength 0,
-said aloud, unless the pull beats the predictions as given by MIN_GAIN with z >= SIGNIFICANCE.
+`strength` (and the gap and similarity threshold) are chosen on the cross-fitted out-of-fold
+predictions at finetune time (`fit_scene`), by the same rule as every knob (catalog.metrics.select):
+strength 0, said aloud, unless the pull gains enough, in every fold but one.
 Similarities are cosines in the neighbour index's space (retrieval.index), the space the model's
 thresholds are written in.
 """
