@@ -6,6 +6,7 @@ torch is imported inside the functions that need it: predicting runs without tor
 from __future__ import annotations
 
 import dataclasses
+import contextlib
 import functools
 import json
 import os
@@ -123,6 +124,20 @@ def set_threads(n: int | None) -> None:
 
         torch.set_num_threads(n)
         os.environ.setdefault("OMP_NUM_THREADS", str(n))
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """A context with torch's intra-op threads set to n, restored after. finetune's fits run with one each,
+    however many run at once, so a model does not depend on how many cores trained it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def write_json(path: str | Path, obj: Any) -> None:

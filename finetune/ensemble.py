@@ -213,6 +213,15 @@ class HeadEnsemble:
         self.aware = aware
         self.trust = trust if trust is not None else TrustParams.off(len(specs))
 
+    def with_members(self, gbm_weight: Any = None, trust: TrustParams | None = None, aware: Forest | None = None
+                     ) -> "HeadEnsemble":
+        """A new ensemble sharing this one's heads, with the validated member weights: the GBM member's weight
+        (None: keep), the as-shot trust and the as-shot-aware member (None: no such member)."""
+        return HeadEnsemble(self.heads, self.specs, self.meta_encoder, self.emb_mean, self.emb_std, self.colour_mean,
+                            self.colour_std, self.fallback, self.gbm,
+                            self.gbm_weight if gbm_weight is None else gbm_weight, self.reference, aware,
+                            self.trust if trust is None else trust)
+
     @property
     def reads_asshot(self) -> bool:
         """Whether predictions read the as-shot (the trusted as-shot-aware member): then predict_parts

@@ -26,7 +26,10 @@ Reads top to bottom:
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import math
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -47,8 +50,10 @@ from catalog.errors import CatalogError
 from catalog.metadata import MetadataEncoder
 from catalog.progress import progress_bar
 from catalog.schedule import warmup_cosine
-from catalog.runtime import pick_device, provenance, seed_everything, set_threads, write_json
+from catalog.runtime import (one_blas_thread, pick_device, provenance, seed_everything, set_threads, torch_threads,
+                             write_json)
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
+from catalog.parallel import ChunkQueue, can_fork, run_workers
 from catalog.metrics import Choice, photo_errors, select, target_mae, wb_metrics
 from finetune.gbm import fit_gbm, gbm_inputs, predict_gbm
 from finetune.ensemble import (HEAD_FORMAT, HeadEnsemble, TargetSpec, anchor_units, asshot_units, fit_scaling,
@@ -418,23 +423,34 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
                               fb, cfg, seed + 104729, None, bar, task, hidden=min(cfg.hidden, FALLBACK_HIDDEN),
                               weights=None if weights is None else weights[originals])
     gbm = None
-    if cfg.gbm_weight > 0 or cfg.tune_gbm_weight:  # originals and their re-rendered copies, like the heads
-        x, cat = gbm_inputs(meta_img[train_all], cam[train_all], cache.colour[train_all])
-        gbm = fit_gbm(x, cat, shifts[train_all], seed, None if weights is None else weights[train_all])
+    if cfg.gbm_weight > 0 or cfg.tune_gbm_weight:
+        # Originals only. A copy's canonical render differs from its photo's by rounding and clipping alone, so
+        # to the trees it is the same row four more times: the heads draw one version per photo and epoch,
+        # the trees would see every copy every round. Measured on the real release (5 grouped folds): the
+        # member alone 12.76 mired / 4.92 tint on originals vs 13.07 / 4.94 with the copies, in 60 % of the time.
+        x, cat = gbm_inputs(meta_img[originals], cam[originals], cache.colour[originals])
+        gbm = fit_gbm(x, cat, shifts[originals], seed, None if weights is None else weights[originals])
     aware = None
     if shot_stats is not None:
         # originals only: a re-rendered copy keeps its label under another as-shot, which teaches that the
         # as-shot is noise, the opposite of what this member is for
         to_asshot = units_all[originals] - asshot_units(table_all.iloc[originals], specs)
-        if aware_targets is not None:  # a target it may not pull is never read: fitted to zeros, its trees are
-            to_asshot[:, ~np.asarray(aware_targets, bool)] = 0.0  # single leaves (the model's 4 MB budget)
-        aware = fit_aware(meta[originals], cam[originals], cache.colour[originals], shot_stats[src[originals]],
-                          to_asshot, seed)
+        aware = fit_aware_member(meta[originals], cam[originals], cache.colour[originals], shot_stats[src[originals]],
+                                 to_asshot, aware_targets, seed)
     # the model folder stores the heads in float16: validate exactly what will be saved
     heads = [head_arrays(round_to_half(h)) for h in heads]
     fallback = head_arrays(round_to_half(fallback)) if fallback is not None else None
     return HeadEnsemble(heads, specs, meta_enc, *stats, fallback=fallback, gbm=gbm,
                         gbm_weight=cfg.gbm_weight, aware=aware), encoder, cache
+
+
+def fit_aware_member(meta: np.ndarray, cam: np.ndarray, colour: np.ndarray, shot: np.ndarray, to_asshot: np.ndarray,
+                     aware_targets: np.ndarray | None, seed: int) -> Any:
+    """finetune.trust.fit_aware on original photos; a target it may not pull (aware_targets False) is never
+    read, so it is fitted to zeros: its trees are single leaves (the model's 4 MB budget)."""
+    if aware_targets is not None:
+        to_asshot = np.where(np.asarray(aware_targets, bool)[None], to_asshot, 0.0)
+    return fit_aware(meta, cam, colour, shot, to_asshot, seed)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -645,12 +661,12 @@ class TrainingSet:
     def asshot_mt(self) -> np.ndarray | None:
         return _mired_tint(asshot_units(self.table, self.specs), self.specs)
 
-    @property
+    @functools.cached_property
     def shoots(self) -> list[str | None]:
         col = self.table["shoot"] if "shoot" in self.table.columns else [None] * self.n
         return [None if v is None else str(v) for v in col]
 
-    @property
+    @functools.cached_property
     def ids(self) -> list[str]:
         return [str(i) for i in self.table["id_global"]]
 
@@ -723,21 +739,116 @@ class FoldResults:
     vectors: np.ndarray | None  # (N, d) every photo in one index space (batch smoothing, scenes)
     val_rows: np.ndarray        # the photos some fold validated
     last: tuple[Any, DeployedEncoder, FeatureCache]  # (HeadEnsemble, encoder, cache) of the last fold
+    full: FoldFit | None        # the model on every photo (--refit), trained alongside the folds
     seconds: float
+
+
+@dataclass
+class FoldFit:
+    """What one cross-fitting fit returns to the parent: the held-out rows' predictions (head units, before
+    the anchor) of every member and their neighbours among the fold's training photos; for the refit on
+    every photo, the model itself."""
+    parts: dict[str, np.ndarray] | None = None
+    fallback: np.ndarray | None = None
+    nb_sims: np.ndarray | None = None
+    nb_idx: np.ndarray | None = None
+    model: Any = None           # HeadEnsemble (the refit job, and the last fold for --no-refit)
+    encoder: Any = None         # DeployedEncoder / FeatureCache: only when --train-encoder tuned them (serial)
+    cache: Any = None
+
+
+def fit_workers(cfg: FinetuneConfig, device: torch.device, n_jobs: int) -> int:
+    """How many fits run at once: one per core (--threads), each single-threaded, as forked processes
+    (catalog.parallel). One at a time where forking is not safe (macOS, Windows), on a GPU, or when the
+    encoder is fine-tuned (its fits render batches and hold the device)."""
+    if cfg.train_encoder != "none" or device.type != "cpu" or not can_fork():
+        return 1
+    return max(1, min(int(cfg.threads or 1), n_jobs))
+
+
+def fit_fold(cfg: FinetuneConfig, ts: TrainingSet, job: int, shot: np.ndarray | None, space: NeighborIndex | None,
+             device: torch.device) -> FoldFit:
+    """Cross-fitting job `job`: fold `job` (train on its training shoots, predict its held-out ones), or, for
+    job == len(splits), the refit on every labelled photo (the saved model; its as-shot-aware member is
+    fitted for every target when the as-shot could be trusted, trimmed once trust is chosen: `refit`).
+    Runs with one torch and one BLAS thread whatever the number of workers, so the figures never depend on
+    it (and two workers on two cores never fight over them)."""
+    quiet = dataclasses.replace(cfg, progress=False) if fit_workers(cfg, device, 2) > 1 else cfg
+    with torch_threads(1), one_blas_thread():
+        if job == len(ts.splits):
+            model, enc, cache = fit_model(quiet, ts.specs, ts.table, ts.plan, ts.table_all, ts.units_all,
+                                          ts.anchors_all, ts.cat.exif_units, np.arange(ts.n), ts.encoder, ts.cache,
+                                          ts.images, cfg.seed, device, "refit on all photos", shot)
+            return FoldFit(model=model, **_tuned(ts, enc, cache))
+        tr, va = ts.splits[job]
+        model, enc, cache = fit_model(quiet, ts.specs, ts.table, ts.plan, ts.table_all, ts.units_all, ts.anchors_all,
+                                      ts.cat.exif_units, tr, ts.encoder, ts.cache, ts.images, cfg.seed + 1000 * (job + 1),
+                                      device, f"fold {job + 1}/{len(ts.splits)}", shot)
+        out = FoldFit(parts=model.predict_parts(cache.emb[va], cache.colour[va], ts.table.iloc[va], ts.cat.exif_units,
+                                                None if shot is None else shot[va]),
+                      fallback=model.predict_fallback_shift(ts.table.iloc[va], ts.cat.exif_units),
+                      model=model if job == len(ts.splits) - 1 else None, **_tuned(ts, enc, cache))
+        if space is not None:  # neighbours of validation photos among *this fold's* training photos
+            index_f = NeighborIndex.build(cache.emb[tr], [ts.ids[i] for i in tr], ts.edits_mt[tr],
+                                          ts.asshot_mt[tr], [ts.shoots[i] for i in tr])
+            out.nb_sims, ix = index_f.search(cache.emb[va], max(1, cfg.blend_k))
+            out.nb_idx = np.where(ix >= 0, tr[np.maximum(ix, 0)], -1)
+        return out
+
+
+def _tuned(ts: TrainingSet, encoder: Any, cache: Any) -> dict[str, Any]:
+    """The fit's encoder and cache only when they are not the training set's own (--train-encoder)."""
+    return {} if encoder is ts.encoder else {"encoder": encoder, "cache": cache}
+
+
+def run_fits(cfg: FinetuneConfig, ts: TrainingSet, jobs: int, shot: np.ndarray | None, space: NeighborIndex | None,
+             device: torch.device) -> list[FoldFit]:
+    """Every cross-fitting job (fit_fold), in job order, on fit_workers forked workers: each takes the next
+    job and runs it whole (the fits share the feature cache copy-on-write; results come back pickled)."""
+    n_workers = fit_workers(cfg, device, jobs)
+    queue = ChunkQueue(jobs, 1, n_workers, min_chunk=1)
+
+    def work() -> list[tuple[int, FoldFit]]:
+        done = []
+        while (chunk := queue.take()) is not None:
+            done.append((chunk[0], fit_fold(cfg, ts, chunk[0], shot, space, device)))
+            queue.finished(1)
+        return done
+
+    def main() -> list[tuple[int, FoldFit]]:
+        if n_workers == 1:
+            return work()
+        # the bar follows the shared counter from a thread started after the helpers were forked
+        with progress_bar(cfg.progress) as bar:
+            task = bar.add_task(f"cross-fitting: {jobs} fits on {n_workers} workers", total=jobs)
+            stop = threading.Event()
+            poll = threading.Thread(target=lambda: [bar.update(task, completed=queue.done)
+                                                    for _ in iter(lambda: stop.wait(0.5), True)], daemon=True)
+            poll.start()
+            try:
+                return work()
+            finally:
+                stop.set()
+                poll.join()
+                bar.update(task, completed=queue.done)
+
+    results = run_workers(work, main, n_workers, processes=n_workers > 1, stop=queue.stop)
+    by_job = dict(pair for done in results for pair in done)
+    return [by_job[j] for j in range(jobs)]
 
 
 def cross_validate(cfg: FinetuneConfig, ts: TrainingSet, device: torch.device) -> FoldResults:
     """Train on each split's training shoots, predict its held-out shoots (no photo of a validation
-    shoot is seen by its model, nor is it among its neighbours)."""
+    shoot is seen by its model, nor is it among its neighbours); with --refit the model on every photo is
+    trained alongside (`refit` finishes it), so the workers stay busy."""
     n, k = ts.n, max(1, cfg.blend_k)
     anchors = anchor_units(ts.table, ts.specs)
     oof, oof_mlp, oof_gbm, oof_fb, oof_aware = (np.full(ts.units.shape, np.nan) for _ in range(5))
     nb_sims, nb_idx = np.full((n, k), -1.0, np.float32), np.full((n, k), -1, np.int64)
-    wb = ts.edits_mt is not None
-    vectors = None
-    if wb:  # Batch smoothing and scenes are fitted on all validation photos together, so they need one
-        # common space: the index space of every photo's embedding (no labels involved), which is the
-        # saved model's own space whenever the encoder is frozen.
+    space = vectors = None
+    if ts.edits_mt is not None:  # Batch smoothing and scenes are fitted on all validation photos together, so
+        # they need one common space: the index space of every photo's embedding (no labels involved), which
+        # is the saved model's own space whenever the encoder is frozen.
         space = NeighborIndex.build(ts.cache.emb[:n], ts.ids, ts.edits_mt, ts.asshot_mt, ts.shoots)
         vectors = np.zeros((n, space.basis.shape[0]), np.float32)
     # the as-shot-aware member only where its validation could adopt it (finetune.trust.could_trust); a
@@ -747,28 +858,22 @@ def cross_validate(cfg: FinetuneConfig, ts: TrainingSet, device: torch.device) -
                                                           cfg.asshot_trust_gain)
     shot = ts.shot_stats if trustable else None
     t0 = time.time()
-    for f, (tr, va) in enumerate(ts.splits):
-        model, enc_f, cache_f = fit_model(cfg, ts.specs, ts.table, ts.plan, ts.table_all, ts.units_all,
-                                          ts.anchors_all, ts.cat.exif_units, tr, ts.encoder, ts.cache, ts.images,
-                                          cfg.seed + 1000 * (f + 1), device, f"fold {f + 1}/{len(ts.splits)}",
-                                          shot)
-        parts = model.predict_parts(cache_f.emb[va], cache_f.colour[va], ts.table.iloc[va], ts.cat.exif_units,
-                                    None if shot is None else shot[va])
-        oof[va], oof_mlp[va] = anchors[va] + parts["mix"], anchors[va] + parts["mlp"]
-        if "aware" in parts:
-            oof_aware[va] = anchors[va] + parts["aware"]
-        if "gbm" in parts:
-            oof_gbm[va] = anchors[va] + parts["gbm"]
-        oof_fb[va] = anchors[va] + model.predict_fallback_shift(ts.table.iloc[va], ts.cat.exif_units)
-        if wb:  # neighbours of validation photos among *this fold's* training photos
-            index_f = NeighborIndex.build(cache_f.emb[tr], [ts.ids[i] for i in tr], ts.edits_mt[tr],
-                                          ts.asshot_mt[tr], [ts.shoots[i] for i in tr])
-            sims, ix = index_f.search(cache_f.emb[va], k)
-            nb_sims[va, :sims.shape[1]] = sims
-            nb_idx[va, :sims.shape[1]] = np.where(ix >= 0, tr[np.maximum(ix, 0)], -1)
-            vectors[va] = space.normalize(cache_f.emb[va])
-    return FoldResults(oof, oof_mlp, oof_gbm, oof_fb, oof_aware, nb_sims, nb_idx, vectors, val_rows, (model, enc_f, cache_f),
-                       time.time() - t0)
+    fits = run_fits(cfg, ts, len(ts.splits) + int(bool(cfg.refit)), shot, space, device)
+    for (tr, va), fit in zip(ts.splits, fits):
+        oof[va], oof_mlp[va] = anchors[va] + fit.parts["mix"], anchors[va] + fit.parts["mlp"]
+        if "aware" in fit.parts:
+            oof_aware[va] = anchors[va] + fit.parts["aware"]
+        if "gbm" in fit.parts:
+            oof_gbm[va] = anchors[va] + fit.parts["gbm"]
+        oof_fb[va] = anchors[va] + fit.fallback
+        if space is not None:
+            nb_sims[va, :fit.nb_sims.shape[1]] = fit.nb_sims
+            nb_idx[va, :fit.nb_sims.shape[1]] = fit.nb_idx
+            vectors[va] = space.normalize((fit.cache or ts.cache).emb[va])
+    last = fits[len(ts.splits) - 1]
+    return FoldResults(oof, oof_mlp, oof_gbm, oof_fb, oof_aware, nb_sims, nb_idx, vectors, val_rows,
+                       (last.model, last.encoder or ts.encoder, last.cache or ts.cache),
+                       fits[-1] if cfg.refit else None, time.time() - t0)
 
 
 def tune_mixing(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults
@@ -874,27 +979,38 @@ def _with_val(head: np.ndarray, rows: np.ndarray, mt: np.ndarray, specs: list[Ta
 
 def refit(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults, gbm_weight: np.ndarray, trust: TrustParams,
           device: torch.device) -> tuple[Any, DeployedEncoder, FeatureCache, NeighborIndex | None]:
-    """Step 5: the saved model trained on every labelled photo (or the last fold's, with --no-refit and
-    one split), the validated member weights, and the neighbour index of the training photos."""
-    if cfg.refit or len(ts.splits) > 1:
-        rows = np.arange(ts.n) if cfg.refit else ts.splits[0][0]
+    """Step 5: the saved model trained on every labelled photo (trained alongside the folds: fr.full; or the
+    last fold's, with --no-refit and one split), built whole with the validated member weights and trust,
+    and the neighbour index of the training photos."""
+    pulled = np.asarray(trust.weight) > 0  # the targets the as-shot-aware member may pull
+    if fr.full is not None:
+        final, final_enc, final_cache = fr.full.model, fr.full.encoder or ts.encoder, fr.full.cache or ts.cache
+    elif len(ts.splits) > 1:  # --no-refit with folds: the first fold's training photos
         final, final_enc, final_cache = fit_model(cfg, ts.specs, ts.table, ts.plan, ts.table_all, ts.units_all,
-                                                  ts.anchors_all, ts.cat.exif_units, rows, ts.encoder, ts.cache,
-                                                  ts.images, cfg.seed, device,
-                                                  "refit on all photos" if cfg.refit else "model",
-                                                  ts.shot_stats if trust.active else None,  # else never read
-                                                  np.asarray(trust.weight) > 0)
+                                                  ts.anchors_all, ts.cat.exif_units, ts.splits[0][0], ts.encoder,
+                                                  ts.cache, ts.images, cfg.seed, device, "model",
+                                                  ts.shot_stats if trust.active else None, pulled)
     else:
         final, final_enc, final_cache = fr.last
-    if final.gbm is not None:
-        final.gbm_weight = gbm_weight.copy()
-    final.trust = trust
-    if not trust.active:  # an untrusted as-shot-aware member is never consulted, nor saved
-        final.aware = None
+    aware = None  # an untrusted as-shot-aware member is never consulted, nor saved
+    if trust.active:  # fr.full's member was fitted for every target: refitted when trust pulls only some
+        aware = refit_aware(ts, final, pulled, cfg.seed) if fr.full is not None and not pulled.all() else final.aware
+    final = final.with_members(gbm_weight=gbm_weight if final.gbm is not None else None, trust=trust,
+                               aware=aware)
     index = None
     if ts.edits_mt is not None:
         index = NeighborIndex.build(final_cache.emb[:ts.n], ts.ids, ts.edits_mt, ts.asshot_mt, ts.shoots)
     return final, final_enc, final_cache, index
+
+
+def refit_aware(ts: TrainingSet, model: Any, aware_targets: np.ndarray, seed: int) -> Any:
+    """The as-shot-aware member on every original photo for the targets trust lets it pull only (the others
+    fitted to zeros: single leaves, see fit_model)."""
+    originals = np.flatnonzero(ts.plan["copy"].to_numpy() == 0)
+    meta, cam = model.meta_encoder.transform(ts.table_all.iloc[originals], ts.cat.exif_units)
+    to_asshot = ts.units_all[originals] - asshot_units(ts.table_all.iloc[originals], ts.specs)
+    return fit_aware_member(meta, cam, ts.cache.colour[originals], ts.shot_stats[ts.plan["src"].to_numpy()[originals]],
+                            to_asshot, aware_targets, seed)
 
 
 def save_outputs(cfg: FinetuneConfig, ts: TrainingSet, final: Any, final_enc: DeployedEncoder, index: NeighborIndex | None,

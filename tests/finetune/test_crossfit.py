@@ -133,3 +133,24 @@ def test_strength_overrides_are_checked():
     for bad in ("1.5", "-0.1", "strong"):
         with pytest.raises(CatalogError, match="--blend-strength: expected 'auto' or a number from 0 to 1"):
             parse_strength(bad, "--blend-strength")
+
+
+def test_cross_fitting_on_two_workers_gives_the_model_one_worker_gives(tmp_path):
+    """The folds and the refit run as forked workers, one per core: the model and every out-of-fold figure
+    are the same bytes whether one worker trains them all or two share them (each fit runs single-threaded)."""
+    from catalog.parallel import can_fork
+
+    if not can_fork():
+        pytest.skip("forked workers are Linux-only; elsewhere the fits run one at a time")
+    data = _shoots(tmp_path / "cat", [(0.0, 0.0)] * 15, per_shoot=5, seed=3)
+    outs = {}
+    for threads in (1, 2):
+        out = tmp_path / f"m{threads}"
+        run_finetune(FinetuneConfig(data=data, encoder=None, image_size=SIZE, out=out, epochs=4, ensemble=2,
+                                    hidden=16, batch_size=32, rerender_aug=1, baselines=False, threads=threads,
+                                    workers=1, progress=False, device="cpu"))
+        outs[threads] = out
+    report = json.loads((outs[2] / "finetune_report.json").read_text())
+    assert report["validation"]["scheme"].startswith("5-fold")  # the parallel path ran: 5 folds + the refit
+    for name in ("head.safetensors", "forest.npz", "validation_predictions.csv"):
+        assert (outs[1] / name).read_bytes() == (outs[2] / name).read_bytes(), name
