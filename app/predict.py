@@ -11,6 +11,7 @@ from pathlib import Path
 
 from catalog.options import PredictConfig
 from catalog.errors import CatalogError
+from catalog.parallel import PARALLEL
 from catalog.reader import read_catalog, resolve_split
 from catalog.runtime import keep_freed_memory
 from finetune.predict import ON_ERROR, WBModel
@@ -34,8 +35,10 @@ def run_predict(cfg: PredictConfig) -> Path:
     t0 = time.time()
     if cfg.on_error not in ON_ERROR:
         raise CatalogError(f"on_error must be one of {ON_ERROR}, got {cfg.on_error!r}")
+    if cfg.parallel not in PARALLEL:
+        raise CatalogError(f"--parallel must be one of {PARALLEL}, got {cfg.parallel!r}")
     keep_freed_memory()  # this process and its forked workers are predict's (in the demo: the stages after it too)
-    model = WBModel.load(cfg.model, threads=cfg.threads, device=cfg.device,
+    model = WBModel.load(cfg.model, threads=cfg.threads, device=cfg.device, parallel=cfg.parallel,
                          blend_strength=parse_strength(cfg.blend_strength, "--blend-strength"),
                          edit_strength=parse_strength(cfg.edit_strength, "--edit-strength"))
     split = resolve_split(cfg.data, cfg.split)

@@ -30,6 +30,8 @@ from typing import Any, Callable
 import numpy as np
 
 _FORK = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+# what the helper workers are: "auto" (forked processes where fork is safe, else threads), or either one
+PARALLEL = ("auto", "threads", "processes")
 
 
 def can_fork() -> bool:

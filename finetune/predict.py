@@ -24,6 +24,7 @@ import pandas as pd
 
 from catalog.colour import IMAGE_FEATURE_NAMES, image_features
 from catalog.errors import CatalogError, ImageReadError
+from catalog.parallel import PARALLEL
 from catalog.reader import Catalog
 from catalog.runtime import one_blas_thread, release_freed_memory
 from catalog.progress import progress_bar
@@ -63,12 +64,15 @@ class WBModel:
 
     def __init__(self, encoder: OnnxEncoder, ensemble: HeadEnsemble, blob: dict[str, Any], index=None,
                  model_dir: Path | None = None, threads: int = 2, blend_strength: float | None = None,
-                 edit_strength: float | None = None):
+                 edit_strength: float | None = None, parallel: str = "auto"):
         """blend_strength / edit_strength: the user's override of the strength the model chose for
-        blending training neighbours / added edits (None: the model's); the shape stays the model's."""
+        blending training neighbours / added edits (None: the model's); the shape stays the model's.
+        parallel: what the helper workers are, one of catalog.parallel.PARALLEL."""
+        if parallel not in PARALLEL:
+            raise ValueError(f"parallel must be one of {PARALLEL}, got {parallel!r}")
         self.encoder = encoder  # the exported encoder, run by onnxruntime: predicting needs no torch
         self.threads = max(1, int(threads))  # workers running chunks of photos (one onnxruntime thread each)
-        self.parallel = "auto"  # helpers: "auto" (processes where fork is safe, else threads), "threads", "processes"
+        self.parallel = parallel  # helpers: "auto" (processes where fork is safe, else threads), "threads", "processes"
         self.ensemble = ensemble
         self.blob = blob
         self.index = index
@@ -86,11 +90,11 @@ class WBModel:
 
     @classmethod
     def load(cls, model_dir: str | Path, threads: int = 2, device: str = "auto", blend_strength: float | None = None,
-             edit_strength: float | None = None) -> "WBModel":
+             edit_strength: float | None = None, parallel: str = "auto") -> "WBModel":
         """The verified model folder. threads: the cores predicting may use, one worker each running
         chunks of photos whole (decode, statistics, encoder with one onnxruntime thread, heads);
         device: where the encoder runs (pretrain.onnx.providers: onnxruntime's CUDA provider when
-        asked for and present); blend_strength / edit_strength: see __init__."""
+        asked for and present); blend_strength / edit_strength / parallel: see __init__."""
         model_dir = Path(model_dir)
         # data only, verified against manifest.json first (finetune.store): a shared model runs no code
         encoder, blob, index = load_model_files(model_dir, threads=1, device=device)
@@ -105,7 +109,7 @@ class WBModel:
             raise CatalogError(f"{head_path}: trained on another set of image features than this version computes "
                                f"({len(blob['colour_feature_names'])} vs {len(IMAGE_FEATURE_NAMES)}); re-run finetune")
         return cls(encoder, HeadEnsemble.from_state_dict(blob), blob, index, model_dir, threads=threads,
-                   blend_strength=blend_strength, edit_strength=edit_strength)
+                   blend_strength=blend_strength, edit_strength=edit_strength, parallel=parallel)
 
     # ------------------------------------------------------------------------------------------
     def _features(self, catalog: Catalog, table: pd.DataFrame, on_error: str, workers: int, progress: bool,

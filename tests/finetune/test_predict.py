@@ -150,8 +150,7 @@ def test_predictions_do_not_depend_on_chunking_or_workers(trained, monkeypatch, 
     root, model_dir = trained
     cat = read_catalog(root, "Train")  # paths only: predict decodes in its chunks
     whole = WBModel.load(model_dir, threads=1).predict_full(cat, progress=False, keep_embeddings=True)
-    model = WBModel.load(model_dir, threads=2)
-    model.parallel = parallel
+    model = WBModel.load(model_dir, threads=2, parallel=parallel)
     _chunked(monkeypatch, 3)
     forks = []
     real_fork = parallel_module._run_processes
@@ -177,8 +176,7 @@ def test_two_workers_report_the_earliest_unreadable_row(trained, tmp_path, monke
     ids = cat.table["id_global"].tolist()
     for i in (5, 13):
         cat.image_paths[i].write_bytes(b"broken")
-    model = WBModel.load(model_dir, threads=2)
-    model.parallel = parallel
+    model = WBModel.load(model_dir, threads=2, parallel=parallel)
     _chunked(monkeypatch, 2)
     with pytest.raises(CatalogError, match=ids[5]) as err:
         model.predict_full(cat, progress=False)
@@ -188,6 +186,26 @@ def test_two_workers_report_the_earliest_unreadable_row(trained, tmp_path, monke
     assert full.table["id_global"].tolist() == ids
     assert full.failed_ids == [ids[5], ids[13]]
     assert full.table["image_ok"].sum() == len(ids) - 2 and np.isfinite(full.table["mired"]).all()
+
+
+@pytest.mark.parametrize("parallel", ["threads", "auto"])
+def test_predict_command_passes_parallel_to_the_workers(trained, tmp_path, monkeypatch, parallel):
+    """predict's --parallel decides what its --threads workers are: 'threads' never forks, 'auto' forks
+    where fork is safe; the CSV is the same either way, and an unknown kind is a clear error."""
+    from catalog import parallel as parallel_module
+
+    root, model = trained
+    forks = []
+    real_fork = parallel_module._run_processes
+    monkeypatch.setattr(parallel_module, "_run_processes", lambda *a: forks.append(1) or real_fork(*a))
+    _chunked(monkeypatch, 2)
+    kw = dict(data=str(root), model=str(model), split="Train", threads=2, progress=False, device="cpu")
+    out = run_predict(PredictConfig(out=str(tmp_path / "p.csv"), parallel=parallel, **kw))
+    assert len(forks) == (parallel == "auto" and parallel_module.can_fork())
+    one = run_predict(PredictConfig(out=str(tmp_path / "one.csv"), **{**kw, "threads": 1}))
+    assert out.read_bytes() == one.read_bytes()
+    with pytest.raises(CatalogError, match="--parallel"):
+        run_predict(PredictConfig(out=str(tmp_path / "x.csv"), parallel="gpu", **kw))
 
 
 def test_a_worker_that_dies_is_an_error_not_missing_rows(trained, monkeypatch):
@@ -201,8 +219,7 @@ def test_a_worker_that_dies_is_an_error_not_missing_rows(trained, monkeypatch):
     if not parallel_module.can_fork():
         pytest.skip("helpers are threads on this platform")
     root, model_dir = trained
-    model = WBModel.load(model_dir, threads=2)
-    model.parallel = "processes"
+    model = WBModel.load(model_dir, threads=2, parallel="processes")
     _chunked(monkeypatch, 2)
     parent = os.getpid()
     real_embed = model.encoder.embed
