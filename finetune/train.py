@@ -754,11 +754,11 @@ def cross_validate(cfg: FinetuneConfig, ts: TrainingSet, device: torch.device) -
                                           shot)
         parts = model.predict_parts(cache_f.emb[va], cache_f.colour[va], ts.table.iloc[va], ts.cat.exif_units,
                                     None if shot is None else shot[va])
-        oof[va], oof_mlp[va] = anchors[va] + parts["mix"], anchors[va] + parts["mlp"]
-        if "aware" in parts:
-            oof_aware[va] = anchors[va] + parts["aware"]
-        if "gbm" in parts:
-            oof_gbm[va] = anchors[va] + parts["gbm"]
+        oof[va], oof_mlp[va] = anchors[va] + parts.mix, anchors[va] + parts.mlp
+        if parts.aware is not None:
+            oof_aware[va] = anchors[va] + parts.aware
+        if parts.gbm is not None:
+            oof_gbm[va] = anchors[va] + parts.gbm
         oof_fb[va] = anchors[va] + model.predict_fallback_shift(ts.table.iloc[va], ts.cat.exif_units)
         if wb:  # neighbours of validation photos among *this fold's* training photos
             index_f = NeighborIndex.build(cache_f.emb[tr], [ts.ids[i] for i in tr], ts.edits_mt[tr],

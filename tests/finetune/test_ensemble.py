@@ -50,8 +50,8 @@ def test_saved_ensemble_predicts_identically_and_compactly():
     back = HeadEnsemble.from_state_dict(ens.state_dict())
     after = back.predict_parts(emb, colour, table, "plain")
     for part in ("mlp", "gbm", "mix"):
-        np.testing.assert_array_equal(before[part], after[part])
-    assert np.abs(before["mlp"]).max() > 1e-3  # the comparison is not between two zero outputs
+        np.testing.assert_array_equal(getattr(before, part), getattr(after, part))
+    assert np.abs(before.mlp).max() > 1e-3  # the comparison is not between two zero outputs
     sd = ens.state_dict()
     assert all(v.dtype == np.float16 for h in sd["heads"] for v in h.values() if v.dtype.kind == "f")
     assert isinstance(sd["gbm"], bytes)
@@ -66,13 +66,27 @@ def test_ensemble_without_gbm_round_trips():
                                   ens.predict_shift(emb, colour, table, "plain"))
 
 
+def test_members_a_model_lacks_are_none_in_every_block(monkeypatch):
+    """Without a gradient-boosting or as-shot-aware member, predict_parts names them None (also when it
+    runs in row blocks), and the image mix and the prediction are the MLP heads' own."""
+    import finetune.ensemble as fe
+
+    ens, emb, colour, table = _ensemble(gbm=False)
+    monkeypatch.setattr(fe, "PREDICT_ROWS", max(1, len(emb) // 3))
+    parts = ens.predict_parts(emb, colour, table, "plain")
+    assert parts.gbm is None and parts.aware is None
+    assert parts.mlp.shape == (len(emb), 2) and np.abs(parts.mlp).max() > 1e-3
+    np.testing.assert_array_equal(parts.image, parts.mlp)
+    np.testing.assert_array_equal(parts.mix, parts.mlp)
+
+
 def test_gbm_weight_is_per_target_and_saved():
     """Each target mixes the families with its own weight; the weights survive the model folder."""
     ens, emb, colour, table = _ensemble()
     ens.gbm_weight = np.array([0.0, 1.0])
     parts = ens.predict_parts(emb, colour, table, "plain")
-    np.testing.assert_array_equal(parts["mix"][:, 0], parts["mlp"][:, 0])
-    np.testing.assert_array_equal(parts["mix"][:, 1], parts["gbm"][:, 1])
+    np.testing.assert_array_equal(parts.mix[:, 0], parts.mlp[:, 0])
+    np.testing.assert_array_equal(parts.mix[:, 1], parts.gbm[:, 1])
     back = HeadEnsemble.from_state_dict(ens.state_dict())
     assert list(back.gbm_weight) == [0.0, 1.0]
     old = dict(ens.state_dict(), gbm_weight=0.5)  # format-2 folders written before: one float for all targets
@@ -90,7 +104,7 @@ def test_image_members_ignore_the_as_shot_and_the_fallback_reads_it():
     moved = table.assign(currTemp=np.where(table["currTemp"] > 5000, 3000.0, 12000.0), currTint=-30.0)
     a, b = ens.predict_parts(emb, colour, table, "plain"), ens.predict_parts(emb, colour, moved, "plain")
     for part in ("mlp", "gbm", "mix"):
-        np.testing.assert_array_equal(a[part], b[part])
+        np.testing.assert_array_equal(getattr(a, part), getattr(b, part))
     assert not np.allclose(ens.predict_fallback_shift(table, "plain"), ens.predict_fallback_shift(moved, "plain"))
     names = [ens.meta_encoder.feature_names[i] for i in image_meta_columns(ens.meta_encoder.feature_names)]
     assert not any(k.startswith("asshot") for k in names) and "ev_exif" in names
@@ -130,7 +144,7 @@ def test_predict_in_row_blocks_is_identical(monkeypatch):
     at_once = ens.predict_parts(emb, colour, table, "plain")
     monkeypatch.setattr(fe, "PREDICT_ROWS", 32)
     blocked = ens.predict_parts(emb, colour, table, "plain")
-    np.testing.assert_array_equal(blocked["gbm"], at_once["gbm"])  # trees: exact
+    np.testing.assert_array_equal(blocked.gbm, at_once.gbm)  # trees: exact
     for part in ("mlp", "mix"):
-        np.testing.assert_allclose(blocked[part], at_once[part], rtol=1e-5, atol=1e-5)
-    assert blocked["mix"].shape == (200, 2) and np.abs(at_once["mlp"]).max() > 1e-3
+        np.testing.assert_allclose(getattr(blocked, part), getattr(at_once, part), rtol=1e-5, atol=1e-5)
+    assert blocked.mix.shape == (200, 2) and np.abs(at_once.mlp).max() > 1e-3
