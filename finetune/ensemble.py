@@ -19,7 +19,7 @@ without torch (finetune.mlp is the heads' forward pass; finetune.model trains th
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -122,14 +122,17 @@ def label_units(table: pd.DataFrame, specs: list[TargetSpec]) -> np.ndarray:
     return np.stack(cols, 1)
 
 
-def fit_scaling(shifts: np.ndarray, specs: list[TargetSpec]) -> None:
-    """Set each spec's centre (median) and scale (robust spread: 1.4826·MAD, floored by 0.5·std)."""
+def fit_scaling(shifts: np.ndarray, specs: list[TargetSpec]) -> list[TargetSpec]:
+    """New specs: each of `specs` with its centre (median) and scale (robust spread: 1.4826·MAD,
+    floored by 0.5·std) fitted to its column of `shifts`; `specs` are left as they are."""
+    fitted = []
     for j, s in enumerate(specs):
         v = shifts[:, j][np.isfinite(shifts[:, j])]
         med = float(np.median(v)) if v.size else 0.0
         mad = 1.4826 * float(np.median(np.abs(v - med))) if v.size else 1.0
         sd = float(v.std()) if v.size else 1.0
-        s.centre, s.scale = med, max(mad, 0.5 * sd, 1e-3)
+        fitted.append(replace(s, centre=med, scale=max(mad, 0.5 * sd, 1e-3)))
+    return fitted
 
 
 def scale_targets(shifts: np.ndarray, specs: list[TargetSpec]) -> np.ndarray:

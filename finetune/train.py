@@ -385,9 +385,8 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
     meta_enc = MetadataEncoder().fit(table.iloc[rows], exif_units)
     meta, cam = meta_enc.transform(table_all, exif_units)
     meta_img = meta[:, image_meta_columns(meta_enc.feature_names)]  # what the image members read: no as-shot
-    specs = [copy.deepcopy(s) for s in specs]
     shifts = units_all - anchors_all
-    fit_scaling(shifts[train_all], specs)
+    specs = fit_scaling(shifts[train_all], specs)
     y = scale_targets(shifts, specs)
     stats = HeadEnsemble.input_stats(cache.emb[originals], cache.colour[originals])
     tmp = HeadEnsemble([], specs, meta_enc, *stats)

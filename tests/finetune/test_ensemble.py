@@ -6,7 +6,8 @@ import torch
 
 from catalog.metadata import MetadataEncoder
 from finetune.gbm import fit_gbm, gbm_inputs
-from finetune.ensemble import HeadEnsemble, anchor_units, asshot_units, image_meta_columns, make_specs
+from finetune.ensemble import (HeadEnsemble, anchor_units, asshot_units, fit_scaling, image_meta_columns, make_specs,
+                               scale_targets, unscale_targets)
 from finetune.model import WBHead, head_arrays
 from pretrain.encoder import round_to_half
 
@@ -148,3 +149,21 @@ def test_predict_in_row_blocks_is_identical(monkeypatch):
     for part in ("mlp", "mix"):
         np.testing.assert_allclose(getattr(blocked, part), getattr(at_once, part), rtol=1e-5, atol=1e-5)
     assert blocked.mix.shape == (200, 2) and np.abs(at_once.mlp).max() > 1e-3
+
+
+def test_fit_scaling_returns_new_specs_and_leaves_its_input_alone():
+    """Each target is centred on its median and scaled by its robust spread; the specs passed in (shared
+    by every fold) keep their centre and scale, so one fold's fit cannot leak into the next."""
+    rng = np.random.default_rng(3)
+    shifts = np.c_[rng.normal(180.0, 12.0, 400), rng.normal(-4.0, 3.0, 400)]
+    shifts[0] = np.nan  # a missing label is ignored, not a NaN centre
+    specs = make_specs(["Temperature", "Tint"], [])
+    before = [s.to_dict() for s in specs]
+    fitted = fit_scaling(shifts, specs)
+    assert [s.to_dict() for s in specs] == before
+    assert [s.name for s in fitted] == ["Temperature", "Tint"] and fitted[0] is not specs[0]
+    np.testing.assert_allclose([s.centre for s in fitted], np.nanmedian(shifts, 0))
+    z = scale_targets(shifts[1:], fitted)
+    np.testing.assert_allclose(np.median(z, 0), 0.0, atol=1e-6)
+    assert (np.abs(np.std(z, 0) - 1.0) < 0.2).all()  # 1.4826 MAD of a normal is about its std
+    np.testing.assert_allclose(unscale_targets(z, fitted), shifts[1:], atol=1e-4)  # float32 round trip
