@@ -26,8 +26,7 @@ from catalog.colour import IMAGE_FEATURE_NAMES, image_features
 from catalog.errors import CatalogError, ImageReadError
 from catalog.parallel import PARALLEL
 from catalog.reader import Catalog
-from catalog.runtime import one_blas_thread, release_freed_memory
-from catalog.progress import progress_bar
+from catalog.runtime import one_blas_thread
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
 from finetune.ensemble import HEAD_FORMAT, HeadEnsemble, anchor_units, asshot_units, to_csv_units
 from finetune.store import HEAD_META, load_model_files
@@ -118,33 +117,30 @@ class WBModel:
         for unreadable rows, failures {row: message}). space=True (the model has a neighbour index):
         instead of the embeddings, their vectors in the index space (N,K), all the batch-wide steps read.
 
-        The photos go in chunks to `self.threads` symmetric workers (catalog.parallel), each running a
-        chunk whole: decode (unless the catalog holds the images at the model's size), canonical
-        render, colour statistics, encoder (one onnxruntime thread each), heads. Rows are independent,
-        so a chunk's results do not depend on which worker ran it, and the statistics are never held
-        for the whole catalog: what stays per photo is its embedding (or index-space vector) and its
-        prediction. On Linux the helpers are forked processes (no interpreter lock between them:
+        The photos go in chunks to `self.threads` symmetric workers (catalog.parallel.run_chunks), each
+        running a chunk whole: decode (unless the catalog holds the images at the model's size),
+        canonical render, colour statistics, encoder (one onnxruntime thread each), heads. Rows are
+        independent, so a chunk's results do not depend on which worker ran it, and the statistics are
+        never held for the whole catalog: what stays per photo is its embedding (or index-space vector)
+        and its prediction. On Linux the helpers are forked processes (no interpreter lock between them:
         1,045-1,054 photos/s in-process here against 920-980 with threads and about 880 with the
         former decoding thread feeding the encoder's), elsewhere threads."""
         from catalog.images import load_images
-        from catalog.parallel import ChunkQueue, can_fork, run_workers, shared_array
+        from catalog.parallel import ChunkPlan, run_chunks
 
         n = len(table)
-        n_workers = max(1, min(int(self.threads), -(-n // chunk)))
-        queue = ChunkQueue(n, chunk, n_workers)
         # forked helpers only where fork is safe and the encoder is on the CPU (a CUDA context does not fork)
-        processes = n_workers > 1 and self.parallel in ("auto", "processes") and can_fork() and self.encoder.on_cpu
+        plan = ChunkPlan.make(n, self.threads, self.parallel, chunk, fork_safe=self.encoder.on_cpu)
         dim = self.index.space_dim if space else self.encoder.dim
-        # outputs every worker writes its rows into (shared memory when the helpers are processes)
-        alloc = shared_array if processes else (lambda shape, dtype, fill: np.full(shape, fill, dtype))
-        emb = alloc((n, dim), np.float32, np.nan)
-        units = alloc((n, len(self.ensemble.specs)), np.float64, np.nan)
+        emb = plan.array((n, dim), np.float32, np.nan)  # outputs every worker writes its rows into
+        units = plan.array((n, len(self.ensemble.specs)), np.float64, np.nan)
         anchors = anchor_units(table, self.ensemble.specs)
         have = catalog.images is not None and len(catalog.images) == n and catalog.images.shape[1] == self.image_size
         mode = "collect" if on_error == "metadata-only" else "raise"
 
         def run_chunk(a: int, b: int) -> dict[int, str]:
-            """Rows a .. b-1, whole; their failures {row: message}."""
+            """Rows a .. b-1, whole; their failures {row: message}. In raise mode an unreadable image
+            raises ImageReadError, which stops the queue at this chunk (run_chunks)."""
             if have:
                 imgs = catalog.images[a:b]
                 fails = {i - a: m for i, m in catalog.image_failures.items() if a <= i < b}
@@ -164,36 +160,13 @@ class WBModel:
                 emb[rows] = self.index.normalize(e) if space else e
             return {a + i: m for i, m in fails.items()}
 
-        def work(bar=None, task=None) -> tuple[dict[int, str], tuple[int, str] | None]:
-            """One worker: chunks until none is left. In raise mode an unreadable image stops the queue at
-            its chunk (earlier chunks still run: the earliest bad row is reported). The caller's worker
-            also moves the progress bar."""
-            fails: dict[int, str] = {}
-            while (rows := queue.take()) is not None:
-                a, b = rows
-                try:
-                    fails.update(run_chunk(a, b))
-                except ImageReadError as e:
-                    queue.stop(a)
-                    return fails, (a, str(e))
-                queue.finished(b - a)
-                if bar is not None:
-                    bar.update(task, completed=queue.done)
-                release_freed_memory()  # memory stays flat however many photos (catalog.runtime)
-            return fails, None
-
-        def main() -> tuple[dict[int, str], tuple[int, str] | None]:
-            with progress_bar(progress) as bar:  # opened after the helpers start: none is forked with its thread
-                task = bar.add_task("predicting", total=n)
-                return work(bar, task)
-
-        results = run_workers(work, main, n_workers, processes, queue.stop)
-        errors = sorted(err for _, err in results if err is not None)
-        if errors:
-            raise ImageReadError(f"{errors[0][1]} (use on_error='metadata-only' to predict unreadable photos "
-                                 f"from their metadata)")
-        failures = dict(sorted(f for fails, _ in results for f in fails.items()))
-        if processes:  # ordinary arrays from here on (the shared mappings go with the workers)
+        try:
+            chunks = run_chunks(plan, run_chunk, progress, "predicting", stop_on=(ImageReadError,))
+        except ImageReadError as e:  # the earliest unreadable row (chunks before it still ran)
+            raise ImageReadError(f"{e} (use on_error='metadata-only' to predict unreadable photos "
+                                 f"from their metadata)") from None
+        failures = dict(sorted(f for fails in chunks for f in fails.items()))
+        if plan.processes:  # ordinary arrays from here on (the shared mappings go with the workers)
             emb, units = np.array(emb), np.array(units)
         return emb, units, failures
 
