@@ -96,6 +96,8 @@ def read_edits(cfg: AddEditsConfig, index: NeighborIndex, image_size: int, targe
 def add_edits(model: WBModel, edits: Catalog, progress: bool = False) -> NeighborIndex:
     """A new index: the model's, plus the edited photos of `edits` (images loaded at the model's
     size): embedded and predicted by the model (the add-edits code path; the benchmark calls it too)."""
+    from finetune.predict import PredictSettings
+
     if model.index is None:
         raise CatalogError(f"{model.model_dir}: no neighbour index (neighbors.*); re-run finetune to build one")
     t = edits.table
@@ -103,7 +105,7 @@ def add_edits(model: WBModel, edits: Catalog, progress: bool = False) -> Neighbo
         return model.index
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nothing here is predicted from metadata only: images were checked
-        pred = model.predict_full(edits, blend=False, smooth=False, progress=progress)
+        pred = model.predict_full(edits, PredictSettings(blend=False, smooth=False, progress=progress))
     num = lambda c: pd.to_numeric(t[c], errors="coerce").to_numpy(np.float64)  # noqa: E731
     edit_mt = np.column_stack([kelvin_to_mired(np.clip(num("Temperature"), TEMP_MIN, TEMP_MAX)), num("Tint")])
     asshot_mt = np.column_stack([kelvin_to_mired(num("currTemp")), num("currTint")])

@@ -41,7 +41,7 @@ from catalog.wb import kelvin_to_mired, mired_to_kelvin, rerender
 from retrieval.blend import BlendParams, find_anomalies, neighbour_mean
 from retrieval.index import NeighborIndex
 from app.evaluate import photo_delta_e, read_wb_csv
-from finetune.predict import WBModel
+from finetune.predict import PredictSettings, WBModel
 
 TARGETS = ("Temperature", "Tint")
 GRID_COLS = 4          # 4 x 256 px = 1024 px wide: fits a laptop screen without scaling
@@ -332,7 +332,7 @@ def load_audited(cfg: AuditConfig) -> Audited:
     index = model.index if model.index is not None else NeighborIndex.load(cfg.model)
     split = resolve_split(data, cfg.split)
     catalog = load_catalog(data, split, image_size=model.image_size, workers=cfg.workers, progress=cfg.progress)
-    full = model.predict_full(catalog, blend=True, smooth=True, progress=cfg.progress)
+    full = model.predict_full(catalog, PredictSettings(blend=True, smooth=True, progress=cfg.progress))
     ids = catalog.table["id_global"].astype(str).tolist()
     sims, idx = neighbours_excluding(index, full.embeddings, ids, cfg.k)
     return Audited(model, index, catalog, split, full.table, train_photos(data, index), sims, idx)

@@ -49,7 +49,7 @@ from catalog.reader import TARGETS, load_catalog, resolve_split
 from catalog.runtime import provenance, seed_everything, write_json
 from catalog.wb import kelvin_to_mired, mired_to_kelvin, rerender_matrix, rerender_torch
 from catalog.metrics import wb_metrics
-from finetune.predict import WBModel
+from finetune.predict import PredictSettings, WBModel
 from retrieval.scenes import scene_spread
 from catalog.splits import shoot_groups
 
@@ -492,7 +492,7 @@ def scene_spreads(model: WBModel, catalog: Any, joined: dict[str, pd.DataFrame])
     """Spread within scenes (retrieval.scenes: camera, capture-time gaps, canonical embedding), as
     `cli.py predict --consistency scene` groups these photos: each system's, and the photographer's
     own edits' ("labels") for scale. Scenes pulled with strength 0 still say how consistent a system is."""
-    full = model.predict_full(catalog, blend=has_index(model), smooth=True, consistency="scene", progress=False)
+    full = model.predict_full(catalog, PredictSettings(blend=has_index(model), smooth=True, consistency="scene", progress=False))
     scene_of = pd.Series(full.scenes, index=catalog.table["id_global"].astype(str).to_numpy())
     out: dict[str, Any] = {"strength": float(model.scene_params.strength)}
     for name, df in joined.items():

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from catalog.options import PredictConfig
 from catalog.errors import CatalogError
+from catalog.parallel import PARALLEL
 from catalog.reader import read_catalog, resolve_split
 from catalog.runtime import keep_freed_memory
-from finetune.predict import ON_ERROR, WBModel
+from finetune.predict import PredictSettings, WBModel
 from retrieval.scenes import write_scenes
 
 
@@ -32,10 +33,14 @@ def parse_strength(value: str | float, option: str) -> float | None:
 
 def run_predict(cfg: PredictConfig) -> Path:
     t0 = time.time()
-    if cfg.on_error not in ON_ERROR:
-        raise CatalogError(f"on_error must be one of {ON_ERROR}, got {cfg.on_error!r}")
+    settings = PredictSettings(blend=cfg.blend_neighbors, k=cfg.k or None, smooth=cfg.smooth,
+                               consistency=cfg.consistency, on_error=cfg.on_error, batch_size=cfg.batch_size,
+                               workers=cfg.workers, progress=cfg.progress,
+                               keep_embeddings=False)  # per photo only its index-space vector: memory flat
+    if cfg.parallel not in PARALLEL:
+        raise CatalogError(f"--parallel must be one of {PARALLEL}, got {cfg.parallel!r}")
     keep_freed_memory()  # this process and its forked workers are predict's (in the demo: the stages after it too)
-    model = WBModel.load(cfg.model, threads=cfg.threads, device=cfg.device,
+    model = WBModel.load(cfg.model, threads=cfg.threads, device=cfg.device, parallel=cfg.parallel,
                          blend_strength=parse_strength(cfg.blend_strength, "--blend-strength"),
                          edit_strength=parse_strength(cfg.edit_strength, "--edit-strength"))
     split = resolve_split(cfg.data, cfg.split)
@@ -44,10 +49,7 @@ def run_predict(cfg: PredictConfig) -> Path:
     # collection (tifffile's per-file objects trigger many), and forked workers leave its pages shared.
     gc.freeze()
     try:
-        full = model.predict_full(cat, blend=cfg.blend_neighbors, k=cfg.k or None, on_error=cfg.on_error,
-                                  progress=cfg.progress, smooth=cfg.smooth, batch_size=cfg.batch_size,
-                                  workers=cfg.workers, consistency=cfg.consistency,
-                                  keep_embeddings=False)  # per photo only its index-space vector: memory flat
+        full = model.predict_full(cat, settings)
     finally:
         gc.unfreeze()  # run in-process (demo, tests): later garbage cycles among those objects are collected again
     pred = full.table

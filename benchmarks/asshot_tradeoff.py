@@ -82,7 +82,7 @@ def members(model, catalog) -> np.ndarray:
     parts = ens.predict_parts(model.encoder.embed(canon, 128), image_features(canon), t, catalog.exif_units,
                               asshot_stats(catalog.images))
     anchors = anchor_units(t, ens.specs)
-    return np.stack([(anchors + parts["image"])[:, cols], (anchors + parts["aware"])[:, cols]])
+    return np.stack([(anchors + parts.image)[:, cols], (anchors + parts.aware)[:, cols]])
 
 
 def predict_fold(model, catalog, temps: np.ndarray, tints: np.ndarray) -> dict[str, np.ndarray]:

@@ -147,12 +147,13 @@ def scene_figures(model, cat, rows: np.ndarray) -> dict[str, Any]:
     photographer's own spread in those scenes. Per-photo errors are kept so folds pool exactly."""
     from app.evaluate import subset_catalog
     from catalog.wb import kelvin_to_mired
+    from finetune.predict import PredictSettings
     from retrieval.scenes import scene_spread
 
     sub = subset_catalog(cat, rows)
     truth = sub.table[["Temperature", "Tint"]].to_numpy(np.float64)
-    on = model.predict_full(sub, blend=True, smooth=True, progress=False, consistency="scene")
-    off = model.predict_full(sub, blend=True, smooth=True, progress=False, consistency="off").table
+    on = model.predict_full(sub, PredictSettings(blend=True, smooth=True, progress=False, consistency="scene"))
+    off = model.predict_full(sub, PredictSettings(blend=True, smooth=True, progress=False, consistency="off")).table
     out: dict[str, Any] = {"params": dataclasses.asdict(model.scene_params), "n_scenes": int(len(set(on.scenes.tolist())))}
     for name, t in (("photographer's edits", sub.table), ("`predict`, --consistency off", off),
                     ("`predict`, --consistency scene (default)", on.table)):

@@ -146,6 +146,7 @@ class PredictConfig:
     device: str = field(default="auto", metadata={"help": "Where the encoder runs: 'auto' (onnxruntime's CUDA provider when installed, else the CPU), 'cpu' or 'cuda'."})
     workers: int = field(default=1, metadata={"help": "Image decoding threads inside each of the --threads workers (1: each worker decodes its own chunks; more only contends unless cores are spare)."})
     threads: int = field(default=THREADS, metadata={"help": "Cores to use: one worker each, running chunks of photos whole (decode, statistics, encoder, heads); forked processes on Linux, threads elsewhere."})
+    parallel: str = field(default="auto", metadata={"help": "What the --threads workers are: 'auto' or 'processes' (forked processes on Linux with the encoder on the CPU, else threads), or 'threads'."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
 
 

@@ -14,10 +14,13 @@ processes share nothing. So on Linux the helpers are forked processes (copy-on-w
 the catalog are not copied, nothing is pickled on the way in); where fork is not the platform's way
 (macOS, Windows) or the work is a single chunk they are threads, with the same results.
 
-Pieces: `ChunkQueue` hands out chunk starts in order to any worker, thread or process (a lock and two
-counters in shared memory); `shared_array` is an output array the workers write their rows into;
-`run_workers` runs one function on N workers, the caller being one of them, and returns what each
-returned, or raises what one raised (after stopping the others).
+Pieces: `ChunkPlan` says how a batch is run (chunk size, workers, processes or threads) and makes
+the output arrays the workers write their rows into (`shared_array` when they are processes);
+`run_chunks` runs one function per chunk on the plan's workers, with a progress bar, and returns the
+chunks' results in row order. Under them: `ChunkQueue` hands out chunk starts in order to any worker,
+thread or process (a lock and two counters in shared memory); `run_workers` runs one function on N
+workers, the caller being one of them, and returns what each returned, or raises what one raised
+(after stopping the others).
 """
 from __future__ import annotations
 
@@ -25,11 +28,17 @@ import mmap
 import multiprocessing as mp
 import sys
 import traceback
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
+from catalog.progress import progress_bar
+from catalog.runtime import release_freed_memory
+
 _FORK = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+# what the helper workers are: "auto" (forked processes where fork is safe, else threads), or either one
+PARALLEL = ("auto", "threads", "processes")
 
 
 def can_fork() -> bool:
@@ -90,6 +99,70 @@ def shared_array(shape: tuple[int, ...], dtype, fill=0) -> np.ndarray:
     out = np.frombuffer(mmap.mmap(-1, nbytes), dtype, count=int(np.prod(shape))).reshape(shape)
     out[...] = fill
     return out
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How `n` rows are run: chunks of `chunk` rows on `workers` workers, forked processes when
+    `processes`, else threads (one worker: the caller alone)."""
+
+    n: int
+    chunk: int
+    workers: int
+    processes: bool
+
+    @classmethod
+    def make(cls, n: int, threads: int, parallel: str = "auto", chunk: int = 128,
+             fork_safe: bool = True) -> "ChunkPlan":
+        """Up to `threads` workers, no more than there are chunks; processes when `parallel` (one of
+        PARALLEL) allows them, there are helpers, and forking is safe: on this platform (can_fork) and
+        for the caller (fork_safe=False: e.g. a CUDA context, which does not fork)."""
+        workers = max(1, min(int(threads), -(-int(n) // int(chunk))))
+        processes = workers > 1 and parallel in ("auto", "processes") and can_fork() and fork_safe
+        return cls(int(n), int(chunk), workers, processes)
+
+    def array(self, shape: tuple[int, ...], dtype, fill) -> np.ndarray:
+        """An output array the workers write their rows into: in shared memory when they are processes."""
+        return shared_array(shape, dtype, fill) if self.processes else np.full(shape, fill, dtype)
+
+
+def run_chunks(plan: ChunkPlan, run_chunk: Callable[[int, int], Any], progress: bool = False,
+               label: str = "working", stop_on: tuple[type[BaseException], ...] = ()) -> list[Any]:
+    """`run_chunk(a, b)` for every chunk of rows [a, b) of `plan`, on its workers; what each returned,
+    in row order (it travels back pickled from a process: keep it small, and write the rows' outputs
+    into `plan.array`s). An exception of a type in `stop_on` ends the queue at its chunk, the chunks
+    before it still run, and the earliest one in row order is raised here (whatever the timing); any
+    other exception stops every worker and is raised (run_workers). Each worker hands freed memory back
+    after each chunk (catalog.runtime), so memory stays flat however many rows; the caller's worker
+    moves a progress bar labelled `label`."""
+    queue = ChunkQueue(plan.n, plan.chunk, plan.workers)
+
+    def work(bar=None, task=None) -> tuple[list[tuple[int, Any]], tuple[int, BaseException] | None]:
+        """One worker: chunks until none is left, or until one raises an exception of `stop_on`."""
+        done: list[tuple[int, Any]] = []
+        while (rows := queue.take()) is not None:
+            a, b = rows
+            try:
+                done.append((a, run_chunk(a, b)))
+            except stop_on as e:
+                queue.stop(a)
+                return done, (a, e)
+            queue.finished(b - a)
+            if bar is not None:
+                bar.update(task, completed=queue.done)
+            release_freed_memory()
+        return done, None
+
+    def main() -> tuple[list[tuple[int, Any]], tuple[int, BaseException] | None]:
+        with progress_bar(progress) as bar:  # opened after the helpers start: none is forked with its thread
+            task = bar.add_task(label, total=plan.n)
+            return work(bar, task)
+
+    results = run_workers(work, main, plan.workers, plan.processes, queue.stop)
+    stopped = sorted((err for _, err in results if err is not None), key=lambda err: err[0])
+    if stopped:
+        raise stopped[0][1]
+    return [out for _, out in sorted((c for done, _ in results for c in done), key=lambda c: c[0])]
 
 
 def run_workers(work: Callable[[], Any], main: Callable[[], Any], n_workers: int, processes: bool,

@@ -19,7 +19,7 @@ without torch (finetune.mlp is the heads' forward pass; finetune.model trains th
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -122,14 +122,17 @@ def label_units(table: pd.DataFrame, specs: list[TargetSpec]) -> np.ndarray:
     return np.stack(cols, 1)
 
 
-def fit_scaling(shifts: np.ndarray, specs: list[TargetSpec]) -> None:
-    """Set each spec's centre (median) and scale (robust spread: 1.4826·MAD, floored by 0.5·std)."""
+def fit_scaling(shifts: np.ndarray, specs: list[TargetSpec]) -> list[TargetSpec]:
+    """New specs: each of `specs` with its centre (median) and scale (robust spread: 1.4826·MAD,
+    floored by 0.5·std) fitted to its column of `shifts`; `specs` are left as they are."""
+    fitted = []
     for j, s in enumerate(specs):
         v = shifts[:, j][np.isfinite(shifts[:, j])]
         med = float(np.median(v)) if v.size else 0.0
         mad = 1.4826 * float(np.median(np.abs(v - med))) if v.size else 1.0
         sd = float(v.std()) if v.size else 1.0
-        s.centre, s.scale = med, max(mad, 0.5 * sd, 1e-3)
+        fitted.append(replace(s, centre=med, scale=max(mad, 0.5 * sd, 1e-3)))
+    return fitted
 
 
 def scale_targets(shifts: np.ndarray, specs: list[TargetSpec]) -> np.ndarray:
@@ -152,6 +155,29 @@ def to_csv_units(units: np.ndarray, specs: list[TargetSpec]) -> np.ndarray:
             out[:, j] = mired_to_kelvin(np.clip(out[:, j], kelvin_to_mired(TEMP_MAX), kelvin_to_mired(TEMP_MIN)))
         out[:, j] = np.clip(out[:, j], s.lo, s.hi)
     return out
+
+
+@dataclass(frozen=True)
+class MemberPredictions:
+    """What HeadEnsemble.predict_parts returns: each member family's targets (N, T) in head units,
+    before adding anchor_units."""
+
+    mlp: np.ndarray
+    """The MLP heads' mean."""
+    image: np.ndarray
+    """The image members' mix: the MLP heads and the gradient-boosting member by their weights."""
+    mix: np.ndarray
+    """The prediction: `image` pulled towards `aware` as far as validation trusted it (finetune.trust)."""
+    gbm: np.ndarray | None = None
+    """The gradient-boosting member; None when the model has none."""
+    aware: np.ndarray | None = None
+    """The as-shot-aware member; None unless the model has one and `shot` was given."""
+
+    @classmethod
+    def concat(cls, blocks: list["MemberPredictions"]) -> "MemberPredictions":
+        """The blocks' rows one after another (a member absent from the first block is absent from all)."""
+        return cls(**{f.name: None if getattr(blocks[0], f.name) is None
+                      else np.concatenate([getattr(b, f.name) for b in blocks]) for f in fields(cls)})
 
 
 def _half(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -248,47 +274,43 @@ class HeadEnsemble:
         return unscale_targets(ensemble_forward(heads, emb, colour, meta, np.asarray(cam, np.int64)), self.specs)
 
     def predict_parts(self, emb: np.ndarray, colour: np.ndarray, table: pd.DataFrame,
-                      exif_units: str, shot: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Targets (N, T) in head units, before adding anchor_units (0 for Temperature/Tint), of each
-        member family: {"mlp", "gbm" (if any), "image" (the image members' mix), "aware" (the as-shot-aware
-        member, when the model has one and `shot` is given), "mix" (the prediction: "image"
-        pulled towards "aware" as far as validation trusted it, finetune.trust)}. emb/colour: of the
-        canonical render; shot: finetune.trust.asshot_stats of the photo as the camera
-        rendered it (required when `reads_asshot`).
+                      exif_units: str, shot: np.ndarray | None = None) -> MemberPredictions:
+        """Each member family's targets (N, T) in head units, before adding anchor_units (0 for
+        Temperature/Tint): see MemberPredictions. emb/colour: of the canonical render; shot:
+        finetune.trust.asshot_stats of the photo as the camera rendered it (required when `reads_asshot`).
 
         Runs in blocks of PREDICT_ROWS rows (rows are independent): at once, 20,000 photos took ~90 MB
         of copies of the embeddings and hidden layers; in blocks the memory does not grow with them.
         Catalogs up to PREDICT_ROWS photos run exactly as before; larger ones match to float32
         rounding (measured bit-identical here for 20,000 photos: BLAS uses the same kernels)."""
         if len(emb) > PREDICT_ROWS:
-            parts = [self.predict_parts(emb[i:i + PREDICT_ROWS], colour[i:i + PREDICT_ROWS],
-                                        table.iloc[i:i + PREDICT_ROWS], exif_units,
-                                        None if shot is None else shot[i:i + PREDICT_ROWS])
-                     for i in range(0, len(emb), PREDICT_ROWS)]
-            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            return MemberPredictions.concat([
+                self.predict_parts(emb[i:i + PREDICT_ROWS], colour[i:i + PREDICT_ROWS], table.iloc[i:i + PREDICT_ROWS],
+                                   exif_units, None if shot is None else shot[i:i + PREDICT_ROWS])
+                for i in range(0, len(emb), PREDICT_ROWS)])
         if self.reads_asshot and shot is None:
             raise ValueError("this model trusts its as-shot-aware member: pass `shot` "
                              "(finetune.trust.asshot_stats of the photos as the camera rendered them)")
         e, c = self.standardise(emb, colour)
         meta_all, cam = self.meta_encoder.transform(table, exif_units)
         meta = meta_all[:, image_meta_columns(self.meta_encoder.feature_names)]
-        out = {"mlp": self._run(self.heads, e, c, meta, cam)}
-        out["image"] = out["mlp"]
+        mlp = self._run(self.heads, e, c, meta, cam)
+        gbm, image = None, mlp
         if self.gbm is not None:
-            out["gbm"] = self.gbm.predict(gbm_inputs(meta, cam, colour)[0])
-            out["image"] = (1 - self.gbm_weight) * out["mlp"] + self.gbm_weight * out["gbm"]
-        out["mix"] = out["image"]
+            gbm = self.gbm.predict(gbm_inputs(meta, cam, colour)[0])
+            image = (1 - self.gbm_weight) * mlp + self.gbm_weight * gbm
+        aware, mix = None, image
         if self.aware is not None and shot is not None:
             # its shift is from the as-shot; in head units before the anchor like the other members
             base = asshot_units(table, self.specs) - anchor_units(table, self.specs)
-            out["aware"] = base + self.aware.predict(aware_inputs(meta_all, cam, colour, shot)[0])
-            out["mix"] = apply_trust(out["image"], out["aware"], self.trust)
-        return out
+            aware = base + self.aware.predict(aware_inputs(meta_all, cam, colour, shot)[0])
+            mix = apply_trust(image, aware, self.trust)
+        return MemberPredictions(mlp=mlp, image=image, mix=mix, gbm=gbm, aware=aware)
 
     def predict_shift(self, emb: np.ndarray, colour: np.ndarray, table: pd.DataFrame, exif_units: str,
                       shot: np.ndarray | None = None) -> np.ndarray:
         """Ensemble-mean targets (N, T) in head units (mired, tint, ...; see predict_parts)."""
-        return self.predict_parts(emb, colour, table, exif_units, shot)["mix"]
+        return self.predict_parts(emb, colour, table, exif_units, shot).mix
 
     def predict_fallback_shift(self, table: pd.DataFrame, exif_units: str) -> np.ndarray:
         """Metadata-only targets (N, T) for photos whose image cannot be read (the only member that

@@ -24,9 +24,9 @@ import pandas as pd
 
 from catalog.colour import IMAGE_FEATURE_NAMES, image_features
 from catalog.errors import CatalogError, ImageReadError
+from catalog.parallel import PARALLEL, ChunkPlan, run_chunks
 from catalog.reader import Catalog
-from catalog.runtime import one_blas_thread, release_freed_memory
-from catalog.progress import progress_bar
+from catalog.runtime import one_blas_thread
 from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
 from finetune.ensemble import HEAD_FORMAT, HeadEnsemble, anchor_units, asshot_units, to_csv_units
 from finetune.store import HEAD_META, load_model_files
@@ -39,6 +39,41 @@ from retrieval.scenes import CONSISTENCY, SceneParams, scene_consistency
 ON_ERROR = ("raise", "metadata-only")
 
 
+@dataclass(frozen=True)
+class PredictSettings:
+    """How `WBModel.predict_full` predicts a catalog: the batch-wide steps it runs and how it runs the
+    work. The defaults are the plain head's predictions; `cli.py predict` builds its own from its options."""
+
+    blend: bool = False
+    """Pull each prediction towards the edits of similar training photos and of photos added with
+    add-edits (retrieval.blend, retrieval.edits; strengths chosen at training time)."""
+    k: int | None = None
+    """Training neighbours consulted when blending; None: the model's own setting."""
+    smooth: bool = False
+    """Make near-duplicate photos of the batch agree (retrieval.blend.smooth_batch; strength from validation)."""
+    consistency: str = "off"
+    """One of CONSISTENCY: 'scene' groups the photos into scenes and pulls each towards its scene's
+    centre (retrieval.scenes; strength from validation); 'off' does not."""
+    on_error: str = "raise"
+    """One of ON_ERROR: an unreadable image stops with its file ('raise') or is predicted by the
+    metadata-only head with a warning ('metadata-only')."""
+    keep_embeddings: bool = True
+    """Keep each photo's embedding (Prediction.embeddings); False keeps only its vector in the
+    neighbour index's space, what blending, smoothing and scenes read (memory for large catalogs)."""
+    batch_size: int = 128
+    """Images per encoder batch."""
+    workers: int = 1
+    """Image decoding threads inside each of the model's `threads` workers."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def __post_init__(self):
+        if self.on_error not in ON_ERROR:
+            raise CatalogError(f"on_error must be one of {ON_ERROR}, got {self.on_error!r}")
+        if self.consistency not in CONSISTENCY:
+            raise CatalogError(f"consistency must be one of {CONSISTENCY}, got {self.consistency!r}")
+
+
 @dataclass
 class Prediction:
     """What `WBModel.predict_full` returns: the table plus what audits and tests look behind it."""
@@ -48,7 +83,7 @@ class Prediction:
     rounded to integers), head_mired/head_tint (before blending), mired/tint (final), image_ok."""
     embeddings: np.ndarray | None
     """(N, D) float32 image embeddings; NaN rows for unreadable images. None with
-    predict_full(keep_embeddings=False), which keeps only each photo's vector in the neighbour index's
+    PredictSettings(keep_embeddings=False), which keeps only each photo's vector in the neighbour index's
     space (K <= 64 dims instead of D) for the batch-wide steps."""
     failed_ids: list[str]
     """Ids predicted from metadata only (image unreadable)."""
@@ -63,12 +98,15 @@ class WBModel:
 
     def __init__(self, encoder: OnnxEncoder, ensemble: HeadEnsemble, blob: dict[str, Any], index=None,
                  model_dir: Path | None = None, threads: int = 2, blend_strength: float | None = None,
-                 edit_strength: float | None = None):
+                 edit_strength: float | None = None, parallel: str = "auto"):
         """blend_strength / edit_strength: the user's override of the strength the model chose for
-        blending training neighbours / added edits (None: the model's); the shape stays the model's."""
+        blending training neighbours / added edits (None: the model's); the shape stays the model's.
+        parallel: what the helper workers are, one of catalog.parallel.PARALLEL."""
+        if parallel not in PARALLEL:
+            raise ValueError(f"parallel must be one of {PARALLEL}, got {parallel!r}")
         self.encoder = encoder  # the exported encoder, run by onnxruntime: predicting needs no torch
         self.threads = max(1, int(threads))  # workers running chunks of photos (one onnxruntime thread each)
-        self.parallel = "auto"  # helpers: "auto" (processes where fork is safe, else threads), "threads", "processes"
+        self.parallel = parallel  # helpers: "auto" (processes where fork is safe, else threads), "threads", "processes"
         self.ensemble = ensemble
         self.blob = blob
         self.index = index
@@ -86,11 +124,11 @@ class WBModel:
 
     @classmethod
     def load(cls, model_dir: str | Path, threads: int = 2, device: str = "auto", blend_strength: float | None = None,
-             edit_strength: float | None = None) -> "WBModel":
+             edit_strength: float | None = None, parallel: str = "auto") -> "WBModel":
         """The verified model folder. threads: the cores predicting may use, one worker each running
         chunks of photos whole (decode, statistics, encoder with one onnxruntime thread, heads);
         device: where the encoder runs (pretrain.onnx.providers: onnxruntime's CUDA provider when
-        asked for and present); blend_strength / edit_strength: see __init__."""
+        asked for and present); blend_strength / edit_strength / parallel: see __init__."""
         model_dir = Path(model_dir)
         # data only, verified against manifest.json first (finetune.store): a shared model runs no code
         encoder, blob, index = load_model_files(model_dir, threads=1, device=device)
@@ -105,54 +143,50 @@ class WBModel:
             raise CatalogError(f"{head_path}: trained on another set of image features than this version computes "
                                f"({len(blob['colour_feature_names'])} vs {len(IMAGE_FEATURE_NAMES)}); re-run finetune")
         return cls(encoder, HeadEnsemble.from_state_dict(blob), blob, index, model_dir, threads=threads,
-                   blend_strength=blend_strength, edit_strength=edit_strength)
+                   blend_strength=blend_strength, edit_strength=edit_strength, parallel=parallel)
 
     # ------------------------------------------------------------------------------------------
-    def _features(self, catalog: Catalog, table: pd.DataFrame, on_error: str, workers: int, progress: bool,
-                  batch_size: int, space: bool = False, chunk: int = 128) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    def _features(self, catalog: Catalog, table: pd.DataFrame, settings: PredictSettings, space: bool = False,
+                  chunk: int = 128) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
         """(embeddings (N,D) NaN for unreadable rows, the heads' predictions (N,T) in head units, NaN
         for unreadable rows, failures {row: message}). space=True (the model has a neighbour index):
         instead of the embeddings, their vectors in the index space (N,K), all the batch-wide steps read.
 
-        The photos go in chunks to `self.threads` symmetric workers (catalog.parallel), each running a
-        chunk whole: decode (unless the catalog holds the images at the model's size), canonical
-        render, colour statistics, encoder (one onnxruntime thread each), heads. Rows are independent,
-        so a chunk's results do not depend on which worker ran it, and the statistics are never held
-        for the whole catalog: what stays per photo is its embedding (or index-space vector) and its
-        prediction. On Linux the helpers are forked processes (no interpreter lock between them:
+        The photos go in chunks to `self.threads` symmetric workers (catalog.parallel.run_chunks), each
+        running a chunk whole: decode (unless the catalog holds the images at the model's size),
+        canonical render, colour statistics, encoder (one onnxruntime thread each), heads. Rows are
+        independent, so a chunk's results do not depend on which worker ran it, and the statistics are
+        never held for the whole catalog: what stays per photo is its embedding (or index-space vector)
+        and its prediction. On Linux the helpers are forked processes (no interpreter lock between them:
         1,045-1,054 photos/s in-process here against 920-980 with threads and about 880 with the
         former decoding thread feeding the encoder's), elsewhere threads."""
         from catalog.images import load_images
-        from catalog.parallel import ChunkQueue, can_fork, run_workers, shared_array
 
         n = len(table)
-        n_workers = max(1, min(int(self.threads), -(-n // chunk)))
-        queue = ChunkQueue(n, chunk, n_workers)
         # forked helpers only where fork is safe and the encoder is on the CPU (a CUDA context does not fork)
-        processes = n_workers > 1 and self.parallel in ("auto", "processes") and can_fork() and self.encoder.on_cpu
+        plan = ChunkPlan.make(n, self.threads, self.parallel, chunk, fork_safe=self.encoder.on_cpu)
         dim = self.index.space_dim if space else self.encoder.dim
-        # outputs every worker writes its rows into (shared memory when the helpers are processes)
-        alloc = shared_array if processes else (lambda shape, dtype, fill: np.full(shape, fill, dtype))
-        emb = alloc((n, dim), np.float32, np.nan)
-        units = alloc((n, len(self.ensemble.specs)), np.float64, np.nan)
+        emb = plan.array((n, dim), np.float32, np.nan)  # outputs every worker writes its rows into
+        units = plan.array((n, len(self.ensemble.specs)), np.float64, np.nan)
         anchors = anchor_units(table, self.ensemble.specs)
         have = catalog.images is not None and len(catalog.images) == n and catalog.images.shape[1] == self.image_size
-        mode = "collect" if on_error == "metadata-only" else "raise"
+        mode = "collect" if settings.on_error == "metadata-only" else "raise"
 
         def run_chunk(a: int, b: int) -> dict[int, str]:
-            """Rows a .. b-1, whole; their failures {row: message}."""
+            """Rows a .. b-1, whole; their failures {row: message}. In raise mode an unreadable image
+            raises ImageReadError, which stops the queue at this chunk (run_chunks)."""
             if have:
                 imgs = catalog.images[a:b]
                 fails = {i - a: m for i, m in catalog.image_failures.items() if a <= i < b}
             else:
-                imgs, fails = load_images(catalog.image_paths[a:b], self.image_size, workers=workers,
+                imgs, fails = load_images(catalog.image_paths[a:b], self.image_size, workers=settings.workers,
                                           progress=False, on_error=mode)
             ok = np.array([i not in fails for i in range(len(imgs))], bool)
             rows = a + np.flatnonzero(ok)
             if len(rows):
                 # Every image input is computed on the canonical render (the model's reference white balance).
                 canon = self.ensemble.canonical(imgs[ok], table.iloc[rows])
-                e = self.encoder.embed(canon, batch_size)
+                e = self.encoder.embed(canon, settings.batch_size)
                 # the photo as the camera rendered it: read only by a trusted as-shot-aware member (finetune.trust)
                 shot = asshot_stats(imgs[ok]) if self.ensemble.reads_asshot else None
                 units[rows] = anchors[rows] + self.ensemble.predict_shift(e, image_features(canon), table.iloc[rows],
@@ -160,68 +194,34 @@ class WBModel:
                 emb[rows] = self.index.normalize(e) if space else e
             return {a + i: m for i, m in fails.items()}
 
-        def work(bar=None, task=None) -> tuple[dict[int, str], tuple[int, str] | None]:
-            """One worker: chunks until none is left. In raise mode an unreadable image stops the queue at
-            its chunk (earlier chunks still run: the earliest bad row is reported). The caller's worker
-            also moves the progress bar."""
-            fails: dict[int, str] = {}
-            while (rows := queue.take()) is not None:
-                a, b = rows
-                try:
-                    fails.update(run_chunk(a, b))
-                except ImageReadError as e:
-                    queue.stop(a)
-                    return fails, (a, str(e))
-                queue.finished(b - a)
-                if bar is not None:
-                    bar.update(task, completed=queue.done)
-                release_freed_memory()  # memory stays flat however many photos (catalog.runtime)
-            return fails, None
-
-        def main() -> tuple[dict[int, str], tuple[int, str] | None]:
-            with progress_bar(progress) as bar:  # opened after the helpers start: none is forked with its thread
-                task = bar.add_task("predicting", total=n)
-                return work(bar, task)
-
-        results = run_workers(work, main, n_workers, processes, queue.stop)
-        errors = sorted(err for _, err in results if err is not None)
-        if errors:
-            raise ImageReadError(f"{errors[0][1]} (use on_error='metadata-only' to predict unreadable photos "
-                                 f"from their metadata)")
-        failures = dict(sorted(f for fails, _ in results for f in fails.items()))
-        if processes:  # ordinary arrays from here on (the shared mappings go with the workers)
+        try:
+            chunks = run_chunks(plan, run_chunk, settings.progress, "predicting", stop_on=(ImageReadError,))
+        except ImageReadError as e:  # the earliest unreadable row (chunks before it still ran)
+            raise ImageReadError(f"{e} (use on_error='metadata-only' to predict unreadable photos "
+                                 f"from their metadata)") from None
+        failures = dict(sorted(f for fails in chunks for f in fails.items()))
+        if plan.processes:  # ordinary arrays from here on (the shared mappings go with the workers)
             emb, units = np.array(emb), np.array(units)
         return emb, units, failures
 
     def predict(self, catalog: Catalog, **options: Any) -> pd.DataFrame:
-        """Predictions for every row of `catalog.table`, in order: `predict_full(...).table`."""
-        return self.predict_full(catalog, **options).table
+        """Predictions for every row of `catalog.table`, in order: `predict_full(...).table`, with
+        `options` the fields of PredictSettings (the predictor hook app.evaluate shares with baselines)."""
+        return self.predict_full(catalog, PredictSettings(**options)).table
 
-    def predict_full(self, catalog: Catalog, blend: bool = False, k: int | None = None, on_error: str = "raise",
-                     progress: bool = True, smooth: bool = False, batch_size: int = 128,
-                     workers: int = 1, consistency: str = "off", keep_embeddings: bool = True) -> Prediction:
+    def predict_full(self, catalog: Catalog, settings: PredictSettings = PredictSettings()) -> Prediction:
         """Predictions for every row of `catalog.table`, in order, with the embeddings and neighbours
-        behind them (see module doc and `Prediction`). consistency="scene": group the photos into
-        scenes and pull each towards its scene's centre (retrieval.scenes; strength from validation).
-        keep_embeddings=False: keep per photo only its vector in the neighbour index's space (what
-        blending, smoothing and scenes read; `predict` for large catalogs), not its embedding."""
-        if on_error not in ON_ERROR:
-            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-        if consistency not in CONSISTENCY:
-            raise ValueError(f"consistency must be one of {CONSISTENCY}, got {consistency!r}")
+        behind them (see module doc, `PredictSettings` and `Prediction`)."""
         with one_blas_thread():  # the heads' small products: a second BLAS thread only contends (catalog.runtime)
-            return self._predict_full(catalog, blend, k, on_error, progress, smooth, batch_size, workers,
-                                      consistency, keep_embeddings)
+            return self._predict_full(catalog, settings)
 
-    def _predict_full(self, catalog: Catalog, blend: bool, k: int | None, on_error: str, progress: bool,
-                      smooth: bool, batch_size: int, workers: int, consistency: str,
-                      keep_embeddings: bool) -> Prediction:
+    def _predict_full(self, catalog: Catalog, settings: PredictSettings) -> Prediction:
         table = catalog.table
         if not table.index.equals(pd.RangeIndex(len(table))):
             table = table.reset_index(drop=True)  # positional rows; no copy of the usual catalog table
-        space = not keep_embeddings and self.index is not None
-        emb, head_units, failures = self._features(catalog, table, on_error, workers, progress, batch_size, space)
-        if failures and on_error == "raise":
+        space = not settings.keep_embeddings and self.index is not None
+        emb, head_units, failures = self._features(catalog, table, settings, space)
+        if failures and settings.on_error == "raise":
             i = min(failures)
             raise ImageReadError(f"{len(failures)} image(s) could not be read, e.g. row {int(table['row'].iloc[i]) if 'row' in table else i + 1} "
                                  f"id {table['id_global'].iloc[i]}: {failures[i]} (use on_error='metadata-only' "
@@ -235,7 +235,7 @@ class WBModel:
         if "Temperature" in names and "Tint" in names and (~failed).any():
             # every batch-wide step reads the photos in the index space: normalised once here
             vec = emb if space or self.index is None else self.index.normalize(emb)
-            units, neighbors, scenes = self._consistent(table, vec, head_units, failed, blend, k, smooth, consistency)
+            units, neighbors, scenes = self._consistent(table, vec, head_units, failed, settings)
         failed_ids = table["id_global"].iloc[np.flatnonzero(failed)].astype(str).tolist()
         return Prediction(self._table(table, head_units, units, failed), None if space else emb, failed_ids,
                           neighbors, scenes)
@@ -251,7 +251,7 @@ class WBModel:
         return units
 
     def _consistent(self, table: pd.DataFrame, vec: np.ndarray, head_units: np.ndarray, failed: np.ndarray,
-                    blend: bool, k: int | None, smooth: bool, consistency: str):
+                    settings: PredictSettings):
         """(units, neighbours, scenes): the head's (mired, tint) of the readable photos pulled towards
         similar training edits, added edits, the batch's near-duplicates and their scene, each by the
         strength chosen on validation. `vec`: the photos in the neighbour index's space
@@ -262,19 +262,19 @@ class WBModel:
         vec_ok, table_ok = _rows(ok, n, vec, table)  # views when every image was read: no copies of N rows
         units, neighbors, scenes = head_units.copy(), None, None
         mt = units[ok][:, [jt, ji]]
-        if blend and self.index is not None and len(self.index):
+        if settings.blend and self.index is not None and len(self.index):
             params = self.blend_params or BlendParams()
-            sims, idx = self.index.search_training(vec_ok, int(k or self.blend_k), normalized=True)
+            sims, idx = self.index.search_training(vec_ok, int(settings.k or self.blend_k), normalized=True)
             asshot = asshot_units(table, self.ensemble.specs)[ok][:, [jt, ji]]
             mt = apply_blend(mt, asshot, sims, idx, self.index.edits, self.index.asshot, params)
             neighbors = (np.full((n, sims.shape[1]), -1.0, np.float32), np.full((n, sims.shape[1]), -1, np.int64))
             neighbors[0][ok], neighbors[1][ok] = sims, idx
-        if blend and self.index is not None:  # photos added by add-edits, by their own rule
+        if settings.blend and self.index is not None:  # photos added by add-edits, by their own rule
             mt = blend_added(self.index, mt, head_units[ok][:, [jt, ji]], vec_ok, table_ok, self.edit_params,
                              normalized=True)
-        if smooth and self.smooth_params is not None and len(ok) > 1:
+        if settings.smooth and self.smooth_params is not None and len(ok) > 1:
             mt = smooth_batch(mt, vec_ok, self.smooth_params, index=self.index, normalized=self.index is not None)
-        if consistency == "scene":
+        if settings.consistency == "scene":
             mt, scenes_ok = scene_consistency(mt, vec_ok, table_ok, self.scene_params)
             scenes = np.full(n, -1, np.int64)
             scenes[ok] = scenes_ok

@@ -390,9 +390,8 @@ def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame,
     meta_enc = MetadataEncoder().fit(table.iloc[rows], exif_units)
     meta, cam = meta_enc.transform(table_all, exif_units)
     meta_img = meta[:, image_meta_columns(meta_enc.feature_names)]  # what the image members read: no as-shot
-    specs = [copy.deepcopy(s) for s in specs]
     shifts = units_all - anchors_all
-    fit_scaling(shifts[train_all], specs)
+    specs = fit_scaling(shifts[train_all], specs)
     y = scale_targets(shifts, specs)
     stats = HeadEnsemble.input_stats(cache.emb[originals], cache.colour[originals])
     tmp = HeadEnsemble([], specs, meta_enc, *stats)
@@ -748,7 +747,7 @@ class FoldFit:
     """What one cross-fitting fit returns to the parent: the held-out rows' predictions (head units, before
     the anchor) of every member and their neighbours among the fold's training photos; for the refit on
     every photo, the model itself."""
-    parts: dict[str, np.ndarray] | None = None
+    parts: Any = None           # finetune.ensemble.MemberPredictions of the held-out rows
     fallback: np.ndarray | None = None
     nb_sims: np.ndarray | None = None
     nb_idx: np.ndarray | None = None
@@ -860,11 +859,11 @@ def cross_validate(cfg: FinetuneConfig, ts: TrainingSet, device: torch.device) -
     t0 = time.time()
     fits = run_fits(cfg, ts, len(ts.splits) + int(bool(cfg.refit)), shot, space, device)
     for (tr, va), fit in zip(ts.splits, fits):
-        oof[va], oof_mlp[va] = anchors[va] + fit.parts["mix"], anchors[va] + fit.parts["mlp"]
-        if "aware" in fit.parts:
-            oof_aware[va] = anchors[va] + fit.parts["aware"]
-        if "gbm" in fit.parts:
-            oof_gbm[va] = anchors[va] + fit.parts["gbm"]
+        oof[va], oof_mlp[va] = anchors[va] + fit.parts.mix, anchors[va] + fit.parts.mlp
+        if fit.parts.aware is not None:
+            oof_aware[va] = anchors[va] + fit.parts.aware
+        if fit.parts.gbm is not None:
+            oof_gbm[va] = anchors[va] + fit.parts.gbm
         oof_fb[va] = anchors[va] + fit.fallback
         if space is not None:
             nb_sims[va, :fit.nb_sims.shape[1]] = fit.nb_sims

@@ -309,7 +309,10 @@ class Training:
     initial_eval: dict[str, float] | None = None
 
 
-def build_training(cfg: PretrainConfig, procs: Processes, n_train: int, layout: torch.memory_format) -> Training:
+def build_training(cfg: PretrainConfig, procs: Processes, n_train: int, layout: torch.memory_format,
+                   resume_from: Path | None = None) -> Training:
+    """Model, loss, optimiser and schedule of a run; with `resume_from` (OUT/pretrain_state.pt,
+    --resume) they continue from it: weights, projection head, optimiser, schedule, history."""
     batch = min(cfg.batch_size, n_train)
     steps_per_epoch = max(1, n_train // batch)  # drop the ragged tail: a tiny last batch has few negatives
     if batch // procs.world < 2:
@@ -326,20 +329,18 @@ def build_training(cfg: PretrainConfig, procs: Processes, n_train: int, layout: 
         optimizer, warmup_cosine(total_steps, max(1, round(cfg.warmup_epochs * steps_per_epoch))))
     net = nn.parallel.DistributedDataParallel(
         model, device_ids=[procs.device.index] if procs.device.type == "cuda" else None) if procs.world > 1 else model
-    return Training(encoder, model, net, criterion, optimizer, scheduler, batch, steps_per_epoch)
-
-
-def resume(t: Training, state_path: Path, device: torch.device) -> None:
-    """Continue from OUT/pretrain_state.pt: weights, projection head, optimiser, schedule, history."""
-    blob = load_checkpoint(state_path, map_location=device)
-    if blob["arch"] != t.encoder.config():
-        raise ValueError(f"{state_path}: checkpoint architecture {blob['arch']} differs from the options "
-                         f"{t.encoder.config()}; resume with the same width/image_size")
-    t.encoder.load_state_dict(blob["state_dict"])
-    t.model.head.load_state_dict(blob["projection_head"])
-    t.optimizer.load_state_dict(blob["optimizer"])
-    t.scheduler.load_state_dict(blob["scheduler"])
-    t.history, t.start_epoch, t.initial_eval = blob["history"], blob["epoch"], blob.get("initial_eval")
+    if resume_from is None:
+        return Training(encoder, model, net, criterion, optimizer, scheduler, batch, steps_per_epoch)
+    blob = load_checkpoint(resume_from, map_location=procs.device)
+    if blob["arch"] != encoder.config():
+        raise ValueError(f"{resume_from}: checkpoint architecture {blob['arch']} differs from the options "
+                         f"{encoder.config()}; resume with the same width/image_size")
+    encoder.load_state_dict(blob["state_dict"])
+    model.head.load_state_dict(blob["projection_head"])
+    optimizer.load_state_dict(blob["optimizer"])
+    scheduler.load_state_dict(blob["scheduler"])
+    return Training(encoder, model, net, criterion, optimizer, scheduler, batch, steps_per_epoch,
+                    blob["history"], blob["epoch"], blob.get("initial_eval"))
 
 
 def train_epoch(cfg: PretrainConfig, t: Training, images: torch.Tensor, epoch: int, procs: Processes,
@@ -389,7 +390,8 @@ def run_pretrain(cfg: PretrainConfig) -> Path:
     """Train the encoder on every photo of `cfg.data`; returns the path of OUT/encoder.safetensors.
 
     Phases: processes -> data -> model/optimiser (or --resume) -> epochs (measure every eval_every,
-    save every epoch) -> final measurement, report and curve. Why these choices: module docstring."""
+    save every epoch) -> final measurement, report and curve. Why these choices: module docstring.
+    Over 60 lines on purpose: these phases read top to bottom, and its closures share the run's state."""
     t_start = time.time()
     set_threads(cfg.threads)
     procs = start_processes(cfg)
@@ -403,9 +405,7 @@ def run_pretrain(cfg: PretrainConfig) -> Path:
         raise FileNotFoundError(f"{state_path}: --resume given but there is no checkpoint to continue from")
     data = load_data(cfg, procs)
     layout = memory_format_for(procs.device)  # channels-last on every ISA, measured (catalog.runtime)
-    t = build_training(cfg, procs, len(data.images), layout)
-    if cfg.resume:
-        resume(t, state_path, procs.device)
+    t = build_training(cfg, procs, len(data.images), layout, state_path if cfg.resume else None)
     aug_params = dict(crop_scale=(cfg.crop_min, 1.0), zoom_out=(cfg.zoom_out_min, 1.0),
                       p_zoom_out=cfg.p_zoom_out, p_paste=cfg.p_paste)
     augment = WBViewAugment(cfg.image_size, **aug_params)

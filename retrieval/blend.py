@@ -67,6 +67,11 @@ class SmoothParams:
 
 
 # --------------------------------------------------------------------------------------- blending
+def _kept(keep: np.ndarray, *arrays: np.ndarray | None) -> tuple[np.ndarray | None, ...]:
+    """The rows `keep` of each array (None stays None: no folds or shoots given)."""
+    return tuple(None if a is None else np.asarray(a)[keep] for a in arrays)
+
+
 def _as2(a: np.ndarray, name: str) -> np.ndarray:
     a = np.asarray(a, np.float64)
     if a.ndim != 2 or a.shape[1] != 2:
@@ -139,10 +144,7 @@ def fit_blend(head_pred: np.ndarray, query_asshot: np.ndarray, truth: np.ndarray
     head, truth = _as2(head_pred, "head_pred"), _as2(truth, "truth")
     asshot = _as2(query_asshot, "query_asshot")
     keep = np.isfinite(truth).all(1) & np.isfinite(head).all(1)
-    head, truth, asshot = head[keep], truth[keep], asshot[keep]
-    sims, idx = np.asarray(sims)[keep], np.asarray(idx)[keep]
-    folds = None if folds is None else np.asarray(folds)[keep]
-    shoots = None if shoots is None else np.asarray(shoots)[keep]
+    head, truth, asshot, sims, idx, folds, shoots = _kept(keep, head, truth, asshot, sims, idx, folds, shoots)
     head_mm, head_mt = _maes(head, truth) if len(head) else (float("nan"), float("nan"))
     scale = (max(head_mm, MAE_FLOOR[0]), max(head_mt, MAE_FLOOR[1]))
     head_score = head_mm / scale[0] + head_mt / scale[1]
@@ -281,8 +283,7 @@ def fit_smooth(pred: np.ndarray, embeddings: np.ndarray, truth: np.ndarray,
         mm, mt = _maes(_smooth(pred, sims, idx, threshold, cands[j].strength)[keep], truth_k)
         report["thresholds"][str(threshold)] = {"strength": cands[j].strength, "mae_mired": mm, "mae_tint": mt,
                                                 "score": float(pooled[j])}
-    choice = select(errors, 0, None if folds is None else np.asarray(folds)[keep],
-                    None if shoots is None else np.asarray(shoots)[keep])
+    choice = select(errors, 0, *_kept(keep, folds, shoots))
     best = cands[choice.best]
     report["gain_z"] = choice.z
     if choice.adopted:

@@ -95,9 +95,9 @@ def search_faiss(index: faiss.Index, vectors: np.ndarray, k: int,
     k = int(min(max(k, 0), index.ntotal))
     if k == 0 or len(vectors) == 0:
         return np.zeros((len(vectors), k), np.float32), np.zeros((len(vectors), k), np.int64)
-    if hasattr(index, "hnsw"):
-        index.hnsw.efSearch = max(ef_search, 2 * k)  # the beam must be wider than the answer
-    sims, idx = index.search(vectors, k)
+    # the beam must be wider than the answer; set for this search only (the index is the caller's)
+    params = faiss.SearchParametersHNSW(efSearch=max(ef_search, 2 * k)) if hasattr(index, "hnsw") else None
+    sims, idx = index.search(vectors, k, params=params)
     sims = sims.astype(np.float32, copy=False)
     idx = idx.astype(np.int64, copy=False)
     missing = idx < 0

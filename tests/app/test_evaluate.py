@@ -144,7 +144,7 @@ def test_scene_spreads_against_a_hand_computation():
 
     ids = ["a", "b", "c", "d"]
     model = SimpleNamespace(index=None, scene_params=SceneParams(strength=0.0),
-                            predict_full=lambda catalog, **kw: SimpleNamespace(scenes=np.array([0, 0, 1, 1])))
+                            predict_full=lambda catalog, settings: SimpleNamespace(scenes=np.array([0, 0, 1, 1])))
     catalog = SimpleNamespace(table=pd.DataFrame({"id_global": ids}))
     truth = pd.DataFrame({"id_global": ids[::-1], "Temperature": [5000.0, 5000.0, 4000.0, 5000.0],
                           "Tint": [0.0, 0.0, 10.0, 0.0]})  # rows in another order than the catalog's

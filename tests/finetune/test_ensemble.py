@@ -6,7 +6,8 @@ import torch
 
 from catalog.metadata import MetadataEncoder
 from finetune.gbm import fit_gbm, gbm_inputs
-from finetune.ensemble import HeadEnsemble, anchor_units, asshot_units, image_meta_columns, make_specs
+from finetune.ensemble import (HeadEnsemble, anchor_units, asshot_units, fit_scaling, image_meta_columns, make_specs,
+                               scale_targets, unscale_targets)
 from finetune.model import WBHead, head_arrays
 from pretrain.encoder import round_to_half
 
@@ -50,8 +51,8 @@ def test_saved_ensemble_predicts_identically_and_compactly():
     back = HeadEnsemble.from_state_dict(ens.state_dict())
     after = back.predict_parts(emb, colour, table, "plain")
     for part in ("mlp", "gbm", "mix"):
-        np.testing.assert_array_equal(before[part], after[part])
-    assert np.abs(before["mlp"]).max() > 1e-3  # the comparison is not between two zero outputs
+        np.testing.assert_array_equal(getattr(before, part), getattr(after, part))
+    assert np.abs(before.mlp).max() > 1e-3  # the comparison is not between two zero outputs
     sd = ens.state_dict()
     assert all(v.dtype == np.float16 for h in sd["heads"] for v in h.values() if v.dtype.kind == "f")
     assert isinstance(sd["gbm"], bytes)
@@ -66,13 +67,27 @@ def test_ensemble_without_gbm_round_trips():
                                   ens.predict_shift(emb, colour, table, "plain"))
 
 
+def test_members_a_model_lacks_are_none_in_every_block(monkeypatch):
+    """Without a gradient-boosting or as-shot-aware member, predict_parts names them None (also when it
+    runs in row blocks), and the image mix and the prediction are the MLP heads' own."""
+    import finetune.ensemble as fe
+
+    ens, emb, colour, table = _ensemble(gbm=False)
+    monkeypatch.setattr(fe, "PREDICT_ROWS", max(1, len(emb) // 3))
+    parts = ens.predict_parts(emb, colour, table, "plain")
+    assert parts.gbm is None and parts.aware is None
+    assert parts.mlp.shape == (len(emb), 2) and np.abs(parts.mlp).max() > 1e-3
+    np.testing.assert_array_equal(parts.image, parts.mlp)
+    np.testing.assert_array_equal(parts.mix, parts.mlp)
+
+
 def test_gbm_weight_is_per_target_and_saved():
     """Each target mixes the families with its own weight; the weights survive the model folder."""
     ens, emb, colour, table = _ensemble()
     ens.gbm_weight = np.array([0.0, 1.0])
     parts = ens.predict_parts(emb, colour, table, "plain")
-    np.testing.assert_array_equal(parts["mix"][:, 0], parts["mlp"][:, 0])
-    np.testing.assert_array_equal(parts["mix"][:, 1], parts["gbm"][:, 1])
+    np.testing.assert_array_equal(parts.mix[:, 0], parts.mlp[:, 0])
+    np.testing.assert_array_equal(parts.mix[:, 1], parts.gbm[:, 1])
     back = HeadEnsemble.from_state_dict(ens.state_dict())
     assert list(back.gbm_weight) == [0.0, 1.0]
     old = dict(ens.state_dict(), gbm_weight=0.5)  # format-2 folders written before: one float for all targets
@@ -90,7 +105,7 @@ def test_image_members_ignore_the_as_shot_and_the_fallback_reads_it():
     moved = table.assign(currTemp=np.where(table["currTemp"] > 5000, 3000.0, 12000.0), currTint=-30.0)
     a, b = ens.predict_parts(emb, colour, table, "plain"), ens.predict_parts(emb, colour, moved, "plain")
     for part in ("mlp", "gbm", "mix"):
-        np.testing.assert_array_equal(a[part], b[part])
+        np.testing.assert_array_equal(getattr(a, part), getattr(b, part))
     assert not np.allclose(ens.predict_fallback_shift(table, "plain"), ens.predict_fallback_shift(moved, "plain"))
     names = [ens.meta_encoder.feature_names[i] for i in image_meta_columns(ens.meta_encoder.feature_names)]
     assert not any(k.startswith("asshot") for k in names) and "ev_exif" in names
@@ -130,7 +145,25 @@ def test_predict_in_row_blocks_is_identical(monkeypatch):
     at_once = ens.predict_parts(emb, colour, table, "plain")
     monkeypatch.setattr(fe, "PREDICT_ROWS", 32)
     blocked = ens.predict_parts(emb, colour, table, "plain")
-    np.testing.assert_array_equal(blocked["gbm"], at_once["gbm"])  # trees: exact
+    np.testing.assert_array_equal(blocked.gbm, at_once.gbm)  # trees: exact
     for part in ("mlp", "mix"):
-        np.testing.assert_allclose(blocked[part], at_once[part], rtol=1e-5, atol=1e-5)
-    assert blocked["mix"].shape == (200, 2) and np.abs(at_once["mlp"]).max() > 1e-3
+        np.testing.assert_allclose(getattr(blocked, part), getattr(at_once, part), rtol=1e-5, atol=1e-5)
+    assert blocked.mix.shape == (200, 2) and np.abs(at_once.mlp).max() > 1e-3
+
+
+def test_fit_scaling_returns_new_specs_and_leaves_its_input_alone():
+    """Each target is centred on its median and scaled by its robust spread; the specs passed in (shared
+    by every fold) keep their centre and scale, so one fold's fit cannot leak into the next."""
+    rng = np.random.default_rng(3)
+    shifts = np.c_[rng.normal(180.0, 12.0, 400), rng.normal(-4.0, 3.0, 400)]
+    shifts[0] = np.nan  # a missing label is ignored, not a NaN centre
+    specs = make_specs(["Temperature", "Tint"], [])
+    before = [s.to_dict() for s in specs]
+    fitted = fit_scaling(shifts, specs)
+    assert [s.to_dict() for s in specs] == before
+    assert [s.name for s in fitted] == ["Temperature", "Tint"] and fitted[0] is not specs[0]
+    np.testing.assert_allclose([s.centre for s in fitted], np.nanmedian(shifts, 0))
+    z = scale_targets(shifts[1:], fitted)
+    np.testing.assert_allclose(np.median(z, 0), 0.0, atol=1e-6)
+    assert (np.abs(np.std(z, 0) - 1.0) < 0.2).all()  # 1.4826 MAD of a normal is about its std
+    np.testing.assert_allclose(unscale_targets(z, fitted), shifts[1:], atol=1e-4)  # float32 round trip

@@ -13,7 +13,7 @@ from catalog.errors import CatalogError
 from catalog.reader import load_catalog, read_catalog
 from catalog.wb import kelvin_to_mired
 from app.predict import PredictConfig, run_predict
-from finetune.predict import WBModel
+from finetune.predict import PredictSettings, WBModel
 from finetune.train import FinetuneConfig, run_finetune
 from pretrain.encoder import Encoder, save_encoder
 
@@ -81,7 +81,7 @@ def test_corrupt_image_raises_or_falls_back_to_metadata(trained, tmp_path):
         warnings.simplefilter("ignore")
         loaded = load_catalog(copy, "Validation", image_size=m.image_size, labels="ignore", progress=False,
                               on_error="collect", workers=1)
-        full = m.predict_full(loaded, on_error="metadata-only", progress=False)
+        full = m.predict_full(loaded, PredictSettings(on_error="metadata-only", progress=False))
     assert full.table["image_ok"].tolist() == [i != 2 for i in range(len(ids))]
     assert full.failed_ids == [ids[2]] and np.isnan(full.embeddings[2]).all()
 
@@ -93,14 +93,14 @@ def test_blended_path_pulls_duplicates_to_their_edits(trained):
     m = WBModel.load(model)
     assert m.index is not None and len(m.index) == 16
     cat = load_catalog(root, "Train", image_size=m.image_size, progress=False, workers=1)
-    head_full = m.predict_full(cat, blend=False, progress=False)
+    head_full = m.predict_full(cat, PredictSettings(blend=False, progress=False))
     head = head_full.table
     assert {"id_global", "Temperature", "Tint", "head_mired", "head_tint", "mired", "tint"} <= set(head.columns)
     assert head_full.neighbors is None
     # A training photo is its own nearest neighbour (cosine 1): a full-strength absolute blend with a
     # sharp softmax must return (almost) its own edit.
     m.blend_params = BlendParams(mode="absolute", strength=1.0, tau=0.001, min_sim=0.0)
-    full = m.predict_full(cat, blend=True, k=4, progress=False)
+    full = m.predict_full(cat, PredictSettings(blend=True, k=4, progress=False))
     p = full.table
     sims, idx = full.neighbors
     assert sims.shape == (16, 4) and (idx[:, 0] == np.arange(16)).all()
@@ -126,8 +126,8 @@ def test_predict_without_embeddings_keeps_index_vectors_only(trained):
     m.scene_params = SceneParams(max_gap_s=1e9, min_sim=-1.0, strength=0.5)
     cat = read_catalog(root, "Train")
     opts = dict(blend=True, k=4, smooth=True, consistency="scene", progress=False)
-    full = m.predict_full(cat, **opts)
-    lean = m.predict_full(cat, keep_embeddings=False, **opts)
+    full = m.predict_full(cat, PredictSettings(**opts))
+    lean = m.predict_full(cat, PredictSettings(keep_embeddings=False, **opts))
     assert full.embeddings.shape == (16, m.encoder.dim) and lean.embeddings is None
     pd.testing.assert_frame_equal(full.table, lean.table)
     np.testing.assert_array_equal(full.scenes, lean.scenes)
@@ -149,14 +149,13 @@ def test_predictions_do_not_depend_on_chunking_or_workers(trained, monkeypatch, 
 
     root, model_dir = trained
     cat = read_catalog(root, "Train")  # paths only: predict decodes in its chunks
-    whole = WBModel.load(model_dir, threads=1).predict_full(cat, progress=False, keep_embeddings=True)
-    model = WBModel.load(model_dir, threads=2)
-    model.parallel = parallel
+    whole = WBModel.load(model_dir, threads=1).predict_full(cat, PredictSettings(progress=False, keep_embeddings=True))
+    model = WBModel.load(model_dir, threads=2, parallel=parallel)
     _chunked(monkeypatch, 3)
     forks = []
     real_fork = parallel_module._run_processes
     monkeypatch.setattr(parallel_module, "_run_processes", lambda *a: forks.append(1) or real_fork(*a))
-    split = model.predict_full(cat, progress=False, keep_embeddings=True)
+    split = model.predict_full(cat, PredictSettings(progress=False, keep_embeddings=True))
     assert len(forks) == (parallel == "processes" and parallel_module.can_fork())  # the kind of helper asked for
     pd.testing.assert_frame_equal(whole.table, split.table)
     np.testing.assert_array_equal(whole.embeddings, split.embeddings)
@@ -177,17 +176,36 @@ def test_two_workers_report_the_earliest_unreadable_row(trained, tmp_path, monke
     ids = cat.table["id_global"].tolist()
     for i in (5, 13):
         cat.image_paths[i].write_bytes(b"broken")
-    model = WBModel.load(model_dir, threads=2)
-    model.parallel = parallel
+    model = WBModel.load(model_dir, threads=2, parallel=parallel)
     _chunked(monkeypatch, 2)
     with pytest.raises(CatalogError, match=ids[5]) as err:
-        model.predict_full(cat, progress=False)
+        model.predict_full(cat, PredictSettings(progress=False))
     assert ids[13] not in str(err.value)
     with pytest.warns(UserWarning, match=ids[13]):
-        full = model.predict_full(cat, on_error="metadata-only", progress=False)
+        full = model.predict_full(cat, PredictSettings(on_error="metadata-only", progress=False))
     assert full.table["id_global"].tolist() == ids
     assert full.failed_ids == [ids[5], ids[13]]
     assert full.table["image_ok"].sum() == len(ids) - 2 and np.isfinite(full.table["mired"]).all()
+
+
+@pytest.mark.parametrize("parallel", ["threads", "auto"])
+def test_predict_command_passes_parallel_to_the_workers(trained, tmp_path, monkeypatch, parallel):
+    """predict's --parallel decides what its --threads workers are: 'threads' never forks, 'auto' forks
+    where fork is safe; the CSV is the same either way, and an unknown kind is a clear error."""
+    from catalog import parallel as parallel_module
+
+    root, model = trained
+    forks = []
+    real_fork = parallel_module._run_processes
+    monkeypatch.setattr(parallel_module, "_run_processes", lambda *a: forks.append(1) or real_fork(*a))
+    _chunked(monkeypatch, 2)
+    kw = dict(data=str(root), model=str(model), split="Train", threads=2, progress=False, device="cpu")
+    out = run_predict(PredictConfig(out=str(tmp_path / "p.csv"), parallel=parallel, **kw))
+    assert len(forks) == (parallel == "auto" and parallel_module.can_fork())
+    one = run_predict(PredictConfig(out=str(tmp_path / "one.csv"), **{**kw, "threads": 1}))
+    assert out.read_bytes() == one.read_bytes()
+    with pytest.raises(CatalogError, match="--parallel"):
+        run_predict(PredictConfig(out=str(tmp_path / "x.csv"), parallel="gpu", **kw))
 
 
 def test_a_worker_that_dies_is_an_error_not_missing_rows(trained, monkeypatch):
@@ -201,8 +219,7 @@ def test_a_worker_that_dies_is_an_error_not_missing_rows(trained, monkeypatch):
     if not parallel_module.can_fork():
         pytest.skip("helpers are threads on this platform")
     root, model_dir = trained
-    model = WBModel.load(model_dir, threads=2)
-    model.parallel = "processes"
+    model = WBModel.load(model_dir, threads=2, parallel="processes")
     _chunked(monkeypatch, 2)
     parent = os.getpid()
     real_embed = model.encoder.embed
@@ -214,4 +231,22 @@ def test_a_worker_that_dies_is_an_error_not_missing_rows(trained, monkeypatch):
 
     monkeypatch.setattr(model.encoder, "embed", embed_or_die)
     with pytest.raises(RuntimeError, match="exit code -9"):
-        model.predict_full(read_catalog(root, "Train"), progress=False)
+        model.predict_full(read_catalog(root, "Train"), PredictSettings(progress=False))
+
+
+def test_predict_settings_refuse_unknown_choices_before_any_work(trained, tmp_path):
+    """A misspelt on_error or consistency is a clear error naming the choices, from the settings
+    themselves (so also from `predict` and its CLI, before the model is loaded), and settings once
+    built cannot change under a running prediction."""
+    import dataclasses
+
+    root, model = trained
+    with pytest.raises(CatalogError, match="metadata-only"):
+        PredictSettings(on_error="skip")
+    with pytest.raises(CatalogError, match="scene"):
+        WBModel.load(model).predict(read_catalog(root, "Train"), consistency="scenes", progress=False)
+    with pytest.raises(CatalogError, match="consistency"):
+        run_predict(PredictConfig(data=str(root), model=str(tmp_path / "no model"), out=str(tmp_path / "x.csv"),
+                                  consistency="on", progress=False))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PredictSettings().blend = True

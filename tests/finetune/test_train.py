@@ -269,7 +269,7 @@ def test_same_capture_with_as_shot_3000_or_9000_gets_the_same_prediction(make_ca
         preds.append(model.predict(version, blend=True, smooth=True, progress=False))
         canon = model.ensemble.canonical(version.images, table)
         members.append(model.ensemble.predict_parts(model.encoder.embed(canon), image_features(canon), table,
-                                                    cat.exif_units)["mlp"])
+                                                    cat.exif_units).mlp)
     a, b = preds
     mlp_moves = np.abs(members[0] - members[1])                     # (photos, targets) in head units
     jt, ji = model.targets.index("Temperature"), model.targets.index("Tint")

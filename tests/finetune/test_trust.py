@@ -74,12 +74,12 @@ def _with_aware(trust):
 def test_a_trusted_member_is_saved_and_predicts_identically_after_loading():
     ens, emb, colour, table, shot = _with_aware(TrustParams([0.5, 1.0], [5.0, np.inf]))
     parts = ens.predict_parts(emb, colour, table, "plain", shot)
-    np.testing.assert_allclose(parts["mix"], apply_trust(parts["image"], parts["aware"], ens.trust))
-    assert np.abs(parts["mix"] - parts["image"]).max() > 0.1
-    assert (np.abs(parts["mix"] - parts["image"])[:, 0] <= 2.5 + 1e-9).all()
+    np.testing.assert_allclose(parts.mix, apply_trust(parts.image, parts.aware, ens.trust))
+    assert np.abs(parts.mix - parts.image).max() > 0.1
+    assert (np.abs(parts.mix - parts.image)[:, 0] <= 2.5 + 1e-9).all()
     back = HeadEnsemble.from_state_dict(ens.state_dict())
     assert back.reads_asshot
-    np.testing.assert_array_equal(back.predict_parts(emb, colour, table, "plain", shot)["mix"], parts["mix"])
+    np.testing.assert_array_equal(back.predict_parts(emb, colour, table, "plain", shot).mix, parts.mix)
     with pytest.raises(ValueError, match="shot"):
         back.predict_parts(emb, colour, table, "plain")
 
@@ -88,13 +88,13 @@ def test_an_untrusted_member_is_neither_consulted_nor_saved():
     ens, emb, colour, table, shot = _with_aware(TrustParams([0.0, 0.0], [0.0, 0.0], 0.1,
                                                             [{"gain": 0.05, "z": 0.4}, {"gain": 0.08, "z": 1.2}]))
     parts = ens.predict_parts(emb, colour, table, "plain", shot)
-    np.testing.assert_array_equal(parts["mix"], parts["image"])
+    np.testing.assert_array_equal(parts.mix, parts.image)
     sd = ens.state_dict()
     assert sd["aware"] is None
     back = HeadEnsemble.from_state_dict(sd)
     assert back.aware is None and not back.reads_asshot
     assert back.trust.report == ens.trust.report  # what validation measured travels with the model either way
-    np.testing.assert_array_equal(back.predict_parts(emb, colour, table, "plain")["mix"], parts["image"])
+    np.testing.assert_array_equal(back.predict_parts(emb, colour, table, "plain").mix, parts.image)
 
 
 def test_finetune_trusts_an_as_shot_that_knows_the_edit_and_predict_follows_it(make_catalog, tmp_path, monkeypatch):
@@ -133,14 +133,14 @@ def test_finetune_trusts_an_as_shot_that_knows_the_edit_and_predict_follows_it(m
     a = model.ensemble.predict_parts(emb, col, sub.table, cat.exif_units, shot)
     b = model.ensemble.predict_parts(emb, col, sub.table.assign(currTint=sub.table["currTint"] + 8), cat.exif_units,
                                      shot)
-    np.testing.assert_array_equal(a["image"], b["image"])
-    delta = b["mix"][:, 1] - a["mix"][:, 1]
+    np.testing.assert_array_equal(a.image, b.image)
+    delta = b.mix[:, 1] - a.mix[:, 1]
     w, d = trust["weight"][1], trust["bound"][1]
     assert delta.mean() > 1.0  # the trusted as-shot moves the tint ...
     assert (np.abs(delta) <= 2 * w * (d if d is not None else np.inf) + 1e-6).all()  # ... within its bound
     # Temperature's own choice: untouched when untrusted, else within its bound
     wt, dt = trust["weight"][0], trust["bound"][0]
-    moved_t = np.abs(b["mix"][:, 0] - a["mix"][:, 0])
+    moved_t = np.abs(b.mix[:, 0] - a.mix[:, 0])
     assert (moved_t <= 2 * wt * (dt if dt is not None else np.inf) + 1e-6).all()
 
     # with the bar at 1 no validation could trust the as-shot: its renders' statistics are not even computed
@@ -162,7 +162,7 @@ def test_the_gradient_boosting_and_the_as_shot_aware_members_keep_their_own_file
     back = HeadEnsemble.from_state_dict(load_head(tmp_path))
     before, after = ens.predict_parts(emb, colour, table, "plain", shot), back.predict_parts(emb, colour, table, "plain", shot)
     for part in ("gbm", "aware", "mix"):
-        np.testing.assert_array_equal(before[part], after[part])
+        np.testing.assert_array_equal(getattr(before, part), getattr(after, part))
 
 
 def test_a_gain_carried_by_a_few_shoots_is_not_trusted():

@@ -82,6 +82,21 @@ def test_hnsw_agrees_with_flat():
     assert i_h.dtype == np.int64 and s_h.dtype == np.float32
 
 
+def test_a_wide_hnsw_search_widens_its_beam_for_that_search_only():
+    """k above the default beam: the search asks for a beam of 2k (so it can fill k slots), without
+    leaving that beam set on the index for every later search."""
+    flat, emb = _index(n=600, d=24, seed=1)
+    hnsw, _ = _index(n=600, d=24, seed=1, hnsw_threshold=100)
+    beam = hnsw.index.hnsw.efSearch
+    k = 2 * beam
+    _, i_h = hnsw.search(emb[:20], k)
+    _, i_flat = flat.search(emb[:20], k)
+    assert hnsw.index.hnsw.efSearch == beam
+    assert (i_h >= 0).all()  # every slot filled: a beam of `beam` < k could not
+    recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(i_h, i_flat)])
+    assert recall >= 0.9
+
+
 @pytest.mark.parametrize("threshold", [20000, 10])
 def test_save_load_identical(tmp_path, threshold):
     ix, emb = _index(n=60, hnsw_threshold=threshold)
