@@ -112,7 +112,7 @@ def argv_for(cfg_cls: type, overrides: dict[str, Any], positional: tuple[str, ..
 
 def _fail_on_catalog_errors(fn: Callable[[], Any]) -> Any:
     """Users get the specific CatalogError message and exit code 2, not a traceback."""
-    from catalog.errors import CatalogError
+    from core.errors import CatalogError
 
     try:
         return fn()
@@ -166,16 +166,16 @@ command("audit", AuditConfig, "app.audit:run_audit", says="audit page",
         help="Neighbour grids (PNG + index.html) for consistency audits, and label-anomaly reports.")
 command("evaluate", EvaluateConfig, "app.evaluate:run_evaluate",
         help="Accuracy (MAE K/tint/mired, per camera and temperature band), consistency and plots.")
-command("demo", DemoConfig, "app.demo:run_demo",
+command("demo", DemoConfig, "demo.run:run_demo",
         help="Run the whole system on an embedded demo catalog (no data needed).")
 command("add-edits", AddEditsConfig, "app.add_edits:run_add_edits",
         help="Add a new shoot's edited photos (DATA/Train) to a model's neighbour index without retraining.")
-command("import-lightroom", ImportConfig, "app.lightroom:run_import_lightroom", positional=("catalog",),
+command("import-lightroom", ImportConfig, "lightroom.commands:run_import_lightroom", positional=("catalog",),
         says="train split",
         help="Turn a Lightroom Classic catalog (.lrcat, read-only) and its photos into Train/sliders.csv + images.")
-command("ingest", IngestConfig, "app.lightroom:run_ingest", positional=("photos",), says="validation split",
+command("ingest", IngestConfig, "lightroom.commands:run_ingest", positional=("photos",), says="validation split",
         help="Turn a folder of new raws/DNGs/JPEGs into a Validation layout that `predict` reads.")
-command("apply", ApplyConfig, "app.lightroom:run_apply", positional=("predictions",),
+command("apply", ApplyConfig, "lightroom.commands:run_apply", positional=("predictions",),
         help="Write predictions as XMP Lightroom reads (sidecars for raws, embedded for DNG/JPEG/TIFF).")
 # new commands: one `command(...)` line each, above this comment
 

@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 
 from catalog.options import AddEditsConfig
-from catalog.errors import CatalogError
+from core.errors import CatalogError
 from catalog.images import load_images
-from catalog.locks import writes_folder
+from core.locks import writes_folder
 from catalog.reader import Catalog, image_where, problems_message, scan_catalog
-from catalog.wb import TEMP_MAX, TEMP_MIN, kelvin_to_mired
+from core.wb import TEMP_MAX, TEMP_MIN, kelvin_to_mired
 from retrieval.scenes import capture_seconds
 
 if TYPE_CHECKING:  # the options dataclass is imported by cli.py's --help: no torch/faiss at import

@@ -8,7 +8,7 @@ model was wrong or the photographer was inconsistent. A grid answers that at a g
     rows 2+ its k nearest training photos, each re-rendered from its as-shot WB to its edit
 
 All tiles are re-read from disk at full tile size (the model's 96-128 px inputs are too small to
-judge colour) and re-rendered with catalog.wb.rerender, the same von Kries transform the rest of the
+judge colour) and re-rendered with core.wb.rerender, the same von Kries transform the rest of the
 system uses. `OUT/index.html` lists every grid in a sortable table; `OUT/anomalies.csv` (+ grids)
 lists training photos whose edit is far from their near-duplicates' (retrieval.blend.find_anomalies)
 — label noise that the model can only learn to average over.
@@ -32,12 +32,12 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from catalog.options import AuditConfig
-from catalog.errors import CatalogError
-from catalog.ids import check_id
+from core.errors import CatalogError
+from core.ids import check_id
 from catalog.images import read_image, square_resize
 from catalog.reader import load_catalog, read_catalog, resolve_split
-from catalog.runtime import provenance, seed_everything, write_json
-from catalog.wb import kelvin_to_mired, mired_to_kelvin, rerender
+from core.runtime import provenance, seed_everything, write_json
+from core.wb import kelvin_to_mired, mired_to_kelvin, rerender
 from retrieval.blend import BlendParams, find_anomalies, neighbour_mean
 from retrieval.index import NeighborIndex
 from app.evaluate import photo_delta_e, read_wb_csv
@@ -119,7 +119,7 @@ def at_wb(img: np.ndarray | None, from_wb: tuple[float, float], to_wb: tuple[flo
 
 
 def safe_name(n: int, photo_id: str) -> str:
-    """Grid file name: ordered and unique; the id passes the one file-name check (catalog.ids) and is
+    """Grid file name: ordered and unique; the id passes the one file-name check (core.ids) and is
     then reduced to portable characters (HTML links and other file systems)."""
     return f"{n:03d}_{re.sub(r'[^A-Za-z0-9._-]+', '_', check_id(str(photo_id)))[:80]}.png"
 

@@ -21,7 +21,7 @@ of one scene with different edits is the first thing a photographer notices. Thr
       object: pretrain.augment.WBViewAugment; as-shot metadata unchanged). The light did not
       change, so the edit should not: per-photo sd of predicted mired/tint, averaged.
   (b) as-shot bracket spread: the same capture re-rendered at as-shot temperatures 2,500–12,000 K
-      (even steps in mired, tint unchanged; catalog.wb) with currTemp to match — as if the camera's
+      (even steps in mired, tint unchanged; core.wb) with currTemp to match — as if the camera's
       auto-WB had guessed differently. The scene and so the edit are the same; a model that merely
       offsets the as-shot value has the bracket's own spread (reported as the as-shot reference).
   (c) shoot spread: sd of predictions within each shoot next to the labels' own sd — a model
@@ -40,18 +40,18 @@ import numpy as np
 import pandas as pd
 
 from catalog.options import EvaluateConfig
-from catalog.canonical import to_reference
+from core.canonical import to_reference
 from catalog.delta_e import grouped_summary, raw_delta_e, render_delta_e_many, summary as de_summary
-from catalog.errors import CatalogError
-from catalog.raw import is_raw
-from catalog.slices import camera_slice, flash_slice
+from core.errors import CatalogError
+from lightroom.raw import is_raw
+from core.slices import camera_slice, flash_slice
 from catalog.reader import TARGETS, load_catalog, resolve_split
-from catalog.runtime import provenance, seed_everything, write_json
-from catalog.wb import kelvin_to_mired, mired_to_kelvin, rerender_matrix, rerender_torch
-from catalog.metrics import wb_metrics
+from core.runtime import provenance, seed_everything, write_json
+from core.wb import kelvin_to_mired, mired_to_kelvin, rerender_matrix, rerender_torch
+from core.metrics import wb_metrics
 from finetune.predict import WBModel
 from retrieval.scenes import scene_spread
-from catalog.splits import shoot_groups
+from core.splits import shoot_groups
 
 WORST_SHOOTS = 5  # shoots listed in the printed ΔE00 table (evaluation.json holds every shoot)
 TEMP_BANDS = (("<3500 K", 0.0, 3500.0), ("3500-5500 K", 3500.0, 5500.0), (">5500 K", 5500.0, np.inf))
@@ -236,8 +236,8 @@ def raw_sources(truth: pd.DataFrame) -> np.ndarray:
 
 def photo_delta_e(catalog: Any, joined: dict[str, pd.DataFrame]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """({system: (N,) ΔE00 per labelled photo, row-aligned with its joined table}, (N,) the render each photo
-    was compared on: 'raw' (LibRaw renders of its raw file, catalog.raw) or 'canonical' (its catalog image
-    through the canonical re-render, catalog.canonical)). The joined tables share the truth's row order."""
+    was compared on: 'raw' (LibRaw renders of its raw file, lightroom.raw) or 'canonical' (its catalog image
+    through the canonical re-render, core.canonical)). The joined tables share the truth's row order."""
     first = next(iter(joined.values()))
     pos = pd.Index(catalog.table["id_global"].astype(str)).get_indexer(first["id_global"].astype(str))
     truth = (first["Temperature"].to_numpy(np.float64), first["Tint"].to_numpy(np.float64))

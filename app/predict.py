@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 from catalog.options import PredictConfig
-from catalog.errors import CatalogError
+from core.errors import CatalogError
 from catalog.reader import read_catalog, resolve_split
-from catalog.runtime import keep_freed_memory
+from core.runtime import keep_freed_memory
 from finetune.predict import ON_ERROR, WBModel
 from retrieval.scenes import write_scenes
 

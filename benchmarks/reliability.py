@@ -18,7 +18,7 @@ Five rows, each measured here, not asserted:
   5. concurrency     several `add-edits` started at once on one model folder, one more SIGKILLed while it
                      holds the folder's lock, and `predict` in loops reading the folder meanwhile: every
                      edit of the surviving writers in the index exactly once, the killed one's nowhere,
-                     the manifest verifying, and every read succeeding (catalog.locks).
+                     the manifest verifying, and every read succeeding (core.locks).
 """
 from __future__ import annotations
 
@@ -134,8 +134,8 @@ def concurrency_figure(work: Path, model: Path, writers: int = 4, readers: int =
     """`writers` add-edits started at once on `model` (each its own new shoot of `photos` edits) and
     one more, SIGKILLed as soon as it holds the folder's lock; `readers` loops of `cli.py predict`
     on the folder until every writer has ended. What was lost is counted, not assumed."""
-    from catalog.artifacts import open_model
-    from catalog.locks import HOLDER
+    from core.artifacts import open_model
+    from core.locks import HOLDER
     from retrieval.index import NeighborIndex
     from tests.conftest import write_catalog
 

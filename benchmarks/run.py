@@ -164,7 +164,7 @@ def _chosen(ap: argparse.ArgumentParser, text: str, known: list[str]) -> list[st
 
 def make_context(args: argparse.Namespace, work: Path) -> Context:
     """The budget (threads set for this process and, through OMP_NUM_THREADS, every subprocess)."""
-    from catalog.runtime import set_threads
+    from core.runtime import set_threads
 
     budget = dataclasses.replace(QUICK if args.quick else FULL)
     if args.with_scratch and budget.scratch is None:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from app.evaluate import subset_catalog as subset
-from catalog.runtime import one_openmp_thread
+from core.runtime import one_openmp_thread
 from benchmarks.harness import SHARED, cli
 from catalog.reader import TARGETS
 from cli import argv_for
@@ -60,7 +60,7 @@ class GBM:
 
     @staticmethod
     def _colour(images: np.ndarray) -> np.ndarray:
-        from catalog.colour import colour_features
+        from core.colour import colour_features
         return colour_features(images)
 
     def predict(self, catalog, blend: bool = False, progress: bool = False) -> pd.DataFrame:
@@ -102,10 +102,10 @@ def write_fold(catalog, rows: np.ndarray, dest: Path) -> Path:
 
 def real_folds(root: Path, n_folds: int, fold_ids: str = "") -> tuple[pd.DataFrame, np.ndarray, list, list[int]]:
     """The real release's Train table, its shoots, the folds grouped by shoot date exactly as
-    benchmarks/run.py makes them (catalog.splits, seed 0), and the folds to measure ("0,2": 0-based ids;
+    benchmarks/run.py makes them (core.splits, seed 0), and the folds to measure ("0,2": 0-based ids;
     empty: all)."""
     from catalog.reader import read_catalog
-    from catalog.splits import grouped_kfold, shoot_groups
+    from core.splits import grouped_kfold, shoot_groups
 
     table = read_catalog(root, "Train", labels="auto").table
     groups = shoot_groups(table)
@@ -119,7 +119,7 @@ def trained_before(cfg, prior: Path | None) -> bool:
     same encoder (its file's SHA-256) and the same options (all but where data, model and progress bars go). The real-release
     sections (accuracy, few edits, bracket) measure the same product fold models; training them once
     saves two thirds of that time and changes no figure."""
-    from catalog.runtime import provenance
+    from core.runtime import provenance
 
     if prior is None or not (prior / "manifest.json").is_file() or not (prior / "finetune_report.json").is_file():
         return False
@@ -133,7 +133,7 @@ def trained_before(cfg, prior: Path | None) -> bool:
         return False
     if not now["encoder"]:  # a randomly initialised encoder: the seed (compared above) makes it
         return True
-    from catalog.artifacts import sha256
+    from core.artifacts import sha256
     from pretrain.encoder import ENCODER_FILE
 
     source = Path(now["encoder"])
@@ -213,7 +213,7 @@ def head_predictions(model_dir: Path, catalogs: Catalogs, rows: np.ndarray, blen
 
 
 def score(pred_csv: Path, answers: Path) -> dict[str, Any]:
-    """The benchmark's own score.py when the answers carry its clean labels; else catalog.metrics."""
+    """The benchmark's own score.py when the answers carry its clean labels; else core.metrics."""
     cols = pd.read_csv(answers, nrows=0).columns
     script = SHARED / "bench" / "score.py"
     if "Temperature_clean" in cols and script.is_file():
@@ -223,11 +223,11 @@ def score(pred_csv: Path, answers: Path) -> dict[str, Any]:
             raise RuntimeError(f"score.py failed on {pred_csv}: {r.stderr.strip()}")
         return {"scorer": "score.py", **json.loads(r.stdout)}
     from app.evaluate import read_wb_csv
-    from catalog.metrics import wb_metrics
+    from core.metrics import wb_metrics
     truth = read_wb_csv(answers, "answers")
     df = truth.merge(read_wb_csv(pred_csv, "predictions"), on="id_global", suffixes=("", "_pred"))
     m = wb_metrics(df["Temperature"], df["Tint"], df["Temperature_pred"], df["Tint_pred"])
-    return {"scorer": "catalog.metrics", "mae_temp": m["mae_temp_k"], "mae_tint": m["mae_tint"],
+    return {"scorer": "core.metrics", "mae_temp": m["mae_temp_k"], "mae_tint": m["mae_tint"],
             "mae_mired": m["mae_mired"], "n": m["n"]}
 
 
@@ -267,5 +267,5 @@ def predict_cmd(data: Path, model: Path, out: Path, split: str, blend: bool, ext
 
 
 def demo_cmd(out: Path, overrides: dict[str, Any]) -> list[str]:
-    from app.demo import DemoConfig
+    from demo.run import DemoConfig
     return cli("demo", *argv_for(DemoConfig, {**overrides, "out": out, "progress": False}))

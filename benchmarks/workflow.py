@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from app.lightroom import ImportConfig, IngestConfig, run_import_lightroom, run_ingest
-from catalog.demo_lightroom import LrcatWriter, write_dng, write_jpeg
+from lightroom.commands import ImportConfig, IngestConfig, run_import_lightroom, run_ingest
+from demo.generate_lightroom import LrcatWriter, write_dng, write_jpeg
 from benchmarks.harness import cpu_model
 
 EXIF = {"shutter": 1 / 200, "aperture": 4.0, "iso": 400, "focal": 50, "flash": False}

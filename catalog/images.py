@@ -19,7 +19,7 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from catalog.errors import ImageReadError
+from core.errors import ImageReadError
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PILLOW_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from catalog.locks import LOCK_TIMEOUT
+from core.locks import LOCK_TIMEOUT
 
 DEFAULT_MODEL = Path("artifacts/model")
 THREADS = 2

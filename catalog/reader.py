@@ -28,10 +28,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from catalog.errors import CatalogError
-from catalog.ids import id_problem
+from core.errors import CatalogError
+from core.ids import id_problem
 from catalog.images import IMAGE_SUFFIXES, load_images
-from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
+from core.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
 
 INPUT_COLUMNS = ("currTemp", "currTint", "aperture", "shutterSpeed", "isoSpeedRating", "focalLength",
                  "flashFired", "camera_model", "camera_group", "intensity", "ev", "captureTime", "grayscale")
@@ -368,7 +368,7 @@ def _unlabelled(csv_path: Path, df: pd.DataFrame, targets: tuple[str, ...], rows
 
 
 def _check_ids(csv_path: Path, ids: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, list[Problem]]:
-    """Ids present, a plain file name (catalog.ids: the image file and every output are named by
+    """Ids present, a plain file name (core.ids: the image file and every output are named by
     it), unique. Returns (mask of rows to drop, problems); the first of repeated ids is kept."""
     drop = np.zeros(len(ids), dtype=bool)
     problems = []

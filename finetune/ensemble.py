@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.canonical import REF_TEMP, REF_TINT, to_reference
-from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
+from core.canonical import REF_TEMP, REF_TINT, to_reference
+from core.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
 from finetune.gbm import Forest, gbm_inputs
 from finetune.mlp import check_state, ensemble_forward
 from finetune.trust import TrustParams, apply_trust, aware_inputs
@@ -310,7 +310,7 @@ class HeadEnsemble:
     @classmethod
     def from_state_dict(cls, d: dict[str, Any]) -> "HeadEnsemble":
         """Inverse of state_dict; a forest may come packed (bytes) or already parsed (finetune.store.load_head)."""
-        from catalog.metadata import MetadataEncoder
+        from core.metadata import MetadataEncoder
 
         heads = [_float(sd, "head") for sd in d["heads"]]
         fallback = _float(d["fallback"], "fallback head") if d.get("fallback") is not None else None

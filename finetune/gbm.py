@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from catalog.runtime import one_openmp_thread
+from core.runtime import one_openmp_thread
 
 
 def gbm_inputs(meta: np.ndarray, cam: np.ndarray, feats: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.colour import IMAGE_FEATURE_NAMES, image_features
-from catalog.errors import CatalogError, ImageReadError
+from core.colour import IMAGE_FEATURE_NAMES, image_features
+from core.errors import CatalogError, ImageReadError
 from catalog.reader import Catalog
-from catalog.runtime import one_blas_thread, release_freed_memory
-from catalog.progress import progress_bar
-from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
+from core.runtime import one_blas_thread, release_freed_memory
+from core.progress import progress_bar
+from core.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
 from finetune.ensemble import HEAD_FORMAT, HeadEnsemble, anchor_units, asshot_units, to_csv_units
 from finetune.store import HEAD_META, load_model_files
 from finetune.trust import asshot_stats
@@ -123,7 +123,7 @@ class WBModel:
         1,045-1,054 photos/s in-process here against 920-980 with threads and about 880 with the
         former decoding thread feeding the encoder's), elsewhere threads."""
         from catalog.images import load_images
-        from catalog.parallel import ChunkQueue, can_fork, run_workers, shared_array
+        from core.parallel import ChunkQueue, can_fork, run_workers, shared_array
 
         n = len(table)
         n_workers = max(1, min(int(self.threads), -(-n // chunk)))

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from catalog.artifacts import (ModelWriter, load_arrays, load_tensors, read_json, reading, save_tensors, verify, write_bytes,
+from core.artifacts import (ModelWriter, load_arrays, load_tensors, read_json, reading, save_tensors, verify, write_bytes,
                                write_json)
-from catalog.errors import CatalogError
+from core.errors import CatalogError
 from finetune.gbm import Forest
 from pretrain.onnx import ONNX_FILE, OnnxEncoder, providers
 from retrieval.index import NeighborIndex

@@ -37,25 +37,25 @@ import numpy as np
 import pandas as pd
 import torch
 
-from catalog.artifacts import reading
-from catalog.locks import writes_folder
+from core.artifacts import reading
+from core.locks import writes_folder
 from catalog.options import FinetuneConfig
-from catalog.canonical import REF_TEMP, REF_TINT, from_reference, to_reference
+from core.canonical import REF_TEMP, REF_TINT, from_reference, to_reference
 from catalog.delta_e import render_delta_e, summary as de_summary
-from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, image_features
-from catalog.errors import CatalogError
-from catalog.metadata import MetadataEncoder
-from catalog.progress import progress_bar
-from catalog.schedule import warmup_cosine
-from catalog.runtime import pick_device, provenance, seed_everything, set_threads, write_json
-from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
-from catalog.metrics import Choice, photo_errors, select, target_mae, wb_metrics
+from core.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, image_features
+from core.errors import CatalogError
+from core.metadata import MetadataEncoder
+from core.progress import progress_bar
+from core.schedule import warmup_cosine
+from core.runtime import pick_device, provenance, seed_everything, set_threads, write_json
+from core.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
+from core.metrics import Choice, photo_errors, select, target_mae, wb_metrics
 from finetune.gbm import fit_gbm, gbm_inputs, predict_gbm
 from finetune.ensemble import (HEAD_FORMAT, HeadEnsemble, TargetSpec, anchor_units, asshot_units, fit_scaling,
                                image_meta_columns, label_units, make_specs, scale_targets, to_csv_units)
 from finetune.model import WBHead, head_arrays, huber
 from finetune.trust import TrustParams, apply_trust, asshot_stats, choose_trust, could_trust, fit_aware
-from catalog.splits import grouped_holdout, grouped_kfold, recency_weights, shoot_groups
+from core.splits import grouped_holdout, grouped_kfold, recency_weights, shoot_groups
 from finetune.store import save_model
 from retrieval import blend
 from retrieval.index import NeighborIndex
@@ -91,7 +91,7 @@ def load_or_init_encoder(cfg: FinetuneConfig) -> tuple[Encoder, dict[str, Any]]:
         # The model folder stores the encoder in float16; rounding first means the heads train on
         # exactly the embeddings predict will compute.
         pre = {k: blob.get(k) for k in ("config", "versions", "created", "epoch", "n_images", "final_eval")}
-        from catalog.artifacts import sha256
+        from core.artifacts import sha256
 
         return round_to_half(enc), {"source": str(path), "sha256": sha256(path), "pretrained": True,
                                     "arch": blob.get("arch"), "pretrain": pre}

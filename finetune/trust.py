@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from catalog.colour import CHROMA_FEATURE_NAMES, COLOUR_FEATURE_NAMES, N_QUANTILE_FEATURES, colour_features, quantile_features
-from catalog.metrics import select
+from core.colour import CHROMA_FEATURE_NAMES, COLOUR_FEATURE_NAMES, N_QUANTILE_FEATURES, colour_features, quantile_features
+from core.metrics import select
 from finetune.gbm import Forest, fit_gbm, gbm_inputs
 
 MIN_GAIN = 0.10                                   # share of the image head's validation MAE the pull must win

@@ -165,7 +165,7 @@ def providers(device: str = "auto") -> list[str]:
     CPU. Asking for 'cuda' where it is absent is an error, not a silent CPU run."""
     import onnxruntime as ort
 
-    from catalog.errors import CatalogError
+    from core.errors import CatalogError
 
     have_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
     if device == "cuda" and not have_cuda:
@@ -196,7 +196,7 @@ class OnnxEncoder:
             self.session = ort.InferenceSession(path if isinstance(path, bytes) else str(path), opts,
                                                 providers=providers or ["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types (Fail, InvalidProtobuf, ...)
-            from catalog.errors import CatalogError
+            from core.errors import CatalogError
 
             raise CatalogError(f"{path}: not a wbstyle ONNX encoder ({type(e).__name__}: "
                                f"{str(e).splitlines()[0][:200]}); re-run finetune") from e

@@ -33,16 +33,16 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from catalog.locks import writes_folder
+from core.locks import writes_folder
 from catalog.options import PretrainConfig
-from catalog.schedule import warmup_cosine
-from catalog.splits import grouped_holdout
-from catalog.vectors import standardise
-from catalog.canonical import to_reference
-from catalog.errors import CatalogError
-from catalog.runtime import (memory_format_for, pick_device, provenance, seed_everything, set_threads, use_bf16,
+from core.schedule import warmup_cosine
+from core.splits import grouped_holdout
+from core.vectors import standardise
+from core.canonical import to_reference
+from core.errors import CatalogError
+from core.runtime import (memory_format_for, pick_device, provenance, seed_everything, set_threads, use_bf16,
                              write_json)
-from catalog.wb import kelvin_to_mired
+from core.wb import kelvin_to_mired
 from pretrain.augment import WBViewAugment
 from pretrain.encoder import ENCODER_FILE, Encoder, embed, load_checkpoint, save_checkpoint, save_encoder, to_tensor
 

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.metrics import photo_errors, select  # the one rule that adopts a variant over the head alone
-from catalog.vectors import standardise
+from core.metrics import photo_errors, select  # the one rule that adopts a variant over the head alone
+from core.vectors import standardise
 from retrieval.index import NeighborIndex, build_faiss, search_faiss
 
 MODES = ("absolute", "shift")
@@ -358,7 +358,7 @@ def find_anomalies(index: NeighborIndex, embeddings: np.ndarray | None = None, k
                          "neighbour_mired": med[0], "neighbour_tint": med[1], "z_mired": zz[0], "z_tint": zz[1],
                          "n_neighbors": int(len(nb)), "shoot": index.shoots[i], "severity": float(np.abs(zz).max())})
     df = pd.DataFrame(rows, columns=ANOMALY_COLUMNS[:10])
-    from catalog.wb import mired_to_kelvin  # the one place for unit conversion (used at the CSV edge only)
+    from core.wb import mired_to_kelvin  # the one place for unit conversion (used at the CSV edge only)
 
     df["Temperature"] = mired_to_kelvin(df["mired"].to_numpy(np.float64)) if len(df) else []
     df["Tint"] = df["tint"]

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.metrics import select
+from core.metrics import select
 from retrieval.index import NeighborIndex
 from retrieval.scenes import capture_seconds
 

@@ -30,9 +30,9 @@ from typing import Any, Sequence
 import faiss
 import numpy as np
 
-from catalog.artifacts import save_arrays
-from catalog.errors import CatalogError
-from catalog.vectors import standardise
+from core.artifacts import save_arrays
+from core.errors import CatalogError
+from core.vectors import standardise
 
 INDEX_FILE = "neighbors.faiss"
 META_FILE = "neighbors.json"
@@ -271,7 +271,7 @@ class NeighborIndex:
         import os
         import shutil
 
-        from catalog.artifacts import ModelWriter, open_model
+        from core.artifacts import ModelWriter, open_model
 
         model_dir = Path(model_dir)
         if not model_dir.is_dir():  # before the writer creates it

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.metrics import photo_errors, select
+from core.metrics import photo_errors, select
 
 CONSISTENCY = ("off", "scene")
 UNTIMED_SIM = 0.9            # a photo without capture time joins only near-duplicates of its camera

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catalog.artifacts import INCOMING, MANIFEST
+from core.artifacts import INCOMING, MANIFEST
 from tests.conftest import write_catalog
 from tests.test_loaders_safe import predict, train_tiny_model
 

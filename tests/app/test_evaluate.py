@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from catalog.errors import CatalogError
+from core.errors import CatalogError
 from catalog.reader import load_catalog
-from catalog.wb import kelvin_to_mired
+from core.wb import kelvin_to_mired
 from app.evaluate import EvaluateConfig, consistency_metrics, run_evaluate
 
 
@@ -163,9 +163,9 @@ def test_delta_e_for_every_system_with_slices_and_raw_sources(make_catalog, tmp_
     """--data + --pred (no model): the photos are loaded for ΔE00; a prediction equal to the edit scores 0,
     the as-shot more; flash slices cover every photo once; a row imported from a raw file still on
     disk is compared on LibRaw renders of that file."""
-    from catalog.canonical import to_reference
+    from core.canonical import to_reference
     from catalog.delta_e import raw_delta_e, render_delta_e
-    from catalog.demo_lightroom import write_dng
+    from demo.generate_lightroom import write_dng
 
     root = make_catalog(n_train=4, n_val=8, size=24, with_labels=True)
     csv = root / "Validation" / "sliders_inputs.csv"

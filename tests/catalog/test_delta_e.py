@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from catalog.canonical import REF_TEMP, REF_TINT
+from core.canonical import REF_TEMP, REF_TINT
 from catalog.delta_e import ciede2000, grouped_summary, mean_delta_e, render_delta_e, shrink, summary
-from catalog.wb import SRGB_TO_XYZ, rerender, srgb_to_linear
+from core.wb import SRGB_TO_XYZ, rerender, srgb_to_linear
 
 # Sharma, Wu & Dalal (2005), "The CIEDE2000 color-difference formula: implementation notes,
 # supplementary test data, and mathematical observations", Table 1: L1 a1 b1 L2 a2 b2 ΔE00.
@@ -68,7 +68,7 @@ def _hand_lab(rgb8: np.ndarray) -> np.ndarray:
 
 def test_matches_a_hand_made_render_pair_and_clipped_pixels_count_as_equal():
     """A photo of two flat patches, one an ordinary colour, one blown out (255): each white balance's
-    render made by hand (catalog.wb.rerender from the reference), Lab from the CIE formulas. The frame
+    render made by hand (core.wb.rerender from the reference), Lab from the CIE formulas. The frame
     mean is half the patch's ΔE00: the clipped half stays white in both renders."""
     colour = np.array([150, 110, 80], np.uint8)
     canonical = np.empty((1, 16, 16, 3), np.uint8)
@@ -103,8 +103,8 @@ def test_summaries():
 
 def test_raw_files_are_compared_on_libraw_renders(tmp_path):
     from catalog.delta_e import raw_delta_e
-    from catalog.demo_lightroom import write_dng
-    from catalog.raw import read_raw, render_raw_at
+    from demo.generate_lightroom import write_dng
+    from lightroom.raw import read_raw, render_raw_at
 
     rng = np.random.default_rng(0)
     img = np.repeat(np.repeat((rng.random((5, 5, 3)) * 120 + 60).astype(np.uint8), 8, 0), 8, 1)

@@ -16,7 +16,7 @@ import torch
 
 from app.add_edits import edit_strength_note, run_add_edits
 from app.predict import parse_strength, run_predict
-from catalog.errors import CatalogError
+from core.errors import CatalogError
 from catalog.options import AddEditsConfig, FinetuneConfig, PredictConfig
 from finetune.store import load_head
 from finetune.train import run_finetune

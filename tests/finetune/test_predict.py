@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from catalog.errors import CatalogError
+from core.errors import CatalogError
 from catalog.reader import load_catalog, read_catalog
-from catalog.wb import kelvin_to_mired
+from core.wb import kelvin_to_mired
 from app.predict import PredictConfig, run_predict
 from finetune.predict import WBModel
 from finetune.train import FinetuneConfig, run_finetune
@@ -142,10 +142,10 @@ def _chunked(monkeypatch, size: int) -> None:
 
 @pytest.mark.parametrize("parallel", ["threads", "processes"])
 def test_predictions_do_not_depend_on_chunking_or_workers(trained, monkeypatch, parallel):
-    """Chunks of photos go to symmetric workers (catalog.parallel): threads, or forked processes that
+    """Chunks of photos go to symmetric workers (core.parallel): threads, or forked processes that
     write their rows into shared memory. One worker with one chunk, and two workers with chunks of 3
     (each worker taking whichever chunk is next), give the same table and embeddings."""
-    from catalog import parallel as parallel_module
+    from core import parallel as parallel_module
 
     root, model_dir = trained
     cat = read_catalog(root, "Train")  # paths only: predict decodes in its chunks
@@ -196,7 +196,7 @@ def test_a_worker_that_dies_is_an_error_not_missing_rows(trained, monkeypatch):
     import os
     import signal
 
-    from catalog import parallel as parallel_module
+    from core import parallel as parallel_module
 
     if not parallel_module.can_fork():
         pytest.skip("helpers are threads on this platform")

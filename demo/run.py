@@ -1,0 +1,68 @@
+"""`cli.py demo`: build the embedded demo catalog, then run every stage on it exactly as a user would.
+
+validate -> pretrain -> finetune -> predict (with neighbour blending) -> audit -> evaluate, each
+through the same run function and options dataclass as its own command.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from catalog.options import DemoConfig
+from app.audit import AuditConfig, run_audit
+from app.evaluate import EvaluateConfig, run_evaluate
+from app.predict import PredictConfig, run_predict
+from demo.generate import make_demo_catalog
+from core.locks import write_lock
+from catalog.validate import ValidateConfig, run_validate
+from finetune.train import FinetuneConfig, run_finetune
+from pretrain.train import PretrainConfig, run_pretrain
+
+
+
+def train_demo_model(cfg: DemoConfig, data: Path, model: Path, console: Console) -> None:
+    """pretrain then finetune on `data` into `model`, with the demo's budgets (both demos use it),
+    holding the model folder's write lock across both (no other run writes between them)."""
+    with write_lock(model, "demo", cfg.lock_timeout):
+        console.rule("pretrain")
+        run_pretrain(PretrainConfig(data=data, out=model, epochs=cfg.pretrain_epochs, image_size=cfg.image_size,
+                                    width=cfg.width, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
+        console.rule("finetune")
+        run_finetune(FinetuneConfig(data=data, encoder=model, out=model, epochs=cfg.finetune_epochs,
+                                    ensemble=cfg.ensemble, device=cfg.device, seed=cfg.seed, progress=cfg.progress))
+
+
+def run_demo(cfg: DemoConfig) -> dict[str, Path]:
+    """Build the demo catalog, then run every stage on it exactly as a user would from the shell."""
+    if cfg.lightroom:
+        from lightroom.commands import run_demo_lightroom  # the raw/XMP libraries load only for this loop
+        return run_demo_lightroom(cfg)
+    console = Console()
+    root = cfg.out / "catalog"
+    model = cfg.out / "model"
+    if (root / "Train" / "sliders.csv").exists():  # the generator wants a fresh folder; the seed makes it identical
+        console.print(f"[bold]demo catalog[/] reusing {root}")
+    else:
+        console.rule("demo catalog")
+        make_demo_catalog(root, n_train=cfg.n_train, n_val=cfg.n_val, size=cfg.size, seed=cfg.seed,
+                          progress=cfg.progress)
+    console.rule("validate")
+    if run_validate(ValidateConfig(data=root), console=console) != 0:
+        raise SystemExit("the demo catalog failed validation")
+    train_demo_model(cfg, root, model, console)
+    console.rule("predict")
+    pred = run_predict(PredictConfig(data=root, model=model, out=model / "predictions.csv",
+                                     blend_neighbors=True, device=cfg.device, progress=cfg.progress))
+    console.rule("audit")
+    audit = run_audit(AuditConfig(data=root, model=model, answers=root / "answers.csv", worst=12,
+                                  device=cfg.device, progress=cfg.progress))
+    console.rule("evaluate")
+    ev_out = model / "eval"
+    run_evaluate(EvaluateConfig(data=root, model=model, answers=root / "answers.csv", out=ev_out,
+                                device=cfg.device, seed=cfg.seed, progress=cfg.progress))
+    paths = {"predictions": Path(pred), "audit": Path(audit), "evaluation": ev_out}
+    console.rule("done")
+    for what, p in paths.items():
+        console.print(f"[bold]{what}[/]: {p}")
+    return paths
