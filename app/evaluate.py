@@ -41,9 +41,9 @@ import pandas as pd
 
 from catalog.options import EvaluateConfig
 from core.canonical import to_reference
-from catalog.delta_e import grouped_summary, raw_delta_e, render_delta_e_many, summary as de_summary
+from catalog.delta_e import grouped_summary, render_delta_e_many, summary as de_summary
 from core.errors import CatalogError
-from lightroom.raw import is_raw
+from lightroom.raw import is_raw, raw_delta_e
 from core.slices import camera_slice, flash_slice
 from catalog.reader import TARGETS, load_catalog, resolve_split
 from core.runtime import provenance, seed_everything, write_json

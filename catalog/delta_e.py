@@ -12,7 +12,7 @@ The renders: the photo's canonical render (core.canonical.to_reference, the one 
 stage uses) moved to each white balance by core.canonical.from_reference, 8-bit and clipped like a
 camera's render; a pixel clipped in the canonical render stays white in both (its true colour is
 unknown), so it counts as no difference. Renders of raw files through LibRaw are compared with the
-same `mean_delta_e` (lightroom.raw.render_raw_at).
+same `mean_delta_e` (lightroom.raw.raw_delta_e).
 
 Colour space: the images are 8-bit sRGB (IEC 61966-2-1 transfer curve, D65 white; core.wb
 linearises with exactly that curve), which is what `rgb2lab` assumes (sRGB, D65, 2° observer).
@@ -107,16 +107,6 @@ def render_delta_e(canonical: np.ndarray, pred_temp, pred_tint, true_temp, true_
                    size: int = RENDER_SIZE) -> np.ndarray:
     """(N,) per-photo ΔE00 of one prediction (render_delta_e_many)."""
     return render_delta_e_many(canonical, true_temp, true_tint, {"": (pred_temp, pred_tint)}, size)[""]
-
-
-def raw_delta_e(path, truth: tuple[float, float], preds: list[tuple[float, float]],
-                size: int = RENDER_SIZE) -> np.ndarray:
-    """(len(preds),) ΔE00 of a raw file's LibRaw renders (lightroom.raw.render_raw_at) at each predicted
-    white balance against its render at the true one; rendered at LibRaw's half size, compared at `size` px."""
-    from lightroom.raw import render_raw_at
-
-    renders = np.stack(render_raw_at(path, [truth, *preds], size))
-    return mean_delta_e(np.repeat(renders[:1], len(preds), axis=0), renders[1:])
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from finetune.train import FinetuneConfig, run_finetune
 from pretrain.train import PretrainConfig, run_pretrain
 
 
-
 def train_demo_model(cfg: DemoConfig, data: Path, model: Path, console: Console) -> None:
     """pretrain then finetune on `data` into `model`, with the demo's budgets (both demos use it),
     holding the model folder's write lock across both (no other run writes between them)."""
@@ -36,7 +35,6 @@ def train_demo_model(cfg: DemoConfig, data: Path, model: Path, console: Console)
 def run_demo(cfg: DemoConfig) -> dict[str, Path]:
     """Build the demo catalog, then run every stage on it exactly as a user would from the shell."""
     if cfg.lightroom:
-        from lightroom.commands import run_demo_lightroom  # the raw/XMP libraries load only for this loop
         return run_demo_lightroom(cfg)
     console = Console()
     root = cfg.out / "catalog"
@@ -66,3 +64,40 @@ def run_demo(cfg: DemoConfig) -> dict[str, Path]:
     for what, p in paths.items():
         console.print(f"[bold]{what}[/]: {p}")
     return paths
+
+
+def run_demo_lightroom(cfg: DemoConfig, console: Console | None = None) -> dict[str, Path]:
+    """`demo --lightroom`: the Lightroom loop on the demo photos, each step the command's own run
+    function: build (DNG/JPEG folders + .lrcat) -> import-lightroom -> pretrain -> finetune ->
+    ingest -> predict -> apply --dry-run -> apply -> evaluate against the hidden edits.
+
+    cfg: DemoConfig (out, n_train, n_val, size, pretrain/finetune epochs, ensemble,
+    image_size, width, device, seed, progress)."""
+    # imported here: the raw/XMP libraries load only for this loop
+    from catalog.options import ApplyConfig, ImportConfig, IngestConfig
+    from demo.generate_lightroom import make_demo_lightroom
+    from lightroom.commands import run_apply, run_import_lightroom, run_ingest
+
+    console = console or Console(quiet=not cfg.progress)
+    out = Path(cfg.out) / "lightroom"
+    data, model = out / "data", out / "model"
+    console.rule("demo Lightroom setup (DNG + JPEG folders, .lrcat)")
+    setup = make_demo_lightroom(out / "setup", n_train=cfg.n_train, n_val=cfg.n_val, size=cfg.size, seed=cfg.seed,
+                                progress=cfg.progress)
+    console.rule("import-lightroom")
+    run_import_lightroom(ImportConfig(catalog=setup["catalog"], out=data, progress=cfg.progress), console)
+    train_demo_model(cfg, data, model, console)
+    console.rule("ingest (the new shoot)")
+    run_ingest(IngestConfig(photos=setup["new_shoot"], out=data, progress=cfg.progress), console)
+    console.rule("predict")
+    pred = Path(run_predict(PredictConfig(data=data, model=model, out=model / "predictions.csv", split="Validation",
+                                          device=cfg.device, progress=cfg.progress)))
+    console.rule("apply")
+    # The new shoot is in no catalog yet and holds no other edit: the white balance alone is all there is.
+    run_apply(ApplyConfig(predictions=pred, photos=setup["new_shoot"], dry_run=True, progress=cfg.progress), console)
+    run_apply(ApplyConfig(predictions=pred, photos=setup["new_shoot"], wb_only=True, progress=False), console)
+    console.rule("evaluate (against the new shoot's hidden edits)")
+    run_evaluate(EvaluateConfig(data=data, model=model, pred=pred, answers=setup["answers"], split="Validation",
+                                out=model / "eval", device=cfg.device, seed=cfg.seed, progress=cfg.progress))
+    return {"catalog": setup["catalog"], "photos": setup["new_shoot"], "predictions": pred,
+            "evaluation": model / "eval"}

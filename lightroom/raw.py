@@ -35,6 +35,7 @@ import numpy as np
 
 from core import wb
 from core.errors import ImageReadError
+from catalog.delta_e import RENDER_SIZE, mean_delta_e
 from catalog.images import IMAGE_SUFFIXES, read_image, square_resize
 
 RAW_SUFFIXES = (".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf",
@@ -276,3 +277,11 @@ def read_render(path: str | Path, size: int = 256) -> np.ndarray:
     if is_raw(path):
         return read_raw(path, size).render
     return square_resize(read_image(path), size)
+
+
+def raw_delta_e(path, truth: tuple[float, float], preds: list[tuple[float, float]],
+                size: int = RENDER_SIZE) -> np.ndarray:
+    """(len(preds),) ΔE00 of a raw file's LibRaw renders (render_raw_at) at each predicted
+    white balance against its render at the true one; rendered at LibRaw's half size, compared at `size` px."""
+    renders = np.stack(render_raw_at(path, [truth, *preds], size))
+    return mean_delta_e(np.repeat(renders[:1], len(preds), axis=0), renders[1:])

@@ -11,11 +11,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # package -> the project packages it may import (besides itself)
 ALLOWED = {
-    "catalog": set(),
-    "pretrain": {"catalog"},
-    "retrieval": {"catalog"},
-    "finetune": {"catalog", "pretrain", "retrieval"},
-    "app": {"catalog", "pretrain", "retrieval", "finetune"},
+    "core": set(),
+    "catalog": {"core"},
+    "lightroom": {"core", "catalog"},
+    "pretrain": {"core", "catalog"},
+    "retrieval": {"core", "catalog"},
+    "finetune": {"core", "catalog", "pretrain", "retrieval"},
+    "app": {"core", "catalog", "lightroom", "pretrain", "retrieval", "finetune"},
+    "demo": {"core", "catalog", "lightroom", "pretrain", "retrieval", "finetune", "app"},
 }
 PROJECT = set(ALLOWED) | {"benchmarks", "cli"}
 

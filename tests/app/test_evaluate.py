@@ -164,7 +164,8 @@ def test_delta_e_for_every_system_with_slices_and_raw_sources(make_catalog, tmp_
     the as-shot more; flash slices cover every photo once; a row imported from a raw file still on
     disk is compared on LibRaw renders of that file."""
     from core.canonical import to_reference
-    from catalog.delta_e import raw_delta_e, render_delta_e
+    from catalog.delta_e import render_delta_e
+    from lightroom.raw import raw_delta_e
     from demo.generate_lightroom import write_dng
 
     root = make_catalog(n_train=4, n_val=8, size=24, with_labels=True)

@@ -1,4 +1,4 @@
-"""catalog/raw.py: as-shot Temperature/Tint from camera neutral + colour matrices, and raw renders.
+"""lightroom/raw.py: as-shot Temperature/Tint from camera neutral + colour matrices, raw renders and their ΔE00.
 
 The DNG here is written by the test itself with tifffile (tags by number), so it does not depend on
 the demo's DNG writer; the reference white-point iteration is a plain re-implementation of the
@@ -150,3 +150,18 @@ def test_a_proprietary_raw_with_both_adobe_matrices_is_interpolated_like_a_dng(t
         assert abs(single[0] - temp) > 20  # what the single matrix got wrong
     other = camera_colour_for(d65 + 0.01, neutral)  # an unknown camera keeps its one matrix
     assert len(other.matrices) == 1
+
+
+def test_raw_files_are_compared_on_libraw_renders(tmp_path):
+    from demo.generate_lightroom import write_dng
+    from lightroom.raw import raw_delta_e, read_raw, render_raw_at
+
+    rng = np.random.default_rng(0)
+    img = np.repeat(np.repeat((rng.random((5, 5, 3)) * 120 + 60).astype(np.uint8), 8, 0), 8, 1)
+    path = write_dng(tmp_path / "a.dng", img, "NIKON D750", 4700.0, -6.0)
+    shot = read_raw(path, size=20)
+    # at its own as-shot white balance the render is LibRaw's as-shot render itself
+    np.testing.assert_array_equal(render_raw_at(path, [(shot.temperature, shot.tint)], 20)[0], shot.render)
+    truth = (4700.0, -6.0)
+    de = raw_delta_e(path, truth, [truth, (4300.0, -6.0), (3500.0, -6.0), (3500.0, 20.0)])
+    assert de[0] == 0.0 and np.all(np.diff(de) > 0)
