@@ -35,9 +35,12 @@ def options_from(cls: type, positional: tuple[str, ...] = ()) -> Callable[[Calla
     """Turn each field of the options dataclass `cls` into a click option (or argument).
 
     bool fields become --x/--no-x flags; Path/str/int/float keep their type; the help text is the
-    field's metadata["help"]. The decorated function receives a ready `cls` instance.
+    field's docstring (core.options.field_docs). The decorated function receives a ready `cls` instance.
     """
+    from core.options import field_docs
+
     hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
 
     def decorate(fn: Callable) -> Callable:
         params = []
@@ -53,7 +56,7 @@ def options_from(cls: type, positional: tuple[str, ...] = ()) -> Callable[[Calla
                 default = None
             required = f.metadata.get("required", f.default is dataclasses.MISSING
                                       and f.default_factory is dataclasses.MISSING)  # type: ignore[misc]
-            help_ = f.metadata.get("help", "")
+            help_ = docs.get(f.name, "")
             flag = f.name.replace("_", "-")
             if f.name in positional:
                 params.append(click.Argument([f.name], type=click.Path(), required=default is None,
@@ -150,9 +153,12 @@ def command(name: str, cfg_cls: type, run: str, help: str, positional: tuple[str
 
 
 # --------------------------------------------------------------------------- commands
-from catalog.options import (AddEditsConfig, ApplyConfig, AuditConfig, DemoConfig, EvaluateConfig,  # noqa: E402
-                             FinetuneConfig, ImportConfig, IngestConfig, PredictConfig, PretrainConfig,
-                             ValidateConfig)
+from app.options import AddEditsConfig, AuditConfig, EvaluateConfig, PredictConfig  # noqa: E402
+from catalog.options import ValidateConfig  # noqa: E402
+from demo.options import DemoConfig  # noqa: E402
+from finetune.options import FinetuneConfig  # noqa: E402
+from lightroom.options import ApplyConfig, ImportConfig, IngestConfig  # noqa: E402
+from pretrain.options import PretrainConfig  # noqa: E402
 
 command("validate", ValidateConfig, "catalog.validate:run_validate", positional=("data",), exit_code=True,
         help="Report what a catalog holds (rows, images, columns, labels, cameras, shoots) and its problems.")

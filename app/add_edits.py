@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from catalog.options import AddEditsConfig
+from app.options import AddEditsConfig
 from core.errors import CatalogError
 from catalog.images import load_images
 from core.locks import writes_folder

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from catalog.options import AuditConfig
+from app.options import AuditConfig
 from core.errors import CatalogError
 from core.ids import check_id
 from catalog.images import read_image, square_resize

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.options import EvaluateConfig
+from app.options import EvaluateConfig
 from core.canonical import to_reference
 from catalog.delta_e import grouped_summary, render_delta_e_many, summary as de_summary
 from core.errors import CatalogError

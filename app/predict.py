@@ -9,7 +9,7 @@ import gc
 import time
 from pathlib import Path
 
-from catalog.options import PredictConfig
+from app.options import PredictConfig
 from core.errors import CatalogError
 from catalog.reader import read_catalog, resolve_split
 from core.runtime import keep_freed_memory

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from catalog.options import DemoConfig
+from demo.options import DemoConfig
 from app.audit import AuditConfig, run_audit
 from app.evaluate import EvaluateConfig, run_evaluate
 from app.predict import PredictConfig, run_predict
@@ -74,7 +74,7 @@ def run_demo_lightroom(cfg: DemoConfig, console: Console | None = None) -> dict[
     cfg: DemoConfig (out, n_train, n_val, size, pretrain/finetune epochs, ensemble,
     image_size, width, device, seed, progress)."""
     # imported here: the raw/XMP libraries load only for this loop
-    from catalog.options import ApplyConfig, ImportConfig, IngestConfig
+    from lightroom.options import ApplyConfig, ImportConfig, IngestConfig
     from demo.generate_lightroom import make_demo_lightroom
     from lightroom.commands import run_apply, run_import_lightroom, run_ingest
 

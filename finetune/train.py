@@ -39,7 +39,7 @@ import torch
 
 from core.artifacts import reading
 from core.locks import writes_folder
-from catalog.options import FinetuneConfig
+from finetune.options import FinetuneConfig
 from core.canonical import REF_TEMP, REF_TINT, from_reference, to_reference
 from catalog.delta_e import render_delta_e, summary as de_summary
 from core.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, image_features

@@ -37,7 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core import wb
-from catalog.options import ApplyConfig, ImportConfig, IngestConfig
+from lightroom.options import ApplyConfig, ImportConfig, IngestConfig
 from core.errors import CatalogError, ImageReadError
 from core.ids import check_id
 from catalog.images import read_image, square_resize

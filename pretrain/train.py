@@ -34,7 +34,7 @@ import torch.distributed as dist
 from torch import nn
 
 from core.locks import writes_folder
-from catalog.options import PretrainConfig
+from pretrain.options import PretrainConfig
 from core.schedule import warmup_cosine
 from core.splits import grouped_holdout
 from core.vectors import standardise

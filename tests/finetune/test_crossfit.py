@@ -17,7 +17,8 @@ import torch
 from app.add_edits import edit_strength_note, run_add_edits
 from app.predict import parse_strength, run_predict
 from core.errors import CatalogError
-from catalog.options import AddEditsConfig, FinetuneConfig, PredictConfig
+from app.options import AddEditsConfig, PredictConfig
+from finetune.options import FinetuneConfig
 from finetune.store import load_head
 from finetune.train import run_finetune
 

@@ -103,7 +103,7 @@ def test_finetune_trusts_an_as_shot_that_knows_the_edit_and_predict_follows_it(m
     with the bar at 1 nothing reads the as-shot."""
     import dataclasses
 
-    from catalog.options import FinetuneConfig
+    from finetune.options import FinetuneConfig
     from catalog.reader import load_catalog
     from finetune.predict import WBModel
     from finetune.train import run_finetune
