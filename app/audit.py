@@ -40,7 +40,8 @@ from core.runtime import provenance, seed_everything, write_json
 from core.wb import kelvin_to_mired, mired_to_kelvin, rerender
 from retrieval.blend import BlendParams, find_anomalies, neighbour_mean
 from retrieval.index import NeighborIndex
-from app.evaluate import photo_delta_e, read_wb_csv
+from app.evaluate import photo_delta_e
+from catalog.answers import read_wb_csv
 from finetune.predict import WBModel
 
 TARGETS = ("Temperature", "Tint")
@@ -131,7 +132,7 @@ def query_labels(catalog: Any, answers: Path | None) -> np.ndarray | None:
     """(N, 2) Temperature (K) / Tint edits of the audited photos (NaN where unknown), or None when none is known.
 
     From the split's own Temperature/Tint columns, else from an answers CSV (id_global,Temperature,
-    Tint; read and checked by app.evaluate.read_wb_csv) — Validation CSVs carry no labels."""
+    Tint; read and checked by catalog.answers.read_wb_csv) — Validation CSVs carry no labels."""
     table = catalog.table
     if catalog.has_labels(TARGETS):
         t = table[list(TARGETS)].to_numpy(np.float64)

@@ -45,6 +45,7 @@ from catalog.delta_e import grouped_summary, render_delta_e_many, summary as de_
 from core.errors import CatalogError
 from lightroom.raw import is_raw, raw_delta_e
 from core.slices import camera_slice, flash_slice
+from catalog.answers import read_wb_csv
 from catalog.reader import TARGETS, load_catalog, resolve_split
 from core.runtime import provenance, seed_everything, write_json
 from core.wb import kelvin_to_mired, mired_to_kelvin, rerender_matrix, rerender_torch
@@ -63,37 +64,6 @@ DELTA_E_LOAD_SIZE = 96  # without a model: images read at the models' default in
 # ---------------------------------------------------------------------------------------------------
 # Options
 # ---------------------------------------------------------------------------------------------------
-
-
-# ---------------------------------------------------------------------------------------------------
-# Labels and predictions from CSV files
-# ---------------------------------------------------------------------------------------------------
-def read_wb_csv(path: str | Path, what: str) -> pd.DataFrame:
-    """A CSV with id_global,Temperature,Tint (other columns kept): checked, ids as str, numbers float."""
-    path = Path(path)
-    if not path.is_file():
-        raise CatalogError(f"{path}: {what} file not found")
-    df = pd.read_csv(path, dtype={"id_global": str}, keep_default_na=False, na_values=[""])
-    missing = [c for c in ("id_global",) + TARGETS if c not in df.columns]
-    if missing:
-        raise CatalogError(f"{path}: {what} needs columns id_global,Temperature,Tint; missing {', '.join(missing)}")
-    for col in TARGETS:
-        num = pd.to_numeric(df[col], errors="coerce")
-        bad = np.flatnonzero(~np.isfinite(num.to_numpy(np.float64)))
-        if len(bad):
-            r = int(bad[0])
-            raise CatalogError(f"{path}: row {r + 1} (line {r + 2}), column {col}: expected a finite number, "
-                               f"got {df[col].iloc[r]!r}")
-        df[col] = num.astype(np.float64)
-    if (df["Temperature"] <= 0).any():
-        r = int(np.flatnonzero(df["Temperature"].to_numpy() <= 0)[0])
-        raise CatalogError(f"{path}: row {r + 1} (line {r + 2}), column Temperature: expected > 0 K, "
-                           f"got {df['Temperature'].iloc[r]}")
-    dup = df["id_global"].duplicated(keep=False)
-    if dup.any():
-        rows = (np.flatnonzero(dup.to_numpy()) + 1).tolist()
-        raise CatalogError(f"{path}: duplicate id_global {df['id_global'][dup].iloc[0]!r} in rows {rows[:6]}")
-    return df
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -222,7 +222,7 @@ def score(pred_csv: Path, answers: Path) -> dict[str, Any]:
         if r.returncode != 0:
             raise RuntimeError(f"score.py failed on {pred_csv}: {r.stderr.strip()}")
         return {"scorer": "score.py", **json.loads(r.stdout)}
-    from app.evaluate import read_wb_csv
+    from catalog.answers import read_wb_csv
     from core.metrics import wb_metrics
     truth = read_wb_csv(answers, "answers")
     df = truth.merge(read_wb_csv(pred_csv, "predictions"), on="id_global", suffixes=("", "_pred"))
@@ -234,7 +234,8 @@ def score(pred_csv: Path, answers: Path) -> dict[str, Any]:
 def csv_delta_e(root: Path, split: str, answers: Path, csvs: dict[str, Path]) -> dict[str, dict[str, Any]]:
     """ΔE00 mean / P75 / P90 of each predictions CSV on `split`'s photos against `answers`, exactly as
     `cli.py evaluate --answers` computes them (app.evaluate: the canonical render, or LibRaw for raw sources)."""
-    from app.evaluate import DELTA_E_LOAD_SIZE, EvaluateConfig, join_predictions, photo_delta_e, read_wb_csv
+    from app.evaluate import DELTA_E_LOAD_SIZE, EvaluateConfig, join_predictions, photo_delta_e
+    from catalog.answers import read_wb_csv
     from catalog.delta_e import summary
     from catalog.reader import load_catalog
 

@@ -36,6 +36,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from catalog.answers import read_wb_csv
 from core import wb
 from lightroom.options import ApplyConfig, ImportConfig, IngestConfig
 from core.errors import CatalogError, ImageReadError
@@ -456,30 +457,6 @@ def run_ingest(cfg: IngestConfig, console: Console | None = None) -> Path:
 # ----------------------------------------------------------------------------------------------
 # apply
 # ----------------------------------------------------------------------------------------------
-def read_predictions(path: Path) -> pd.DataFrame:
-    """id_global, Temperature, Tint; CatalogError naming the row and column of any bad cell."""
-    if not path.is_file():
-        raise CatalogError(f"{path}: predictions file not found")
-    df = pd.read_csv(path, dtype={"id_global": str}, keep_default_na=False)
-    for col in ("id_global", "Temperature", "Tint"):
-        if col not in df.columns:
-            raise CatalogError(f"{path}: column '{col}' is missing; expected id_global,Temperature,Tint (from predict)")
-    for i, row in enumerate(df.itertuples(index=False), start=1):
-        check_id(row.id_global, where=f"{path}: row {i} (line {i + 1})")
-        for col in ("Temperature", "Tint"):
-            try:
-                v = float(getattr(row, col))
-            except ValueError:
-                v = float("nan")
-            if not np.isfinite(v):
-                raise CatalogError(f"{path}: row {i} (line {i + 1}), column '{col}': {getattr(row, col)!r} "
-                                   f"is not a number")
-    dup = df["id_global"][df["id_global"].duplicated()]
-    if len(dup):
-        raise CatalogError(f"{path}: id_global {dup.iloc[0]!r} appears more than once; one prediction per photo")
-    return df.astype({"Temperature": float, "Tint": float})
-
-
 @dataclass
 class ApplyResult:
     changes: list  # lightroom.xmp.Change, one per prediction
@@ -528,7 +505,7 @@ def run_apply(cfg: ApplyConfig, console: Console | None = None) -> ApplyResult:
     if console is None:  # a pipe (a script, a plugin) defaults to 80 columns: keep the table's rows whole
         console = Console(quiet=not (cfg.progress or cfg.dry_run))
         console.width = max(console.width, 150)
-    pred = read_predictions(Path(cfg.predictions))
+    pred = read_wb_csv(cfg.predictions, "predictions")
     photos = find_photos(Path(cfg.photos))
     missing = [i for i in pred["id_global"] if i not in photos]
     if missing:
