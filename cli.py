@@ -168,9 +168,9 @@ command("finetune", FinetuneConfig, "finetune.train:run_finetune",
         help="Stage 2: train the metadata-fused regression head (grouped validation, then refit).")
 command("predict", PredictConfig, "app.predict:run_predict", says="predictions",
         help="Predict Temperature/Tint: one CSV row per input row (id_global,Temperature,Tint).")
-command("audit", AuditConfig, "app.audit:run_audit", says="audit page",
+command("audit", AuditConfig, "app.audit.run:run_audit", says="audit page",
         help="Neighbour grids (PNG + index.html) for consistency audits, and label-anomaly reports.")
-command("evaluate", EvaluateConfig, "app.evaluate:run_evaluate",
+command("evaluate", EvaluateConfig, "app.evaluate.run:run_evaluate",
         help="Accuracy (MAE K/tint/mired, per camera and temperature band), consistency and plots.")
 command("demo", DemoConfig, "demo.run:run_demo",
         help="Run the whole system on an embedded demo catalog (no data needed).")

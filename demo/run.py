@@ -10,8 +10,8 @@ from pathlib import Path
 from rich.console import Console
 
 from demo.options import DemoConfig
-from app.audit import AuditConfig, run_audit
-from app.evaluate import EvaluateConfig, run_evaluate
+from app.audit.run import AuditConfig, run_audit
+from app.evaluate.run import EvaluateConfig, run_evaluate
 from app.predict import PredictConfig, run_predict
 from demo.generate import make_demo_catalog
 from core.locks import write_lock

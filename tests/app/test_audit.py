@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from core.errors import CatalogError
-from app.audit import at_wb, html_table, make_grid, safe_name
+from app.audit.run import at_wb, html_table, make_grid, safe_name
 
 torch.set_num_threads(1)
 
@@ -79,7 +79,7 @@ def test_run_audit_end_to_end(make_catalog, tmp_path):
     from core.errors import CatalogError
     from catalog.images import read_image, square_resize
     from catalog.reader import read_catalog
-    from app.audit import AuditConfig, run_audit
+    from app.audit.run import AuditConfig, run_audit
 
     root = make_catalog(n_train=24, n_val=6, size=32, with_labels=False)
     model = _tiny_model(root, tmp_path / "model")

@@ -40,7 +40,7 @@ from core.runtime import provenance, seed_everything, write_json
 from core.wb import kelvin_to_mired, mired_to_kelvin, rerender
 from retrieval.blend import BlendParams, find_anomalies, neighbour_mean
 from retrieval.index import NeighborIndex
-from app.evaluate import photo_delta_e
+from app.evaluate.run import photo_delta_e
 from catalog.answers import read_wb_csv
 from finetune.predict import WBModel
 
@@ -341,7 +341,7 @@ def load_audited(cfg: AuditConfig) -> Audited:
 
 def delta_e_scores(a: Audited, labels: np.ndarray) -> np.ndarray:
     """(N,) ΔE00 of each photo between its renders at the prediction and at the edit, exactly as
-    `evaluate` computes it (app.evaluate.photo_delta_e); NaN where the edit is unknown."""
+    `evaluate` computes it (app.evaluate.run.photo_delta_e); NaN where the edit is unknown."""
     rows = np.flatnonzero(np.isfinite(labels).all(1))
     out = np.full(len(labels), np.nan)
     if len(rows):
