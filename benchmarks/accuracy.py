@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from app.evaluate.run import subset_catalog as subset
+from app.evaluate.probes import subset_catalog as subset
 from core.runtime import one_openmp_thread
 from benchmarks.harness import SHARED, Budget, Context, console, measured
 from benchmarks.oracle import camera_oracles
@@ -261,7 +261,7 @@ def _recency_helps(results: dict[str, dict[str, Any]]) -> bool:
 
 def _consistency(run: RealRun, size: int) -> dict[str, dict[str, Any]]:
     """Variant and as-shot bracket spread of every system on fold 1's validation photos."""
-    from app.evaluate.run import consistency_metrics
+    from app.evaluate.probes import consistency_metrics
 
     tr0, va0 = run.folds[0]
     b = run.budget

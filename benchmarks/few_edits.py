@@ -105,7 +105,7 @@ def reveals(shoots: np.ndarray, rows: np.ndarray, ks=KS, repeats: int = REPEATS,
 def run_fold(model, cat, shoots: np.ndarray, rows: np.ndarray, args) -> list[dict[str, Any]]:
     """One record per (reveal, k) with the per-photo errors of the unrevealed photos, k = 0 included."""
     from app.add_edits import add_edits
-    from app.evaluate.run import subset_catalog
+    from app.evaluate.probes import subset_catalog
     from core.wb import kelvin_to_mired
 
     base = model.index
@@ -145,7 +145,7 @@ def scene_figures(model, cat, rows: np.ndarray) -> dict[str, Any]:
     """The held-out photos predicted as `predict` does by default (blending, smoothing) with scene
     consistency off and on: MAE and the spread within the scenes `predict` found, next to the
     photographer's own spread in those scenes. Per-photo errors are kept so folds pool exactly."""
-    from app.evaluate.run import subset_catalog
+    from app.evaluate.probes import subset_catalog
     from core.wb import kelvin_to_mired
     from retrieval.scenes import scene_spread
 

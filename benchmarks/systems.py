@@ -1,7 +1,7 @@
 """The systems the benchmarks compare, and the plumbing to train, run and score them.
 
 Every in-process system predicts through `predict(catalog, blend=, progress=) -> DataFrame`, the hook
-`app.evaluate.run.consistency_metrics` uses: AsShot (the camera's guess), GBM (finetune's gradient-boosting
+`app.evaluate.probes.consistency_metrics` uses: AsShot (the camera's guess), GBM (finetune's gradient-boosting
 baselines), and WBModel (the product, loaded from a model folder). The product's own answer is also
 taken exactly as a user gets it: `cli.py predict` through `predict_cmd`.
 """
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.evaluate.run import subset_catalog as subset
+from app.evaluate.probes import subset_catalog as subset
 from core.runtime import one_openmp_thread
 from benchmarks.harness import SHARED, cli
 from catalog.reader import TARGETS
@@ -204,7 +204,7 @@ class Catalogs:
 
 def head_predictions(model_dir: Path, catalogs: Catalogs, rows: np.ndarray, blend: bool) -> tuple[Any, pd.DataFrame]:
     """(WBModel, its predictions for `rows`) with and without neighbours in one pass."""
-    from app.evaluate.run import has_index
+    from app.evaluate.probes import has_index
     from finetune.predict import WBModel
 
     model = WBModel.load(model_dir)
@@ -234,7 +234,9 @@ def score(pred_csv: Path, answers: Path) -> dict[str, Any]:
 def csv_delta_e(root: Path, split: str, answers: Path, csvs: dict[str, Path]) -> dict[str, dict[str, Any]]:
     """ΔE00 mean / P75 / P90 of each predictions CSV on `split`'s photos against `answers`, exactly as
     `cli.py evaluate --answers` computes them (app.evaluate.run: the canonical render, or LibRaw for raw sources)."""
-    from app.evaluate.run import DELTA_E_LOAD_SIZE, EvaluateConfig, join_predictions, photo_delta_e
+    from app.evaluate.breakdowns import photo_delta_e
+    from app.evaluate.run import DELTA_E_LOAD_SIZE, join_predictions
+    from app.options import EvaluateConfig
     from catalog.answers import read_wb_csv
     from catalog.delta_e import summary
     from catalog.reader import load_catalog

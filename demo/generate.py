@@ -34,11 +34,10 @@ import numpy as np
 import pandas as pd
 import tifffile
 from PIL import Image
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskProgressColumn,
-                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
 
 from core import wb
 from core.errors import CatalogError
+from core.progress import progress_bar
 
 INPUT_CSV_COLUMNS = ["id_global", "captureTime", "camera_model", "camera_group", "aperture", "shutterSpeed",
                      "isoSpeedRating", "focalLength", "flashFired", "intensity", "ev", "currTemp", "currTint"]
@@ -297,13 +296,6 @@ def _write_csvs(out: Path, rows: dict[str, list[dict]]) -> None:
     val[["id_global", "Temperature", "Tint", "scene_id", "shoot"]].to_csv(out / "answers.csv", index=False)
 
 
-def _progress(progress: bool) -> Progress:
-    columns = [SpinnerColumn(), TextColumn("[bold cyan]demo catalog[/] {task.description}"), BarColumn(),
-               MofNCompleteColumn(), TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-               TextColumn("[dim]{task.fields[info]}")]
-    return Progress(*columns, disable=not progress)
-
-
 def make_demo_catalog(out_dir, n_train: int = 240, n_val: int = 60, size: int = 256, seed: int = 0,
                       progress: bool = True) -> Path:
     """Write a demo catalog (layout A + answers.csv) to out_dir and return its path. Deterministic
@@ -324,8 +316,8 @@ def make_demo_catalog(out_dir, n_train: int = 240, n_val: int = 60, size: int = 
     for split in rows:
         (out / split / "images").mkdir(parents=True, exist_ok=True)
     # per-image matrices are tiny: BLAS threads only spin and contend on a busy 2-core box
-    with one_blas_thread(), _progress(progress) as bar:
-        task = bar.add_task("rendering", total=len(shots), info="")
+    with one_blas_thread(), progress_bar(progress) as bar:
+        task = bar.add_task("demo catalog: rendering", total=len(shots))
         for i, s in enumerate(shots):
             key = (s["split"], s["shoot_no"])
             if key not in clock:
@@ -342,6 +334,6 @@ def make_demo_catalog(out_dir, n_train: int = 240, n_val: int = 60, size: int = 
                              compression=(None, "zlib", "lzw")[i % 3])
             row = _csv_row(s, id_global, clock[key], dates[key], shot)
             rows[s["split"]].append(row)
-            bar.update(task, advance=1, info=f"{s['split']} {row['shoot']} {s['kind']} {s['camera'].model}")
+            bar.advance(task)
     _write_csvs(out, rows)
     return out

@@ -11,7 +11,8 @@ from rich.console import Console
 
 from demo.options import DemoConfig
 from app.audit.run import AuditConfig, run_audit
-from app.evaluate.run import EvaluateConfig, run_evaluate
+from app.evaluate.run import run_evaluate
+from app.options import EvaluateConfig
 from app.predict import PredictConfig, run_predict
 from demo.generate import make_demo_catalog
 from core.locks import write_lock

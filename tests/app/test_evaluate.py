@@ -13,7 +13,9 @@ import torch
 from core.errors import CatalogError
 from catalog.reader import load_catalog
 from core.wb import kelvin_to_mired
-from app.evaluate.run import EvaluateConfig, consistency_metrics, run_evaluate
+from app.evaluate.probes import consistency_metrics
+from app.evaluate.run import run_evaluate
+from app.options import EvaluateConfig
 
 
 class AsShot:
@@ -139,7 +141,7 @@ def test_scene_spreads_against_a_hand_computation():
     """Two scenes of two photos: each system's spread within scenes, and the labels', by hand."""
     from types import SimpleNamespace
 
-    from app.evaluate.run import scene_spreads
+    from app.evaluate.probes import scene_spreads
     from retrieval.scenes import SceneParams
 
     ids = ["a", "b", "c", "d"]
