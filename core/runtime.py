@@ -13,7 +13,6 @@ import platform
 import random
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -123,13 +122,6 @@ def set_threads(n: int | None) -> None:
 
         torch.set_num_threads(n)
         os.environ.setdefault("OMP_NUM_THREADS", str(n))
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    """Reports and results: atomically (core.artifacts), so a killed run never leaves half a file."""
-    from core.artifacts import write_json as write_atomically
-
-    write_atomically(path, obj)
 
 
 def one_openmp_thread():

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.artifacts import reading
+from core.artifacts import reading, write_json
 from core.locks import writes_folder
 from finetune.options import FinetuneConfig
 from core.canonical import REF_TEMP, REF_TINT, from_reference, to_reference
@@ -47,7 +47,7 @@ from core.errors import CatalogError
 from core.metadata import MetadataEncoder
 from core.progress import progress_bar
 from core.schedule import warmup_cosine
-from core.runtime import pick_device, provenance, seed_everything, set_threads, write_json
+from core.runtime import pick_device, provenance, seed_everything, set_threads
 from core.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
 from core.metrics import Choice, photo_errors, select, target_mae, wb_metrics
 from finetune.gbm import fit_gbm, gbm_inputs, predict_gbm

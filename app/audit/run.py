@@ -34,7 +34,8 @@ from app.options import AuditConfig
 from catalog.answers import read_wb_csv
 from catalog.reader import TARGETS
 from core.errors import CatalogError
-from core.runtime import provenance, seed_everything, write_json
+from core.artifacts import write_json
+from core.runtime import provenance, seed_everything
 from core.wb import kelvin_to_mired
 from retrieval.blend import BlendParams, find_anomalies, neighbour_mean
 

@@ -44,7 +44,8 @@ from app.options import EvaluateConfig
 from catalog.answers import read_wb_csv
 from catalog.reader import TARGETS, load_catalog, resolve_split
 from core.errors import CatalogError
-from core.runtime import provenance, seed_everything, write_json
+from core.artifacts import write_json
+from core.runtime import provenance, seed_everything
 from core.slices import flash_slice
 from core.splits import shoot_groups
 from core.wb import mired_to_kelvin
