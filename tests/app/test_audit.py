@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 from core.errors import CatalogError
-from app.audit.run import at_wb, html_table, make_grid, safe_name
+from app.audit.grids import at_wb, make_grid, safe_name
+from app.audit.page import html_table
 
 torch.set_num_threads(1)
 
