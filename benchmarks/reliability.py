@@ -130,12 +130,28 @@ def load_figure(work: Path, model: Path, counts: list[int], size: int = 64) -> l
     return out
 
 
+def _kill_when_it_locks(proc: subprocess.Popen, model: Path) -> bool:
+    """SIGKILL `proc` the moment it holds `model`'s write lock; whether it did before `proc` ended."""
+    from core.locks import HOLDER
+
+    killed = False
+    while proc.poll() is None:
+        try:
+            holder = json.loads((model / HOLDER).read_text())["pid"]
+        except (OSError, ValueError, KeyError):
+            holder = None
+        if holder == proc.pid:
+            proc.send_signal(signal.SIGKILL)
+            killed = True
+        time.sleep(0.001)
+    return killed
+
+
 def concurrency_figure(work: Path, model: Path, writers: int = 4, readers: int = 2, photos: int = 5) -> dict:
     """`writers` add-edits started at once on `model` (each its own new shoot of `photos` edits) and
     one more, SIGKILLed as soon as it holds the folder's lock; `readers` loops of `cli.py predict`
     on the folder until every writer has ended. What was lost is counted, not assumed."""
     from core.artifacts import open_model
-    from core.locks import HOLDER
     from retrieval.index import NeighborIndex
     from tests.conftest import write_catalog
 
@@ -158,24 +174,13 @@ def concurrency_figure(work: Path, model: Path, writers: int = 4, readers: int =
             else:
                 reads["failed"].append(r.stderr.strip().splitlines()[-1:])
 
-    def holder_pid() -> int | None:
-        try:
-            return json.loads((model / HOLDER).read_text())["pid"]
-        except (OSError, ValueError, KeyError):
-            return None
-
     loops = [threading.Thread(target=read_loop, args=(k,)) for k in range(readers)]
     for t in loops:
         t.start()
     t0 = time.time()
     procs = [subprocess.Popen(cli("add-edits", "--model", str(model), "--data", str(s), *FAST), cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for s in shoots]
-    victim, killed = procs[-1], False
-    while victim.poll() is None:  # SIGKILL the last one the moment it holds the lock
-        if holder_pid() == victim.pid:
-            victim.send_signal(signal.SIGKILL)
-            killed = True
-        time.sleep(0.001)
+    killed = _kill_when_it_locks(procs[-1], model)
     codes = [p.wait() for p in procs]
     seconds = time.time() - t0
     done.set()

@@ -499,13 +499,18 @@ def scan_catalog(root: str | Path, split: str = "Train", targets: Sequence[str] 
     if n and not keep.any() and not any(p.kind == "empty" for p in problems) and skipped:
         problems.append(Problem("empty", f"{csv_path}: empty catalog: all {n} rows were skipped "
                                          f"({skipped[0]['reason']}, ...)"))
+    return _catalog(root, split, csv_path, image_dir, table, image_paths, columns, targets, skipped, n), problems
+
+
+def _catalog(root: Path, split: str, csv_path: Path, image_dir: Path, table: pd.DataFrame, image_paths: list[Path],
+             columns: list[str], targets: tuple[str, ...], skipped: list[dict], csv_rows: int) -> Catalog:
+    """The Catalog of the rows kept, with which of the CSV's columns are known, missing or extra."""
     known = set(KNOWN_COLUMNS) | set(targets)
-    cat = Catalog(root=root, split=split, csv_path=csv_path, image_dir=image_dir, table=table,
-                  image_paths=image_paths, exif_units=_exif_units(table),
-                  present_columns=[c for c in columns if c in known],
-                  missing_columns=[c for c in INPUT_COLUMNS if c not in columns],
-                  extra_columns=[c for c in columns if c not in known], skipped=skipped, csv_rows=n)
-    return cat, problems
+    return Catalog(root=root, split=split, csv_path=csv_path, image_dir=image_dir, table=table,
+                   image_paths=image_paths, exif_units=_exif_units(table),
+                   present_columns=[c for c in columns if c in known],
+                   missing_columns=[c for c in INPUT_COLUMNS if c not in columns],
+                   extra_columns=[c for c in columns if c not in known], skipped=skipped, csv_rows=csv_rows)
 
 
 def problems_message(problems: Sequence[Problem], limit: int = 12) -> str:

@@ -40,8 +40,8 @@ from core.splits import grouped_holdout
 from core.vectors import standardise
 from core.canonical import to_reference
 from core.errors import CatalogError
-from core.runtime import (memory_format_for, pick_device, provenance, seed_everything, set_threads, use_bf16,
-                             write_json)
+from core.artifacts import write_json
+from core.runtime import memory_format_for, pick_device, provenance, seed_everything, set_threads, use_bf16
 from core.wb import kelvin_to_mired
 from pretrain.augment import WBViewAugment
 from pretrain.encoder import ENCODER_FILE, Encoder, embed, load_checkpoint, save_checkpoint, save_encoder, to_tensor

@@ -96,7 +96,7 @@ def test_pred_and_answers_csv_match_hand_computation(tmp_path):
     with pytest.raises(CatalogError, match="no prediction for 1 labelled ids, e.g. 'd'"):
         run_evaluate(EvaluateConfig(answers=answers, pred=tmp_path / "short.csv", out=tmp_path / "e2", progress=False))
     _write(tmp_path / "bad.csv", ids, ["3000", "x", "1", "2"], pred_tint)
-    with pytest.raises(CatalogError, match=r"bad.csv: row 2 \(line 3\), column Temperature"):
+    with pytest.raises(CatalogError, match=r"bad.csv: row 2 \(line 3\), column 'Temperature': 'x' is not a number"):
         run_evaluate(EvaluateConfig(answers=answers, pred=tmp_path / "bad.csv", out=tmp_path / "e3", progress=False))
 
 
