@@ -9,7 +9,7 @@ Five rows, each measured here, not asserted:
                      (a named error naming file, row and column; a counted skip; or read right);
   2. kills survived  tests/test_crash_safety.py: `finetune` and `add-edits` SIGKILLed mid-run, the
                      previous model loads and predicts identically;
-  3. malicious files tests/test_loaders_safe.py + tests/catalog/test_artifacts.py: planted pickles
+  3. malicious files tests/test_loaders_safe.py + tests/core/test_artifacts.py: planted pickles
                      refused without running, loading + predicting with every unpickler disabled,
                      no unpickling call in the source;
   4. load            `cli.py predict` on catalogs of small (64 px) photos, e.g. 5,000 and 20,000,
@@ -42,7 +42,7 @@ from benchmarks.harness import cli, cpu_model, machine, measured  # noqa: E402
 SUITES = {  # row of the table -> (test files, how a test id is counted)
     "bad inputs (TIFF, CSV, model folder)": ["tests/test_bad_inputs.py"],
     "kills survived (SIGKILL mid-run, previous model predicts identically)": ["tests/test_crash_safety.py"],
-    "malicious model files refused (nothing runs)": ["tests/test_loaders_safe.py", "tests/catalog/test_artifacts.py"],
+    "malicious model files refused (nothing runs)": ["tests/test_loaders_safe.py", "tests/core/test_artifacts.py"],
 }
 
 

@@ -1,4 +1,4 @@
-"""app/evaluate.py: CSV scoring against a hand computation, the consistency probes on predictors
+"""app/evaluate/: CSV scoring against a hand computation, the consistency probes on predictors
 whose answer is known, and a full run on a tiny model trained through the real stages."""
 from __future__ import annotations
 

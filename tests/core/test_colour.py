@@ -1,4 +1,4 @@
-"""catalog/colour.py: the colour-constancy features move the right way under a cast."""
+"""core/colour.py: the colour-constancy features move the right way under a cast."""
 from __future__ import annotations
 
 import numpy as np

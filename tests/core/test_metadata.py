@@ -1,4 +1,4 @@
-"""catalog/metadata.py: missing columns and values, unseen cameras, APEX vs plain EXIF, persistence."""
+"""core/metadata.py: missing columns and values, unseen cameras, APEX vs plain EXIF, persistence."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""catalog/metrics.py against a hand computation."""
+"""core/metrics.py against a hand computation."""
 from __future__ import annotations
 
 import numpy as np

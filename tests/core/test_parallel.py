@@ -1,4 +1,4 @@
-"""catalog/parallel.py: chunks handed out once each, shared output arrays, workers' errors."""
+"""core/parallel.py: chunks handed out once each, shared output arrays, workers' errors."""
 from __future__ import annotations
 
 import os

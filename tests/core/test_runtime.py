@@ -1,4 +1,4 @@
-"""catalog/runtime.py: the per-ISA choices every stage takes (bf16, layout, the strided 1x1 route)."""
+"""core/runtime.py: the per-ISA choices every stage takes (bf16, layout, the strided 1x1 route)."""
 import os
 import subprocess
 import sys

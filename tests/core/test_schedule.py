@@ -1,4 +1,4 @@
-"""catalog/schedule.py against a hand computation: linear warm-up, cosine to zero, zero after."""
+"""core/schedule.py against a hand computation: linear warm-up, cosine to zero, zero after."""
 import math
 
 from core.schedule import warmup_cosine

@@ -1,4 +1,4 @@
-"""catalog/demo_lightroom.py: the demo Lightroom setup reads back as what it was built from."""
+"""demo/generate_lightroom.py: the demo Lightroom setup reads back as what it was built from."""
 import numpy as np
 import pandas as pd
 import pytest

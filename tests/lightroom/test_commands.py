@@ -1,4 +1,4 @@
-"""app/lightroom.py: import-lightroom -> ingest -> apply on tiny real files (DNGs LibRaw decodes,
+"""lightroom/commands.py: import-lightroom -> ingest -> apply on tiny real files (DNGs LibRaw decodes,
 JPEGs, a .lrcat with Lightroom's tables), read back by the catalog reader and by exiftool."""
 import hashlib
 import json

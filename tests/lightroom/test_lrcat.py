@@ -1,4 +1,4 @@
-"""catalog/lightroom.py on a small .lrcat built here with Lightroom Classic's table and column names."""
+"""lightroom/lrcat.py on a small .lrcat built here with Lightroom Classic's table and column names."""
 import hashlib
 import sqlite3
 import struct

@@ -1,4 +1,4 @@
-"""catalog/xmp.py: merge-never-clobber XMP writes, checked by an independent reader (exiftool)."""
+"""lightroom/xmp.py: merge-never-clobber XMP writes, checked by an independent reader (exiftool)."""
 import json
 import shutil
 import subprocess
