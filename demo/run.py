@@ -9,16 +9,19 @@ from pathlib import Path
 
 from rich.console import Console
 
-from demo.options import DemoConfig
-from app.audit.run import AuditConfig, run_audit
+from app.audit.run import run_audit
 from app.evaluate.run import run_evaluate
-from app.options import EvaluateConfig
-from app.predict import PredictConfig, run_predict
-from demo.generate import make_demo_catalog
+from app.options import AuditConfig, EvaluateConfig, PredictConfig
+from app.predict import run_predict
+from catalog.options import ValidateConfig
+from catalog.validate import run_validate
 from core.locks import write_lock
-from catalog.validate import ValidateConfig, run_validate
-from finetune.train import FinetuneConfig, run_finetune
-from pretrain.train import PretrainConfig, run_pretrain
+from demo.generate import make_demo_catalog
+from demo.options import DemoConfig
+from finetune.options import FinetuneConfig
+from finetune.train import run_finetune
+from pretrain.options import PretrainConfig
+from pretrain.train import run_pretrain
 
 
 def train_demo_model(cfg: DemoConfig, data: Path, model: Path, console: Console) -> None:
