@@ -176,12 +176,12 @@ command("demo", DemoConfig, "demo.run:run_demo",
         help="Run the whole system on an embedded demo catalog (no data needed).")
 command("add-edits", AddEditsConfig, "app.add_edits:run_add_edits",
         help="Add a new shoot's edited photos (DATA/Train) to a model's neighbour index without retraining.")
-command("import-lightroom", ImportConfig, "lightroom.commands:run_import_lightroom", positional=("catalog",),
+command("import-lightroom", ImportConfig, "lightroom.import_catalog:run_import_lightroom", positional=("catalog",),
         says="train split",
         help="Turn a Lightroom Classic catalog (.lrcat, read-only) and its photos into Train/sliders.csv + images.")
-command("ingest", IngestConfig, "lightroom.commands:run_ingest", positional=("photos",), says="validation split",
+command("ingest", IngestConfig, "lightroom.ingest:run_ingest", positional=("photos",), says="validation split",
         help="Turn a folder of new raws/DNGs/JPEGs into a Validation layout that `predict` reads.")
-command("apply", ApplyConfig, "lightroom.commands:run_apply", positional=("predictions",),
+command("apply", ApplyConfig, "lightroom.apply:run_apply", positional=("predictions",),
         help="Write predictions as XMP Lightroom reads (sidecars for raws, embedded for DNG/JPEG/TIFF).")
 # new commands: one `command(...)` line each, above this comment
 

@@ -133,7 +133,8 @@ def _wb(rng: np.random.Generator, raw: bool) -> dict:
 
 def _one(catalog: Path, out: Path, size: int, workers: int) -> dict:
     """Run one import in this process; its peak RSS (MB) and wall time."""
-    from lightroom.commands import ImportConfig, run_import_lightroom
+    from lightroom.import_catalog import run_import_lightroom
+    from lightroom.options import ImportConfig
 
     t0 = time.perf_counter()
     run_import_lightroom(ImportConfig(catalog=catalog, out=out, size=size, workers=workers, progress=False,

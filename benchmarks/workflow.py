@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from lightroom.commands import ImportConfig, IngestConfig, run_import_lightroom, run_ingest
+from lightroom.import_catalog import run_import_lightroom
+from lightroom.ingest import run_ingest
+from lightroom.options import ImportConfig, IngestConfig
 from demo.generate_lightroom import LrcatWriter, write_dng, write_jpeg
 from benchmarks.harness import cpu_model
 

@@ -80,7 +80,9 @@ def run_demo_lightroom(cfg: DemoConfig, console: Console | None = None) -> dict[
     # imported here: the raw/XMP libraries load only for this loop
     from lightroom.options import ApplyConfig, ImportConfig, IngestConfig
     from demo.generate_lightroom import make_demo_lightroom
-    from lightroom.commands import run_apply, run_import_lightroom, run_ingest
+    from lightroom.apply import run_apply
+    from lightroom.import_catalog import run_import_lightroom
+    from lightroom.ingest import run_ingest
 
     console = console or Console(quiet=not cfg.progress)
     out = Path(cfg.out) / "lightroom"

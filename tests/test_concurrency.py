@@ -253,7 +253,8 @@ SIDECAR = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w
 
 def _apply(predictions: str, photos: str, both_ready, locked: bool = True) -> list[tuple[str, dict, dict]]:
     """A spawned process: once both are ready, `apply` (each sidecar: name, old values, new values)."""
-    from lightroom.commands import ApplyConfig, run_apply
+    from lightroom.apply import run_apply
+    from lightroom.options import ApplyConfig
 
     run = run_apply if locked else run_apply.__wrapped__  # unlocked: only to show that the test can fail
     both_ready.wait()

@@ -1,4 +1,4 @@
-"""lightroom/commands.py: import-lightroom -> ingest -> apply on tiny real files (DNGs LibRaw decodes,
+"""lightroom (import_catalog, ingest, apply): import-lightroom -> ingest -> apply on tiny real files (DNGs LibRaw decodes,
 JPEGs, a .lrcat with Lightroom's tables), read back by the catalog reader and by exiftool."""
 import hashlib
 import json
@@ -12,8 +12,11 @@ import pandas as pd
 import pytest
 import tifffile
 
-from lightroom.commands import (ApplyConfig, ImportConfig, IngestConfig, find_photos, run_apply, run_import_lightroom,
-                           run_ingest)
+from lightroom.apply import run_apply
+from lightroom.import_catalog import run_import_lightroom
+from lightroom.ingest import run_ingest
+from lightroom.options import ApplyConfig, ImportConfig, IngestConfig
+from lightroom.photos import find_photos
 from demo.generate_lightroom import LrcatWriter, write_dng, write_jpeg
 from core.errors import CatalogError
 from lightroom.lrcat import MISSING, REJECT
