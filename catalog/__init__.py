@@ -1,4 +1,4 @@
-"""Catalog: reading a photographer's edited catalog (CSV + images) and the units it speaks in."""
+"""Catalog: finding, reading and validating a photographer's edited catalog (CSV + images), and the answers/predictions CSVs."""
 from core.errors import CatalogError, ImageReadError
 from catalog.reader import Catalog, find_split, load_catalog, read_catalog
 
