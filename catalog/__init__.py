@@ -1,4 +1,5 @@
-"""Catalog: finding, reading and validating a photographer's edited catalog (CSV + images), and the answers/predictions CSVs."""
+"""Catalog: finding, reading and validating a photographer's edited catalog (CSV + images), and the
+answers/predictions CSVs."""
 from core.errors import CatalogError, ImageReadError
 from catalog.reader import Catalog, find_split, load_catalog, read_catalog
 

@@ -37,7 +37,9 @@ def read_wb_csv(path: str | Path, what: str = "predictions") -> pd.DataFrame:
         num = pd.to_numeric(df[col], errors="coerce").to_numpy(np.float64)
         bad = np.flatnonzero(~np.isfinite(num))
         if len(bad):
-            raise CatalogError(f"{_where(path, int(bad[0]))}, column '{col}': {df[col].iloc[bad[0]]!r} is not a number")
+            cell = df[col].iloc[bad[0]]
+            shown = "an empty cell" if pd.isna(cell) else repr(cell)
+            raise CatalogError(f"{_where(path, int(bad[0]))}, column '{col}': {shown} is not a number")
         df[col] = num
     cold = np.flatnonzero(df["Temperature"].to_numpy() <= 0)
     if len(cold):
