@@ -35,9 +35,12 @@ def options_from(cls: type, positional: tuple[str, ...] = ()) -> Callable[[Calla
     """Turn each field of the options dataclass `cls` into a click option (or argument).
 
     bool fields become --x/--no-x flags; Path/str/int/float keep their type; the help text is the
-    field's metadata["help"]. The decorated function receives a ready `cls` instance.
+    field's docstring (core.options.field_docs). The decorated function receives a ready `cls` instance.
     """
+    from core.options import field_docs
+
     hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
 
     def decorate(fn: Callable) -> Callable:
         params = []
@@ -53,7 +56,7 @@ def options_from(cls: type, positional: tuple[str, ...] = ()) -> Callable[[Calla
                 default = None
             required = f.metadata.get("required", f.default is dataclasses.MISSING
                                       and f.default_factory is dataclasses.MISSING)  # type: ignore[misc]
-            help_ = f.metadata.get("help", "")
+            help_ = docs.get(f.name, "")
             flag = f.name.replace("_", "-")
             if f.name in positional:
                 params.append(click.Argument([f.name], type=click.Path(), required=default is None,
@@ -112,7 +115,7 @@ def argv_for(cfg_cls: type, overrides: dict[str, Any], positional: tuple[str, ..
 
 def _fail_on_catalog_errors(fn: Callable[[], Any]) -> Any:
     """Users get the specific CatalogError message and exit code 2, not a traceback."""
-    from catalog.errors import CatalogError
+    from core.errors import CatalogError
 
     try:
         return fn()
@@ -150,9 +153,12 @@ def command(name: str, cfg_cls: type, run: str, help: str, positional: tuple[str
 
 
 # --------------------------------------------------------------------------- commands
-from catalog.options import (AddEditsConfig, ApplyConfig, AuditConfig, DemoConfig, EvaluateConfig,  # noqa: E402
-                             FinetuneConfig, ImportConfig, IngestConfig, PredictConfig, PretrainConfig,
-                             ValidateConfig)
+from app.options import AddEditsConfig, AuditConfig, EvaluateConfig, PredictConfig  # noqa: E402
+from catalog.options import ValidateConfig  # noqa: E402
+from demo.options import DemoConfig  # noqa: E402
+from finetune.options import FinetuneConfig  # noqa: E402
+from lightroom.options import ApplyConfig, ImportConfig, IngestConfig  # noqa: E402
+from pretrain.options import PretrainConfig  # noqa: E402
 
 command("validate", ValidateConfig, "catalog.validate:run_validate", positional=("data",), exit_code=True,
         help="Report what a catalog holds (rows, images, columns, labels, cameras, shoots) and its problems.")
@@ -162,20 +168,20 @@ command("finetune", FinetuneConfig, "finetune.train:run_finetune",
         help="Stage 2: train the metadata-fused regression head (grouped validation, then refit).")
 command("predict", PredictConfig, "app.predict:run_predict", says="predictions",
         help="Predict Temperature/Tint: one CSV row per input row (id_global,Temperature,Tint).")
-command("audit", AuditConfig, "app.audit:run_audit", says="audit page",
+command("audit", AuditConfig, "app.audit.run:run_audit", says="audit page",
         help="Neighbour grids (PNG + index.html) for consistency audits, and label-anomaly reports.")
-command("evaluate", EvaluateConfig, "app.evaluate:run_evaluate",
+command("evaluate", EvaluateConfig, "app.evaluate.run:run_evaluate",
         help="Accuracy (MAE K/tint/mired, per camera and temperature band), consistency and plots.")
-command("demo", DemoConfig, "app.demo:run_demo",
+command("demo", DemoConfig, "demo.run:run_demo",
         help="Run the whole system on an embedded demo catalog (no data needed).")
 command("add-edits", AddEditsConfig, "app.add_edits:run_add_edits",
         help="Add a new shoot's edited photos (DATA/Train) to a model's neighbour index without retraining.")
-command("import-lightroom", ImportConfig, "app.lightroom:run_import_lightroom", positional=("catalog",),
+command("import-lightroom", ImportConfig, "lightroom.import_catalog:run_import_lightroom", positional=("catalog",),
         says="train split",
         help="Turn a Lightroom Classic catalog (.lrcat, read-only) and its photos into Train/sliders.csv + images.")
-command("ingest", IngestConfig, "app.lightroom:run_ingest", positional=("photos",), says="validation split",
+command("ingest", IngestConfig, "lightroom.ingest:run_ingest", positional=("photos",), says="validation split",
         help="Turn a folder of new raws/DNGs/JPEGs into a Validation layout that `predict` reads.")
-command("apply", ApplyConfig, "app.lightroom:run_apply", positional=("predictions",),
+command("apply", ApplyConfig, "lightroom.apply:run_apply", positional=("predictions",),
         help="Write predictions as XMP Lightroom reads (sidecars for raws, embedded for DNG/JPEG/TIFF).")
 # new commands: one `command(...)` line each, above this comment
 

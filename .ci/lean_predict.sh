@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from catalog.options import FinetuneConfig
+from finetune.options import FinetuneConfig
 from finetune.train import run_finetune
 from tests.conftest import write_catalog
 

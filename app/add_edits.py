@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from catalog.options import AddEditsConfig
-from catalog.errors import CatalogError
+from app.options import AddEditsConfig
+from core.errors import CatalogError
 from catalog.images import load_images
-from catalog.locks import writes_folder
+from core.locks import writes_folder
 from catalog.reader import Catalog, image_where, problems_message, scan_catalog
-from catalog.wb import TEMP_MAX, TEMP_MIN, kelvin_to_mired
+from core.wb import TEMP_MAX, TEMP_MIN, kelvin_to_mired
 from retrieval.scenes import capture_seconds
 
 if TYPE_CHECKING:  # the options dataclass is imported by cli.py's --help: no torch/faiss at import
@@ -135,7 +135,7 @@ def edit_strength_note(strength: float, blob: dict[str, Any]) -> str:
 @writes_folder("model", "add-edits", create=False)
 def run_add_edits(cfg: AddEditsConfig) -> dict[str, Any]:
     """The command: add cfg.data's edited photos to cfg.model's index and write it back atomically.
-    It holds the model folder's write lock from before it reads the index (catalog.locks), so runs
+    It holds the model folder's write lock from before it reads the index (core.locks), so runs
     started together add their edits one after the other and none is lost."""
     from finetune.predict import WBModel
 

@@ -9,11 +9,11 @@ import gc
 import time
 from pathlib import Path
 
-from catalog.options import PredictConfig
-from catalog.errors import CatalogError
-from catalog.parallel import PARALLEL
+from app.options import PredictConfig
+from core.errors import CatalogError
+from core.parallel import PARALLEL
 from catalog.reader import read_catalog, resolve_split
-from catalog.runtime import keep_freed_memory
+from core.runtime import keep_freed_memory
 from finetune.predict import PredictSettings, WBModel
 from retrieval.scenes import write_scenes
 

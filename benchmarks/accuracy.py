@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from app.evaluate import subset_catalog as subset
-from catalog.runtime import one_openmp_thread
+from app.evaluate.probes import subset_catalog as subset
+from core.runtime import one_openmp_thread
 from benchmarks.harness import SHARED, Budget, Context, console, measured
 from benchmarks.oracle import camera_oracles
 from benchmarks.systems import (BLEND_BASE, BLEND_SYSTEM, GBM_SYSTEMS, HEAD_SYSTEMS, PRODUCT_SYSTEM, RECENCY_SYSTEM, GBM, AsShot,
@@ -47,7 +47,7 @@ def pretrain_figures(folder: Path, run: dict[str, float]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------
 # Section: accuracy on the real release, grouped k-fold cross-validation
 # ---------------------------------------------------------------------------------------------------
-RECENT_FRACTION = 0.2  # the time-ordered split tests on the most recent 20 % of shoot dates (catalog.splits)
+RECENT_FRACTION = 0.2  # the time-ordered split tests on the most recent 20 % of shoot dates (core.splits)
 # the heads fitted on the time-ordered split: the pretrained ones (the from-scratch head is the slow comparison
 # of section 1 and says nothing about recency)
 TIME_SYSTEMS = [name for name, (_, encoder, _) in HEAD_SYSTEMS.items() if encoder == "pretrained"]
@@ -96,7 +96,7 @@ def real_section(ctx: Context) -> dict[str, Any]:
 
 
 def _load_folds(root: Path, budget: Budget, work: Path, quick: bool, size: int) -> RealRun:
-    from catalog.splits import grouped_kfold, shoot_groups
+    from core.splits import grouped_kfold, shoot_groups
 
     catalogs = Catalogs(root, "Train", quick)
     cat = catalogs.at(size)
@@ -113,7 +113,7 @@ def _load_folds(root: Path, budget: Budget, work: Path, quick: bool, size: int) 
 def _gbm_predictions(run: RealRun, splits: list[tuple[np.ndarray, np.ndarray]], what: str) -> dict[str, np.ndarray]:
     """finetune.train's gradient-boosting baselines on `splits`: (N, 2) Temperature, Tint (NaN outside
     the held-out rows); their seconds go to run.seconds under name + `what`."""
-    from catalog.colour import colour_features
+    from core.colour import colour_features
     from finetune.ensemble import make_specs, to_csv_units
     from finetune.train import baseline_gbm
 
@@ -148,7 +148,7 @@ def _head_predictions(run: RealRun, splits: list[tuple[np.ndarray, np.ndarray]],
     held-out photos: (N, 2) Temperature, Tint each (NaN elsewhere), and BLEND_SYSTEM when BLEND_BASE is
     among them; their seconds go to run.seconds under name + `what`. The grouped folds (tag "fold") keep
     fold 1's models for the consistency probes."""
-    from catalog.wb import mired_to_kelvin
+    from core.wb import mired_to_kelvin
     from finetune.train import FinetuneConfig
 
     cat = run.cat
@@ -184,7 +184,7 @@ def _head_predictions(run: RealRun, splits: list[tuple[np.ndarray, np.ndarray]],
 def _delta_e(run: RealRun, preds: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
     """Per system, (N,) ΔE00 (catalog.delta_e) of each photo in `rows` between its canonical render at
     the prediction and at the edit; NaN elsewhere."""
-    from catalog.canonical import to_reference
+    from core.canonical import to_reference
     from catalog.delta_e import render_delta_e_many
 
     t = run.cat.table.iloc[rows]
@@ -200,9 +200,9 @@ def _delta_e(run: RealRun, preds: dict[str, np.ndarray], rows: np.ndarray) -> di
 
 
 def _figures(run: RealRun, p: np.ndarray, de: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
-    """MAE figures (catalog.metrics) and ΔE00 mean / P75 / P90 of predictions p (N, 2) on `rows`."""
+    """MAE figures (core.metrics) and ΔE00 mean / P75 / P90 of predictions p (N, 2) on `rows`."""
     from catalog.delta_e import summary
-    from catalog.metrics import wb_metrics
+    from core.metrics import wb_metrics
 
     t = run.cat.table
     m = wb_metrics(t["Temperature"].to_numpy(np.float64)[rows], t["Tint"].to_numpy(np.float64)[rows], p[rows, 0],
@@ -211,8 +211,8 @@ def _figures(run: RealRun, p: np.ndarray, de: np.ndarray, rows: np.ndarray) -> d
 
 
 def _sliced_figures(run: RealRun, p: np.ndarray, de: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
-    """_figures on `rows`, and per flash slice (catalog.slices: every row in one slice)."""
-    from catalog.slices import flash_slice, slice_rows
+    """_figures on `rows`, and per flash slice (core.slices: every row in one slice)."""
+    from core.slices import flash_slice, slice_rows
 
     flash = flash_slice(run.cat.table.iloc[rows])
     return {**_figures(run, p, de, rows),
@@ -236,8 +236,8 @@ def _pooled_metrics(run: RealRun) -> dict[str, dict[str, Any]]:
 
 def _time_ordered(run: RealRun, encoder_dir: Path) -> dict[str, Any]:
     """Train on the older shoots, test on the most recent RECENT_FRACTION of shoot dates
-    (catalog.splits.recent_holdout): as-shot, the GBMs and the pretrained heads (recency-weighted or not)."""
-    from catalog.splits import recent_holdout
+    (core.splits.recent_holdout): as-shot, the GBMs and the pretrained heads (recency-weighted or not)."""
+    from core.splits import recent_holdout
 
     tr, te = recent_holdout(run.cat.table, RECENT_FRACTION)
     dates = sorted({str(d) for d in run.cat.table["shoot"].iloc[te]})
@@ -261,7 +261,7 @@ def _recency_helps(results: dict[str, dict[str, Any]]) -> bool:
 
 def _consistency(run: RealRun, size: int) -> dict[str, dict[str, Any]]:
     """Variant and as-shot bracket spread of every system on fold 1's validation photos."""
-    from app.evaluate import consistency_metrics
+    from app.evaluate.probes import consistency_metrics
 
     tr0, va0 = run.folds[0]
     b = run.budget

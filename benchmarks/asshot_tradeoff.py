@@ -17,7 +17,7 @@ exactly as a trusted member pulls (unbounded). w = 0 is the product as it ships.
 
 Reads top to bottom:
   1. real release (--real DIR, restored with ../shared/data/restore_aftershoot.py): folds grouped by
-     shoot date as benchmarks/run.py makes them (catalog.splits, seed 0); the SimCLR encoder pretrained
+     shoot date as benchmarks/run.py makes them (core.splits, seed 0); the SimCLR encoder pretrained
      once on every photo (no labels) unless --encoder is given;
   2. per fold: finetune on the other folds, then the held-out photos as shot and at every bracket step
      (benchmarks.bracket.bracket_version), both members' predictions (mired, tint) kept;
@@ -68,7 +68,7 @@ def fold_model(data: Path, encoder: str, out: Path, args) -> Any:
 def members(model, catalog) -> np.ndarray:
     """(2, P, 2): (mired, tint) of the image members and of the as-shot-aware member for every photo of
     `catalog` (images at the model's size): the heads' own inputs, read as `predict` reads them."""
-    from catalog.colour import image_features
+    from core.colour import image_features
     from finetune.ensemble import anchor_units
     from finetune.trust import asshot_stats
 
@@ -102,8 +102,8 @@ def pulled(m: np.ndarray, w: float) -> np.ndarray:
 def curve(as_shot: np.ndarray, bracket: np.ndarray, truth: np.ndarray, temps: np.ndarray,
           pulls: tuple[float, ...]) -> list[dict[str, float]]:
     """Per pull: MAE of the photos as shot (truth (P, 2): Temperature K, Tint) and the bracket figures."""
-    from catalog.metrics import wb_metrics
-    from catalog.wb import kelvin_to_mired, mired_to_kelvin
+    from core.metrics import wb_metrics
+    from core.wb import kelvin_to_mired, mired_to_kelvin
 
     rows = []
     for w in pulls:
@@ -183,7 +183,7 @@ def render_md(result: dict[str, Any], command: str, png: str | None) -> str:
     lines = ["## What reading the as-shot buys and costs (issue #12)", "",
              f"Made by `{command}` on {result['created']} ({result['minutes']:.1f} min).", "",
              f"Real release ({r['n_photos']:,} labelled photos, {r['n_shoots']} shoots), folds grouped by shoot date "
-             f"(`catalog.splits`, seed 0, as `benchmarks/run.py`), measured on fold(s) {[k + 1 for k in r['fold_ids']]} "
+             f"(`core.splits`, seed 0, as `benchmarks/run.py`), measured on fold(s) {[k + 1 for k in r['fold_ids']]} "
              f"({sum(f['n'] for f in r['per_fold']):,} photos x {len(r['brackets_k'])} bracket steps, the bracket of "
              "`benchmarks/bracket.py`). Each fold's model: `finetune` with the product's defaults on the other folds "
              "except `--asshot-trust-gain 0`, so its as-shot-aware member (reads the camera's as-shot and its render) "

@@ -9,12 +9,12 @@ prediction whatever the camera guessed. This script measures that, next to the a
 
 Reads top to bottom:
   1. real release (--real DIR, restored with ../shared/data/restore_aftershoot.py): folds grouped by
-     shoot date exactly as benchmarks/run.py makes them (catalog.splits.shoot_groups + grouped_kfold,
+     shoot date exactly as benchmarks/run.py makes them (core.splits.shoot_groups + grouped_kfold,
      seed 0); for each fold a model is fine-tuned on the other folds (finetune.train.run_finetune, the
      product's defaults) with the SimCLR encoder pretrained once on every photo (no labels);
   2. every validation photo is predicted as shot (MAE) and re-rendered at a bracket of as-shot values
      (BRACKET_K x BRACKET_TINT: 2,500-12,000 K even in mired, tints -30, 0, +30): the photo's own
-     render re-rendered from its as-shot (catalog.canonical.rerender_batch, clipped and 8-bit like a
+     render re-rendered from its as-shot (core.canonical.rerender_batch, clipped and 8-bit like a
      camera's render), currTemp/currTint set to match. Each bracket step is predicted as one batch of
      different photos, so batch smoothing never sees two versions of one photo;
   3. the same on the synthetic benchmark (--bench DIR, ../shared/bench/make_wb_bench.py): trained on its
@@ -73,7 +73,7 @@ TINY = dict(finetune=dict(epochs=2, ensemble=1, hidden=16, rerender_aug=1, batch
 def bracket_grid(steps: int = BRACKET_STEPS, tints: tuple[float, ...] = BRACKET_TINT) -> tuple[np.ndarray, np.ndarray]:
     """(temps K, tints) of every bracket step: `steps` temperatures even in mired over BRACKET_K, each with
     every tint."""
-    from catalog.wb import kelvin_to_mired, mired_to_kelvin
+    from core.wb import kelvin_to_mired, mired_to_kelvin
 
     k = mired_to_kelvin(np.linspace(kelvin_to_mired(BRACKET_K[0]), kelvin_to_mired(BRACKET_K[1]), steps))
     temps, tint = np.meshgrid(k, np.asarray(tints, np.float64), indexing="ij")
@@ -83,7 +83,7 @@ def bracket_grid(steps: int = BRACKET_STEPS, tints: tuple[float, ...] = BRACKET_
 def bracket_version(catalog, temp: float, tint: float):
     """The catalog's photos as if the camera had guessed (temp, tint): each image re-rendered from its own
     as-shot (clipped, 8-bit), currTemp/currTint set to match. An in-memory Catalog."""
-    from catalog.canonical import rerender_batch
+    from core.canonical import rerender_batch
 
     t = catalog.table
     images = rerender_batch(catalog.images, t["currTemp"].to_numpy(np.float64), t["currTint"].to_numpy(np.float64),
@@ -94,7 +94,7 @@ def bracket_version(catalog, temp: float, tint: float):
 
 def predict_bracket(model, catalog, temps: np.ndarray, tints: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
     """{system: {"as_shot": (P, 2) mired/tint of the photos as shot, "bracket": (P, V, 2)}} predictions."""
-    from catalog.wb import kelvin_to_mired
+    from core.wb import kelvin_to_mired
 
     def run(cat) -> dict[str, np.ndarray]:
         p = model.predict(cat, blend=True, smooth=True, progress=False)
@@ -114,9 +114,9 @@ def bracket_delta_e(catalog, preds: dict[str, dict[str, np.ndarray]], truth: np.
     """`preds` (predict_bracket) with, per system, the ΔE00 (catalog.delta_e) of its predictions against the
     edit (truth (P, 2) Temperature K, Tint), every one judged on the photo's own canonical render: "de_as_shot"
     (P,) for the photos as shot, "de_bracket" (P, V) at every bracket step."""
-    from catalog.canonical import to_reference
+    from core.canonical import to_reference
     from catalog.delta_e import render_delta_e_many
-    from catalog.wb import mired_to_kelvin
+    from core.wb import mired_to_kelvin
 
     t = catalog.table
     canonical = to_reference(catalog.images, t["currTemp"].to_numpy(np.float64), t["currTint"].to_numpy(np.float64))
@@ -147,8 +147,8 @@ def figures(preds: dict[str, dict[str, np.ndarray]], truth: np.ndarray, temps: n
     """Per system: MAE of the photos as shot (truth (P, 2) Temperature K, Tint) + bracket figures, and the
     ΔE00 mean / P75 / P90 as shot and the ΔE00 P75 over every (photo, bracket step) when bracket_delta_e ran."""
     from catalog.delta_e import summary
-    from catalog.metrics import wb_metrics
-    from catalog.wb import kelvin_to_mired, mired_to_kelvin
+    from core.metrics import wb_metrics
+    from core.wb import kelvin_to_mired, mired_to_kelvin
 
     out = {}
     for name, p in preds.items():
@@ -340,7 +340,7 @@ def render_md(result: dict[str, Any], command: str) -> str:
     if isinstance(r, dict):
         full = len(r["fold_ids"]) == r["folds"]
         lines += [f"### Real release ({r['n_photos']:,} labelled photos, {r['n_shoots']} shoots)", "",
-                  f"Folds grouped by shoot date (`catalog.splits`, seed 0, as `benchmarks/run.py`); validation sizes "
+                  f"Folds grouped by shoot date (`core.splits`, seed 0, as `benchmarks/run.py`); validation sizes "
                   f"{r['fold_sizes']}; measured on fold(s) {[k + 1 for k in r['fold_ids']]} "
                   f"({sum(f['n'] for f in r['per_fold']):,} photos x {len(temps)} bracket steps). "
                   f"Each fold's model: `finetune` with the product's defaults on the other folds, encoder "

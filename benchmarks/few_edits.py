@@ -8,11 +8,11 @@ runs `cli.py add-edits` with them and predicts the rest with `predict --blend-ne
 
 Reads top to bottom:
   1. real release (--real DIR, restored with ../shared/data/restore_aftershoot.py): folds grouped by
-     shoot date exactly as benchmarks/run.py makes them (catalog.splits.shoot_groups + grouped_kfold,
+     shoot date exactly as benchmarks/run.py makes them (core.splits.shoot_groups + grouped_kfold,
      seed 0); the SimCLR encoder pretrained once on every photo (no labels); per fold a model
      fine-tuned on the other folds (finetune.train.run_finetune, product defaults). Finetune chooses
      the strength for added edits on its own validation split (retrieval.edits.fit_edit_blend: reveals
-     inside its cross-fitted held-out shoots, catalog.metrics.select) - nothing here is tuned on the held-out fold;
+     inside its cross-fitted held-out shoots, core.metrics.select) - nothing here is tuned on the held-out fold;
   2. for each held-out shoot of MIN_SHOOT+ photos and k in KS: REPEATS random reveals of k photos;
      the revealed photos are added with add-edits' own code path (app.add_edits.add_edits: embedded
      and predicted by the model, appended to its index; in memory, the model folder is not written);
@@ -105,8 +105,8 @@ def reveals(shoots: np.ndarray, rows: np.ndarray, ks=KS, repeats: int = REPEATS,
 def run_fold(model, cat, shoots: np.ndarray, rows: np.ndarray, args) -> list[dict[str, Any]]:
     """One record per (reveal, k) with the per-photo errors of the unrevealed photos, k = 0 included."""
     from app.add_edits import add_edits
-    from app.evaluate import subset_catalog
-    from catalog.wb import kelvin_to_mired
+    from app.evaluate.probes import subset_catalog
+    from core.wb import kelvin_to_mired
 
     base = model.index
     truth_k = cat.table["Temperature"].to_numpy(np.float64)
@@ -145,8 +145,8 @@ def scene_figures(model, cat, rows: np.ndarray) -> dict[str, Any]:
     """The held-out photos predicted as `predict` does by default (blending, smoothing) with scene
     consistency off and on: MAE and the spread within the scenes `predict` found, next to the
     photographer's own spread in those scenes. Per-photo errors are kept so folds pool exactly."""
-    from app.evaluate import subset_catalog
-    from catalog.wb import kelvin_to_mired
+    from app.evaluate.probes import subset_catalog
+    from core.wb import kelvin_to_mired
     from finetune.predict import PredictSettings
     from retrieval.scenes import scene_spread
 
@@ -217,7 +217,7 @@ def render_md(result: dict[str, Any], command: str) -> str:
     lines = ["## A few edits of a new shoot: reveal k, add them, predict the rest", "",
              f"Made by `{command}` on {result['created']} ({result['minutes']:.1f} min).", "",
              f"Real release ({r['n_photos']:,} labelled photos, {r['n_shoots']} shoots), folds grouped by shoot date "
-             f"(`catalog.splits`, seed 0, as `benchmarks/run.py`), measured on fold(s) {[f + 1 for f in r['fold_ids']]}. "
+             f"(`core.splits`, seed 0, as `benchmarks/run.py`), measured on fold(s) {[f + 1 for f in r['fold_ids']]}. "
              f"Each fold's model: `finetune` on the other folds{'' if r['refit'] else ' (no refit: trained on its own 80 % split)'}, "
              f"encoder SimCLR-pretrained on every photo (no labels); the strength for added edits chosen by the default "
              f"finetune's cross-fitting (reveals inside its own held-out shoots). For every held-out shoot of {MIN_SHOOT}+ photos, k of its edited photos "

@@ -85,7 +85,7 @@ class NotRun(Exception):
 # straight from this (by then gigabyte-sized) benchmark process would report *our* peak as its own.
 # The command is therefore forked from a bare Python launcher (a few MB), which reports the
 # command's own rusage (os.wait4) as JSON in a side file. wait4's peak is that of the largest single
-# process; a command that forks workers (predict, catalog.parallel) uses the sum of its processes, so
+# process; a command that forks workers (predict, core.parallel) uses the sum of its processes, so
 # the launcher also samples, every 0.5 s (each sample reads the page tables: not more often, so as not to slow
 # what is measured), the proportional set size (PSS: a page shared by k processes
 # counts 1/k in each) of the command and its descendants, and keeps the largest sum. The peak figure
@@ -174,7 +174,7 @@ ISA_ENV: dict[str, dict[str, str]] = {
 
 _PROBE = """
 import json, torch
-from catalog.runtime import use_bf16
+from core.runtime import use_bf16
 print(json.dumps({"cpu_capability": torch.backends.cpu.get_cpu_capability(),
                   "bf16": use_bf16("auto", torch.device("cpu"))}))
 """
@@ -257,7 +257,7 @@ def bench_data(arg: str | None) -> Path:
 
 def demo_data(work: Path) -> Path:
     """--quick's stand-in for both data sets: a tiny demo catalog (made once per work folder)."""
-    from catalog.demo import make_demo_catalog
+    from demo.generate import make_demo_catalog
 
     root = work / "demo"
     if not (root / "Train" / "sliders.csv").is_file():
@@ -291,7 +291,7 @@ def run_section(name: str, fn: Callable[[Context], dict[str, Any]], ctx: Context
     """Run one section; its stored envelope (see report.py): the result, or the reason it did not run,
     with the command, date and machine that made it. A crash is recorded, not raised: one failed
     section must not cost the hour the others took."""
-    from catalog.runtime import versions
+    from core.runtime import versions
 
     console.rule(f"[bold]{name}")
     env = {"section": name, "command": command, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -1,7 +1,7 @@
 """Import at catalog scale: peak memory and rate of `import-lightroom` on generated 10k/100k-photo catalogs.
 
 A working photographer's catalog holds tens of thousands of photos. This script builds one with
-the real tables (catalog.demo_lightroom.LrcatWriter: Adobe_images, AgLibraryFile/Folder/RootFolder,
+the real tables (demo.generate_lightroom.LrcatWriter: Adobe_images, AgLibraryFile/Folder/RootFolder,
 Adobe_imageDevelopSettings, AgHarvestedExifMetadata, Adobe_AdditionalMetadata), whose rows point
 at a few hundred real files (small DNGs LibRaw decodes and JPEGs, reused across rows) and whose
 develop texts are of realistic size (about 3 KB of Lua: basic sliders, HSL, colour grading, detail,
@@ -30,8 +30,8 @@ import numpy as np
 
 from benchmarks.harness import cpu_model
 from benchmarks.workflow import EXIF, _scene
-from catalog.demo_lightroom import LrcatWriter, write_dng, write_jpeg
-from catalog.raw import read_as_shot
+from demo.generate_lightroom import LrcatWriter, write_dng, write_jpeg
+from lightroom.raw import read_as_shot
 
 MODELS = ("NIKON Z 6", "Canon EOS R6", "NIKON D750")
 HSL = ("Red", "Orange", "Yellow", "Green", "Aqua", "Blue", "Purple", "Magenta")
@@ -133,7 +133,8 @@ def _wb(rng: np.random.Generator, raw: bool) -> dict:
 
 def _one(catalog: Path, out: Path, size: int, workers: int) -> dict:
     """Run one import in this process; its peak RSS (MB) and wall time."""
-    from app.lightroom import ImportConfig, run_import_lightroom
+    from lightroom.import_catalog import run_import_lightroom
+    from lightroom.options import ImportConfig
 
     t0 = time.perf_counter()
     run_import_lightroom(ImportConfig(catalog=catalog, out=out, size=size, workers=workers, progress=False,

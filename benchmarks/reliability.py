@@ -9,7 +9,7 @@ Five rows, each measured here, not asserted:
                      (a named error naming file, row and column; a counted skip; or read right);
   2. kills survived  tests/test_crash_safety.py: `finetune` and `add-edits` SIGKILLed mid-run, the
                      previous model loads and predicts identically;
-  3. malicious files tests/test_loaders_safe.py + tests/catalog/test_artifacts.py: planted pickles
+  3. malicious files tests/test_loaders_safe.py + tests/core/test_artifacts.py: planted pickles
                      refused without running, loading + predicting with every unpickler disabled,
                      no unpickling call in the source;
   4. load            `cli.py predict` on catalogs of small (64 px) photos, e.g. 5,000 and 20,000,
@@ -18,7 +18,7 @@ Five rows, each measured here, not asserted:
   5. concurrency     several `add-edits` started at once on one model folder, one more SIGKILLed while it
                      holds the folder's lock, and `predict` in loops reading the folder meanwhile: every
                      edit of the surviving writers in the index exactly once, the killed one's nowhere,
-                     the manifest verifying, and every read succeeding (catalog.locks).
+                     the manifest verifying, and every read succeeding (core.locks).
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ from benchmarks.harness import cli, cpu_model, machine, measured  # noqa: E402
 SUITES = {  # row of the table -> (test files, how a test id is counted)
     "bad inputs (TIFF, CSV, model folder)": ["tests/test_bad_inputs.py"],
     "kills survived (SIGKILL mid-run, previous model predicts identically)": ["tests/test_crash_safety.py"],
-    "malicious model files refused (nothing runs)": ["tests/test_loaders_safe.py", "tests/catalog/test_artifacts.py"],
+    "malicious model files refused (nothing runs)": ["tests/test_loaders_safe.py", "tests/core/test_artifacts.py"],
 }
 
 
@@ -130,12 +130,28 @@ def load_figure(work: Path, model: Path, counts: list[int], size: int = 64) -> l
     return out
 
 
+def _kill_when_it_locks(proc: subprocess.Popen, model: Path) -> bool:
+    """SIGKILL `proc` the moment it holds `model`'s write lock; whether it did before `proc` ended."""
+    from core.locks import HOLDER
+
+    killed = False
+    while proc.poll() is None:
+        try:
+            holder = json.loads((model / HOLDER).read_text())["pid"]
+        except (OSError, ValueError, KeyError):
+            holder = None
+        if holder == proc.pid:
+            proc.send_signal(signal.SIGKILL)
+            killed = True
+        time.sleep(0.001)
+    return killed
+
+
 def concurrency_figure(work: Path, model: Path, writers: int = 4, readers: int = 2, photos: int = 5) -> dict:
     """`writers` add-edits started at once on `model` (each its own new shoot of `photos` edits) and
     one more, SIGKILLed as soon as it holds the folder's lock; `readers` loops of `cli.py predict`
     on the folder until every writer has ended. What was lost is counted, not assumed."""
-    from catalog.artifacts import open_model
-    from catalog.locks import HOLDER
+    from core.artifacts import open_model
     from retrieval.index import NeighborIndex
     from tests.conftest import write_catalog
 
@@ -158,24 +174,13 @@ def concurrency_figure(work: Path, model: Path, writers: int = 4, readers: int =
             else:
                 reads["failed"].append(r.stderr.strip().splitlines()[-1:])
 
-    def holder_pid() -> int | None:
-        try:
-            return json.loads((model / HOLDER).read_text())["pid"]
-        except (OSError, ValueError, KeyError):
-            return None
-
     loops = [threading.Thread(target=read_loop, args=(k,)) for k in range(readers)]
     for t in loops:
         t.start()
     t0 = time.time()
     procs = [subprocess.Popen(cli("add-edits", "--model", str(model), "--data", str(s), *FAST), cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for s in shoots]
-    victim, killed = procs[-1], False
-    while victim.poll() is None:  # SIGKILL the last one the moment it holds the lock
-        if holder_pid() == victim.pid:
-            victim.send_signal(signal.SIGKILL)
-            killed = True
-        time.sleep(0.001)
+    killed = _kill_when_it_locks(procs[-1], model)
     codes = [p.wait() for p in procs]
     seconds = time.time() - t0
     done.set()

@@ -114,7 +114,7 @@ def real_markdown(stored: dict[str, Any] | None) -> list[str]:
     what = "the demo catalog's Train split (--quick stand-in for the real release)" if stored["quick"] else \
         "the public Aftershoot release (developer part, restored from ../shared/data)"
     lines += [f"Data: {what}: {r['n']:,} labelled photos, {r['n_shoots']} shoots; {len(r['fold_sizes'])} folds by "
-              f"`catalog.splits.grouped_kfold` over shoot dates, validation sizes {r['fold_sizes']}. Every system is "
+              f"`core.splits.grouped_kfold` over shoot dates, validation sizes {r['fold_sizes']}. Every system is "
               "trained on the same folds and scored on the held-out one; the table pools the out-of-fold predictions.",
               ""]
     rows = []
@@ -196,7 +196,7 @@ def time_ordered_markdown(t: dict[str, Any], grouped: dict[str, dict[str, Any]])
     dates = t["test_dates"]
     rows = [[name, fmt(m["mae_temp_k"], 1), fmt(m["mae_tint"]), fmt(m["mae_mired"]), *_de_cells(m)]
             for name, m in t["results"].items()]
-    return [f"**Time-ordered split** (`catalog.splits.recent_holdout`): trained on the {fmt(t['n_train'])} photos "
+    return [f"**Time-ordered split** (`core.splits.recent_holdout`): trained on the {fmt(t['n_train'])} photos "
             f"of the older shoots, tested on the {fmt(t['n_test'])} photos of the most recent "
             f"{100 * t['fraction']:.0f} % of shoot dates ({len(dates)} date{'s' if len(dates) != 1 else ''}, {dates[0]} to "
             f"{dates[-1]}): the shoots a "
@@ -243,7 +243,7 @@ def synthetic_markdown(stored: dict[str, Any] | None) -> list[str]:
     lines, s = _heading(SECTION_TITLES["synthetic"] + " (its Train → its Validation)", stored, "synthetic")
     if s is None:
         return lines
-    what = "the demo catalog (--quick stand-in; scored with catalog.metrics)" if stored["quick"] else \
+    what = "the demo catalog (--quick stand-in; scored with core.metrics)" if stored["quick"] else \
         f"`make_wb_bench.py` output `{s['root']}`, scored by its own `score.py --json`"
     lines += [f"Data: {what}: Train {s['n_train']:,}, Validation {s['n_val']:,} photos. SimCLR pretraining sees the "
               f"images of both splits ({s['n_pretrain_images']:,}, no labels); the head trains on Train.", ""]

@@ -14,7 +14,6 @@ their command lines), accuracy.py (sections real, synthetic), cost.py (section c
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import importlib
 import importlib.util
@@ -25,8 +24,10 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any, Callable
+
+import click
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python benchmarks/run.py` puts benchmarks/, not the repo, on the path
@@ -122,49 +123,62 @@ EXTRAS: dict[str, Extra] = {
 # ---------------------------------------------------------------------------------------------------
 # Orchestration
 # ---------------------------------------------------------------------------------------------------
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description="Regenerate BENCHMARKS.md (accuracy, consistency, cost), every number "
-                                             "measured; one stored result per section.")
-    ap.add_argument("--quick", action="store_true", help="tiny demo catalog and budgets (about a minute)")
-    ap.add_argument("--real", help="restored real release (ROOT with Train/); default: restore ../shared/data into "
-                                   f"{CACHE.relative_to(ROOT)}/aftershoot")
-    ap.add_argument("--bench", help="synthetic benchmark folder (with answers.csv); default: generate with "
-                                    f"../shared/bench into {CACHE.relative_to(ROOT)}/wb_bench")
-    ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="markdown file to write")
-    ap.add_argument("--sections", default="all",
-                    help=f"comma-separated sections to measure: {', '.join([*SECTIONS, *EXTRAS])}; 'all' (default) "
-                         "or 'none' (only re-render). The stored results of the others are kept.")
-    ap.add_argument("--results", help=f"folder of the stored results (default {CACHE.relative_to(ROOT)}/results; "
-                                      "WORK/results with --quick)")
-    ap.add_argument("--isa", default=",".join(ISA_ENV),
-                    help=f"instruction-set columns of the cost section: {', '.join(ISA_ENV)} (default both)")
-    ap.add_argument("--with-scratch", action="store_true", help="also the pretraining ablation in the real section: a "
-                                                                  "head whose encoder trains from scratch (+30 min)")
-    ap.add_argument("--threads", type=int, help="torch/OpenMP threads for every stage (default 2, for an idle "
-                                                "machine; 1 is far faster when other jobs share the 2 cores)")
-    ap.add_argument("--jobs", type=int, default=1, help="2: run the real-release section in a second process "
-                                                        "beside the others (cost still runs alone, after both)")
-    ap.add_argument("--work", help=f"folder for models and logs (default {CACHE.relative_to(ROOT)}/run; a temporary "
-                                   "folder with --quick)")
-    args = ap.parse_args(argv)
-    args.sections = _chosen(ap, args.sections, [*SECTIONS, *EXTRAS])
-    args.isa = tuple(_chosen(ap, args.isa, list(ISA_ENV)))
-    return args
-
-
-def _chosen(ap: argparse.ArgumentParser, text: str, known: list[str]) -> list[str]:
+def _chosen(text: str, known: list[str], what: str) -> list[str]:
+    """'all' | 'none' | comma-separated names -> the names, in `known`'s order; an unknown name is a usage error."""
     if text in ("all", "none"):
         return known if text == "all" else []
     wanted = [x.strip() for x in text.split(",") if x.strip()]
     unknown = sorted(set(wanted) - set(known))
     if unknown:
-        ap.error(f"unknown {unknown}; choose from {', '.join(known)}")
+        raise click.BadParameter(f"unknown {unknown}; choose from {', '.join(known)}", param_hint=what)
     return [k for k in known if k in wanted]
 
 
-def make_context(args: argparse.Namespace, work: Path) -> Context:
+@click.command(help="Regenerate BENCHMARKS.md (accuracy, consistency, cost), every number measured; one stored "
+                    "result per section.")
+@click.option("--quick", is_flag=True, help="Tiny demo catalog and budgets (about a minute).")
+@click.option("--real", help="Restored real release (ROOT with Train/); default: restore ../shared/data into "
+                             f"{CACHE.relative_to(ROOT)}/aftershoot.")
+@click.option("--bench", help="Synthetic benchmark folder (with answers.csv); default: generate with "
+                              f"../shared/bench into {CACHE.relative_to(ROOT)}/wb_bench.")
+@click.option("--out", default=str(ROOT / "BENCHMARKS.md"), show_default=True, help="Markdown file to write.")
+@click.option("--sections", default="all", show_default=True,
+              help=f"Comma-separated sections to measure: {', '.join([*SECTIONS, *EXTRAS])}; 'all' or 'none' (only "
+                   "re-render). The stored results of the others are kept.")
+@click.option("--results", help=f"Folder of the stored results (default {CACHE.relative_to(ROOT)}/results; "
+                                "WORK/results with --quick).")
+@click.option("--isa", default=",".join(ISA_ENV), show_default=True,
+              help=f"Instruction-set columns of the cost section: {', '.join(ISA_ENV)}.")
+@click.option("--with-scratch", is_flag=True, help="Also the pretraining ablation in the real section: a head whose "
+                                                   "encoder trains from scratch (+30 min).")
+@click.option("--threads", type=int, help="Torch/OpenMP threads for every stage (default 2, for an idle machine; 1 "
+                                          "is far faster when other jobs share the 2 cores).")
+@click.option("--jobs", type=int, default=1, show_default=True,
+              help="2: run the real-release section in a second process beside the others (cost still runs "
+                   "alone, after both).")
+@click.option("--work", help=f"Folder for models and logs (default {CACHE.relative_to(ROOT)}/run; a temporary "
+                             "folder with --quick).")
+def command_line(**options: Any) -> SimpleNamespace:
+    """The options, sections and ISA columns checked and listed."""
+    return SimpleNamespace(**{**options, "sections": _chosen(options["sections"], [*SECTIONS, *EXTRAS], "--sections"),
+                              "isa": tuple(_chosen(options["isa"], list(ISA_ENV), "--isa"))})
+
+
+def parse_args(argv: list[str] | None) -> SimpleNamespace:
+    """`argv` (default: the process's) -> the options; a usage error or --help exits as a command line does."""
+    try:
+        args = command_line.main(args=argv, prog_name="benchmarks/run.py", standalone_mode=False)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    if not isinstance(args, SimpleNamespace):  # --help was printed
+        sys.exit(args or 0)
+    return args
+
+
+def make_context(args: SimpleNamespace, work: Path) -> Context:
     """The budget (threads set for this process and, through OMP_NUM_THREADS, every subprocess)."""
-    from catalog.runtime import set_threads
+    from core.runtime import set_threads
 
     budget = dataclasses.replace(QUICK if args.quick else FULL)
     if args.with_scratch and budget.scratch is None:

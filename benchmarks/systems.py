@@ -1,7 +1,7 @@
 """The systems the benchmarks compare, and the plumbing to train, run and score them.
 
 Every in-process system predicts through `predict(catalog, blend=, progress=) -> DataFrame`, the hook
-`app.evaluate.consistency_metrics` uses: AsShot (the camera's guess), GBM (finetune's gradient-boosting
+`app.evaluate.probes.consistency_metrics` uses: AsShot (the camera's guess), GBM (finetune's gradient-boosting
 baselines), and WBModel (the product, loaded from a model folder). The product's own answer is also
 taken exactly as a user gets it: `cli.py predict` through `predict_cmd`.
 """
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.evaluate import subset_catalog as subset
-from catalog.runtime import one_openmp_thread
+from app.evaluate.probes import subset_catalog as subset
+from core.runtime import one_openmp_thread
 from benchmarks.harness import SHARED, cli
 from catalog.reader import TARGETS
 from cli import argv_for
@@ -60,7 +60,7 @@ class GBM:
 
     @staticmethod
     def _colour(images: np.ndarray) -> np.ndarray:
-        from catalog.colour import colour_features
+        from core.colour import colour_features
         return colour_features(images)
 
     def predict(self, catalog, blend: bool = False, progress: bool = False) -> pd.DataFrame:
@@ -102,10 +102,10 @@ def write_fold(catalog, rows: np.ndarray, dest: Path) -> Path:
 
 def real_folds(root: Path, n_folds: int, fold_ids: str = "") -> tuple[pd.DataFrame, np.ndarray, list, list[int]]:
     """The real release's Train table, its shoots, the folds grouped by shoot date exactly as
-    benchmarks/run.py makes them (catalog.splits, seed 0), and the folds to measure ("0,2": 0-based ids;
+    benchmarks/run.py makes them (core.splits, seed 0), and the folds to measure ("0,2": 0-based ids;
     empty: all)."""
     from catalog.reader import read_catalog
-    from catalog.splits import grouped_kfold, shoot_groups
+    from core.splits import grouped_kfold, shoot_groups
 
     table = read_catalog(root, "Train", labels="auto").table
     groups = shoot_groups(table)
@@ -119,7 +119,7 @@ def trained_before(cfg, prior: Path | None) -> bool:
     same encoder (its file's SHA-256) and the same options (all but where data, model and progress bars go). The real-release
     sections (accuracy, few edits, bracket) measure the same product fold models; training them once
     saves two thirds of that time and changes no figure."""
-    from catalog.runtime import provenance
+    from core.runtime import provenance
 
     if prior is None or not (prior / "manifest.json").is_file() or not (prior / "finetune_report.json").is_file():
         return False
@@ -133,7 +133,7 @@ def trained_before(cfg, prior: Path | None) -> bool:
         return False
     if not now["encoder"]:  # a randomly initialised encoder: the seed (compared above) makes it
         return True
-    from catalog.artifacts import sha256
+    from core.artifacts import sha256
     from pretrain.encoder import ENCODER_FILE
 
     source = Path(now["encoder"])
@@ -204,7 +204,7 @@ class Catalogs:
 
 def head_predictions(model_dir: Path, catalogs: Catalogs, rows: np.ndarray, blend: bool) -> tuple[Any, pd.DataFrame]:
     """(WBModel, its predictions for `rows`) with and without neighbours in one pass."""
-    from app.evaluate import has_index
+    from app.evaluate.probes import has_index
     from finetune.predict import WBModel
 
     model = WBModel.load(model_dir)
@@ -213,7 +213,7 @@ def head_predictions(model_dir: Path, catalogs: Catalogs, rows: np.ndarray, blen
 
 
 def score(pred_csv: Path, answers: Path) -> dict[str, Any]:
-    """The benchmark's own score.py when the answers carry its clean labels; else catalog.metrics."""
+    """The benchmark's own score.py when the answers carry its clean labels; else core.metrics."""
     cols = pd.read_csv(answers, nrows=0).columns
     script = SHARED / "bench" / "score.py"
     if "Temperature_clean" in cols and script.is_file():
@@ -222,19 +222,22 @@ def score(pred_csv: Path, answers: Path) -> dict[str, Any]:
         if r.returncode != 0:
             raise RuntimeError(f"score.py failed on {pred_csv}: {r.stderr.strip()}")
         return {"scorer": "score.py", **json.loads(r.stdout)}
-    from app.evaluate import read_wb_csv
-    from catalog.metrics import wb_metrics
+    from catalog.answers import read_wb_csv
+    from core.metrics import wb_metrics
     truth = read_wb_csv(answers, "answers")
     df = truth.merge(read_wb_csv(pred_csv, "predictions"), on="id_global", suffixes=("", "_pred"))
     m = wb_metrics(df["Temperature"], df["Tint"], df["Temperature_pred"], df["Tint_pred"])
-    return {"scorer": "catalog.metrics", "mae_temp": m["mae_temp_k"], "mae_tint": m["mae_tint"],
+    return {"scorer": "core.metrics", "mae_temp": m["mae_temp_k"], "mae_tint": m["mae_tint"],
             "mae_mired": m["mae_mired"], "n": m["n"]}
 
 
 def csv_delta_e(root: Path, split: str, answers: Path, csvs: dict[str, Path]) -> dict[str, dict[str, Any]]:
     """ΔE00 mean / P75 / P90 of each predictions CSV on `split`'s photos against `answers`, exactly as
-    `cli.py evaluate --answers` computes them (app.evaluate: the canonical render, or LibRaw for raw sources)."""
-    from app.evaluate import DELTA_E_LOAD_SIZE, EvaluateConfig, join_predictions, photo_delta_e, read_wb_csv
+    `cli.py evaluate --answers` computes them (app.evaluate.run: the canonical render, or LibRaw for raw sources)."""
+    from app.evaluate.breakdowns import photo_delta_e
+    from app.evaluate.run import DELTA_E_LOAD_SIZE, join_predictions
+    from app.options import EvaluateConfig
+    from catalog.answers import read_wb_csv
     from catalog.delta_e import summary
     from catalog.reader import load_catalog
 
@@ -267,5 +270,5 @@ def predict_cmd(data: Path, model: Path, out: Path, split: str, blend: bool, ext
 
 
 def demo_cmd(out: Path, overrides: dict[str, Any]) -> list[str]:
-    from app.demo import DemoConfig
+    from demo.run import DemoConfig
     return cli("demo", *argv_for(DemoConfig, {**overrides, "out": out, "progress": False}))

@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from app.lightroom import ImportConfig, IngestConfig, run_import_lightroom, run_ingest
-from catalog.demo_lightroom import LrcatWriter, write_dng, write_jpeg
+from lightroom.import_catalog import run_import_lightroom
+from lightroom.ingest import run_ingest
+from lightroom.options import ImportConfig, IngestConfig
+from demo.generate_lightroom import LrcatWriter, write_dng, write_jpeg
 from benchmarks.harness import cpu_model
 
 EXIF = {"shutter": 1 / 200, "aperture": 4.0, "iso": 400, "focal": 50, "flash": False}

@@ -8,13 +8,13 @@ mean over the whole frame. A profile is judged by the 75th percentile of the per
 a quarter of the photos look further off than that. About 2 is where a careful viewer starts to see
 a difference side by side.
 
-The renders: the photo's canonical render (catalog.canonical.to_reference, the one re-render every
-stage uses) moved to each white balance by catalog.canonical.from_reference, 8-bit and clipped like a
+The renders: the photo's canonical render (core.canonical.to_reference, the one re-render every
+stage uses) moved to each white balance by core.canonical.from_reference, 8-bit and clipped like a
 camera's render; a pixel clipped in the canonical render stays white in both (its true colour is
 unknown), so it counts as no difference. Renders of raw files through LibRaw are compared with the
-same `mean_delta_e` (catalog.raw.render_raw_at).
+same `mean_delta_e` (lightroom.raw.raw_delta_e).
 
-Colour space: the images are 8-bit sRGB (IEC 61966-2-1 transfer curve, D65 white; catalog.wb
+Colour space: the images are 8-bit sRGB (IEC 61966-2-1 transfer curve, D65 white; core.wb
 linearises with exactly that curve), which is what `rgb2lab` assumes (sRGB, D65, 2° observer).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from catalog.canonical import from_reference
+from core.canonical import from_reference
 from catalog.images import square_resize
 
 # The size the renders are compared at. Both renders are made at the size the images come in (so
@@ -87,7 +87,7 @@ def _per_photo(v, n: int) -> np.ndarray:
 def render_delta_e_many(canonical: np.ndarray, true_temp, true_tint, preds: dict[str, tuple[Any, Any]],
                         size: int = RENDER_SIZE) -> dict[str, np.ndarray]:
     """{name: (N,) per-photo ΔE00} for several predictions of the same photos: `canonical` (uint8 (N, S, S, 3),
-    catalog.canonical renders) moved to each predicted and to the true white balance ((N,) arrays or
+    core.canonical renders) moved to each predicted and to the true white balance ((N,) arrays or
     scalars, K and tint), rendered at S px, compared at `size` px. The truth's render is made once for all."""
     canonical = np.asarray(canonical)
     n = len(canonical)
@@ -107,16 +107,6 @@ def render_delta_e(canonical: np.ndarray, pred_temp, pred_tint, true_temp, true_
                    size: int = RENDER_SIZE) -> np.ndarray:
     """(N,) per-photo ΔE00 of one prediction (render_delta_e_many)."""
     return render_delta_e_many(canonical, true_temp, true_tint, {"": (pred_temp, pred_tint)}, size)[""]
-
-
-def raw_delta_e(path, truth: tuple[float, float], preds: list[tuple[float, float]],
-                size: int = RENDER_SIZE) -> np.ndarray:
-    """(len(preds),) ΔE00 of a raw file's LibRaw renders (catalog.raw.render_raw_at) at each predicted
-    white balance against its render at the true one; rendered at LibRaw's half size, compared at `size` px."""
-    from catalog.raw import render_raw_at
-
-    renders = np.stack(render_raw_at(path, [truth, *preds], size))
-    return mean_delta_e(np.repeat(renders[:1], len(preds), axis=0), renders[1:])
 
 
 # ---------------------------------------------------------------------------------------------------

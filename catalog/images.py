@@ -19,7 +19,8 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from catalog.errors import ImageReadError
+from core.errors import ImageReadError
+from core.progress import progress_bar
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PILLOW_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -174,8 +175,6 @@ def load_images(paths: Sequence[str | Path], size: int, workers: int = 2, progre
     """
     if on_error not in ("raise", "collect"):
         raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     paths = list(paths)
     out = np.zeros((len(paths), int(size), int(size), 3), dtype=np.uint8)
     failures: dict[int, str] = {}
@@ -188,8 +187,7 @@ def load_images(paths: Sequence[str | Path], size: int, workers: int = 2, progre
             raise ImageReadError(msg) from e
         failures[i] = msg
 
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), disable=not progress, transient=False) as bar:
+    with progress_bar(progress) as bar:
         task = bar.add_task(f"loading {len(paths)} images ({size}px)", total=len(paths))
         if int(workers) <= 1:
             # One worker: decode right here. A pool of one thread only adds hand-offs (predict's workers

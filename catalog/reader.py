@@ -28,10 +28,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from catalog.errors import CatalogError
-from catalog.ids import id_problem
+from core.errors import CatalogError
+from core.ids import id_problem
 from catalog.images import IMAGE_SUFFIXES, load_images
-from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
+from core.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
 
 INPUT_COLUMNS = ("currTemp", "currTint", "aperture", "shutterSpeed", "isoSpeedRating", "focalLength",
                  "flashFired", "camera_model", "camera_group", "intensity", "ev", "captureTime", "grayscale")
@@ -368,7 +368,7 @@ def _unlabelled(csv_path: Path, df: pd.DataFrame, targets: tuple[str, ...], rows
 
 
 def _check_ids(csv_path: Path, ids: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, list[Problem]]:
-    """Ids present, a plain file name (catalog.ids: the image file and every output are named by
+    """Ids present, a plain file name (core.ids: the image file and every output are named by
     it), unique. Returns (mask of rows to drop, problems); the first of repeated ids is kept."""
     drop = np.zeros(len(ids), dtype=bool)
     problems = []
@@ -499,13 +499,18 @@ def scan_catalog(root: str | Path, split: str = "Train", targets: Sequence[str] 
     if n and not keep.any() and not any(p.kind == "empty" for p in problems) and skipped:
         problems.append(Problem("empty", f"{csv_path}: empty catalog: all {n} rows were skipped "
                                          f"({skipped[0]['reason']}, ...)"))
+    return _catalog(root, split, csv_path, image_dir, table, image_paths, columns, targets, skipped, n), problems
+
+
+def _catalog(root: Path, split: str, csv_path: Path, image_dir: Path, table: pd.DataFrame, image_paths: list[Path],
+             columns: list[str], targets: tuple[str, ...], skipped: list[dict], csv_rows: int) -> Catalog:
+    """The Catalog of the rows kept, with which of the CSV's columns are known, missing or extra."""
     known = set(KNOWN_COLUMNS) | set(targets)
-    cat = Catalog(root=root, split=split, csv_path=csv_path, image_dir=image_dir, table=table,
-                  image_paths=image_paths, exif_units=_exif_units(table),
-                  present_columns=[c for c in columns if c in known],
-                  missing_columns=[c for c in INPUT_COLUMNS if c not in columns],
-                  extra_columns=[c for c in columns if c not in known], skipped=skipped, csv_rows=n)
-    return cat, problems
+    return Catalog(root=root, split=split, csv_path=csv_path, image_dir=image_dir, table=table,
+                   image_paths=image_paths, exif_units=_exif_units(table),
+                   present_columns=[c for c in columns if c in known],
+                   missing_columns=[c for c in INPUT_COLUMNS if c not in columns],
+                   extra_columns=[c for c in columns if c not in known], skipped=skipped, csv_rows=csv_rows)
 
 
 def problems_message(problems: Sequence[Problem], limit: int = 12) -> str:

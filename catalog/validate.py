@@ -18,7 +18,7 @@ from rich.table import Table
 from catalog.options import ValidateConfig
 from catalog.images import IMAGE_SUFFIXES, load_images
 from catalog.reader import SPLITS, TARGETS, Catalog, Problem, image_where, list_splits, scan_catalog
-from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
+from core.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
 
 PROBLEM_TITLES = {"csv": "catalog files", "empty": "empty catalog", "column": "columns", "id": "missing ids",
                   "duplicate": "duplicate ids", "numeric": "non-numeric values", "value": "impossible values",

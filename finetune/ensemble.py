@@ -2,7 +2,7 @@
 
 Temperature and Tint are learned as the *absolute* edit, in the units edits are linear in:
 Temperature in mired (1e6/K), Tint as is. Not as a shift from the camera's as-shot white balance:
-every image input is computed on the canonical render (catalog.canonical: the photo re-rendered
+every image input is computed on the canonical render (core.canonical: the photo re-rendered
 from its as-shot to one fixed reference), so the image says what the light was, whatever the camera
 guessed, and the as-shot never enters an image member. A shift target would add the as-shot back
 into every prediction (issue #12 measured predictions tracking it with correlation +0.96). Any other
@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.canonical import REF_TEMP, REF_TINT, to_reference
-from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
+from core.canonical import REF_TEMP, REF_TINT, to_reference
+from core.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
 from finetune.gbm import Forest, gbm_inputs
 from finetune.mlp import check_state, ensemble_forward
 from finetune.trust import TrustParams, apply_trust, aware_inputs
@@ -35,7 +35,7 @@ PREDICT_ROWS = 4096  # photos per block in HeadEnsemble.predict_parts (bounded m
 
 
 # head layout; 2: float16 heads, gradient-boosting member as a packed finetune.gbm.Forest; 3: absolute
-# targets on canonical-render inputs (catalog.canonical), reference white balance stored; 4: the heads
+# targets on canonical-render inputs (core.canonical), reference white balance stored; 4: the heads
 # as numpy arrays run by finetune.mlp (no torch at predict), the encoder as ONNX (pretrain.onnx); 5: the
 # as-shot-aware member and its validated pull (finetune.trust), which a format-4 reader would ignore
 HEAD_FORMAT = 5
@@ -220,7 +220,7 @@ class HeadEnsemble:
                  reference: tuple[float, float] = (REF_TEMP, REF_TINT), aware: Forest | None = None,
                  trust: TrustParams | None = None):
         self.heads, self.specs, self.meta_encoder, self.fallback = heads, specs, meta_encoder, fallback
-        # The white balance every image input is rendered at (catalog.canonical), stored with the model
+        # The white balance every image input is rendered at (core.canonical), stored with the model
         # so a later change of the default cannot silently change what a saved model sees.
         self.reference = (float(reference[0]), float(reference[1]))
         # Optional gradient-boosting member (finetune.gbm.Forest: one model per target, on metadata + raw
@@ -256,7 +256,7 @@ class HeadEnsemble:
 
     def canonical(self, images: np.ndarray, table: pd.DataFrame) -> np.ndarray:
         """uint8 renders at each row's as-shot (currTemp, currTint) -> the canonical renders this model
-        reads (catalog.canonical.to_reference at the model's reference white balance)."""
+        reads (core.canonical.to_reference at the model's reference white balance)."""
         return to_reference(images, table["currTemp"].to_numpy(np.float64), table["currTint"].to_numpy(np.float64),
                             self.reference)
 
@@ -341,7 +341,7 @@ class HeadEnsemble:
     @classmethod
     def from_state_dict(cls, d: dict[str, Any]) -> "HeadEnsemble":
         """Inverse of state_dict; a forest may come packed (bytes) or already parsed (finetune.store.load_head)."""
-        from catalog.metadata import MetadataEncoder
+        from core.metadata import MetadataEncoder
 
         heads = [_float(sd, "head") for sd in d["heads"]]
         fallback = _float(d["fallback"], "fallback head") if d.get("fallback") is not None else None

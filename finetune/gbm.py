@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from catalog.runtime import one_openmp_thread
+from core.runtime import one_openmp_thread
 
 
 def gbm_inputs(meta: np.ndarray, cam: np.ndarray, feats: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +173,7 @@ class Forest:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Every field as a plain numpy array (the ragged `categories` as one array per target and
-        column, `categories.t.k`), for a data-only .npz (catalog.artifacts)."""
+        column, `categories.t.k`), for a data-only .npz (core.artifacts)."""
         out = {k: np.asarray(v) for k, v in self.__dict__.items() if k != "categories"}
         out["n_categories"] = np.array([len(c) for c in self.categories], np.int64)
         for t, cats in enumerate(self.categories):
@@ -213,7 +213,7 @@ def fit_gbm(x: np.ndarray, cat: np.ndarray, shifts: np.ndarray, seed: int = 0,
     # image statistics, 351 vs 352 K with colour_features alone); used for the baselines too.
     params = {"loss": "absolute_error", "learning_rate": 0.05, "max_iter": 300, "random_state": seed, **hgb}
     models = []
-    with one_openmp_thread():  # sklearn's OpenMP workers spin on 2 shared cores (catalog.runtime)
+    with one_openmp_thread():  # sklearn's OpenMP workers spin on 2 shared cores (core.runtime)
         for j in range(shifts.shape[1]):
             ok = np.isfinite(shifts[:, j])
             w = None if sample_weight is None else np.asarray(sample_weight, np.float64)[ok]

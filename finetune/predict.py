@@ -1,8 +1,8 @@
 """Predict Temperature/Tint for a catalog with a trained model folder.
 
 Reads top to bottom: load the model (a verified data-only folder, finetune.store); then, in chunks
-that every core's worker runs whole (catalog.parallel), load the catalog's images at the encoder's
-size, re-render each to the model's reference white balance (catalog.canonical: the camera's as-shot
+that every core's worker runs whole (core.parallel), load the catalog's images at the encoder's
+size, re-render each to the model's reference white balance (core.canonical: the camera's as-shot
 guess cannot move a prediction), embed, colour features, metadata, ensemble heads -> absolute
 (mired, tint); optionally pull towards similar training
 photos (neighbour blending) and make near-duplicates within the batch agree (smoothing), both
@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.colour import IMAGE_FEATURE_NAMES, image_features
-from catalog.errors import CatalogError, ImageReadError
-from catalog.parallel import PARALLEL, ChunkPlan, run_chunks
+from core.colour import IMAGE_FEATURE_NAMES, image_features
+from core.errors import CatalogError, ImageReadError
+from core.parallel import PARALLEL, ChunkPlan, run_chunks
 from catalog.reader import Catalog
-from catalog.runtime import one_blas_thread
-from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
+from core.runtime import one_blas_thread
+from core.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN
 from finetune.ensemble import HEAD_FORMAT, HeadEnsemble, anchor_units, asshot_units, to_csv_units
 from finetune.store import HEAD_META, load_model_files
 from finetune.trust import asshot_stats
@@ -101,7 +101,7 @@ class WBModel:
                  edit_strength: float | None = None, parallel: str = "auto"):
         """blend_strength / edit_strength: the user's override of the strength the model chose for
         blending training neighbours / added edits (None: the model's); the shape stays the model's.
-        parallel: what the helper workers are, one of catalog.parallel.PARALLEL."""
+        parallel: what the helper workers are, one of core.parallel.PARALLEL."""
         if parallel not in PARALLEL:
             raise ValueError(f"parallel must be one of {PARALLEL}, got {parallel!r}")
         self.encoder = encoder  # the exported encoder, run by onnxruntime: predicting needs no torch
@@ -152,7 +152,7 @@ class WBModel:
         for unreadable rows, failures {row: message}). space=True (the model has a neighbour index):
         instead of the embeddings, their vectors in the index space (N,K), all the batch-wide steps read.
 
-        The photos go in chunks to `self.threads` symmetric workers (catalog.parallel.run_chunks), each
+        The photos go in chunks to `self.threads` symmetric workers (core.parallel.run_chunks), each
         running a chunk whole: decode (unless the catalog holds the images at the model's size),
         canonical render, colour statistics, encoder (one onnxruntime thread each), heads. Rows are
         independent, so a chunk's results do not depend on which worker ran it, and the statistics are
@@ -212,7 +212,7 @@ class WBModel:
     def predict_full(self, catalog: Catalog, settings: PredictSettings = PredictSettings()) -> Prediction:
         """Predictions for every row of `catalog.table`, in order, with the embeddings and neighbours
         behind them (see module doc, `PredictSettings` and `Prediction`)."""
-        with one_blas_thread():  # the heads' small products: a second BLAS thread only contends (catalog.runtime)
+        with one_blas_thread():  # the heads' small products: a second BLAS thread only contends (core.runtime)
             return self._predict_full(catalog, settings)
 
     def _predict_full(self, catalog: Catalog, settings: PredictSettings) -> Prediction:

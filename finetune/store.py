@@ -9,7 +9,7 @@
     neighbors.faiss/.npz/.json           the neighbour index (retrieval.index), when built
     manifest.json                        SHA-256 of each file + versions + config, written last
 
-Written through catalog.artifacts.ModelWriter (staged, then committed in one rename), so a run
+Written through core.artifacts.ModelWriter (staged, then committed in one rename), so a run
 killed at any moment leaves the previous model loadable; read through `load_model_files`, which
 verifies the manifest first and loads under the folder's read lock (one model, whole, even while
 another run writes the folder). No file is ever unpickled (tests/test_loaders_safe.py).
@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from catalog.artifacts import (ModelWriter, load_arrays, load_tensors, read_json, reading, save_tensors, verify, write_bytes,
+from core.artifacts import (ModelWriter, load_arrays, load_tensors, read_json, reading, save_tensors, verify, write_bytes,
                                write_json)
-from catalog.errors import CatalogError
+from core.errors import CatalogError
 from finetune.gbm import Forest
 from pretrain.onnx import ONNX_FILE, OnnxEncoder, providers
 from retrieval.index import NeighborIndex
@@ -100,7 +100,7 @@ def load_head(folder: str | Path) -> dict[str, Any]:
 
 def save_model(out: str | Path, encoder: Any, encoder_extra: dict[str, Any], head: dict[str, Any],
                index: NeighborIndex | None, provenance: dict[str, Any], graph: bytes | None = None) -> dict[str, Any]:
-    """Write a whole model folder atomically (staged, then committed; see catalog.artifacts);
+    """Write a whole model folder atomically (staged, then committed; see core.artifacts);
     returns its manifest. The encoder (pretrain.encoder.Encoder, weights already rounded to float16)
     is stored in float16 as safetensors, and as the ONNX graph predict runs: `graph` when given (the
     int8 graph the heads were trained on, pretrain.onnx.int8_graph), else its float32 export."""
@@ -123,7 +123,7 @@ def load_model_files(model_dir: str | Path, threads: int = 1,
                      device: str = "cpu") -> tuple[OnnxEncoder, dict[str, Any], NeighborIndex | None]:
     """(ONNX encoder, head blob, neighbour index or None) of a verified model folder, without torch;
     CatalogError names the file that is missing, truncated or changed, or says to re-run finetune for
-    an old folder. All under the folder's read lock (catalog.artifacts.reading): a commit by another
+    an old folder. All under the folder's read lock (core.artifacts.reading): a commit by another
     run never moves files between the check and the last file read, so this is one model, whole."""
     model_dir = Path(model_dir)
     with reading(model_dir):

@@ -3,7 +3,7 @@
 Reads top to bottom:
   1. load the encoder (pretrained, or randomly initialised = "no pretraining") and the Train
      catalog at the encoder's image size, and re-render every photo from its as-shot to the one
-     reference white balance (catalog.canonical): every image input below is computed on that
+     reference white balance (core.canonical): every image input below is computed on that
      canonical render, and the targets are the absolute edit, so the camera's as-shot guess cannot
      move a prediction (it is the same capture whatever the camera guessed);
   2. AS-SHOT RE-RENDERING AUGMENTATION: each training photo gets `rerender_aug` copies as if the
@@ -15,7 +15,7 @@ Reads top to bottom:
      graph calibrated on these photos, `deploy_encoder`), and compute colour features once (the
      cache); the heads then train on arrays in seconds (with --train-encoder the encoder is first
      fine-tuned jointly with a head on rendered batches, then the cache is rebuilt with it);
-  4. leakage-free validation (whole shoots held out: catalog.splits): the ensemble of heads vs the
+  4. leakage-free validation (whole shoots held out: core.splits): the ensemble of heads vs the
      as-shot baseline and two gradient-boosting baselines (metadata; metadata + colour) on the
      same split; neighbour blending and batch smoothing (retrieval.blend) chosen on validation with
      an index built from the training part only; the as-shot-aware member's pull (finetune.trust),
@@ -40,27 +40,26 @@ import numpy as np
 import pandas as pd
 import torch
 
-from catalog.artifacts import reading
-from catalog.locks import writes_folder
-from catalog.options import FinetuneConfig
-from catalog.canonical import REF_TEMP, REF_TINT, from_reference, to_reference
+from core.artifacts import reading, write_json
+from core.locks import writes_folder
+from finetune.options import FinetuneConfig
+from core.canonical import REF_TEMP, REF_TINT, from_reference, to_reference
 from catalog.delta_e import render_delta_e, summary as de_summary
-from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, image_features
-from catalog.errors import CatalogError
-from catalog.metadata import MetadataEncoder
-from catalog.progress import progress_bar
-from catalog.schedule import warmup_cosine
-from catalog.runtime import (one_blas_thread, pick_device, provenance, seed_everything, set_threads, torch_threads,
-                             write_json)
-from catalog.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
-from catalog.parallel import ChunkQueue, can_fork, run_workers
-from catalog.metrics import Choice, photo_errors, select, target_mae, wb_metrics
+from core.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, image_features
+from core.errors import CatalogError
+from core.metadata import MetadataEncoder
+from core.progress import progress_bar
+from core.schedule import warmup_cosine
+from core.runtime import one_blas_thread, pick_device, provenance, seed_everything, set_threads, torch_threads
+from core.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
+from core.parallel import ChunkQueue, can_fork, run_workers
+from core.metrics import Choice, photo_errors, select, target_mae, wb_metrics
 from finetune.gbm import fit_gbm, gbm_inputs, predict_gbm
 from finetune.ensemble import (HEAD_FORMAT, HeadEnsemble, TargetSpec, anchor_units, asshot_units, fit_scaling,
                                image_meta_columns, label_units, make_specs, scale_targets, to_csv_units)
 from finetune.model import WBHead, head_arrays, huber
 from finetune.trust import TrustParams, apply_trust, asshot_stats, choose_trust, could_trust, fit_aware
-from catalog.splits import grouped_holdout, grouped_kfold, recency_weights, shoot_groups
+from core.splits import grouped_holdout, grouped_kfold, recency_weights, shoot_groups
 from finetune.store import save_model
 from retrieval import blend
 from retrieval.index import NeighborIndex
@@ -96,7 +95,7 @@ def load_or_init_encoder(cfg: FinetuneConfig) -> tuple[Encoder, dict[str, Any]]:
         # The model folder stores the encoder in float16; rounding first means the heads train on
         # exactly the embeddings predict will compute.
         pre = {k: blob.get(k) for k in ("config", "versions", "created", "epoch", "n_images", "final_eval")}
-        from catalog.artifacts import sha256
+        from core.artifacts import sha256
 
         return round_to_half(enc), {"source": str(path), "sha256": sha256(path), "pretrained": True,
                                     "arch": blob.get("arch"), "pretrain": pre}
@@ -198,7 +197,7 @@ def plan_images(images: np.ndarray, plan: pd.DataFrame, rows: np.ndarray,
 @dataclass
 class FeatureCache:
     emb: np.ndarray     # (M, D) float32 for every plan row
-    colour: np.ndarray  # (M, C) float32: catalog.colour.image_features (colour_features first)
+    colour: np.ndarray  # (M, C) float32: core.colour.image_features (colour_features first)
 
 
 def build_cache(encoder: DeployedEncoder | Encoder, images: np.ndarray, plan: pd.DataFrame,
@@ -234,7 +233,7 @@ def choose_gbm_weights(mlp: np.ndarray, gbm: np.ndarray, truth: np.ndarray, defa
                        ) -> tuple[np.ndarray, list[Choice]]:
     """Per target, the weight w of the gradient-boosting member in (1 - w)·MLP + w·GBM: the grid value
     (0, 0.1, ..., 1) with the lowest pooled out-of-fold MAE, adopted over `default` by
-    catalog.metrics.select (over the photos' `folds` and `shoots`). (N, T) arrays in head units, so
+    core.metrics.select (over the photos' `folds` and `shoots`). (N, T) arrays in head units, so
     Temperature is judged in mired. Returns the weights (T,) and each target's Choice. Which family
     generalises better differs by catalog: on the synthetic benchmark the MLP memorises scenes through
     the embedding and the GBM-heavy mix is clearly better."""
@@ -280,7 +279,7 @@ def train_head(emb: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.nd
     Camera dropout: 10 % of rows see their camera's fallback bucket (its group, or 'unknown'), so
     those embeddings are trained and an unseen camera at prediction time lands somewhere sensible.
 
-    weights (rows,): per-row loss weights (catalog.splits.recency_weights); None: equal."""
+    weights (rows,): per-row loss weights (core.splits.recency_weights); None: equal."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     head = WBHead(emb.shape[1], colour.shape[1], meta.shape[1], n_cameras, y.shape[1], hidden or cfg.hidden,
@@ -475,7 +474,7 @@ def baseline_gbm(table: pd.DataFrame, exif_units: str, splits: list[tuple[np.nda
 def baseline_predictions(table: pd.DataFrame, exif_units: str, splits: list[tuple[np.ndarray, np.ndarray]],
                          specs: list[TargetSpec], image_feats: np.ndarray | None, seed: int = 0) -> dict[str, np.ndarray]:
     """Out-of-fold predictions (head units) of the reference systems on `splits`: as-shot, and — when
-    `image_feats` (catalog.colour.image_features of the photos) is given — the GBMs on metadata,
+    `image_feats` (core.colour.image_features of the photos) is given — the GBMs on metadata,
     metadata + colour_features, and metadata + every image statistic the head reads."""
     out = {"as-shot": asshot_units(table, specs)}
     if image_feats is not None:
@@ -580,7 +579,7 @@ def _units_from_mired_tint(units: np.ndarray, mt: np.ndarray, specs: list[Target
 
 def knob_rows(specs: list[TargetSpec], gbm_weight: np.ndarray, gbm_choices: list[Choice], trust: TrustParams,
               c: "Consistency") -> list[dict[str, Any]]:
-    """One row per knob chosen on the out-of-fold predictions: its value, whether catalog.metrics.select
+    """One row per knob chosen on the out-of-fold predictions: its value, whether core.metrics.select
     adopted it, the pooled gain, the gain in each fold and why (finetune's report and its printed table)."""
     rows = [{"knob": f"gradient-boosting weight, {s.name}", "value": float(w), **ch.to_dict()}
             for s, w, ch in zip(specs, gbm_weight, gbm_choices)]
@@ -635,7 +634,7 @@ class TrainingSet:
     cache: FeatureCache         # embeddings + colour statistics of every plan row
     encoder: DeployedEncoder    # the frozen encoder and the graph predict runs (its embeddings: `cache`)
     enc_info: dict[str, Any]
-    groups: np.ndarray          # (N,) shoot of each photo (catalog.splits.shoot_groups)
+    groups: np.ndarray          # (N,) shoot of each photo (core.splits.shoot_groups)
     splits: list[tuple[np.ndarray, np.ndarray]]
     scheme: str                 # how the splits were made, in words (choose_splits)
     seconds_cache: float
@@ -758,7 +757,7 @@ class FoldFit:
 
 def fit_workers(cfg: FinetuneConfig, device: torch.device, n_jobs: int) -> int:
     """How many fits run at once: one per core (--threads), each single-threaded, as forked processes
-    (catalog.parallel). One at a time where forking is not safe (macOS, Windows), on a GPU, or when the
+    (core.parallel). One at a time where forking is not safe (macOS, Windows), on a GPU, or when the
     encoder is fine-tuned (its fits render batches and hold the device)."""
     if cfg.train_encoder != "none" or device.type != "cpu" or not can_fork():
         return 1
@@ -944,7 +943,7 @@ def fit_consistency(ts: TrainingSet, fr: FoldResults, head: np.ndarray) -> Consi
     from retrieval.scenes import capture_seconds, fit_scene
 
     v, edits, asshot = fr.val_rows, ts.edits_mt, ts.asshot_mt
-    folds, shoots = ts.fold_of[v], ts.groups[v]  # what catalog.metrics.select judges each knob over
+    folds, shoots = ts.fold_of[v], ts.groups[v]  # what core.metrics.select judges each knob over
     head_mt = _mired_tint(head, ts.specs)[v]
     c = Consistency()
     # Absolute mode only: the "shift" mode carries a neighbour's edit - as-shot onto the query's as-shot,
@@ -1052,7 +1051,7 @@ def save_outputs(cfg: FinetuneConfig, ts: TrainingSet, final: Any, final_enc: De
 @writes_folder("out", "finetune")
 def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     """Steps 1-5 of the module docstring; returns the report (also OUT/finetune_report.json). Holds
-    OUT's write lock throughout (catalog.locks: another run writing OUT waits, or this one does)."""
+    OUT's write lock throughout (core.locks: another run writing OUT waits, or this one does)."""
     t_start = time.time()
     set_threads(cfg.threads)
     seed_everything(cfg.seed)

@@ -20,7 +20,7 @@ So one member reads the as-shot on purpose, and validation decides per catalog w
      how far the as-shot can ever move a prediction away from what the pixels say;
   3. the choice, on the out-of-fold predictions: the (w, d) with the lowest pooled MAE, adopted only
      when it beats the image head alone by at least `min_gain` of its MAE (default 10 %) and that gain
-     holds in every cross-fitted fold but one (catalog.metrics.select; over the shoots with a single
+     holds in every cross-fitted fold but one (core.metrics.select; over the shoots with a single
      holdout), on at least MIN_PHOTOS photos and MIN_SHOOTS shoots; otherwise w = 0 and the model stays
      exactly as-shot-invariant (the aware member is then not even saved).
 
@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from catalog.colour import CHROMA_FEATURE_NAMES, COLOUR_FEATURE_NAMES, N_QUANTILE_FEATURES, colour_features, quantile_features
-from catalog.metrics import select
+from core.colour import CHROMA_FEATURE_NAMES, COLOUR_FEATURE_NAMES, N_QUANTILE_FEATURES, colour_features, quantile_features
+from core.metrics import select
 from finetune.gbm import Forest, fit_gbm, gbm_inputs
 
 MIN_GAIN = 0.10                                   # share of the image head's validation MAE the pull must win
@@ -71,7 +71,7 @@ def could_trust(n_photos: int, n_shoots: int | None, min_gain: float) -> bool:
 def aware_inputs(meta: np.ndarray, cam: np.ndarray, canonical_colour: np.ndarray,
                  shot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(x, categorical mask) of the as-shot-aware member: every metadata feature (as-shot included), the
-    camera, catalog.colour.colour_features of the canonical render, and `shot` = asshot_stats of the
+    camera, core.colour.colour_features of the canonical render, and `shot` = asshot_stats of the
     as-shot render."""
     feats = np.concatenate([np.asarray(canonical_colour, np.float32)[:, :len(COLOUR_FEATURE_NAMES)],
                             np.asarray(shot, np.float32)], 1)
@@ -128,7 +128,7 @@ def apply_trust(image: np.ndarray, aware: np.ndarray | None, params: TrustParams
 def choose_trust(image: np.ndarray, aware: np.ndarray, truth: np.ndarray, min_gain: float = MIN_GAIN,
                  shoots: np.ndarray | None = None, folds: np.ndarray | None = None) -> TrustParams:
     """Per target, the (w, d) of the pull with the lowest pooled out-of-fold MAE, adopted over w = 0 by
-    catalog.metrics.select with the bar `min_gain` (a share of the image head's MAE; high, because
+    core.metrics.select with the bar `min_gain` (a share of the image head's MAE; high, because
     trusting the as-shot gives up consistency across the camera's guesses) over the photos' `folds` and
     `shoots`, on at least MIN_PHOTOS photos (and MIN_SHOOTS shoots). min_gain <= 0: the best pull is
     kept whenever it lowers the MAE at all, without the noise guard (a user's choice of accuracy over

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from catalog.runtime import memory_format_for, strided_1x1_ok
+from core.runtime import memory_format_for, strided_1x1_ok
 
 
 class Block(nn.Module):
@@ -28,7 +28,7 @@ class Block(nn.Module):
         self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.b2 = nn.BatchNorm2d(cout)
         # A narrow strided 1x1 shortcut corrupts the heap in oneDNN's weight gradient (see
-        # catalog.runtime.strided_1x1_ok): there the input is subsampled first and the 1x1 runs at
+        # core.runtime.strided_1x1_ok): there the input is subsampled first and the 1x1 runs at
         # stride 1, the same function. Wide blocks (the default width) keep the single primitive.
         self.subsample = 1 if strided_1x1_ok(cin) else stride
         self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride // self.subsample, bias=False),
@@ -96,13 +96,13 @@ ENCODER_FILE = "encoder.safetensors"  # weights; the architecture and provenance
 def save_encoder(path: str | Path, encoder: Encoder, extra: dict[str, Any] | None = None,
                  half: bool = False) -> None:
     """Weights to `path` (X.safetensors), architecture config + whatever provenance the caller adds
-    (JSON-serialisable) to X.json; both data only (catalog.artifacts), written atomically.
+    (JSON-serialisable) to X.json; both data only (core.artifacts), written atomically.
 
     half=True stores the floating-point tensors as float16: the model folder's copy, which only has
     to run inference, is half the size (the model-size budget is 4 MB). finetune rounds the encoder
     to float16 precision *before* it computes features (`round_to_half`), so the head is trained on
     exactly the embeddings that predict will see from the stored weights."""
-    from catalog.artifacts import save_tensors, write_json
+    from core.artifacts import save_tensors, write_json
 
     path = Path(path)
     sd = half_state(encoder.state_dict()) if half else encoder.state_dict()
@@ -114,7 +114,7 @@ def save_encoder(path: str | Path, encoder: Encoder, extra: dict[str, Any] | Non
 def save_checkpoint(path: str | Path, blob: dict[str, Any]) -> None:
     """The training state --resume needs (weights, optimizer, schedule, history), atomically. Stays
     a torch file (optimizer state has no data-only home), and is only ever read with weights_only."""
-    from catalog.artifacts import atomic_write
+    from core.artifacts import atomic_write
 
     def plain(v):  # str subclasses (torch.__version__ is a TorchVersion) would need a pickled class
         if isinstance(v, dict):
@@ -129,7 +129,7 @@ def save_checkpoint(path: str | Path, blob: dict[str, Any]) -> None:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Inverse of save_checkpoint: tensors and plain containers only (torch's weights_only loader
     refuses anything that would run code)."""
-    from catalog.errors import CatalogError
+    from core.errors import CatalogError
 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
@@ -164,8 +164,8 @@ def round_to_half(module: nn.Module) -> nn.Module:
 def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Encoder, dict[str, Any]]:
     """Inverse of save_encoder: (float32 encoder in eval mode, the metadata dict + "state_dict").
     `path` may be the folder holding encoder.safetensors. Nothing in the files is executed."""
-    from catalog.artifacts import load_tensors, read_json
-    from catalog.errors import CatalogError
+    from core.artifacts import load_tensors, read_json
+    from core.errors import CatalogError
 
     path = Path(path)
     path = path / ENCODER_FILE if path.is_dir() else path

@@ -165,7 +165,7 @@ def providers(device: str = "auto") -> list[str]:
     CPU. Asking for 'cuda' where it is absent is an error, not a silent CPU run."""
     import onnxruntime as ort
 
-    from catalog.errors import CatalogError
+    from core.errors import CatalogError
 
     have_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
     if device == "cuda" and not have_cuda:
@@ -179,7 +179,7 @@ def providers(device: str = "auto") -> list[str]:
 class OnnxEncoder:
     """An exported encoder, run by onnxruntime: `embed(uint8 NHWC images) -> float32 (N, dim)`.
 
-    threads: intra-op threads (predict runs one per worker, a worker per core: catalog.parallel)."""
+    threads: intra-op threads (predict runs one per worker, a worker per core: core.parallel)."""
 
     def __init__(self, path: str | Path | bytes, threads: int = 1, providers: list[str] | None = None):
         """path: the graph file, or the graph itself (bytes, as int8_graph returns it)."""
@@ -196,7 +196,7 @@ class OnnxEncoder:
             self.session = ort.InferenceSession(path if isinstance(path, bytes) else str(path), opts,
                                                 providers=providers or ["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types (Fail, InvalidProtobuf, ...)
-            from catalog.errors import CatalogError
+            from core.errors import CatalogError
 
             raise CatalogError(f"{path}: not a wbstyle ONNX encoder ({type(e).__name__}: "
                                f"{str(e).splitlines()[0][:200]}); re-run finetune") from e

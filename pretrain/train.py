@@ -33,16 +33,16 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from catalog.locks import writes_folder
-from catalog.options import PretrainConfig
-from catalog.schedule import warmup_cosine
-from catalog.splits import grouped_holdout
-from catalog.vectors import standardise
-from catalog.canonical import to_reference
-from catalog.errors import CatalogError
-from catalog.runtime import (memory_format_for, pick_device, provenance, seed_everything, set_threads, use_bf16,
-                             write_json)
-from catalog.wb import kelvin_to_mired
+from core.locks import writes_folder
+from pretrain.options import PretrainConfig
+from core.schedule import warmup_cosine
+from core.splits import grouped_holdout
+from core.vectors import standardise
+from core.canonical import to_reference
+from core.errors import CatalogError
+from core.artifacts import write_json
+from core.runtime import memory_format_for, pick_device, provenance, seed_everything, set_threads, use_bf16
+from core.wb import kelvin_to_mired
 from pretrain.augment import WBViewAugment
 from pretrain.encoder import ENCODER_FILE, Encoder, embed, load_checkpoint, save_checkpoint, save_encoder, to_tensor
 
@@ -98,7 +98,7 @@ def load_pretrain_images(cfg: PretrainConfig) -> tuple[np.ndarray, dict[str, Any
 
 def holdout_split(shoots: list, fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of held-out photos: whole shoots go out together (near-duplicate bursts on both
-    sides would make retrieval look easy), chosen by catalog.splits.grouped_holdout; photos without a
+    sides would make retrieval look easy), chosen by core.splits.grouped_holdout; photos without a
     shoot are their own group. None when the fraction is 0 or the catalog too small to split (the
     embedding is then measured on the training photos)."""
     n = len(shoots)
@@ -404,7 +404,7 @@ def run_pretrain(cfg: PretrainConfig) -> Path:
     if cfg.resume and not state_path.exists():
         raise FileNotFoundError(f"{state_path}: --resume given but there is no checkpoint to continue from")
     data = load_data(cfg, procs)
-    layout = memory_format_for(procs.device)  # channels-last on every ISA, measured (catalog.runtime)
+    layout = memory_format_for(procs.device)  # channels-last on every ISA, measured (core.runtime)
     t = build_training(cfg, procs, len(data.images), layout, state_path if cfg.resume else None)
     aug_params = dict(crop_scale=(cfg.crop_min, 1.0), zoom_out=(cfg.zoom_out_min, 1.0),
                       p_zoom_out=cfg.p_zoom_out, p_paste=cfg.p_paste)

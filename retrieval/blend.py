@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.metrics import photo_errors, select  # the one rule that adopts a variant over the head alone
-from catalog.vectors import standardise
+from core.metrics import photo_errors, select  # the one rule that adopts a variant over the head alone
+from core.vectors import standardise
 from retrieval.index import NeighborIndex, build_faiss, search_faiss
 
 MODES = ("absolute", "shift")
@@ -136,7 +136,7 @@ def fit_blend(head_pred: np.ndarray, query_asshot: np.ndarray, truth: np.ndarray
     """Choose mode x tau x min_sim x strength on out-of-fold predictions; (params, report).
 
     Objective: MAE mired / head's MAE mired + MAE tint / head's MAE tint (both targets count equally;
-    2.0 is the head alone unless its MAE is below MAE_FLOOR), decided by catalog.metrics.select over
+    2.0 is the head alone unless its MAE is below MAE_FLOOR), decided by core.metrics.select over
     the photos' `folds` (N,) and `shoots` (N,). Not adopted: strength 0, with the best variant's shape
     kept (so `predict --blend-strength X` has a shape to apply). The report holds the head-alone MAEs,
     the best variant of every mode, and the choice with its pooled and per-fold gains.
@@ -251,7 +251,7 @@ def fit_smooth(pred: np.ndarray, embeddings: np.ndarray, truth: np.ndarray,
                index: NeighborIndex | None = None, folds: np.ndarray | None = None,
                shoots: np.ndarray | None = None) -> tuple[SmoothParams, dict[str, Any]]:
     """Choose (threshold, strength) for smooth_batch on out-of-fold predictions; strength 0 unless
-    catalog.metrics.select adopts it over the photos' `folds` and `shoots`.
+    core.metrics.select adopts it over the photos' `folds` and `shoots`.
 
     Same normalised objective as fit_blend (2.0 = predictions as given). Pass the same `index`
     (or None) that smooth_batch will get at prediction time.
@@ -359,7 +359,7 @@ def find_anomalies(index: NeighborIndex, embeddings: np.ndarray | None = None, k
                          "neighbour_mired": med[0], "neighbour_tint": med[1], "z_mired": zz[0], "z_tint": zz[1],
                          "n_neighbors": int(len(nb)), "shoot": index.shoots[i], "severity": float(np.abs(zz).max())})
     df = pd.DataFrame(rows, columns=ANOMALY_COLUMNS[:10])
-    from catalog.wb import mired_to_kelvin  # the one place for unit conversion (used at the CSV edge only)
+    from core.wb import mired_to_kelvin  # the one place for unit conversion (used at the CSV edge only)
 
     df["Temperature"] = mired_to_kelvin(df["mired"].to_numpy(np.float64)) if len(df) else []
     df["Tint"] = df["tint"]

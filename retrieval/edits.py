@@ -24,7 +24,7 @@ shoots, whose edits transfer weakly (validation sets their strength to 0 on the 
 added edits are typically of the very shoot being predicted, minutes apart, and the time kernel is
 what tells a same-scene neighbour from a look-alike of another day. All parameters are chosen at
 finetune time by simulating reveals inside the cross-fitted held-out shoots (`fit_edit_blend`), by
-the project's one selection rule (catalog.metrics.select); the defaults are what that chose on the
+the project's one selection rule (core.metrics.select); the defaults are what that chose on the
 real release.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.metrics import select
+from core.metrics import select
 from retrieval.index import NeighborIndex
 from retrieval.scenes import capture_seconds
 
@@ -167,7 +167,7 @@ def fit_edit_blend(head: np.ndarray, truth: np.ndarray, vec: np.ndarray, times: 
     capture times in s (N,), shoot per row, cross-fitted fold per row). Reveals k = 1, 3, 5 photos of
     each held-out shoot (5 times each), blends them into the rest, and keeps the setting with the best
     (MAE mired / before + MAE tint / before) over every unrevealed photo of every reveal; strength 0
-    (the best shape kept, for `predict --edit-strength X`) unless catalog.metrics.select adopts it
+    (the best shape kept, for `predict --edit-strength X`) unless core.metrics.select adopts it
     over the reveals' folds and shoots."""
     head, truth = np.asarray(head, np.float64), np.asarray(truth, np.float64)
     ok = np.isfinite(head).all(1) & np.isfinite(truth).all(1)

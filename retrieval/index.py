@@ -30,9 +30,9 @@ from typing import Any, Sequence
 import faiss
 import numpy as np
 
-from catalog.artifacts import save_arrays
-from catalog.errors import CatalogError
-from catalog.vectors import standardise
+from core.artifacts import save_arrays
+from core.errors import CatalogError
+from core.vectors import standardise
 
 INDEX_FILE = "neighbors.faiss"
 META_FILE = "neighbors.json"
@@ -263,15 +263,15 @@ class NeighborIndex:
 
     # ------------------------------------------------------------------ persistence
     def save_into_model(self, model_dir: str | Path) -> dict[str, Any]:
-        """Replace the neighbour index of a sealed model folder (catalog.artifacts) and re-seal it;
+        """Replace the neighbour index of a sealed model folder (core.artifacts) and re-seal it;
         returns the new manifest. The folder is first verified; its other files are staged unchanged
         (hard links, else copies) next to the new index files, and the one atomic commit of
-        catalog.artifacts swaps the whole model: a run killed at any moment leaves the previous
+        core.artifacts swaps the whole model: a run killed at any moment leaves the previous
         model, index included, loadable."""
         import os
         import shutil
 
-        from catalog.artifacts import ModelWriter, open_model
+        from core.artifacts import ModelWriter, open_model
 
         model_dir = Path(model_dir)
         if not model_dir.is_dir():  # before the writer creates it

@@ -19,7 +19,7 @@ two photos a minute apart that look nothing alike are not one scene. Why not jus
 two weddings in the same church months apart look alike but were edited apart; time keeps them apart.
 
 `strength` (and the gap and similarity threshold) are chosen on the cross-fitted out-of-fold
-predictions at finetune time (`fit_scene`), by the same rule as every knob (catalog.metrics.select):
+predictions at finetune time (`fit_scene`), by the same rule as every knob (core.metrics.select):
 strength 0, said aloud, unless the pull gains enough, in every fold but one.
 Similarities are cosines in the neighbour index's space (retrieval.index), the space the model's
 thresholds are written in.
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.metrics import photo_errors, select
+from core.metrics import photo_errors, select
 
 CONSISTENCY = ("off", "scene")
 UNTIMED_SIM = 0.9            # a photo without capture time joins only near-duplicates of its camera
@@ -235,7 +235,7 @@ def fit_scene(pred: np.ndarray, truth: np.ndarray, embeddings: np.ndarray, table
 
     `embeddings` are the photos' vectors in the index space, `table` their rows (capture time,
     camera). Objective as retrieval.blend.fit_blend: MAE mired / its value before + MAE tint / its
-    value before (2.0 = predictions as given). Strength 0 unless catalog.metrics.select adopts the
+    value before (2.0 = predictions as given). Strength 0 unless core.metrics.select adopts the
     best setting over the photos' `folds` and `shoots`; the report says why.
     """
     pred, truth = np.asarray(pred, np.float64), np.asarray(truth, np.float64)

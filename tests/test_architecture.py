@@ -4,6 +4,7 @@ hides behind `try/except ImportError`."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # package -> the project packages it may import (besides itself)
 ALLOWED = {
-    "catalog": set(),
-    "pretrain": {"catalog"},
-    "retrieval": {"catalog"},
-    "finetune": {"catalog", "pretrain", "retrieval"},
-    "app": {"catalog", "pretrain", "retrieval", "finetune"},
+    "core": set(),
+    "catalog": {"core"},
+    "lightroom": {"core", "catalog"},
+    "pretrain": {"core", "catalog"},
+    "retrieval": {"core", "catalog"},
+    "finetune": {"core", "catalog", "pretrain", "retrieval"},
+    "app": {"core", "catalog", "lightroom", "pretrain", "retrieval", "finetune"},
+    "demo": {"core", "catalog", "lightroom", "pretrain", "retrieval", "finetune", "app"},
 }
 PROJECT = set(ALLOWED) | {"benchmarks", "cli"}
 
@@ -73,3 +77,25 @@ def test_checker_sees_an_upward_import(tmp_path):
                  "try:\n    import finetune.train\nexcept ImportError:\n    pass\n")
     assert project_imports(f) == [(2, "app"), (4, "finetune")]
     assert guarded_imports(f) == [4]
+
+
+def layer_table() -> dict[str, str]:
+    """ARCHITECTURE.md's layer table: {package (first column, without the slash): its "may import" cell}."""
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([a-z_]+)/` \| ([^|]+) \|", text, flags=re.M)
+    assert rows, "ARCHITECTURE.md has no layer table"
+    return {name: cell.strip() for name, cell in rows}
+
+
+def test_the_layer_table_names_every_package():
+    """Its first column lists exactly the top-level folders that hold an __init__.py (the tests aside)."""
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests"}
+    assert set(layer_table()) == packages
+
+
+def test_the_layer_table_says_what_each_layer_may_import():
+    """Its second column is ALLOWED, so the document and the check cannot drift apart."""
+    table = layer_table()
+    said = {name: set() if cell == "nothing of the project" else {x.strip() for x in cell.split(",")}
+            for name, cell in table.items() if name != "benchmarks"}
+    assert said == ALLOWED

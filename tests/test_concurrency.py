@@ -1,7 +1,7 @@
 """Several real processes on one model folder (or one photo folder) at once: nothing lost, nothing half.
 
 Every run here is a separate process (`cli.py` through subprocess, or a spawned Python process),
-because what is tested is the operating system's locks between processes (catalog.locks):
+because what is tested is the operating system's locks between processes (core.locks):
 
 - four `add-edits` started together on one model: every added id ends in the index once, the
   manifest verifies, the model predicts;
@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from catalog.artifacts import MANIFEST, ModelWriter, open_model, read_json, reading, write_json
-from catalog.locks import HOLDER, network_fs, write_lock
+from core.artifacts import MANIFEST, ModelWriter, open_model, read_json, reading, write_json
+from core.locks import HOLDER, network_fs, write_lock
 from tests.conftest import write_catalog
 
 # the spawned helpers import this module: the torch-importing test helpers are imported where used
@@ -225,7 +225,7 @@ def test_a_commit_waits_for_a_reader_still_loading(tmp_path):
     with ModelWriter(folder) as w:
         write_json(w.dir / "a.json", {"v": 1})
         w.commit()
-    code = ("import sys; from catalog.artifacts import ModelWriter, write_json\n"
+    code = ("import sys; from core.artifacts import ModelWriter, write_json\n"
             "with ModelWriter(sys.argv[1]) as w:\n    write_json(w.dir / 'a.json', {'v': 2}); w.commit()")
     with reading(folder):
         writer = subprocess.Popen([sys.executable, "-c", code, str(folder)], cwd=PROJECT, env=ENV)
@@ -253,7 +253,8 @@ SIDECAR = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w
 
 def _apply(predictions: str, photos: str, both_ready, locked: bool = True) -> list[tuple[str, dict, dict]]:
     """A spawned process: once both are ready, `apply` (each sidecar: name, old values, new values)."""
-    from app.lightroom import ApplyConfig, run_apply
+    from lightroom.apply import run_apply
+    from lightroom.options import ApplyConfig
 
     run = run_apply if locked else run_apply.__wrapped__  # unlocked: only to show that the test can fail
     both_ready.wait()
@@ -264,7 +265,7 @@ def _apply(predictions: str, photos: str, both_ready, locked: bool = True) -> li
 def test_two_apply_runs_on_one_folder_never_interleave_a_sidecar(tmp_path, locked=True):
     from concurrent.futures import ProcessPoolExecutor
 
-    from catalog.xmp import NS_CRS, parse_xmp, read_properties
+    from lightroom.xmp import NS_CRS, parse_xmp, read_properties
 
     photos = tmp_path / "photos"
     photos.mkdir()

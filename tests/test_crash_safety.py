@@ -6,7 +6,7 @@ it starts writing the new model (its staging folder appears), and `cli.py add-ed
 while it re-seals the model with a grown index; each time the previous model must
 load, verify and predict exactly as before. Then an unkilled run shows that the kill mattered: it
 replaces the model and the predictions change. The moves inside a commit are covered in
-tests/catalog/test_artifacts.py (an interrupted commit is finished on the next load).
+tests/core/test_artifacts.py (an interrupted commit is finished on the next load).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catalog.artifacts import INCOMING, MANIFEST
+from core.artifacts import INCOMING, MANIFEST
 from tests.conftest import write_catalog
 from tests.test_loaders_safe import predict, train_tiny_model
 

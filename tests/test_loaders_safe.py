@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from catalog import CatalogError, read_catalog
-from catalog.artifacts import MANIFEST, manifest_for
+from core.artifacts import MANIFEST, manifest_for
 from finetune.predict import WBModel
 from tests.conftest import write_catalog
 

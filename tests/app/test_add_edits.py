@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from app.add_edits import AddEditsConfig, run_add_edits
-from catalog.artifacts import open_model
-from catalog.errors import CatalogError
+from core.artifacts import open_model
+from core.errors import CatalogError
 from catalog.reader import load_catalog
-from catalog.wb import kelvin_to_mired
+from core.wb import kelvin_to_mired
 from finetune.predict import WBModel
 from finetune.train import FinetuneConfig, run_finetune
 from pretrain.encoder import Encoder, save_encoder

@@ -8,8 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from catalog.errors import CatalogError
-from app.audit import at_wb, html_table, make_grid, safe_name
+from core.errors import CatalogError
+from app.audit.grids import at_wb, make_grid, safe_name
+from app.audit.page import html_table
 
 torch.set_num_threads(1)
 
@@ -46,7 +47,7 @@ def test_at_wb_rerenders_and_keeps_unknowns():
 def test_safe_name_and_table_escape():
     name = safe_name(3, "a b:c.d")
     assert name == "003_a_b_c.d.png" and " " not in name
-    with pytest.raises(CatalogError, match="is not a file name"):  # the one id check (catalog.ids) refuses paths
+    with pytest.raises(CatalogError, match="is not a file name"):  # the one id check (core.ids) refuses paths
         safe_name(3, "../a b/c")
     t = html_table(["id", "x<"], [[("<i>a</i>", 'a"<'), ("1", "1")]])  # cells are html, sort keys are text
     assert "<i>a</i>" in t and 'data-v="a&quot;&lt;"' in t and "x&lt;" in t and t.count("<tr>") == 2
@@ -76,10 +77,10 @@ def _tiny_model(root: Path, out: Path) -> Path:
 
 
 def test_run_audit_end_to_end(make_catalog, tmp_path):
-    from catalog.errors import CatalogError
+    from core.errors import CatalogError
     from catalog.images import read_image, square_resize
     from catalog.reader import read_catalog
-    from app.audit import AuditConfig, run_audit
+    from app.audit.run import AuditConfig, run_audit
 
     root = make_catalog(n_train=24, n_val=6, size=32, with_labels=False)
     model = _tiny_model(root, tmp_path / "model")
@@ -122,7 +123,7 @@ def test_run_audit_end_to_end(make_catalog, tmp_path):
     assert all(f'href="{g}"' in page.read_text() for g in photos["grid"])
 
     # 3) --worst on a labelled split: ranked by ΔE00 of the renders at the prediction vs the edit, as evaluate has it
-    from catalog.canonical import to_reference
+    from core.canonical import to_reference
     from catalog.delta_e import render_delta_e
     from catalog.reader import load_catalog
     from finetune.predict import WBModel

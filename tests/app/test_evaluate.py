@@ -1,4 +1,4 @@
-"""app/evaluate.py: CSV scoring against a hand computation, the consistency probes on predictors
+"""app/evaluate/: CSV scoring against a hand computation, the consistency probes on predictors
 whose answer is known, and a full run on a tiny model trained through the real stages."""
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from catalog.errors import CatalogError
+from core.errors import CatalogError
 from catalog.reader import load_catalog
-from catalog.wb import kelvin_to_mired
-from app.evaluate import EvaluateConfig, consistency_metrics, run_evaluate
+from core.wb import kelvin_to_mired
+from app.evaluate.probes import consistency_metrics
+from app.evaluate.run import run_evaluate
+from app.options import EvaluateConfig
 
 
 class AsShot:
@@ -94,7 +96,7 @@ def test_pred_and_answers_csv_match_hand_computation(tmp_path):
     with pytest.raises(CatalogError, match="no prediction for 1 labelled ids, e.g. 'd'"):
         run_evaluate(EvaluateConfig(answers=answers, pred=tmp_path / "short.csv", out=tmp_path / "e2", progress=False))
     _write(tmp_path / "bad.csv", ids, ["3000", "x", "1", "2"], pred_tint)
-    with pytest.raises(CatalogError, match=r"bad.csv: row 2 \(line 3\), column Temperature"):
+    with pytest.raises(CatalogError, match=r"bad.csv: row 2 \(line 3\), column 'Temperature': 'x' is not a number"):
         run_evaluate(EvaluateConfig(answers=answers, pred=tmp_path / "bad.csv", out=tmp_path / "e3", progress=False))
 
 
@@ -139,7 +141,7 @@ def test_scene_spreads_against_a_hand_computation():
     """Two scenes of two photos: each system's spread within scenes, and the labels', by hand."""
     from types import SimpleNamespace
 
-    from app.evaluate import scene_spreads
+    from app.evaluate.probes import scene_spreads
     from retrieval.scenes import SceneParams
 
     ids = ["a", "b", "c", "d"]
@@ -163,9 +165,10 @@ def test_delta_e_for_every_system_with_slices_and_raw_sources(make_catalog, tmp_
     """--data + --pred (no model): the photos are loaded for ΔE00; a prediction equal to the edit scores 0,
     the as-shot more; flash slices cover every photo once; a row imported from a raw file still on
     disk is compared on LibRaw renders of that file."""
-    from catalog.canonical import to_reference
-    from catalog.delta_e import raw_delta_e, render_delta_e
-    from catalog.demo_lightroom import write_dng
+    from core.canonical import to_reference
+    from catalog.delta_e import render_delta_e
+    from lightroom.raw import raw_delta_e
+    from demo.generate_lightroom import write_dng
 
     root = make_catalog(n_train=4, n_val=8, size=24, with_labels=True)
     csv = root / "Validation" / "sliders_inputs.csv"

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from catalog.options import FinetuneConfig
+from finetune.options import FinetuneConfig
 from tests.conftest import write_catalog
 
 PROJECT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.asshot_tradeoff import curve, main, meets, members, pulled
 from benchmarks.bracket import bracket_grid
-from catalog.wb import kelvin_to_mired, mired_to_kelvin
+from core.wb import kelvin_to_mired, mired_to_kelvin
 
 
 def _members(n=60, seed=0):

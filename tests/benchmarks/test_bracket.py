@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.bracket import bracket_grid, bracket_version, main, spread
-from catalog.wb import kelvin_to_mired
+from core.wb import kelvin_to_mired
 
 
 def test_grid_spans_the_issue_range_even_in_mired():

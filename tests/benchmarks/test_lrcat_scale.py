@@ -2,7 +2,7 @@
 import sqlite3
 
 from benchmarks.lrcat_scale import make_files, make_scale_catalog, markdown, measure_scale
-from catalog.lightroom import AS_SHOT, NO_SETTINGS, REJECT, read_lightroom
+from lightroom.lrcat import AS_SHOT, NO_SETTINGS, REJECT, read_lightroom
 
 
 def test_generated_catalog_has_a_real_catalogs_mix_and_text_sizes(tmp_path):

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import cli
-from app.demo import DemoConfig
+from demo.run import DemoConfig
 from app.predict import PredictConfig
 from benchmarks.systems import predict_cmd, write_fold
 from catalog.reader import load_catalog, read_catalog

@@ -4,7 +4,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from catalog.errors import ImageReadError
+from core.errors import ImageReadError
 from catalog.images import load_images, read_image, square_resize
 
 RNG = np.random.default_rng(0)

@@ -16,8 +16,9 @@ import torch
 
 from app.add_edits import edit_strength_note, run_add_edits
 from app.predict import parse_strength, run_predict
-from catalog.errors import CatalogError
-from catalog.options import AddEditsConfig, FinetuneConfig, PredictConfig
+from core.errors import CatalogError
+from app.options import AddEditsConfig, PredictConfig
+from finetune.options import FinetuneConfig
 from finetune.store import load_head
 from finetune.train import run_finetune
 
@@ -138,7 +139,7 @@ def test_strength_overrides_are_checked():
 def test_cross_fitting_on_two_workers_gives_the_model_one_worker_gives(tmp_path):
     """The folds and the refit run as forked workers, one per core: the model and every out-of-fold figure
     are the same bytes whether one worker trains them all or two share them (each fit runs single-threaded)."""
-    from catalog.parallel import can_fork
+    from core.parallel import can_fork
 
     if not can_fork():
         pytest.skip("forked workers are Linux-only; elsewhere the fits run one at a time")

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from catalog.metadata import MetadataEncoder
+from core.metadata import MetadataEncoder
 from finetune.gbm import fit_gbm, gbm_inputs
 from finetune.ensemble import (HeadEnsemble, anchor_units, asshot_units, fit_scaling, image_meta_columns, make_specs,
                                scale_targets, unscale_targets)

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from catalog.errors import CatalogError
+from core.errors import CatalogError
 from catalog.reader import load_catalog, read_catalog
-from catalog.wb import kelvin_to_mired
+from core.wb import kelvin_to_mired
 from app.predict import PredictConfig, run_predict
 from finetune.predict import PredictSettings, WBModel
 from finetune.train import FinetuneConfig, run_finetune
@@ -142,10 +142,10 @@ def _chunked(monkeypatch, size: int) -> None:
 
 @pytest.mark.parametrize("parallel", ["threads", "processes"])
 def test_predictions_do_not_depend_on_chunking_or_workers(trained, monkeypatch, parallel):
-    """Chunks of photos go to symmetric workers (catalog.parallel): threads, or forked processes that
+    """Chunks of photos go to symmetric workers (core.parallel): threads, or forked processes that
     write their rows into shared memory. One worker with one chunk, and two workers with chunks of 3
     (each worker taking whichever chunk is next), give the same table and embeddings."""
-    from catalog import parallel as parallel_module
+    from core import parallel as parallel_module
 
     root, model_dir = trained
     cat = read_catalog(root, "Train")  # paths only: predict decodes in its chunks
@@ -192,7 +192,7 @@ def test_two_workers_report_the_earliest_unreadable_row(trained, tmp_path, monke
 def test_predict_command_passes_parallel_to_the_workers(trained, tmp_path, monkeypatch, parallel):
     """predict's --parallel decides what its --threads workers are: 'threads' never forks, 'auto' forks
     where fork is safe; the CSV is the same either way, and an unknown kind is a clear error."""
-    from catalog import parallel as parallel_module
+    from core import parallel as parallel_module
 
     root, model = trained
     forks = []
@@ -214,7 +214,7 @@ def test_a_worker_that_dies_is_an_error_not_missing_rows(trained, monkeypatch):
     import os
     import signal
 
-    from catalog import parallel as parallel_module
+    from core import parallel as parallel_module
 
     if not parallel_module.can_fork():
         pytest.skip("helpers are threads on this platform")

@@ -8,9 +8,9 @@ import pytest
 import pandas as pd
 import torch
 
-from catalog.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, image_features
-from catalog.wb import kelvin_to_mired
-from catalog.canonical import REF_TEMP, REF_TINT, from_reference
+from core.colour import COLOUR_FEATURE_NAMES, IMAGE_FEATURE_NAMES, image_features
+from core.wb import kelvin_to_mired
+from core.canonical import REF_TEMP, REF_TINT, from_reference
 from finetune.model import WBHead, head_arrays
 from finetune.ensemble import (HeadEnsemble, anchor_units, asshot_units, image_meta_columns, label_units,
                             make_specs, to_csv_units)
@@ -94,7 +94,7 @@ def test_targets_are_absolute_and_round_trip_to_csv_units():
 
 
 def test_head_starts_at_the_median_shift_and_fallback_runs():
-    from catalog.metadata import MetadataEncoder
+    from core.metadata import MetadataEncoder
 
     t = _table()
     specs = make_specs(["Temperature", "Tint"], t.columns)
@@ -233,7 +233,7 @@ def test_predict_embeds_exactly_what_the_heads_were_trained_on(make_catalog, tmp
 def test_same_capture_with_as_shot_3000_or_9000_gets_the_same_prediction(make_catalog, tmp_path):
     """Issue #12: a photo's prediction moves by at most 1 mired and 0.5 tint when the same capture comes
     with an as-shot of 3,000 K instead of 9,000 K (both renders made from one linear capture with
-    catalog.wb, as a camera would write them: 8-bit), through the whole predict path (blending and
+    core.wb, as a camera would write them: 8-bit), through the whole predict path (blending and
     smoothing included).
 
     The two renders differ only by 8-bit rounding, and the smooth members (the MLPs) keep the issue's
@@ -245,7 +245,7 @@ def test_same_capture_with_as_shot_3000_or_9000_gets_the_same_prediction(make_ca
     import dataclasses
 
     from catalog.reader import load_catalog
-    from catalog.wb import linear_to_srgb, rerender, srgb_to_linear
+    from core.wb import linear_to_srgb, rerender, srgb_to_linear
     from finetune.predict import WBModel
 
     torch.set_num_threads(1)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from catalog.metadata import MetadataEncoder
+from core.metadata import MetadataEncoder
 from finetune.ensemble import HeadEnsemble
 from finetune.trust import MIN_PHOTOS, TrustParams, apply_trust, choose_trust, fit_aware
 from tests.finetune.test_ensemble import _ensemble
@@ -103,7 +103,7 @@ def test_finetune_trusts_an_as_shot_that_knows_the_edit_and_predict_follows_it(m
     with the bar at 1 nothing reads the as-shot."""
     import dataclasses
 
-    from catalog.options import FinetuneConfig
+    from finetune.options import FinetuneConfig
     from catalog.reader import load_catalog
     from finetune.predict import WBModel
     from finetune.train import run_finetune
@@ -125,7 +125,7 @@ def test_finetune_trusts_an_as_shot_that_knows_the_edit_and_predict_follows_it(m
     pred = model.predict(sub, progress=False)
     assert np.abs(pred["Tint"] - sub.table["Tint"]).mean() < 3.0
     # the same photos, the camera's tint 8 higher: only the as-shot-aware member reads it
-    from catalog.colour import image_features
+    from core.colour import image_features
     from finetune.trust import asshot_stats
 
     canon = model.ensemble.canonical(sub.images, sub.table)

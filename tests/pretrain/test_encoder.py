@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from catalog.runtime import STRIDED_1X1_MIN_CHANNELS
+from core.runtime import STRIDED_1X1_MIN_CHANNELS
 from pretrain.encoder import Block, Encoder
 
 ROOT = Path(__file__).resolve().parents[2]

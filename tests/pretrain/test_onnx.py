@@ -105,7 +105,7 @@ def test_weights_are_stored_once_shared_with_the_safetensors_file(exported, tmp_
                 entry.value = "../encoder.safetensors"
     (tmp_path / "evil").mkdir()
     onnx.save(model, str(tmp_path / "evil" / "encoder.onnx"))
-    from catalog.errors import CatalogError
+    from core.errors import CatalogError
     with pytest.raises(CatalogError, match="evil/encoder.onnx"):
         OnnxEncoder(tmp_path / "evil" / "encoder.onnx")
 

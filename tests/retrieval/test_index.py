@@ -5,7 +5,7 @@ import faiss
 import numpy as np
 import pytest
 
-from catalog.errors import CatalogError
+from core.errors import CatalogError
 from retrieval.index import NeighborIndex
 
 faiss.omp_set_num_threads(1)
@@ -160,7 +160,7 @@ def test_add_appends_in_the_training_space_and_leaves_the_original_alone(tmp_pat
 
 
 def _sealed_model(folder, ix):
-    from catalog.artifacts import ModelWriter, write_json
+    from core.artifacts import ModelWriter, write_json
     with ModelWriter(folder) as w:
         write_json(w.dir / "head.json", {"weights": [1, 2, 3]})
         ix.save(w.dir)
@@ -168,7 +168,7 @@ def _sealed_model(folder, ix):
 
 
 def test_save_into_model_reseals_the_folder_and_a_failed_write_keeps_the_old_index(tmp_path, monkeypatch):
-    from catalog.artifacts import open_model
+    from core.artifacts import open_model
     ix, emb = _index()
     _sealed_model(tmp_path, ix)
     grown = ix.add(emb[:2] + 1.0, ["n0", "n1"], [[200.0, 1], [210, 2]], np.zeros((2, 2)), [None, None])
