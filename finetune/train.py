@@ -34,7 +34,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -263,183 +263,288 @@ def version_table(plan: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     return table
 
 
-def train_head(emb: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.ndarray, y: np.ndarray,
-               n_cameras: int, fallback: np.ndarray, cfg: FinetuneConfig, seed: int,
-               versions: np.ndarray | None = None, bar=None, task=None, hidden: int | None = None,
-               weights: np.ndarray | None = None) -> WBHead:
-    """One head on standardised arrays (all plan rows); y = scaled target shifts. Deterministic given
-    the seed.
+@dataclass(frozen=True)
+class HeadTraining:
+    """How train_head and finetune_encoder train: FinetuneConfig's head and encoder settings, taken once per fit
+    (from_config)."""
+    epochs: int
+    """Epochs of each head: one pass over the training photos, each in one random version."""
+    batch_size: int
+    """Photos per minibatch (at most all of them)."""
+    lr: float
+    """Peak AdamW learning rate of a head (warm-up over the first 10 % of steps, then cosine decay)."""
+    weight_decay: float
+    """AdamW weight decay, heads and encoder alike."""
+    huber_delta: float
+    """Huber loss threshold, in units of each target's training spread."""
+    hidden: int
+    """Hidden width of the head MLP."""
+    dropout: float
+    """Dropout after each hidden layer of the head MLP."""
+    emb_dropout: float
+    """Dropout on the head's embedding input."""
+    train_encoder: str
+    """The encoder layers finetune_encoder trains: 'last' (its last stage) or 'all'."""
+    encoder_epochs: int
+    """Epochs of encoder fine-tuning (--encoder-epochs, or --epochs when that is 0)."""
+    encoder_lr: float
+    """AdamW learning rate of the encoder's parameters."""
 
-    An epoch is one pass over the training *photos*: `versions` (photos, V) lists each photo's rows
-    (original + re-rendered copies) and every epoch draws one of them per photo at random. So the
-    augmentation adds variety, not passes: the copies of a photo share its label noise, and seeing
-    them all every epoch overfits like training (1 + copies) times longer (measured: tint error
-    rises). None = every row is its own photo.
+    @classmethod
+    def from_config(cls, cfg: FinetuneConfig) -> HeadTraining:
+        return cls(cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.huber_delta, cfg.hidden, cfg.dropout,
+                   cfg.emb_dropout, cfg.train_encoder, cfg.encoder_epochs or cfg.epochs, cfg.encoder_lr)
 
-    Camera dropout: 10 % of rows see their camera's fallback bucket (its group, or 'unknown'), so
-    those embeddings are trained and an unseen camera at prediction time lands somewhere sensible.
 
-    weights (rows,): per-row loss weights (core.splits.recency_weights); None: equal."""
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    head = WBHead(emb.shape[1], colour.shape[1], meta.shape[1], n_cameras, y.shape[1], hidden or cfg.hidden,
-                  cfg.dropout, emb_dropout=cfg.emb_dropout)
-    t = [torch.from_numpy(np.ascontiguousarray(a)) for a in (emb, colour, meta, cam, y)]
-    fb = torch.as_tensor(np.asarray(fallback, np.int64))
-    w = None if weights is None else torch.from_numpy(np.asarray(weights, np.float32))
-    ver = torch.from_numpy(versions if versions is not None else np.arange(len(y))[:, None])
-    n = len(ver)
-    bs = max(1, min(cfg.batch_size, n))
-    steps_per_epoch = math.ceil(n / bs)
-    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total = cfg.epochs * steps_per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total, total // 10))  # warm-up: 10 % of steps
-    head.train()
-    for _ in range(cfg.epochs):
-        pick = torch.randint(0, ver.shape[1], (n,), generator=g)
-        rows = ver[torch.arange(n), pick][torch.randperm(n, generator=g)]
-        for i in range(steps_per_epoch):
-            b = rows[i * bs:(i + 1) * bs]
-            c = t[3][b]
-            drop = torch.rand(len(b), generator=g) < 0.1
-            c = torch.where(drop, fb[c], c)
-            loss = huber(head(t[0][b], t[1][b], t[2][b], c), t[4][b], cfg.huber_delta, None if w is None else w[b])
+class Batch(NamedTuple):
+    """A head's inputs as tensors, row-aligned: all rows (HeadInputs.tensors) or one minibatch (take)."""
+    emb: torch.Tensor | None      # (B, D) standardised embeddings; None where the encoder computes them per batch
+    colour: torch.Tensor          # (B, C) standardised colour statistics
+    meta: torch.Tensor            # (B, F) metadata features
+    cam: torch.Tensor             # (B,) camera index
+    y: torch.Tensor               # (B, T) scaled target shifts
+    weights: torch.Tensor | None  # (B,) loss weights; None: equal
+
+    def take(self, rows: torch.Tensor, device: torch.device | str = "cpu") -> Batch:
+        return Batch(*(None if t is None else t[rows].to(device) for t in self))
+
+
+@dataclass(frozen=True)
+class HeadInputs:
+    """What a head trains on, as arrays row-aligned with the plan rows (the originals, for the fallback head)."""
+    emb: np.ndarray | None       # (M, D) standardised embeddings; None: finetune_encoder computes them per batch
+    colour: np.ndarray           # (M, C) standardised colour statistics
+    meta: np.ndarray             # (M, F) metadata features
+    cam: np.ndarray              # (M,) camera index
+    y: np.ndarray                # (M, T) scaled target shifts
+    n_cameras: int
+    fallback: np.ndarray         # (n_cameras,) each camera's fallback bucket (camera dropout)
+    versions: np.ndarray | None  # (photos, V) each photo's rows (version_table); None: every row is its own photo
+    weights: np.ndarray | None   # (M,) per-row loss weights (core.splits.recency_weights); None: equal
+
+    def tensors(self) -> Batch:
+        return Batch(*(None if a is None else torch.from_numpy(np.ascontiguousarray(a))
+                       for a in (self.emb, self.colour, self.meta, self.cam, self.y)),
+                     None if self.weights is None else torch.from_numpy(np.asarray(self.weights, np.float32)))
+
+    def version_rows(self) -> torch.Tensor:
+        return torch.from_numpy(self.versions if self.versions is not None else np.arange(len(self.y))[:, None])
+
+
+def epoch_loop(opt: torch.optim.Optimizer, versions: torch.Tensor, epochs: int, batch_size: int,
+               g: torch.Generator, loss_of: Callable[[torch.Tensor], torch.Tensor], train_mode: Callable[[], Any],
+               bar=None, task=None) -> None:
+    """The training loop of train_head and finetune_encoder: linear warm-up over the first 10 % of steps then
+    cosine decay; each epoch `train_mode()`, one random version per photo (`versions`: (photos, V) rows), the
+    photos shuffled, then one AdamW step per minibatch on `loss_of(rows)`. Every draw comes from `g` in this
+    order (version pick, shuffle, then whatever loss_of draws per step), so a seed gives the same head."""
+    n = len(versions)
+    bs = max(1, min(batch_size, n))
+    steps = math.ceil(n / bs)
+    total = epochs * steps
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total, total // 10))
+    for _ in range(epochs):
+        train_mode()
+        pick = torch.randint(0, versions.shape[1], (n,), generator=g)
+        rows = versions[torch.arange(n), pick][torch.randperm(n, generator=g)]
+        for i in range(steps):
+            loss = loss_of(rows[i * bs:(i + 1) * bs])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
         if bar is not None:
             bar.advance(task)
+
+
+CAMERA_DROPOUT = 0.1  # share of rows that see their camera's fallback bucket while a head trains
+
+
+def train_head(inputs: HeadInputs, settings: HeadTraining, seed: int, bar=None, task=None) -> WBHead:
+    """One head on standardised arrays (all plan rows); y = scaled target shifts. Deterministic given
+    the seed.
+
+    An epoch is one pass over the training *photos*: `inputs.versions` (photos, V) lists each photo's rows
+    (original + re-rendered copies) and every epoch draws one of them per photo at random. So the
+    augmentation adds variety, not passes: the copies of a photo share its label noise, and seeing
+    them all every epoch overfits like training (1 + copies) times longer (measured: tint error
+    rises).
+
+    Camera dropout: 10 % of rows see their camera's fallback bucket (its group, or 'unknown'), so
+    those embeddings are trained and an unseen camera at prediction time lands somewhere sensible."""
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    head = WBHead(inputs.emb.shape[1], inputs.colour.shape[1], inputs.meta.shape[1], inputs.n_cameras,
+                  inputs.y.shape[1], settings.hidden, settings.dropout, emb_dropout=settings.emb_dropout)
+    data = inputs.tensors()
+    fb = torch.as_tensor(np.asarray(inputs.fallback, np.int64))
+    opt = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+
+    def loss_of(rows: torch.Tensor) -> torch.Tensor:
+        x = data.take(rows)
+        drop = torch.rand(len(rows), generator=g) < CAMERA_DROPOUT
+        return huber(head(x.emb, x.colour, x.meta, torch.where(drop, fb[x.cam], x.cam)), x.y, settings.huber_delta,
+                     x.weights)
+
+    epoch_loop(opt, inputs.version_rows(), settings.epochs, settings.batch_size, g, loss_of, head.train, bar, task)
     return head.eval()
 
 
-def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame,
-                     versions: np.ndarray, colour: np.ndarray, meta: np.ndarray, cam: np.ndarray, y: np.ndarray,
-                     emb_stats: tuple[np.ndarray, np.ndarray], n_cameras: int, cfg: FinetuneConfig, seed: int,
+def finetune_encoder(encoder: Encoder, images: np.ndarray, plan: pd.DataFrame, inputs: HeadInputs,
+                     emb_stats: tuple[np.ndarray, np.ndarray], settings: HeadTraining, seed: int,
                      device: torch.device, progress: bool) -> Encoder:
-    """The slow path (--train-encoder last|all): encoder + a temporary head trained jointly on
-    batches rendered on the fly. Only the encoder is kept; the ensemble heads are trained
-    afterwards on a cache rebuilt with it. `versions`: see train_head (one version per photo and epoch)."""
+    """The slow path (--train-encoder last|all): a copy of `encoder` + a temporary head trained jointly on
+    batches rendered on the fly (images, plan: see plan_images; inputs.emb unused, the embeddings come from
+    the encoder, standardised by emb_stats). Only the encoder is returned; the ensemble heads are trained
+    afterwards on a cache rebuilt with it. One version per photo and epoch, as train_head."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    encoder = encoder.to(device)
+    encoder = copy.deepcopy(encoder).to(device)
     for p in encoder.parameters():
-        p.requires_grad_(cfg.train_encoder == "all")
-    if cfg.train_encoder == "last":
+        p.requires_grad_(settings.train_encoder == "all")
+    if settings.train_encoder == "last":
         for p in encoder.stages[-1].parameters():
             p.requires_grad_(True)
-    head = WBHead(encoder.dim, colour.shape[1], meta.shape[1], n_cameras, y.shape[1], cfg.hidden, cfg.dropout,
-                  emb_dropout=cfg.emb_dropout).to(device)
-    params = [{"params": [p for p in encoder.parameters() if p.requires_grad], "lr": cfg.encoder_lr},
-              {"params": head.parameters(), "lr": cfg.lr}]
-    opt = torch.optim.AdamW(params, weight_decay=cfg.weight_decay)
-    n = len(versions)
-    bs = max(1, min(cfg.batch_size, n))
-    steps = math.ceil(n / bs)
-    epochs = cfg.encoder_epochs or cfg.epochs
-    total = epochs * steps
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total, total // 10))  # warm-up: 10 % of steps
+    head = WBHead(encoder.dim, inputs.colour.shape[1], inputs.meta.shape[1], inputs.n_cameras, inputs.y.shape[1],
+                  settings.hidden, settings.dropout, emb_dropout=settings.emb_dropout).to(device)
+    params = [{"params": [p for p in encoder.parameters() if p.requires_grad], "lr": settings.encoder_lr},
+              {"params": head.parameters(), "lr": settings.lr}]
+    opt = torch.optim.AdamW(params, weight_decay=settings.weight_decay)
     mean, std = (torch.as_tensor(a, device=device) for a in emb_stats)
-    side = [torch.from_numpy(np.ascontiguousarray(a)) for a in (colour, meta, cam, y)]
+    data = inputs.tensors()
+
+    def train_mode() -> None:
+        encoder.train(settings.train_encoder == "all")
+        if settings.train_encoder == "last":
+            encoder.stages[-1].train()
+        head.train()
+
+    def loss_of(rows: torch.Tensor) -> torch.Tensor:
+        x = data.take(rows, device)
+        emb = (encoder(to_tensor(plan_images(images, plan, rows.numpy())).to(device)) - mean) / std
+        return huber(head(emb, x.colour, x.meta, x.cam), x.y, settings.huber_delta)
+
     with progress_bar(progress) as bar:
-        task = bar.add_task(f"fine-tuning encoder ({cfg.train_encoder})", total=epochs)
-        for _ in range(epochs):
-            encoder.train() if cfg.train_encoder == "all" else encoder.eval()
-            if cfg.train_encoder == "last":
-                encoder.stages[-1].train()
-            head.train()
-            pick = torch.randint(0, versions.shape[1], (n,), generator=g).numpy()
-            perm = versions[np.arange(n), pick][torch.randperm(n, generator=g).numpy()]
-            for i in range(steps):
-                b = perm[i * bs:(i + 1) * bs]
-                x = to_tensor(plan_images(images, plan, b)).to(device)
-                e = (encoder(x) - mean) / std
-                bt = torch.from_numpy(b)
-                pred = head(e, *(s[bt].to(device) for s in side[:3]))
-                loss = huber(pred, side[3][bt].to(device), cfg.huber_delta)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-            bar.advance(task)
+        task = bar.add_task(f"fine-tuning encoder ({settings.train_encoder})", total=settings.encoder_epochs)
+        epoch_loop(opt, inputs.version_rows(), settings.encoder_epochs, settings.batch_size, g, loss_of, train_mode,
+                   bar, task)
     for p in encoder.parameters():
         p.requires_grad_(False)
     return encoder.eval().cpu()
 
 
-def fit_model(cfg: FinetuneConfig, specs: list[TargetSpec], table: pd.DataFrame, plan: pd.DataFrame,
-              table_all: pd.DataFrame, units_all: np.ndarray, anchors_all: np.ndarray, exif_units: str,
-              rows: np.ndarray, encoder: DeployedEncoder, cache: FeatureCache, images: np.ndarray,
-              seed: int, device: torch.device, label: str, shot_stats: np.ndarray | None = None,
-              aware_targets: np.ndarray | None = None) -> tuple[HeadEnsemble, DeployedEncoder, FeatureCache]:
+@dataclass(frozen=True)
+class FitLabels:
+    """What a fit derives from its training photos before any member trains, per plan row (M) of the
+    training set: the metadata encoding, the targets and the photos' versions and weights."""
+    meta_enc: MetadataEncoder   # fitted on the training photos
+    meta: np.ndarray            # (M, F) every metadata feature (the fallback head reads the as-shot)
+    meta_img: np.ndarray        # (M, F') without the as-shot: what the image members read
+    cam: np.ndarray             # (M,) camera index
+    shifts: np.ndarray          # (M, T) label - anchor, head units
+    specs: list[TargetSpec]     # with the target scaling fitted on the training rows
+    y: np.ndarray               # (M, T) scaled shifts
+    originals: np.ndarray       # plan rows of the training photos themselves (no copies)
+    versions: np.ndarray        # (photos, V) version_table of the training photos
+    weights: np.ndarray | None  # (M,) recency weight of each row (a copy as its photo); None: equal
+
+    def head_inputs(self, emb: np.ndarray | None, colour: np.ndarray, weighted: bool = True) -> HeadInputs:
+        """The image members' inputs on every plan row (versions: the training photos')."""
+        return HeadInputs(emb, colour, self.meta_img, self.cam, self.y, self.meta_enc.n_cameras,
+                          np.asarray(self.meta_enc.fallback, np.int64), self.versions,
+                          self.weights if weighted else None)
+
+    def fallback_inputs(self) -> HeadInputs:
+        """The metadata-only head's inputs: the originals only (copies add nothing without the image), every
+        metadata feature (it is the one member that reads the as-shot: without an image the best cue)."""
+        o = self.originals
+        empty = np.zeros((len(o), 0), np.float32)
+        return HeadInputs(empty, empty, self.meta[o], self.cam[o], self.y[o], self.meta_enc.n_cameras,
+                          np.asarray(self.meta_enc.fallback, np.int64), None,
+                          None if self.weights is None else self.weights[o])
+
+
+def fit_labels(cfg: FinetuneConfig, ts: TrainingSet, rows: np.ndarray) -> FitLabels:
+    """FitLabels of the training photos `rows` (original row indices) and their re-rendered copies."""
+    src = ts.plan["src"].to_numpy()
+    train_all = np.flatnonzero(np.isin(src, rows))           # plan rows: originals + copies
+    originals = train_all[ts.plan["copy"].to_numpy()[train_all] == 0]
+    weights = None  # per plan row: newer shoots count more (--recency-half-life), a copy as its photo
+    if cfg.recency_half_life > 0:
+        photo_w = np.zeros(len(ts.table))
+        photo_w[rows] = recency_weights(ts.table.iloc[rows], cfg.recency_half_life)
+        weights = photo_w[src]
+    meta_enc = MetadataEncoder().fit(ts.table.iloc[rows], ts.cat.exif_units)
+    meta, cam = meta_enc.transform(ts.table_all, ts.cat.exif_units)
+    shifts = ts.units_all - ts.anchors_all
+    specs = fit_scaling(shifts[train_all], ts.specs)
+    return FitLabels(meta_enc, meta, meta[:, image_meta_columns(meta_enc.feature_names)], cam, shifts, specs,
+                     scale_targets(shifts, specs), originals, version_table(ts.plan, rows), weights)
+
+
+def fit_model(cfg: FinetuneConfig, ts: TrainingSet, rows: np.ndarray, seed: int, device: torch.device, label: str,
+              shot_stats: np.ndarray | None = None, aware_targets: np.ndarray | None = None
+              ) -> tuple[HeadEnsemble, DeployedEncoder, FeatureCache]:
     """Train everything that is fitted on labels, from the training photos `rows` (original row
     indices) and their re-rendered copies only: metadata encoder, standardisation, target scaling,
     (optionally the encoder), the ensemble, the metadata-only fallback head and, given the as-shot
     renders' colour statistics (N, C), the as-shot-aware member (finetune.trust; not yet trusted) for the
-    targets `aware_targets` (T,) bool (default all)."""
-    src = plan["src"].to_numpy()
-    is_train = np.isin(src, rows)
-    train_all = np.flatnonzero(is_train)                      # plan rows: originals + copies
-    originals = train_all[plan["copy"].to_numpy()[train_all] == 0]
-    weights = None  # per plan row: newer shoots count more (--recency-half-life), a copy as its photo
-    if cfg.recency_half_life > 0:
-        photo_w = np.zeros(len(table))
-        photo_w[rows] = recency_weights(table.iloc[rows], cfg.recency_half_life)
-        weights = photo_w[src]
-    meta_enc = MetadataEncoder().fit(table.iloc[rows], exif_units)
-    meta, cam = meta_enc.transform(table_all, exif_units)
-    meta_img = meta[:, image_meta_columns(meta_enc.feature_names)]  # what the image members read: no as-shot
-    shifts = units_all - anchors_all
-    specs = fit_scaling(shifts[train_all], specs)
-    y = scale_targets(shifts, specs)
-    stats = HeadEnsemble.input_stats(cache.emb[originals], cache.colour[originals])
-    tmp = HeadEnsemble([], specs, meta_enc, *stats)
+    targets `aware_targets` (T,) bool (default all). `label` names the fit on its progress bar."""
+    f = fit_labels(cfg, ts, rows)
+    settings = HeadTraining.from_config(cfg)
+    encoder, cache = ts.encoder, ts.cache
     if cfg.train_encoder != "none":
-        _, col = tmp.standardise(cache.emb, cache.colour)
-        tuned = finetune_encoder(copy.deepcopy(encoder.torch), images, plan, version_table(plan, rows), col,
-                                 meta_img, cam, y,
-                                 (tmp.emb_mean, tmp.emb_std), meta_enc.n_cameras, cfg, seed, device, cfg.progress)
-        round_to_half(tuned)  # what the model folder stores (float16): see pretrain.encoder.save_encoder
-        encoder = deploy_encoder(tuned, images, cfg)
-        cache = build_cache(encoder, images, plan, device, progress=cfg.progress, colour=cache.colour)
-        # The head still sees standardised embeddings: re-derive the statistics for the tuned encoder.
-        stats = HeadEnsemble.input_stats(cache.emb[originals], cache.colour[originals])
-        tmp = HeadEnsemble([], specs, meta_enc, *stats)
-    emb, col = tmp.standardise(cache.emb, cache.colour)
-    fb = np.asarray(meta_enc.fallback, np.int64)
-    heads = []
-    with progress_bar(cfg.progress) as bar:
-        task = bar.add_task(f"{label}: {cfg.ensemble} head(s) + fallback", total=(cfg.ensemble + 1) * cfg.epochs)
-        versions = version_table(plan, rows)
-        for k in range(cfg.ensemble):
-            heads.append(train_head(emb, col, meta_img, cam, y, meta_enc.n_cameras, fb, cfg, seed + 7919 * k,
-                                    versions, bar, task, weights=weights))
-        # Metadata-only fallback: trained on originals only (copies add nothing without the image); the one
-        # member that reads the as-shot (without an image it is the best cue).
-        empty = np.zeros((len(originals), 0), np.float32)
-        fallback = train_head(empty, empty, meta[originals], cam[originals], y[originals], meta_enc.n_cameras,
-                              fb, cfg, seed + 104729, None, bar, task, hidden=min(cfg.hidden, FALLBACK_HIDDEN),
-                              weights=None if weights is None else weights[originals])
+        encoder, cache = tune_encoder(cfg, ts, f, settings, seed, device)
+    o = f.originals
+    stats = HeadEnsemble.input_stats(cache.emb[o], cache.colour[o])
+    emb, col = HeadEnsemble([], f.specs, f.meta_enc, *stats).standardise(cache.emb, cache.colour)
+    heads, fallback = train_heads(cfg, f, settings, emb, col, seed, label)
     gbm = None
     if cfg.gbm_weight > 0 or cfg.tune_gbm_weight:
         # Originals only. A copy's canonical render differs from its photo's by rounding and clipping alone, so
         # to the trees it is the same row four more times: the heads draw one version per photo and epoch,
         # the trees would see every copy every round. Measured on the real release (5 grouped folds): the
         # member alone 12.76 mired / 4.92 tint on originals vs 13.07 / 4.94 with the copies, in 60 % of the time.
-        x, cat = gbm_inputs(meta_img[originals], cam[originals], cache.colour[originals])
-        gbm = fit_gbm(x, cat, shifts[originals], seed, None if weights is None else weights[originals])
+        x, cat = gbm_inputs(f.meta_img[o], f.cam[o], cache.colour[o])
+        gbm = fit_gbm(x, cat, f.shifts[o], seed, None if f.weights is None else f.weights[o])
     aware = None
     if shot_stats is not None:
         # originals only: a re-rendered copy keeps its label under another as-shot, which teaches that the
         # as-shot is noise, the opposite of what this member is for
-        to_asshot = units_all[originals] - asshot_units(table_all.iloc[originals], specs)
-        aware = fit_aware_member(meta[originals], cam[originals], cache.colour[originals], shot_stats[src[originals]],
+        to_asshot = ts.units_all[o] - asshot_units(ts.table_all.iloc[o], f.specs)
+        aware = fit_aware_member(f.meta[o], f.cam[o], cache.colour[o], shot_stats[ts.plan["src"].to_numpy()[o]],
                                  to_asshot, aware_targets, seed)
-    # the model folder stores the heads in float16: validate exactly what will be saved
-    heads = [head_arrays(round_to_half(h)) for h in heads]
-    fallback = head_arrays(round_to_half(fallback)) if fallback is not None else None
-    return HeadEnsemble(heads, specs, meta_enc, *stats, fallback=fallback, gbm=gbm,
+    return HeadEnsemble(heads, f.specs, f.meta_enc, *stats, fallback=fallback, gbm=gbm,
                         gbm_weight=cfg.gbm_weight, aware=aware), encoder, cache
+
+
+def tune_encoder(cfg: FinetuneConfig, ts: TrainingSet, f: FitLabels, settings: HeadTraining, seed: int,
+                 device: torch.device) -> tuple[DeployedEncoder, FeatureCache]:
+    """--train-encoder: the encoder fine-tuned on the fit's training photos (finetune_encoder), deployed as
+    predict will run it, and the feature cache rebuilt with it (the colour statistics do not change)."""
+    stats = HeadEnsemble.input_stats(ts.cache.emb[f.originals], ts.cache.colour[f.originals])
+    frozen = HeadEnsemble([], f.specs, f.meta_enc, *stats)
+    _, col = frozen.standardise(ts.cache.emb, ts.cache.colour)
+    # the recency weights count in the kept heads only, not in the encoder's temporary one
+    tuned = finetune_encoder(ts.encoder.torch, ts.images, ts.plan, f.head_inputs(None, col, weighted=False),
+                             (frozen.emb_mean, frozen.emb_std), settings, seed, device, cfg.progress)
+    round_to_half(tuned)  # what the model folder stores (float16): see pretrain.encoder.save_encoder
+    encoder = deploy_encoder(tuned, ts.images, cfg)
+    return encoder, build_cache(encoder, ts.images, ts.plan, device, progress=cfg.progress, colour=ts.cache.colour)
+
+
+def train_heads(cfg: FinetuneConfig, f: FitLabels, settings: HeadTraining, emb: np.ndarray, colour: np.ndarray,
+                seed: int, label: str) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """The ensemble's cfg.ensemble heads on the standardised `emb`, `colour` (every plan row) and the
+    metadata-only fallback head, as arrays rounded to float16: the model folder stores them so, and
+    validation must judge exactly what will be saved."""
+    with progress_bar(cfg.progress) as bar:
+        task = bar.add_task(f"{label}: {cfg.ensemble} head(s) + fallback", total=(cfg.ensemble + 1) * cfg.epochs)
+        inputs = f.head_inputs(emb, colour)
+        heads = [train_head(inputs, settings, seed + 7919 * k, bar, task) for k in range(cfg.ensemble)]
+        narrow = dataclasses.replace(settings, hidden=min(settings.hidden, FALLBACK_HIDDEN))
+        fallback = train_head(f.fallback_inputs(), narrow, seed + 104729, bar, task)
+    return [head_arrays(round_to_half(h)) for h in heads], head_arrays(round_to_half(fallback))
 
 
 def fit_aware_member(meta: np.ndarray, cam: np.ndarray, colour: np.ndarray, shot: np.ndarray, to_asshot: np.ndarray,
@@ -774,14 +879,11 @@ def fit_fold(cfg: FinetuneConfig, ts: TrainingSet, job: int, shot: np.ndarray | 
     quiet = dataclasses.replace(cfg, progress=False) if fit_workers(cfg, device, 2) > 1 else cfg
     with torch_threads(1), one_blas_thread():
         if job == len(ts.splits):
-            model, enc, cache = fit_model(quiet, ts.specs, ts.table, ts.plan, ts.table_all, ts.units_all,
-                                          ts.anchors_all, ts.cat.exif_units, np.arange(ts.n), ts.encoder, ts.cache,
-                                          ts.images, cfg.seed, device, "refit on all photos", shot)
+            model, enc, cache = fit_model(quiet, ts, np.arange(ts.n), cfg.seed, device, "refit on all photos", shot)
             return FoldFit(model=model, **_tuned(ts, enc, cache))
         tr, va = ts.splits[job]
-        model, enc, cache = fit_model(quiet, ts.specs, ts.table, ts.plan, ts.table_all, ts.units_all, ts.anchors_all,
-                                      ts.cat.exif_units, tr, ts.encoder, ts.cache, ts.images, cfg.seed + 1000 * (job + 1),
-                                      device, f"fold {job + 1}/{len(ts.splits)}", shot)
+        model, enc, cache = fit_model(quiet, ts, tr, cfg.seed + 1000 * (job + 1), device,
+                                      f"fold {job + 1}/{len(ts.splits)}", shot)
         out = FoldFit(parts=model.predict_parts(cache.emb[va], cache.colour[va], ts.table.iloc[va], ts.cat.exif_units,
                                                 None if shot is None else shot[va]),
                       fallback=model.predict_fallback_shift(ts.table.iloc[va], ts.cat.exif_units),
@@ -897,22 +999,22 @@ def tune_mixing(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults
     return gbm_weight, choices, preds
 
 
-def tune_trust(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults, preds: dict[str, np.ndarray]) -> TrustParams:
+def tune_trust(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults, preds: dict[str, np.ndarray]
+               ) -> tuple[TrustParams, dict[str, np.ndarray]]:
     """How far the as-shot-aware member may pull the head (finetune.trust.choose_trust on the validation
-    photos); updates `preds`: the as-shot-aware member's row and, when trusted, the head with the pull
-    (the image members alone kept as their own row)."""
+    photos), and `preds` with the as-shot-aware member's row and, when trusted, the head with the pull
+    (the image members alone kept as their own row): a new dict, in the same order."""
     v = fr.val_rows
     if not len(v) or not np.isfinite(fr.oof_aware[v]).all():
-        return TrustParams.off(len(ts.specs))
+        return TrustParams.off(len(ts.specs)), preds
     params = choose_trust(preds["head"][v], fr.oof_aware[v], ts.units[v], cfg.asshot_trust_gain, ts.groups[v],
                           ts.fold_of[v])
-    preds["as-shot-aware member"] = fr.oof_aware
+    out = {**preds, "as-shot-aware member": fr.oof_aware}
     if params.active:
-        preds["head: image members only"] = preds["head"]
         head = preds["head"].copy()
         head[v] = apply_trust(head[v], fr.oof_aware[v], params)
-        preds["head"] = head
-    return params
+        out = {**out, "head: image members only": preds["head"], "head": head}  # "head" keeps its place
+    return params, out
 
 
 @dataclass
@@ -984,9 +1086,7 @@ def refit(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults, gbm_weight: np.
     if fr.full is not None:
         final, final_enc, final_cache = fr.full.model, fr.full.encoder or ts.encoder, fr.full.cache or ts.cache
     elif len(ts.splits) > 1:  # --no-refit with folds: the first fold's training photos
-        final, final_enc, final_cache = fit_model(cfg, ts.specs, ts.table, ts.plan, ts.table_all, ts.units_all,
-                                                  ts.anchors_all, ts.cat.exif_units, ts.splits[0][0], ts.encoder,
-                                                  ts.cache, ts.images, cfg.seed, device, "model",
+        final, final_enc, final_cache = fit_model(cfg, ts, ts.splits[0][0], cfg.seed, device, "model",
                                                   ts.shot_stats if trust.active else None, pulled)
     else:
         final, final_enc, final_cache = fr.last
@@ -1062,7 +1162,7 @@ def run_finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     ts = load_training_set(cfg, parse_targets(cfg.targets), device)
     fr = cross_validate(cfg, ts, device)
     gbm_weight, gbm_choices, preds = tune_mixing(cfg, ts, fr)
-    trust = tune_trust(cfg, ts, fr, preds)
+    trust, preds = tune_trust(cfg, ts, fr, preds)
     c = fit_consistency(ts, fr, preds["head"])
     if "final (head + chosen blend + smooth)" in c.variants:
         preds["final"] = c.variants["final (head + chosen blend + smooth)"]

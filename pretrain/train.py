@@ -41,6 +41,7 @@ from core.vectors import standardise
 from core.canonical import to_reference
 from core.errors import CatalogError
 from core.artifacts import write_json
+from core.progress import progress_bar
 from core.runtime import memory_format_for, pick_device, provenance, seed_everything, set_threads, use_bf16
 from core.wb import kelvin_to_mired
 from pretrain.augment import WBViewAugment
@@ -367,17 +368,11 @@ def train_epoch(cfg: PretrainConfig, t: Training, images: torch.Tensor, epoch: i
         t.scheduler.step()
         loss_sum += loss.item()
         ips = (s + 1) * t.batch / (time.time() - t0)
-        bar.update(task, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs}  loss {loss.item():.3f}  {ips:.0f} img/s")
+        bar.update(task, advance=1,
+                   description=f"pretrain: epoch {epoch + 1}/{cfg.epochs}  loss {loss.item():.3f}  {ips:.0f} img/s")
     seconds = time.time() - t0
     return {"epoch": epoch + 1, "loss": loss_sum / t.steps_per_epoch, "seconds": seconds,
             "images_per_s": t.steps_per_epoch * t.batch / seconds, "lr": t.optimizer.param_groups[0]["lr"]}
-
-
-def _progress(enabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("pretrain"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    TextColumn("{task.fields[info]}"), disable=not enabled)
 
 
 def _main_process(cfg: PretrainConfig) -> bool:
@@ -430,9 +425,9 @@ def run_pretrain(cfg: PretrainConfig) -> Path:
                                      "scheduler": t.scheduler.state_dict()})
 
     final: dict[str, float] | None = None
-    with _progress(cfg.progress and procs.main) as bar:
+    with progress_bar(cfg.progress and procs.main) as bar:  # the epoch, loss and speed ride in the description
         task = bar.add_task("pretrain", total=cfg.epochs * t.steps_per_epoch,
-                            completed=t.start_epoch * t.steps_per_epoch, info="")
+                            completed=t.start_epoch * t.steps_per_epoch)
         for epoch in range(t.start_epoch, cfg.epochs):
             row = train_epoch(cfg, t, data.images, epoch, procs, augment, layout, bf16, bar, task)
             if procs.main and (epoch + 1 == cfg.epochs or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)):
