@@ -337,7 +337,8 @@ def epoch_loop(opt: torch.optim.Optimizer, versions: torch.Tensor, epochs: int, 
     """The training loop of train_head and finetune_encoder: linear warm-up over the first 10 % of steps then
     cosine decay; each epoch `train_mode()`, one random version per photo (`versions`: (photos, V) rows), the
     photos shuffled, then one AdamW step per minibatch on `loss_of(rows)`. Every draw comes from `g` in this
-    order (version pick, shuffle, then whatever loss_of draws per step), so a seed gives the same head."""
+    order (version pick, shuffle, then whatever loss_of draws per step), so a seed gives the same head. It
+    steps `opt`: training the parameters the caller's optimiser holds is what the loop is for."""
     n = len(versions)
     bs = max(1, min(batch_size, n))
     steps = math.ceil(n / bs)

@@ -312,3 +312,52 @@ def test_recency_weighting_pulls_the_model_towards_the_newest_shoot(make_catalog
                                     threads=1, workers=1, progress=False, device="cpu"))
         tint[half_life] = WBModel.load(out).predict(read_catalog(root, "Train"), progress=False)["Tint"].mean()
     assert tint[0.0] < -20 and tint[3.0] > tint[0.0] + 20  # measured: -30.0 and +0.6 (the MLP starts at the median)
+
+
+def _head_inputs(n_photos: int = 12, versions: int = 2, with_emb: bool = True):
+    """Tiny HeadInputs: `versions` plan rows per photo (originals first), two cameras, two targets."""
+    from finetune.train import HeadInputs
+
+    rng = np.random.default_rng(0)
+    m = n_photos * versions
+    emb = rng.normal(size=(m, 6)).astype(np.float32) if with_emb else None
+    return HeadInputs(emb, rng.normal(size=(m, 3)).astype(np.float32), rng.normal(size=(m, 4)).astype(np.float32),
+                      rng.integers(0, 2, m), rng.normal(size=(m, 2)).astype(np.float32), 2, np.array([0, 0]),
+                      np.arange(m).reshape(versions, n_photos).T.copy(), None)
+
+
+def test_train_head_is_seeded_and_the_seed_matters():
+    from finetune.train import HeadTraining, train_head
+
+    settings = HeadTraining.from_config(FinetuneConfig(epochs=3, batch_size=5, hidden=8))
+    inputs = _head_inputs()
+    first, again, other = (head_arrays(train_head(inputs, settings, s)) for s in (1, 1, 2))
+    assert all(np.array_equal(first[k], again[k]) for k in first)
+    assert any(not np.array_equal(first[k], other[k]) for k in first)
+
+
+def test_finetune_encoder_trains_a_copy_and_leaves_the_given_encoder_as_it_was():
+    """--train-encoder last: the returned encoder's last stage moved, its stem did not; the encoder passed in
+    (the training set's, which every other fold starts from too) keeps its weights, gradient flags and mode."""
+    from finetune.train import HeadTraining, finetune_encoder
+
+    torch.manual_seed(0)
+    given = Encoder(width=4, image_size=16).eval()
+    before = {k: v.clone() for k, v in given.state_dict().items()}
+    grads = [p.requires_grad for p in given.parameters()]
+    n = 6
+    images = np.random.default_rng(0).integers(0, 256, (n, 16, 16, 3), np.uint8)
+    plan = pd.DataFrame({"src": np.tile(np.arange(n), 2), "copy": np.repeat([0, 1], n),
+                         "currTemp": np.repeat([5000.0, 3500.0], n), "currTint": np.zeros(2 * n)})
+    settings = HeadTraining.from_config(FinetuneConfig(epochs=2, batch_size=4, hidden=8, train_encoder="last",
+                                                       encoder_lr=1e-2))
+    stats = (np.zeros(given.dim, np.float32), np.ones(given.dim, np.float32))
+    tuned = finetune_encoder(given, images, plan, _head_inputs(n, with_emb=False), stats, settings, 0,
+                             torch.device("cpu"), False)
+    assert tuned is not given and not given.training
+    assert all(torch.equal(v, before[k]) for k, v in given.state_dict().items())
+    assert [p.requires_grad for p in given.parameters()] == grads
+    after = tuned.state_dict()
+    last = [k for k in after if k.startswith("stages.2.") and k.endswith("weight")]
+    assert last and any(not torch.equal(after[k], before[k]) for k in last)
+    assert torch.equal(after["stem.0.weight"], before["stem.0.weight"])
