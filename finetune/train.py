@@ -15,13 +15,18 @@ Reads top to bottom:
      graph calibrated on these photos, `deploy_encoder`), and compute colour features once (the
      cache); the heads then train on arrays in seconds (with --train-encoder the encoder is first
      fine-tuned jointly with a head on rendered batches, then the cache is rebuilt with it);
-  4. leakage-free validation (whole shoots held out: core.splits): the ensemble of heads vs the
-     as-shot baseline and two gradient-boosting baselines (metadata; metadata + colour) on the
-     same split; neighbour blending and batch smoothing (retrieval.blend) chosen on validation with
-     an index built from the training part only; the as-shot-aware member's pull (finetune.trust),
-     adopted only for a large significant gain, else the model stays as-shot-invariant;
-  5. refit on every labelled photo and save OUT/head.*, OUT/encoder.*, OUT/forest.npz (+ OUT/aware.npz when trusted), OUT/neighbors.*, OUT/manifest.json (finetune.store),
-     OUT/finetune_report.json (+ OUT/validation_predictions.csv: every system's out-of-fold predictions).
+  4. cross-fitting (whole shoots held out: core.splits): every member is trained on each of 5 grouped
+     folds' training shoots and predicts its held-out ones, which gives every photo an out-of-fold
+     prediction; the model on every photo is trained alongside (the six fits run as forked workers,
+     one per core, one thread each: `run_fits`). On those pooled predictions every knob is chosen by
+     the one rule (core.metrics.select): the member mix, the as-shot-aware member's pull
+     (finetune.trust: adopted only for a large gain, else the model stays as-shot-invariant),
+     neighbour blending and batch smoothing (retrieval.blend, neighbours from each fold's training
+     photos only), the scene pull and the strength for added edits;
+  5. build the saved model whole from the fit on every photo and the chosen knobs, and save OUT/head.*,
+     OUT/encoder.*, OUT/forest.npz (+ OUT/aware.npz when trusted), OUT/neighbors.*, OUT/manifest.json
+     (finetune.store), OUT/finetune_report.json (+ OUT/validation_predictions.csv: every system's
+     out-of-fold predictions).
 """
 from __future__ import annotations
 
