@@ -361,3 +361,21 @@ def test_finetune_encoder_trains_a_copy_and_leaves_the_given_encoder_as_it_was()
     last = [k for k in after if k.startswith("stages.2.") and k.endswith("weight")]
     assert last and any(not torch.equal(after[k], before[k]) for k in last)
     assert torch.equal(after["stem.0.weight"], before["stem.0.weight"])
+
+
+def test_the_forest_trains_on_original_photos_only(make_catalog, tmp_path, monkeypatch):
+    """The heads see the re-rendered copies (one version per photo and epoch); the gradient-boosting member
+    sees each training photo once: its rows are the originals, never their copies."""
+    import finetune.train as train
+
+    torch.set_num_threads(1)
+    root = make_catalog(n_train=12, n_val=0, size=16)
+    fitted = []
+    real_fit = train.fit_gbm
+    monkeypatch.setattr(train, "fit_gbm", lambda x, cat, y, *a, **k: fitted.append(len(x)) or real_fit(x, cat, y, *a, **k))
+    run_finetune(FinetuneConfig(data=str(root), encoder="", image_size=16, out=str(tmp_path / "m"), epochs=1,
+                                ensemble=1, hidden=8, batch_size=8, rerender_aug=3, baselines=False, folds=1,
+                                refit=True, threads=1, workers=1, progress=False, device="cpu"))
+    n = len(pd.read_csv(root / "Train" / "sliders.csv").dropna(subset=["Temperature", "Tint"]))
+    assert fitted and fitted[-1] == n  # the model on every photo: each photo once, with 3 copies per photo planned
+    assert all(rows < n for rows in fitted[:-1])  # the holdout's fit: its training photos, once each
