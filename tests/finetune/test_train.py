@@ -363,9 +363,9 @@ def test_finetune_encoder_trains_a_copy_and_leaves_the_given_encoder_as_it_was()
     assert torch.equal(after["stem.0.weight"], before["stem.0.weight"])
 
 
-def test_the_forest_trains_on_original_photos_only(make_catalog, tmp_path, monkeypatch):
-    """The heads see the re-rendered copies (one version per photo and epoch); the gradient-boosting member
-    sees each training photo once: its rows are the originals, never their copies."""
+def test_the_forest_trains_on_the_photos_and_their_re_rendered_copies(make_catalog, tmp_path, monkeypatch):
+    """The gradient-boosting member sees every re-rendered copy beside its photo (what keeps its prediction from
+    moving with the camera's as-shot); the as-shot-aware member sees the originals only."""
     import finetune.train as train
 
     torch.set_num_threads(1)
@@ -377,5 +377,5 @@ def test_the_forest_trains_on_original_photos_only(make_catalog, tmp_path, monke
                                 ensemble=1, hidden=8, batch_size=8, rerender_aug=3, baselines=False, folds=1,
                                 refit=True, threads=1, workers=1, progress=False, device="cpu"))
     n = len(pd.read_csv(root / "Train" / "sliders.csv").dropna(subset=["Temperature", "Tint"]))
-    assert fitted and fitted[-1] == n  # the model on every photo: each photo once, with 3 copies per photo planned
-    assert all(rows < n for rows in fitted[:-1])  # the holdout's fit: its training photos, once each
+    assert fitted and fitted[-1] == 4 * n  # the model on every photo: each photo and its 3 copies
+    assert all(rows % 4 == 0 and rows < 4 * n for rows in fitted[:-1])  # the holdout's fit: its photos, with copies
