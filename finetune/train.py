@@ -34,7 +34,6 @@ import copy
 import dataclasses
 import functools
 import math
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -57,7 +56,7 @@ from core.progress import progress_bar
 from core.schedule import warmup_cosine
 from core.runtime import one_blas_thread, pick_device, provenance, seed_everything, set_threads, torch_threads
 from core.wb import TEMP_MAX, TEMP_MIN, TINT_MAX, TINT_MIN, kelvin_to_mired, mired_to_kelvin
-from core.parallel import ChunkQueue, can_fork, run_workers
+from core.parallel import ChunkPlan, can_fork, run_chunks
 from core.metrics import Choice, photo_errors, select, target_mae, wb_metrics
 from finetune.gbm import fit_gbm, gbm_inputs, predict_gbm
 from finetune.ensemble import (HEAD_FORMAT, HeadEnsemble, TargetSpec, anchor_units, asshot_units, fit_scaling,
@@ -849,7 +848,8 @@ class FoldResults:
     nb_idx: np.ndarray          # (N, k) int64 photo row of each neighbour, -1 where none
     vectors: np.ndarray | None  # (N, d) every photo in one index space (batch smoothing, scenes)
     val_rows: np.ndarray        # the photos some fold validated
-    last: tuple[Any, DeployedEncoder, FeatureCache]  # (HeadEnsemble, encoder, cache) of the last fold
+    last: tuple[Any, DeployedEncoder, FeatureCache]  # (HeadEnsemble, encoder, cache) of the last fold (its model:
+                                                     # only for --no-refit with one holdout, the one saved)
     full: FoldFit | None        # the model on every photo (--refit), trained alongside the folds
     seconds: float
 
@@ -863,18 +863,9 @@ class FoldFit:
     fallback: np.ndarray | None = None
     nb_sims: np.ndarray | None = None
     nb_idx: np.ndarray | None = None
-    model: Any = None           # HeadEnsemble (the refit job, and the last fold for --no-refit)
+    model: Any = None           # HeadEnsemble: the refit job's, or the one holdout's with --no-refit
     encoder: Any = None         # DeployedEncoder / FeatureCache: only when --train-encoder tuned them (serial)
     cache: Any = None
-
-
-def fit_workers(cfg: FinetuneConfig, device: torch.device, n_jobs: int) -> int:
-    """How many fits run at once: one per core (--threads), each single-threaded, as forked processes
-    (core.parallel). One at a time where forking is not safe (macOS, Windows), on a GPU, or when the
-    encoder is fine-tuned (its fits render batches and hold the device)."""
-    if cfg.train_encoder != "none" or device.type != "cpu" or not can_fork():
-        return 1
-    return max(1, min(int(cfg.threads or 1), n_jobs))
 
 
 def fit_fold(cfg: FinetuneConfig, ts: TrainingSet, job: int, shot: np.ndarray | None, space: NeighborIndex | None,
@@ -884,18 +875,18 @@ def fit_fold(cfg: FinetuneConfig, ts: TrainingSet, job: int, shot: np.ndarray | 
     fitted for every target when the as-shot could be trusted, trimmed once trust is chosen: `refit`).
     Runs with one torch and one BLAS thread whatever the number of workers, so the figures never depend on
     it (and two workers on two cores never fight over them)."""
-    quiet = dataclasses.replace(cfg, progress=False) if fit_workers(cfg, device, 2) > 1 else cfg
     with torch_threads(1), one_blas_thread():
         if job == len(ts.splits):
-            model, enc, cache = fit_model(quiet, ts, np.arange(ts.n), cfg.seed, device, "refit on all photos", shot)
+            model, enc, cache = fit_model(cfg, ts, np.arange(ts.n), cfg.seed, device, "refit on all photos", shot)
             return FoldFit(model=model, **_tuned(ts, enc, cache))
         tr, va = ts.splits[job]
-        model, enc, cache = fit_model(quiet, ts, tr, cfg.seed + 1000 * (job + 1), device,
+        model, enc, cache = fit_model(cfg, ts, tr, cfg.seed + 1000 * (job + 1), device,
                                       f"fold {job + 1}/{len(ts.splits)}", shot)
+        kept = not cfg.refit and len(ts.splits) == 1  # the one holdout's model is the saved one (`refit`)
         out = FoldFit(parts=model.predict_parts(cache.emb[va], cache.colour[va], ts.table.iloc[va], ts.cat.exif_units,
                                                 None if shot is None else shot[va]),
                       fallback=model.predict_fallback_shift(ts.table.iloc[va], ts.cat.exif_units),
-                      model=model if job == len(ts.splits) - 1 else None, **_tuned(ts, enc, cache))
+                      model=model if kept else None, **_tuned(ts, enc, cache))
         if space is not None:  # neighbours of validation photos among *this fold's* training photos
             index_f = NeighborIndex.build(cache.emb[tr], [ts.ids[i] for i in tr], ts.edits_mt[tr],
                                           ts.asshot_mt[tr], [ts.shoots[i] for i in tr])
@@ -911,38 +902,17 @@ def _tuned(ts: TrainingSet, encoder: Any, cache: Any) -> dict[str, Any]:
 
 def run_fits(cfg: FinetuneConfig, ts: TrainingSet, jobs: int, shot: np.ndarray | None, space: NeighborIndex | None,
              device: torch.device) -> list[FoldFit]:
-    """Every cross-fitting job (fit_fold), in job order, on fit_workers forked workers: each takes the next
-    job and runs it whole (the fits share the feature cache copy-on-write; results come back pickled)."""
-    n_workers = fit_workers(cfg, device, jobs)
-    queue = ChunkQueue(jobs, 1, n_workers, min_chunk=1)
-
-    def work() -> list[tuple[int, FoldFit]]:
-        done = []
-        while (chunk := queue.take()) is not None:
-            done.append((chunk[0], fit_fold(cfg, ts, chunk[0], shot, space, device)))
-            queue.finished(1)
-        return done
-
-    def main() -> list[tuple[int, FoldFit]]:
-        if n_workers == 1:
-            return work()
-        # the bar follows the shared counter from a thread started after the helpers were forked
-        with progress_bar(cfg.progress) as bar:
-            task = bar.add_task(f"cross-fitting: {jobs} fits on {n_workers} workers", total=jobs)
-            stop = threading.Event()
-            poll = threading.Thread(target=lambda: [bar.update(task, completed=queue.done)
-                                                    for _ in iter(lambda: stop.wait(0.5), True)], daemon=True)
-            poll.start()
-            try:
-                return work()
-            finally:
-                stop.set()
-                poll.join()
-                bar.update(task, completed=queue.done)
-
-    results = run_workers(work, main, n_workers, processes=n_workers > 1, stop=queue.stop)
-    by_job = dict(pair for done in results for pair in done)
-    return [by_job[j] for j in range(jobs)]
+    """Every cross-fitting job (fit_fold), in job order, one job a chunk on core.parallel's workers: one per
+    core (--threads), forked processes sharing the feature cache copy-on-write, results back pickled. One
+    at a time where forking is not safe (macOS, Windows), on a GPU, or when the encoder is fine-tuned (its
+    fits render batches and hold the device); never threads, whose torch thread settings would collide."""
+    forkable = cfg.train_encoder == "none" and device.type == "cpu" and can_fork()
+    plan = ChunkPlan.make(jobs, int(cfg.threads or 1) if forkable else 1, chunk=1)
+    # several workers: one bar counts the fits (a fit's own bars would interleave); one: the fit's own bars
+    fit_cfg = dataclasses.replace(cfg, progress=False) if plan.workers > 1 else cfg
+    return run_chunks(plan, lambda a, b: fit_fold(fit_cfg, ts, a, shot, space, device),
+                      progress=cfg.progress and plan.workers > 1,
+                      label=f"cross-fitting: {jobs} fits on {plan.workers} workers")
 
 
 def cross_validate(cfg: FinetuneConfig, ts: TrainingSet, device: torch.device) -> FoldResults:
