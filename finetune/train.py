@@ -516,11 +516,7 @@ def fit_model(cfg: FinetuneConfig, ts: TrainingSet, rows: np.ndarray, seed: int,
         gbm = fit_gbm(x, cat, f.shifts[t], seed, None if f.weights is None else f.weights[t])
     aware = None
     if shot_stats is not None:
-        # originals only: a re-rendered copy keeps its label under another as-shot, which teaches that the
-        # as-shot is noise, the opposite of what this member is for
-        to_asshot = ts.units_all[o] - asshot_units(ts.table_all.iloc[o], f.specs)
-        aware = fit_aware_member(f.meta[o], f.cam[o], cache.colour[o], shot_stats[ts.plan["src"].to_numpy()[o]],
-                                 to_asshot, aware_targets, seed)
+        aware = fit_aware_member(ts, o, f.meta[o], f.cam[o], cache.colour[o], shot_stats, aware_targets, seed)
     return HeadEnsemble(heads, f.specs, f.meta_enc, *stats, fallback=fallback, gbm=gbm,
                         gbm_weight=cfg.gbm_weight, aware=aware), encoder, cache
 
@@ -554,12 +550,17 @@ def train_heads(cfg: FinetuneConfig, f: FitLabels, settings: HeadTraining, emb: 
     return [head_arrays(round_to_half(h)) for h in heads], head_arrays(round_to_half(fallback))
 
 
-def fit_aware_member(meta: np.ndarray, cam: np.ndarray, colour: np.ndarray, shot: np.ndarray, to_asshot: np.ndarray,
-                     aware_targets: np.ndarray | None, seed: int) -> Any:
-    """finetune.trust.fit_aware on original photos; a target it may not pull (aware_targets False) is never
-    read, so it is fitted to zeros: its trees are single leaves (the model's 4 MB budget)."""
+def fit_aware_member(ts: TrainingSet, originals: np.ndarray, meta: np.ndarray, cam: np.ndarray, colour: np.ndarray,
+                     shot_stats: np.ndarray, aware_targets: np.ndarray | None, seed: int) -> Any:
+    """finetune.trust.fit_aware on the original photos at plan rows `originals` (meta, cam, colour: theirs;
+    shot_stats: per photo). Originals only: a re-rendered copy keeps its label under another as-shot, which
+    teaches that the as-shot is noise, the opposite of what this member is for. A target it may not pull
+    (aware_targets False) is never read, so it is fitted to zeros: its trees are single leaves (the model's
+    4 MB budget)."""
+    to_asshot = ts.units_all[originals] - asshot_units(ts.table_all.iloc[originals], ts.specs)
     if aware_targets is not None:
         to_asshot = np.where(np.asarray(aware_targets, bool)[None], to_asshot, 0.0)
+    shot = shot_stats[ts.plan["src"].to_numpy()[originals]]
     return fit_aware(meta, cam, colour, shot, to_asshot, seed)
 
 
@@ -1080,13 +1081,10 @@ def refit(cfg: FinetuneConfig, ts: TrainingSet, fr: FoldResults, gbm_weight: np.
 
 
 def refit_aware(ts: TrainingSet, model: Any, aware_targets: np.ndarray, seed: int) -> Any:
-    """The as-shot-aware member on every original photo for the targets trust lets it pull only (the others
-    fitted to zeros: single leaves, see fit_model)."""
+    """The as-shot-aware member on every original photo for the targets trust lets it pull only."""
     originals = np.flatnonzero(ts.plan["copy"].to_numpy() == 0)
     meta, cam = model.meta_encoder.transform(ts.table_all.iloc[originals], ts.cat.exif_units)
-    to_asshot = ts.units_all[originals] - asshot_units(ts.table_all.iloc[originals], ts.specs)
-    return fit_aware_member(meta, cam, ts.cache.colour[originals], ts.shot_stats[ts.plan["src"].to_numpy()[originals]],
-                            to_asshot, aware_targets, seed)
+    return fit_aware_member(ts, originals, meta, cam, ts.cache.colour[originals], ts.shot_stats, aware_targets, seed)
 
 
 def save_outputs(cfg: FinetuneConfig, ts: TrainingSet, final: Any, final_enc: DeployedEncoder, index: NeighborIndex | None,
@@ -1112,9 +1110,7 @@ def save_outputs(cfg: FinetuneConfig, ts: TrainingSet, final: Any, final_enc: De
                head, index, provenance(cfg), graph=final_enc.graph)
     write_json(out / "finetune_report.json", report)
     # Every system's validation predictions, per photo (CSV units), for error analysis and plots.
-    fold_of = np.full(ts.n, -1)
-    for f, (_, va) in enumerate(ts.splits):
-        fold_of[va] = f
+    fold_of = ts.fold_of
     val_csv = pd.DataFrame({"id_global": ts.table["id_global"].astype(str), "fold": fold_of,
                             "shoot": ts.groups.astype(str)})
     for spec in ts.specs:
